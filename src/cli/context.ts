@@ -1,0 +1,14 @@
+/** What a command may touch of the outside world; main() builds the real one, tests a fake one. */
+
+export interface CliContext {
+  readonly env: Readonly<Record<string, string | undefined>>
+  /** Data output (credentials JSON, signatures): stdout. */
+  readonly stdout: (chunk: string | Buffer) => void
+  /** Human notes and errors: stderr. Never pass a secret. */
+  readonly stderr: (line: string) => void
+  readonly now: () => Date
+  /** Asks for a password on the controlling terminal; undefined when there is none. */
+  readonly promptPassword: (message: string) => Promise<string | undefined>
+  /** Resolves when the command should stop (SIGINT/SIGTERM), for long-running commands. */
+  readonly stopSignal: AbortSignal
+}

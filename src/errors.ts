@@ -1,0 +1,98 @@
+/**
+ * The one catalogue of iamra's error codes. Every code has a documented exit code (for the CLI)
+ * and an HTTP status (for the server); codes are stable: a retired code is never reused.
+ */
+
+export type ExitCode = 0 | 1 | 2 | 3 | 4 | 5
+
+/** Process exit codes, documented in docs/credential-process.md. */
+export const EXIT = {
+  OK: 0,
+  /** An unexpected failure, or an upstream answer that fits no other class. */
+  OTHER: 1,
+  /** The command line is wrong: unknown flag, missing value, out-of-range number. */
+  USAGE: 2,
+  /** The local identity is unusable: certificate, key or chain file problem; nothing was sent. */
+  IDENTITY: 3,
+  /** The service refused the request (4xx other than throttling): retrying will not help. */
+  DENIED: 4,
+  /** Throttled, service error or network failure: retrying later may help. */
+  UNAVAILABLE: 5,
+} as const satisfies Record<string, ExitCode>
+
+interface CodeInfo {
+  readonly exit: ExitCode
+  readonly status: number
+}
+
+const CATALOGUE = {
+  USAGE: { exit: EXIT.USAGE, status: 400 },
+  UNSUPPORTED_ON_PLATFORM: { exit: EXIT.USAGE, status: 400 },
+  ARN_INVALID: { exit: EXIT.USAGE, status: 400 },
+  REGION_MISMATCH: { exit: EXIT.USAGE, status: 400 },
+  ENDPOINT_INVALID: { exit: EXIT.USAGE, status: 400 },
+  CERT_UNREADABLE: { exit: EXIT.IDENTITY, status: 500 },
+  CERT_MALFORMED: { exit: EXIT.IDENTITY, status: 500 },
+  CERT_EXPIRED: { exit: EXIT.IDENTITY, status: 500 },
+  CERT_NOT_YET_VALID: { exit: EXIT.IDENTITY, status: 500 },
+  KEY_UNREADABLE: { exit: EXIT.IDENTITY, status: 500 },
+  KEY_MALFORMED: { exit: EXIT.IDENTITY, status: 500 },
+  KEY_UNSUPPORTED: { exit: EXIT.IDENTITY, status: 500 },
+  KEY_PASSWORD_REQUIRED: { exit: EXIT.IDENTITY, status: 500 },
+  KEY_PASSWORD_WRONG: { exit: EXIT.IDENTITY, status: 500 },
+  KEY_CERT_MISMATCH: { exit: EXIT.IDENTITY, status: 500 },
+  UPSTREAM_DENIED: { exit: EXIT.DENIED, status: 403 },
+  UPSTREAM_INVALID_REQUEST: { exit: EXIT.DENIED, status: 400 },
+  UPSTREAM_NOT_FOUND: { exit: EXIT.DENIED, status: 404 },
+  UPSTREAM_THROTTLED: { exit: EXIT.UNAVAILABLE, status: 503 },
+  UPSTREAM_UNAVAILABLE: { exit: EXIT.UNAVAILABLE, status: 503 },
+  UPSTREAM_NETWORK: { exit: EXIT.UNAVAILABLE, status: 503 },
+  UPSTREAM_TLS: { exit: EXIT.UNAVAILABLE, status: 502 },
+  UPSTREAM_TIMEOUT: { exit: EXIT.UNAVAILABLE, status: 504 },
+  UPSTREAM_BAD_RESPONSE: { exit: EXIT.OTHER, status: 502 },
+  CREDENTIALS_EXPIRED: { exit: EXIT.OTHER, status: 502 },
+  INTERNAL: { exit: EXIT.OTHER, status: 500 },
+} as const satisfies Record<string, CodeInfo>
+
+export type IamraErrorCode = keyof typeof CATALOGUE
+
+export const ERROR_CODES = Object.keys(CATALOGUE) as IamraErrorCode[]
+
+/** An error a person can act on: a stable code, a message naming the file or value at fault. */
+export class IamraError extends Error {
+  override readonly name = 'IamraError'
+  readonly code: IamraErrorCode
+  /** The upstream service's own error code, when the error came from the service. */
+  readonly upstreamCode: string | undefined
+
+  constructor(code: IamraErrorCode, message: string, opts: { cause?: unknown; upstreamCode?: string } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause })
+    this.code = code
+    this.upstreamCode = opts.upstreamCode
+  }
+
+  get exitCode(): ExitCode {
+    return CATALOGUE[this.code].exit
+  }
+
+  get httpStatus(): number {
+    return CATALOGUE[this.code].status
+  }
+}
+
+export function exitCodeOf(code: IamraErrorCode): ExitCode {
+  return CATALOGUE[code].exit
+}
+
+export function httpStatusOf(code: IamraErrorCode): number {
+  return CATALOGUE[code].status
+}
+
+/** Throws a coded error; for `catch` blocks and exhaustive checks. */
+export function fail(code: IamraErrorCode, message: string, cause?: unknown): never {
+  throw new IamraError(code, message, cause === undefined ? {} : { cause })
+}
+
+export function isIamraError(e: unknown): e is IamraError {
+  return e instanceof IamraError
+}

@@ -1,0 +1,101 @@
+/**
+ * Private keys from files: PKCS#1, PKCS#8, SEC1 (with or without a leading EC PARAMETERS block),
+ * encrypted PKCS#8 (PBES2) and legacy encrypted PEM, or DER. RSA and EC P-256/P-384/P-521 only.
+ */
+import { createPrivateKey, type KeyObject } from 'node:crypto'
+import { IamraError, fail } from '../errors.js'
+import { readIdentityFile } from './files.js'
+import { looksLikePem, splitPem } from './pem.js'
+
+/** Asks for a password (on the terminal in production); returns undefined when nobody can answer. */
+export type PasswordPrompt = (message: string) => Promise<string | undefined>
+
+export interface PrivateKeyOptions {
+  readonly password?: string | undefined
+  readonly prompt?: PasswordPrompt | undefined
+}
+
+const KEY_LABELS = new Set(['PRIVATE KEY', 'RSA PRIVATE KEY', 'EC PRIVATE KEY', 'ENCRYPTED PRIVATE KEY'])
+const CURVES: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' }
+
+/** Returns true when the file's bytes hold a private key block (for combined cert+key files). */
+export function containsPrivateKey(bytes: Buffer): boolean {
+  return looksLikePem(bytes) && splitPem(bytes.toString('utf8')).some((b) => KEY_LABELS.has(b.label))
+}
+
+export async function loadPrivateKey(path: string, opts: PrivateKeyOptions = {}): Promise<KeyObject> {
+  const bytes = await readIdentityFile(path, 'KEY_UNREADABLE', 'private key file')
+  return parsePrivateKey(bytes, path, opts)
+}
+
+export async function parsePrivateKey(bytes: Buffer, source: string, opts: PrivateKeyOptions = {}): Promise<KeyObject> {
+  const key = looksLikePem(bytes) ? await fromPem(bytes.toString('utf8'), source, opts) : fromDer(bytes, source)
+  checkSupported(key, source)
+  return key
+}
+
+async function fromPem(text: string, source: string, opts: PrivateKeyOptions): Promise<KeyObject> {
+  const block = splitPem(text).find((b) => KEY_LABELS.has(b.label))
+  if (block === undefined) {
+    fail('KEY_MALFORMED', `${source}: no private key found (expected a PEM block PRIVATE KEY, RSA PRIVATE KEY, EC PRIVATE KEY or ENCRYPTED PRIVATE KEY)`)
+  }
+  const encrypted = block.label === 'ENCRYPTED PRIVATE KEY' || block.encryptedLegacy
+  if (!encrypted) return tryCreate(() => createPrivateKey({ key: block.text, format: 'pem' }), source)
+  let password = opts.password
+  if (password === undefined && opts.prompt !== undefined) {
+    password = await opts.prompt(`Password for the encrypted private key ${source}: `)
+  }
+  if (password === undefined) {
+    fail('KEY_PASSWORD_REQUIRED', `${source} is encrypted: pass --pkcs8-password, or run on a terminal to be asked for it`)
+  }
+  try {
+    return createPrivateKey({ key: block.text, format: 'pem', passphrase: password })
+  } catch (e) {
+    const code = (e as { code?: string }).code ?? ''
+    if (/BAD_DECRYPT|DECRYPT|INTERRUPTED_OR_CANCELLED/.test(code) || /bad decrypt/i.test((e as Error).message)) {
+      throw new IamraError('KEY_PASSWORD_WRONG', `${source}: wrong password for the encrypted private key`, { cause: e })
+    }
+    throw new IamraError('KEY_MALFORMED', `${source}: cannot decrypt the private key (${code || (e as Error).message}); PBES2 with AES is supported`, { cause: e })
+  }
+}
+
+function fromDer(der: Buffer, source: string): KeyObject {
+  for (const type of ['pkcs8', 'pkcs1', 'sec1'] as const) {
+    try {
+      return createPrivateKey({ key: der, format: 'der', type })
+    } catch {
+      // try the next encoding
+    }
+  }
+  return fail('KEY_MALFORMED', `${source}: not a PEM file and not a DER private key (PKCS#8, PKCS#1 or SEC1)`)
+}
+
+function tryCreate(make: () => KeyObject, source: string): KeyObject {
+  try {
+    return make()
+  } catch (e) {
+    throw new IamraError('KEY_MALFORMED', `${source}: malformed private key (${(e as Error).message})`, { cause: e })
+  }
+}
+
+function checkSupported(key: KeyObject, source: string): void {
+  const type = key.asymmetricKeyType
+  if (type === 'rsa') {
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0
+    if (bits < 2048) fail('KEY_UNSUPPORTED', `${source}: RSA key of ${bits} bits; use at least 2048 bits`)
+    return
+  }
+  if (type === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve ?? 'unknown'
+    if (CURVES[curve] !== undefined) return
+    fail('KEY_UNSUPPORTED', `${source}: EC curve ${curve} is not supported; use P-256, P-384 or P-521`)
+  }
+  fail('KEY_UNSUPPORTED', `${source}: unsupported key type ${type ?? 'unknown'}; use an RSA or EC (P-256, P-384, P-521) key`)
+}
+
+/** Human name of a key, e.g. `RSA 2048` or `EC P-384`. */
+export function describeKey(key: KeyObject): string {
+  if (key.asymmetricKeyType === 'rsa') return `RSA ${key.asymmetricKeyDetails?.modulusLength ?? '?'}`
+  const curve = key.asymmetricKeyDetails?.namedCurve ?? '?'
+  return `EC ${CURVES[curve] ?? curve}`
+}
