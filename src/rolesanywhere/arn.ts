@@ -32,7 +32,7 @@ export interface CheckedArns {
 }
 
 /** Validates all three ARNs at once and returns the region they imply. */
-export function checkArns(arns: Partial<SessionArns>): CheckedArns {
+export function checkArns(arns: { readonly [K in keyof SessionArns]?: string | undefined }): CheckedArns {
   const problems: string[] = []
   const need = (v: string | undefined, flag: string): string | undefined => {
     if (v === undefined || v === '') problems.push(`${flag} is required`)

@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+// The installed command: the esbuild bundle built by `npm run build`.
+import '../dist/iamra.mjs'

@@ -1,0 +1,23 @@
+// Bundles the CLI (code-split, so each command loads only its own chunk) and the testing kit.
+import { build } from 'esbuild'
+import { readFileSync, rmSync } from 'node:fs'
+
+const root = new URL('..', import.meta.url).pathname
+const { version } = JSON.parse(readFileSync(`${root}package.json`, 'utf8'))
+rmSync(`${root}dist`, { recursive: true, force: true })
+await build({
+  absWorkingDir: root,
+  entryPoints: { iamra: 'src/cli/process.ts', testing: 'src/testing/index.ts' },
+  outdir: 'dist',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  minify: true,
+  outExtension: { '.js': '.mjs' },
+  chunkNames: 'chunks/[name]-[hash]',
+  define: { __IAMRA_VERSION__: JSON.stringify(version) },
+  banner: { js: "import { createRequire as __iamraCreateRequire } from 'node:module'; const require = __iamraCreateRequire(import.meta.url);" },
+  logLevel: 'warning',
+})

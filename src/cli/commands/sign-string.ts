@@ -1,0 +1,64 @@
+/**
+ * `iamra sign-string`: signs the official helper's fixed test string with the private key, so
+ * that a key (file or token) can be checked against a certificate without calling AWS.
+ */
+import { createHash, createPublicKey, sign, type KeyObject } from 'node:crypto'
+import { IamraError } from '../../errors.js'
+import { loadPrivateKey } from '../../identity/private-key.js'
+import type { CliContext } from '../context.js'
+import { helpText, last, list, parseFlags } from '../flags.js'
+import { checkIdentityFlags, IDENTITY_FLAGS } from '../identity-flags.js'
+
+const FLAGS = {
+  ...IDENTITY_FLAGS,
+  format: { type: 'string', placeholder: 'json|text|bin', default: 'json', description: 'output: hex as a JSON string, bare hex, or raw bytes' },
+  digest: { type: 'string', placeholder: 'SHA256|SHA384|SHA512', default: 'SHA256', description: 'digest inside the signature' },
+  help: { type: 'boolean', description: 'show this help' },
+} as const
+
+export const HELP = helpText('iamra sign-string --private-key FILE [--format json|text|bin] [--digest SHA256|SHA384|SHA512]',
+  'Signs the fixed string "AWS Roles Anywhere Credential Helper Signing Test" || "1" || SHA256("IAM RA" || public key), as the official helper does.', FLAGS)
+
+const PREFIX = 'AWS Roles Anywhere Credential Helper Signing Test'
+
+/** The bytes the official helper signs for a given public key. */
+export function testStringFor(publicKey: KeyObject): Buffer {
+  let pub: Buffer
+  if (publicKey.asymmetricKeyType === 'ec') {
+    const jwk = publicKey.export({ format: 'jwk' })
+    const x = Buffer.from(jwk.x ?? '', 'base64url')
+    const y = Buffer.from(jwk.y ?? '', 'base64url')
+    const size = Math.max(x.length, y.length)
+    pub = Buffer.concat([Buffer.from([4]), pad(x, size), pad(y, size)])
+  } else {
+    pub = publicKey.export({ type: 'pkcs1', format: 'der' })
+  }
+  const digest = createHash('sha256').update('IAM RA').update(pub).digest()
+  return Buffer.concat([Buffer.from(PREFIX + '1', 'utf8'), digest])
+}
+
+const pad = (b: Buffer, n: number): Buffer => (b.length >= n ? b : Buffer.concat([Buffer.alloc(n - b.length), b]))
+
+export async function run(args: readonly string[], ctx: CliContext): Promise<number> {
+  const { flags } = parseFlags('sign-string', FLAGS, args)
+  if (flags.help === true) {
+    ctx.stdout(HELP)
+    return 0
+  }
+  checkIdentityFlags(flags)
+  const format = (flags.format ?? 'json').toLowerCase()
+  if (!['json', 'text', 'bin'].includes(format)) throw new IamraError('USAGE', `--format must be json, text or bin, got "${flags.format}"`)
+  const digest = (flags.digest ?? 'SHA256').toUpperCase()
+  if (!['SHA256', 'SHA384', 'SHA512'].includes(digest)) throw new IamraError('USAGE', `--digest must be SHA256, SHA384 or SHA512, got "${flags.digest}"`)
+  const password = last(flags['pkcs8-password'])
+  const keyFile = flags['private-key'] ?? list(flags.certificate)[0]
+  if (keyFile === undefined) throw new IamraError('USAGE', 'sign-string needs --private-key FILE (or a --certificate file that also holds the key)')
+  const key = await loadPrivateKey(keyFile, { password, prompt: ctx.promptPassword })
+  const data = testStringFor(createPublicKey(key))
+  const hash = digest.replace('SHA', 'sha')
+  const signature = sign(hash, data, key.asymmetricKeyType === 'ec' ? { key, dsaEncoding: 'der' } : key)
+  if (format === 'bin') ctx.stdout(signature)
+  else if (format === 'text') ctx.stdout(signature.toString('hex'))
+  else ctx.stdout(JSON.stringify(signature.toString('hex')))
+  return 0
+}

@@ -1,0 +1,64 @@
+/**
+ * The official helper's identity and CreateSession flags, shared by credential-process,
+ * sign-string and (later) serve/update, with its mutual exclusions and Linux limits.
+ */
+import { IamraError } from '../errors.js'
+import type { FlagTable, ParsedFlags } from './flags.js'
+
+export const IDENTITY_FLAGS = {
+  certificate: { type: 'string', multiple: true, placeholder: 'FILE', description: 'certificate file (PEM bundle, full chain in any order, or DER)' },
+  'private-key': { type: 'string', placeholder: 'FILE', description: 'private key file (PKCS#8, PKCS#1, SEC1, encrypted PKCS#8)' },
+  intermediates: { type: 'string', multiple: true, placeholder: 'FILE', description: 'intermediate CA certificates (PEM bundle)' },
+  'pkcs8-password': { type: 'string', placeholder: 'PASSWORD', description: 'password of an encrypted PKCS#8 key (prompted on a terminal when absent)' },
+  'cert-selector': { type: 'string', placeholder: 'SELECTOR', description: 'OS certificate store selector (macOS/Windows only)' },
+  'system-store-name': { type: 'string', placeholder: 'NAME', description: 'Windows certificate store (Windows only)' },
+  'use-latest-expiring-certificate': { type: 'boolean', description: 'OS store tie-break (macOS/Windows only)' },
+  'pkcs11-lib': { type: 'string', placeholder: 'PATH', description: 'PKCS#11 module for pkcs11: URIs' },
+  'reuse-pin': { type: 'boolean', description: 'reuse the PKCS#11 user PIN for always-authenticate keys' },
+  'tpm-key-password': { type: 'string', placeholder: 'PASSWORD', description: 'TPM key password (TPM keys are not supported)' },
+  'no-tpm-key-password': { type: 'boolean', description: 'TPM key has no password (TPM keys are not supported)' },
+  debug: { type: 'boolean', description: 'explain what is sent and received on stderr (never secrets)' },
+} as const satisfies FlagTable
+
+export const SESSION_FLAGS = {
+  'trust-anchor-arn': { type: 'string', placeholder: 'ARN', description: 'trust anchor ARN (its region is the default region)' },
+  'profile-arn': { type: 'string', placeholder: 'ARN', description: 'profile ARN' },
+  'role-arn': { type: 'string', placeholder: 'ARN', description: 'role to assume' },
+  'session-duration': { type: 'string', placeholder: 'SECONDS', default: '3600', description: 'session duration, 900 to 43200 seconds' },
+  'role-session-name': { type: 'string', placeholder: 'NAME', description: 'role session name (the profile must allow it)' },
+  region: { type: 'string', placeholder: 'REGION', description: 'signing and endpoint region' },
+  endpoint: { type: 'string', placeholder: 'URL', description: 'Roles Anywhere endpoint URL (a path prefix is kept); wins over AWS_ENDPOINT_URL_ROLESANYWHERE' },
+  'no-verify-ssl': { type: 'boolean', description: 'do not verify the endpoint TLS certificate (testing only)' },
+  'with-proxy': { type: 'boolean', description: 'use HTTPS_PROXY/NO_PROXY (always honoured; accepted for compatibility)' },
+  timeout: { type: 'string', placeholder: 'SECONDS', default: '10', description: 'per-attempt timeout for CreateSession' },
+} as const satisfies FlagTable
+
+const EXCLUSIONS: ReadonlyArray<readonly [string, readonly string[]]> = [
+  ['certificate', ['cert-selector', 'system-store-name']],
+  ['private-key', ['cert-selector', 'system-store-name', 'use-latest-expiring-certificate']],
+  ['use-latest-expiring-certificate', ['intermediates', 'reuse-pin']],
+  ['cert-selector', ['intermediates', 'reuse-pin', 'tpm-key-password', 'no-tpm-key-password']],
+  ['system-store-name', ['reuse-pin']],
+  ['tpm-key-password', ['reuse-pin', 'no-tpm-key-password', 'pkcs8-password']],
+]
+
+/** Rejects flag combinations the official helper rejects, then what Linux cannot do. */
+export function checkIdentityFlags(flags: ParsedFlags<typeof IDENTITY_FLAGS>): void {
+  const given = (n: string): boolean => (flags as Record<string, unknown>)[n] !== undefined
+  for (const [a, others] of EXCLUSIONS) {
+    const clash = others.filter(given)
+    if (given(a) && clash.length > 0) {
+      throw new IamraError('USAGE', `--${a} cannot be combined with ${clash.map((c) => `--${c}`).join(', ')}`)
+    }
+  }
+  for (const n of ['cert-selector', 'system-store-name', 'use-latest-expiring-certificate']) {
+    if (given(n)) throw new IamraError('UNSUPPORTED_ON_PLATFORM', `--${n} selects from the macOS or Windows certificate store, which is not supported on Linux; pass --certificate and --private-key`)
+  }
+  if (given('tpm-key-password') || given('no-tpm-key-password') || /^handle:/i.test(flags['private-key'] ?? '')) {
+    throw new IamraError('KEY_UNSUPPORTED', 'TPM key files and handles are not supported; use tpm2-pkcs11 through a pkcs11: URI or a key file')
+  }
+  const uris = [...(flags.certificate ?? []), flags['private-key'] ?? ''].filter((v) => /^pkcs11:/i.test(v))
+  if (uris.length > 0) {
+    throw new IamraError('KEY_UNSUPPORTED', 'pkcs11: URIs are not supported by this version of iamra; use certificate and key files')
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * The iamra command line. Commands are loaded lazily so that `credential-process`, which the AWS
+ * CLI spawns for every command, loads nothing it does not use.
+ */
+import { IamraError, EXIT } from '../errors.js'
+import { VERSION } from '../version.js'
+import type { CliContext } from './context.js'
+
+type Command = { run(args: readonly string[], ctx: CliContext): Promise<number> }
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  'credential-process': { summary: 'print temporary credentials for credential_process', load: () => import('./commands/credential-process.js') },
+  'sign-string': { summary: 'sign the official test string with a private key', load: () => import('./commands/sign-string.js') },
+  'read-certificate-data': { summary: 'describe a certificate (key type, DER, decimal serial)', load: () => import('./commands/read-certificate-data.js') },
+  'fake-endpoint': { summary: 'run a verifying fake Roles Anywhere endpoint for offline tests', load: () => import('./commands/fake-endpoint.js') },
+  version: { summary: 'print the version', load: async () => ({ run: async (_a, ctx) => (ctx.stdout(`${VERSION}\n`), 0) }) },
+}
+
+export function usage(): string {
+  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(24)} ${c.summary}`)
+  return `iamra ${VERSION}: AWS IAM Roles Anywhere credential helper\n\nUsage: iamra COMMAND [flags]\n\nCommands:\n${rows.join('\n')}\n\nRun "iamra COMMAND --help" for a command's flags. Exit codes: 0 ok, 1 other, 2 usage,\n3 local identity problem, 4 denied by the service, 5 throttled or unavailable.\n`
+}
+
+/** Runs one command line; returns the exit code. Errors are reported here, on one stderr line. */
+export async function main(argv: readonly string[], ctx: CliContext): Promise<number> {
+  const [name, ...rest] = argv
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    ctx.stdout(usage())
+    return EXIT.OK
+  }
+  if (name === '--version') return main(['version'], ctx)
+  const command = COMMANDS[name]
+  try {
+    if (command === undefined) throw new IamraError('USAGE', `unknown command "${name}" (run iamra --help)`)
+    return await (await command.load()).run(rest, ctx)
+  } catch (e) {
+    if (e instanceof IamraError) {
+      ctx.stderr(`iamra: ${e.message} [${e.code}]`)
+      return e.exitCode
+    }
+    ctx.stderr(`iamra: internal error: ${(e as Error).message ?? String(e)} [INTERNAL]`)
+    return EXIT.OTHER
+  }
+}

@@ -1,0 +1,16 @@
+/** The process entry point: builds the real CliContext and exits with main()'s code. */
+import { main } from './main.js'
+import { promptOnTerminal } from './tty-prompt.js'
+
+const stop = new AbortController()
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort())
+
+const code = await main(process.argv.slice(2), {
+  env: process.env,
+  stdout: (chunk) => process.stdout.write(chunk),
+  stderr: (line) => process.stderr.write(line.endsWith('\n') ? line : line + '\n'),
+  now: () => new Date(),
+  promptPassword: promptOnTerminal,
+  stopSignal: stop.signal,
+})
+process.exitCode = code

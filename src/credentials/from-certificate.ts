@@ -1,0 +1,49 @@
+/**
+ * The whole exchange for one CreateSession: load and check the identity, then sign and send.
+ * A factory that does no I/O until the returned provider is called.
+ */
+import { loadIdentity, type Identity, type IdentityInit } from '../identity/identity.js'
+import { describeKey } from '../identity/private-key.js'
+import { createSession } from '../rolesanywhere/create-session.js'
+import type { SessionCredentials } from '../rolesanywhere/response.js'
+import type { SessionConfig } from '../rolesanywhere/session-config.js'
+import { createTransport, type Transport } from '../rolesanywhere/transport.js'
+import { userAgent } from '../version.js'
+
+export interface FromCertificateInit {
+  readonly identity: Omit<IdentityInit, 'now'>
+  readonly session: SessionConfig
+  readonly now: () => Date
+  readonly sleep?: (ms: number) => Promise<void>
+  readonly random?: () => number
+  readonly transport?: Transport
+  readonly debug?: ((line: string) => void) | undefined
+}
+
+export type CredentialProvider = () => Promise<SessionCredentials>
+
+export function fromCertificate(init: FromCertificateInit): CredentialProvider {
+  const transport = init.transport ?? createTransport(init.session.transport)
+  const debug = init.debug
+  return async () => {
+    const identity = await loadIdentity({ ...init.identity, now: init.now() })
+    if (debug !== undefined) describeIdentity(identity, debug)
+    debug?.(`endpoint ${init.session.endpoint.url.href} (region ${init.session.endpoint.signingRegion}${init.session.endpoint.fips ? ', FIPS' : ''})`)
+    return createSession(init.session.request, identity, init.session.endpoint, {
+      transport,
+      now: init.now,
+      sleep: init.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
+      random: init.random ?? Math.random,
+      debug,
+      userAgent: userAgent(),
+    })
+  }
+}
+
+function describeIdentity(id: Identity, debug: (line: string) => void): void {
+  const oneLine = (dn: string): string => dn.replace(/\n/g, ', ')
+  debug(`leaf certificate: ${oneLine(id.leaf.subject)} (serial ${id.serial}, issuer ${oneLine(id.leaf.issuer)}, valid to ${id.notAfter.toISOString()})`)
+  debug(`key: ${describeKey(id.leaf.publicKey)}, algorithm ${id.family === 'RSA' ? 'AWS4-X509-RSA-SHA256' : 'AWS4-X509-ECDSA-SHA256'}`)
+  for (const c of id.chain) debug(`chain certificate: ${oneLine(c.subject)}`)
+  for (const u of id.unrelated) debug(`ignored (does not issue the leaf): ${oneLine(u.cert.subject)} from ${u.source}`)
+}
