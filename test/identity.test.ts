@@ -95,7 +95,7 @@ t.test('local errors name the file and change nothing', async (t) => {
     const locked = pki.write('locked.pem', pki.leaf.keyPem, 0o000)
     await rejectsWith(t, loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: locked, now: now() }), 'KEY_UNREADABLE', /permission denied/)
   } else {
-    t.skip('unreadable key file: running as root, file modes do not stop reads')
+    t.test('unreadable key file', { skip: 'running as root: file modes do not stop reads' }, async () => {})
   }
 })
 

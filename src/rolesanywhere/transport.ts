@@ -112,7 +112,8 @@ export function createTransport(opts: TransportOptions): Transport {
         }
         const servername = req.url.hostname.replace(/^\[|\]$/g, '')
         const tlsSocket = tlsConnect({ socket, servername, ...tlsOpts })
-        send({ ...base, host: servername, port: targetPort, path, createConnection: () => tlsSocket, agent: false }, true)
+        // No agent: with createConnection and no agent, node uses our tunnelled TLS socket.
+        send({ ...base, host: servername, port: targetPort, path, createConnection: () => tlsSocket }, true)
       })
       connectReq.on('error', (e) => done(wrap(e, proxy)))
       connectReq.end()

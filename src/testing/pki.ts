@@ -32,6 +32,8 @@ export interface CertOptions {
   readonly notAfter?: Date
   /** Hex serial; random when absent. */
   readonly serialHex?: string
+  /** For TLS server certificates: subject alternative names (IP addresses and DNS names). */
+  readonly serverNames?: readonly string[]
 }
 
 const subtle = webcrypto.subtle as webcrypto.SubtleCrypto
@@ -83,8 +85,11 @@ async function build(opts: CertOptions, isCa: boolean): Promise<TestCert> {
     : [
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+        new x509.ExtendedKeyUsageExtension([opts.serverNames ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
       ]
+  if (opts.serverNames !== undefined) {
+    extensions.push(new x509.SubjectAlternativeNameExtension(opts.serverNames.map((n) => ({ type: /^[\d.]+$|:/.test(n) ? 'ip' : 'dns', value: n }) as const)))
+  }
   extensions.push(await x509.SubjectKeyIdentifierExtension.create(keys.publicKey))
   if (issuer !== undefined) extensions.push(await x509.AuthorityKeyIdentifierExtension.create(issuer.cryptoKeys.publicKey))
   const cert = await x509.X509CertificateGenerator.create({

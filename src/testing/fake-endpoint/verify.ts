@@ -182,8 +182,8 @@ export function trustPath(leaf: X509Certificate, chain: readonly X509Certificate
     const anchor = anchors.find((a) => issuedBy(current, a))
     if (anchor !== undefined) return [...path, anchor]
     const next = pool.findIndex((c) => issuedBy(current, c))
-    const found = pool.splice(next, next < 0 ? 0 : 1)[0]
-    if (next < 0 || found === undefined) return undefined
+    const found = next < 0 ? undefined : pool.splice(next, 1)[0]
+    if (found === undefined) return undefined
     path.push(found)
     current = found
   }
@@ -217,7 +217,7 @@ export function verifySigner(req: RawRequest, c: SignatureCheck, seen: { serial?
   const chainHeader = req.headers['x-amz-x509-chain']
   if (chainHeader !== undefined && !auth.signedHeaders.includes('x-amz-x509-chain')) throw denied('SignedHeaders must include x-amz-x509-chain when it is sent')
   const leafHeader = req.headers['x-amz-x509']
-  if (typeof leafHeader !== 'string') throw denied('X-Amz-X509 header is missing')
+  if (typeof leafHeader !== 'string') throw denied('X-Amz-X509 header is missing or repeated')
   const leaf = decodeCert(leafHeader, 'X-Amz-X509')
   if (typeof chainHeader !== 'string' && chainHeader !== undefined) throw denied('X-Amz-X509-Chain must be sent once')
   const chain = chainHeader === undefined ? [] : chainHeader.split(',').map((b, i) => decodeCert(b.trim(), `X-Amz-X509-Chain certificate ${i + 1}`))
@@ -238,4 +238,91 @@ export function verifySigner(req: RawRequest, c: SignatureCheck, seen: { serial?
     if (c.now.getTime() < new Date(cert.validFrom).getTime()) throw denied(`${what} is not yet valid`)
   }
   return { leaf, serial, chainLength: chain.length }
+}
+
+export interface ParameterCheck {
+  readonly region: string
+  readonly trustAnchorArns?: readonly string[] | undefined
+  readonly profileArns?: readonly string[] | undefined
+}
+
+export interface SessionParameters {
+  readonly trustAnchorArn: string
+  readonly profileArn: string
+  readonly roleArn: string
+  readonly durationSeconds: number
+  readonly roleSessionName?: string
+}
+
+const ARN_KEYS = ['profileArn', 'roleArn', 'trustAnchorArn'] as const
+const BODY_KEYS = new Set<string>([...ARN_KEYS, 'durationSeconds', 'roleSessionName', 'sessionName', 'instanceProperties'])
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\x21-\x7e]+$/
+const invalid = (m: string): VerifyError => new VerifyError(400, 'ValidationException', m)
+const constraint = (value: unknown, member: string, rule: string): VerifyError =>
+  invalid(`1 validation error detected: Value '${String(value)}' at '${member}' failed to satisfy constraint: ${rule}`)
+
+function parseBody(body: Buffer): Record<string, unknown> {
+  if (body.length === 0) return {}
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(utf8.decode(body))
+  } catch {
+    throw invalid('Request body is not valid JSON')
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw invalid('Request body must be a JSON object')
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(parsed)) {
+    if (!BODY_KEYS.has(k)) throw invalid(`Unknown parameter in request body: ${k}`)
+    if (v !== null) out[k] = v // explicit nulls mean "absent" (needroleshere sends them)
+  }
+  return out
+}
+
+function checkResourceArn(arn: string, member: 'trustAnchorArn' | 'profileArn', kind: string, c: ParameterCheck, accepted: readonly string[] | undefined): void {
+  const m = new RegExp(`^arn:aws[a-z-]*:rolesanywhere:([a-z0-9-]+):\\d{12}:${kind}/${UUID}$`).exec(arn)
+  if (m === null) throw constraint(arn, member, `Member must be a valid ${kind} ARN`)
+  if (m[1] !== c.region) throw invalid(`${member} region ${m[1] ?? ''} does not match the endpoint region ${c.region}`)
+  if (accepted !== undefined && !accepted.includes(arn)) throw new VerifyError(404, 'ResourceNotFoundException', `${kind === 'profile' ? 'Profile' : 'Trust anchor'} not found: ${arn}`)
+}
+
+/** The CreateSession parameters from the query form or the body form (never both); 400/404 on failure. */
+export function verifyParameters(req: RawRequest, c: ParameterCheck, seen: { roleArn?: string } = {}): SessionParameters {
+  const q = req.target.indexOf('?')
+  const query = new Map<string, string>()
+  for (const [k, v] of parseQuery(q < 0 ? '' : req.target.slice(q + 1))) {
+    if (!(ARN_KEYS as readonly string[]).includes(k)) throw invalid(`Unknown query parameter: ${k}`)
+    if (query.has(k)) throw invalid(`Query parameter ${k} is repeated`)
+    query.set(k, v)
+  }
+  const body = parseBody(req.body)
+  const inBody = ARN_KEYS.filter((k) => k in body)
+  if (query.size > 0 && inBody.length > 0) throw invalid('Pass the ARNs either as query parameters or in the body, not both')
+  const arn = (k: (typeof ARN_KEYS)[number]): string => {
+    const v = query.size > 0 ? query.get(k) : body[k]
+    if (v === undefined) throw constraint('null', k, 'Member must not be null')
+    if (typeof v !== 'string') throw constraint(v, k, 'Member must be a string')
+    return v
+  }
+  const roleArn = arn('roleArn')
+  seen.roleArn = roleArn
+  const trustAnchorArn = arn('trustAnchorArn')
+  const profileArn = arn('profileArn')
+  checkResourceArn(trustAnchorArn, 'trustAnchorArn', 'trust-anchor', c, c.trustAnchorArns)
+  checkResourceArn(profileArn, 'profileArn', 'profile', c, c.profileArns)
+  if (!ROLE_ARN.test(roleArn)) throw constraint(roleArn, 'roleArn', 'Member must be an IAM role ARN')
+  const duration = body.durationSeconds ?? 3600
+  if (typeof duration !== 'number' || !Number.isInteger(duration)) throw constraint(duration, 'durationSeconds', 'Member must be an integer')
+  if (duration < 900) throw constraint(duration, 'durationSeconds', 'Member must have value greater than or equal to 900')
+  if (duration > 43200) throw constraint(duration, 'durationSeconds', 'Member must have value less than or equal to 43200')
+  const name = body.roleSessionName
+  if (name !== undefined && (typeof name !== 'string' || !/^[\w+=,.@-]{2,64}$/.test(name))) {
+    throw constraint(name, 'roleSessionName', 'Member must match [\\w+=,.@-]{2,64}')
+  }
+  if (body.sessionName !== undefined && typeof body.sessionName !== 'string') throw constraint(body.sessionName, 'sessionName', 'Member must be a string')
+  const props = body.instanceProperties
+  if (props !== undefined && (typeof props !== 'object' || Array.isArray(props) || Object.values(props as object).some((v) => typeof v !== 'string'))) {
+    throw constraint('...', 'instanceProperties', 'Member must be a map of strings')
+  }
+  return { trustAnchorArn, profileArn, roleArn, durationSeconds: duration, ...(typeof name === 'string' ? { roleSessionName: name } : {}) }
 }
