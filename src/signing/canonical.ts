@@ -25,21 +25,16 @@ export function canonicalQuery(params: ReadonlyArray<readonly [string, string]>)
     .join('&')
 }
 
-/** Canonical URI: each path segment encoded once; an empty path is "/". */
+/**
+ * Canonical URI for every service but S3: each segment of the path *as sent* (already
+ * percent-encoded on the wire) is encoded once more, so `/my%20prefix` becomes `/my%2520prefix`.
+ */
 export function canonicalUri(path: string): string {
   if (path === '') return '/'
   return path
     .split('/')
-    .map((seg) => uriEncode(decodeSegment(seg)))
+    .map((seg) => uriEncode(seg))
     .join('/')
-}
-
-function decodeSegment(seg: string): string {
-  try {
-    return decodeURIComponent(seg)
-  } catch {
-    return seg
-  }
 }
 
 export interface CanonicalHeaders {
