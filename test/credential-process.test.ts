@@ -157,3 +157,11 @@ t.test('sign-string, read-certificate-data, version, help', async (t) => {
   t.match((await runCli([])).stdout, /Exit codes: 0 ok/)
   t.equal((await runCli(['frobnicate'])).code, 2)
 })
+
+t.test('an endpoint with an escaped path prefix is signed as sent', async (t) => {
+  const s = await startScenario('p256', { pathPrefix: '/proxy/caf%C3%A9%20x' })
+  t.teardown(s.close)
+  const r = await runCli(['credential-process', ...s.args.slice(0, -1), `${s.fake.url}/proxy/café x/`])
+  t.equal(r.code, 0, r.stderr)
+  t.equal(s.fake.calls.at(-1)?.status, 201)
+})

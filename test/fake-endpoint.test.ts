@@ -1,12 +1,8 @@
 // The verifying fake Roles Anywhere endpoint: the spec's worked example, round trips with iamra's signer and
 // client, every refusal, the HTTP server, the CLI command, STS minting, and (when installed) moto end to end.
 import t, { type Test } from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
-import { accessSync, constants } from 'node:fs'
 import { Agent, request as httpRequest } from 'node:http'
-import { createServer as createNetServer } from 'node:net'
-import { delimiter, join } from 'node:path'
 import { run as runFakeEndpoint } from '../src/cli/commands/fake-endpoint.js'
 import type { CliContext } from '../src/cli/context.js'
 import { IamraError } from '../src/errors.js'
@@ -16,6 +12,9 @@ import { resolveEndpoint } from '../src/rolesanywhere/endpoint.js'
 import { createTransport } from '../src/rolesanywhere/transport.js'
 import { createFakeHandler, type FakeConfig, type FakeRequest, type MintRequest } from '../src/testing/fake-endpoint/handler.js'
 import { startFakeEndpoint } from '../src/testing/fake-endpoint/server.js'
+import { join } from 'node:path'
+import { startMoto } from './helpers/moto.js'
+import { onPath } from './helpers/processes.js'
 import { MintError, signV4Hmac, stsMinter, xmlTag } from '../src/testing/fake-endpoint/sts-mint.js'
 import { canonicalQueryOf, canonicalRequestOf, canonicalUriOf, parseAuthorization, sha256Hex, stringToSignOf, verifySignature } from '../src/testing/fake-endpoint/verify.js'
 import { createCa, createLeaf, type TestCert } from '../src/testing/pki.js'
@@ -281,66 +280,14 @@ t.test('stsMinter and its SigV4-HMAC signer', async (t) => {
   await refused(t, h2, await realSigned({ leaf: rsaLeaf }), 403, 'AccessDeniedException', /STS AccessDenied/)
 })
 
-function onPath(cmd: string): boolean {
-  return (process.env.PATH ?? '').split(delimiter).some((d) => {
-    try {
-      accessSync(join(d, cmd), constants.X_OK)
-      return true
-    } catch {
-      return false
-    }
-  })
-}
-
-async function freePort(): Promise<number> {
-  const s = createNetServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
-  const port = (s.address() as { port: number }).port
-  await new Promise((r) => s.close(r))
-  return port
-}
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.pid === undefined) return
-  const exited = new Promise((r) => child.once('exit', r))
-  process.kill(-child.pid, 'SIGTERM')
-  const timer = setTimeout(() => child.pid !== undefined && child.exitCode === null && process.kill(-child.pid, 'SIGKILL'), 5000)
-  await exited
-  clearTimeout(timer)
-}
-
 if (!onPath('moto_server')) {
   t.skip('moto_server not installed', async () => {})
 } else {
   t.test('moto: credentials minted by sts:AssumeRole through the fake are real', async (t) => {
-    const port = await freePort()
-    const E = `http://127.0.0.1:${port}`
-    const moto = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore', detached: true })
-    t.teardown(() => stopProcess(moto))
-    let ready = false
-    for (let i = 0; i < 150 && !ready && moto.exitCode === null; i++) {
-      ready = await fetch(`${E}/moto-api/`).then((r) => r.ok, () => false)
-      if (!ready) await new Promise((r) => setTimeout(r, 200))
-    }
-    if (!ready) {
-      t.fail('moto_server did not come up within 30 s')
-      return
-    }
-    const call = async (service: 'iam' | 'sts', params: Record<string, string>, keys = { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'x' }, sessionToken?: string) => {
-      const body = new URLSearchParams(params).toString()
-      const headers = signV4Hmac({ method: 'POST', url: new URL(`${E}/`), body, headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, ...keys, ...(sessionToken === undefined ? {} : { sessionToken }), region: 'us-east-1', service, at: new Date() })
-      const res = await fetch(`${E}/`, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) })
-      return { status: res.status, xml: await res.text() }
-    }
-    const policy = (o: unknown): string => JSON.stringify({ Version: '2012-10-17', Statement: [o] })
-    t.equal((await call('iam', { Action: 'CreateUser', Version: '2010-05-08', UserName: 'broker' })).status, 200)
-    t.equal((await call('iam', { Action: 'PutUserPolicy', Version: '2010-05-08', UserName: 'broker', PolicyName: 'assume', PolicyDocument: policy({ Effect: 'Allow', Action: 'sts:AssumeRole', Resource: '*' }) })).status, 200)
-    t.equal((await call('iam', { Action: 'CreateRole', Version: '2010-05-08', RoleName: 'test-role', AssumeRolePolicyDocument: policy({ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::123456789012:user/broker' }, Action: 'sts:AssumeRole' }) })).status, 200)
-    const key = await call('iam', { Action: 'CreateAccessKey', Version: '2010-05-08', UserName: 'broker' })
-    const broker = { accessKeyId: xmlTag(key.xml, 'AccessKeyId') ?? '', secretAccessKey: xmlTag(key.xml, 'SecretAccessKey') ?? '' }
+    const moto = await startMoto(t)
+    if (moto === undefined) return
+    const { endpoint: E, broker, call } = moto
     t.match(broker.accessKeyId, /^AKIA/)
-    const reset = await fetch(`${E}/moto-api/reset-auth`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '0' })
-    t.equal(reset.status, 200, 'auth is on from here')
 
     const roleArn = 'arn:aws:iam::123456789012:role/test-role'
     const wrong = stsMinter({ endpoint: E, accessKeyId: broker.accessKeyId, secretAccessKey: 'wrong' })
