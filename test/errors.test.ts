@@ -1,0 +1,17 @@
+// The error catalogue and docs/errors.md describe the same codes, exit codes and statuses.
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { ERROR_CODES, exitCodeOf, httpStatusOf, IamraError } from '../src/errors.js'
+
+t.test('docs/errors.md lists every code with its exit code and HTTP status', async (t) => {
+  const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8')
+  const rows = new Map([...doc.matchAll(/^\| `([A-Z_]+)` \| (\d) \| (\d{3}) \|/gm)].map((m) => [m[1], [Number(m[2]), Number(m[3])]]))
+  t.same([...rows.keys()].sort(), [...ERROR_CODES].sort(), 'same set of codes')
+  for (const code of ERROR_CODES) t.same(rows.get(code), [exitCodeOf(code), httpStatusOf(code)], code)
+})
+
+t.test('IamraError carries code, exit code, status and cause', async (t) => {
+  const cause = new Error('root')
+  const e = new IamraError('UPSTREAM_DENIED', 'no', { cause, upstreamCode: 'AccessDeniedException' })
+  t.same([e.code, e.exitCode, e.httpStatus, e.upstreamCode, e.cause], ['UPSTREAM_DENIED', 4, 403, 'AccessDeniedException', cause])
+})
