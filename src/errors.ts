@@ -31,6 +31,7 @@ const CATALOGUE = {
   ARN_INVALID: { exit: EXIT.USAGE, status: 400 },
   REGION_MISMATCH: { exit: EXIT.USAGE, status: 400 },
   ENDPOINT_INVALID: { exit: EXIT.USAGE, status: 400 },
+  CONFIG_DIRECTORY_MISSING: { exit: EXIT.USAGE, status: 500 },
   CERT_UNREADABLE: { exit: EXIT.IDENTITY, status: 500 },
   CERT_MALFORMED: { exit: EXIT.IDENTITY, status: 500 },
   CERT_EXPIRED: { exit: EXIT.IDENTITY, status: 500 },
@@ -51,6 +52,13 @@ const CATALOGUE = {
   UPSTREAM_TIMEOUT: { exit: EXIT.UNAVAILABLE, status: 504 },
   UPSTREAM_BAD_RESPONSE: { exit: EXIT.OTHER, status: 502 },
   CREDENTIALS_EXPIRED: { exit: EXIT.OTHER, status: 502 },
+  BINDING_INVALID: { exit: EXIT.OTHER, status: 500 },
+  TOKEN_MISSING: { exit: EXIT.DENIED, status: 401 },
+  TOKEN_AMBIGUOUS: { exit: EXIT.DENIED, status: 400 },
+  TOKEN_REJECTED: { exit: EXIT.DENIED, status: 403 },
+  NOT_FOUND: { exit: EXIT.OTHER, status: 404 },
+  SERVER_UNREACHABLE: { exit: EXIT.UNAVAILABLE, status: 503 },
+  SERVER_STOPPING: { exit: EXIT.UNAVAILABLE, status: 503 },
   INTERNAL: { exit: EXIT.OTHER, status: 500 },
 } as const satisfies Record<string, CodeInfo>
 

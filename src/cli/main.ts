@@ -5,14 +5,26 @@
 import { IamraError, EXIT } from '../errors.js'
 import { VERSION } from '../version.js'
 import type { CliContext } from './context.js'
+import type { YargsCommand } from './yargs-cli.js'
 
 type Command = { run(args: readonly string[], ctx: CliContext): Promise<number> }
+
+/** A yargs-parsed command, loaded (with yargs) only when it runs. */
+function yargsCommand(name: string, load: () => Promise<{ command: YargsCommand }>): () => Promise<Command> {
+  return async () => {
+    const { runYargs } = await import('./yargs-cli.js')
+    return { run: (args, ctx) => runYargs(name, async () => (await load()).command, args, ctx) }
+  }
+}
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
   'credential-process': { summary: 'print temporary credentials for credential_process', load: () => import('./commands/credential-process.js') },
   'sign-string': { summary: 'sign the official test string with a private key', load: () => import('./commands/sign-string.js') },
   'read-certificate-data': { summary: 'describe a certificate (key type, DER, decimal serial)', load: () => import('./commands/read-certificate-data.js') },
   'fake-endpoint': { summary: 'run a verifying fake Roles Anywhere endpoint for offline tests', load: () => import('./commands/fake-endpoint.js') },
+  bind: { summary: 'bind a role to a consumer (binding file, env file, token)', load: yargsCommand('bind', () => import('./commands/bind.js')) },
+  unbind: { summary: 'remove a binding; its token stops working at once', load: yargsCommand('unbind', () => import('./commands/unbind.js')) },
+  serve: { summary: 'run the multi-role ECS credentials server', load: yargsCommand('serve', () => import('./commands/serve.js')) },
   version: { summary: 'print the version', load: async () => ({ run: async (_a, ctx) => (ctx.stdout(`${VERSION}\n`), 0) }) },
 }
 

@@ -1,0 +1,71 @@
+/**
+ * How a consumer reaches its credentials: full or relative URI, token in a header, the query string
+ * or a file. The mode decides the env file and where the server accepts the token from.
+ */
+import { fail } from '../errors.js'
+
+export const MODES = ['ecs-full', 'ecs-full-query', 'ecs-relative', 'ecs-relative-query', 'ecs-full-token-file'] as const
+export type Mode = (typeof MODES)[number]
+
+/** needroleshere's names in the binding file, kept so its files and ours read alike. */
+const KINDS: Record<Mode, string> = {
+  'ecs-full': 'EcsFull',
+  'ecs-full-query': 'EcsFullQuery',
+  'ecs-relative': 'EcsRelative',
+  'ecs-relative-query': 'EcsRelativeQuery',
+  'ecs-full-token-file': 'EcsFullTokenFile',
+}
+
+export function parseMode(value: string): Mode {
+  if ((MODES as readonly string[]).includes(value)) return value as Mode
+  return fail('USAGE', `--mode must be one of ${MODES.join(', ')}; got "${value}"`)
+}
+
+export function modeKind(mode: Mode): string {
+  return KINDS[mode]
+}
+
+export function modeFromKind(kind: unknown): Mode | undefined {
+  return (Object.keys(KINDS) as Mode[]).find((m) => KINDS[m] === kind)
+}
+
+export const tokenInQuery = (mode: Mode): boolean => mode.endsWith('-query')
+export const isRelative = (mode: Mode): boolean => mode.startsWith('ecs-relative')
+
+export const CREDENTIALS_PATH = '/ecs/credentials'
+
+export interface EnvInput {
+  readonly mode: Mode
+  readonly token: string
+  /** Base URL for the full-URI modes, e.g. http://127.0.0.1:7224 (its path is kept). */
+  readonly url: URL
+  /** For ecs-full-token-file: where the token file is. */
+  readonly tokenFile: string
+}
+
+/** The consumer's variables, in the order they are written. */
+export function envFor(input: EnvInput): Array<[string, string]> {
+  const base = input.url.origin + input.url.pathname.replace(/\/+$/, '')
+  const query = `?access_token=${encodeURIComponent(input.token)}`
+  const header = `Bearer ${input.token}`
+  switch (input.mode) {
+    case 'ecs-full':
+      return [['AWS_CONTAINER_AUTHORIZATION_TOKEN', header], ['AWS_CONTAINER_CREDENTIALS_FULL_URI', base + CREDENTIALS_PATH]]
+    case 'ecs-full-query':
+      return [['AWS_CONTAINER_CREDENTIALS_FULL_URI', base + CREDENTIALS_PATH + query]]
+    case 'ecs-relative':
+      return [['AWS_CONTAINER_AUTHORIZATION_TOKEN', header], ['AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', CREDENTIALS_PATH]]
+    case 'ecs-relative-query':
+      return [['AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', CREDENTIALS_PATH + query]]
+    case 'ecs-full-token-file':
+      return [['AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE', input.tokenFile], ['AWS_CONTAINER_CREDENTIALS_FULL_URI', base + CREDENTIALS_PATH]]
+  }
+}
+
+/**
+ * Renders `KEY=value` lines that systemd's EnvironmentFile= (and shells) read the same way:
+ * values with anything but safe characters are double-quoted with `\` and `"` escaped.
+ */
+export function renderEnvFile(vars: ReadonlyArray<readonly [string, string]>): string {
+  return vars.map(([k, v]) => `${k}=${/^[A-Za-z0-9_./:%?=@+-]*$/.test(v) ? v : `"${v.replace(/[\\"]/g, (c) => '\\' + c)}"`}\n`).join('')
+}

@@ -1,0 +1,199 @@
+/**
+ * The binding store under the configuration directory: `bindings/NAME.json` (never the secret),
+ * `env/NAME` (the consumer's EnvironmentFile=) and, in token-file mode, `tokens/NAME`.
+ */
+import { mkdir, readdir, readFile, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { IamraError, fail } from '../errors.js'
+import { writeFileAtomic } from '../fs/atomic-write.js'
+import { modeFromKind, modeKind, type Mode } from './modes.js'
+import { checkName } from './names.js'
+
+export interface BindingRequest {
+  readonly durationSeconds: number
+  readonly trustAnchorArn: string
+  readonly profileArn: string
+  readonly roleArn: string
+  readonly roleSessionName?: string | undefined
+}
+
+export interface Binding {
+  readonly name: string
+  readonly secretHash: string
+  readonly certificateFiles: readonly string[]
+  readonly intermediatesFiles: readonly string[]
+  readonly privateKeyFile: string
+  readonly request: BindingRequest
+  readonly mode: Mode
+  readonly region?: string | undefined
+  readonly endpoint?: string | undefined
+  readonly createdAt: string
+}
+
+export interface BindingPaths {
+  readonly binding: string
+  readonly env: string
+  readonly token: string
+}
+
+export function bindingPaths(dir: string, name: string): BindingPaths {
+  checkName(name)
+  return { binding: join(dir, 'bindings', `${name}.json`), env: join(dir, 'env', name), token: join(dir, 'tokens', name) }
+}
+
+/** Directories: bindings/ and env/ private to the owner; tokens/ traversable for consumers' groups. */
+export async function ensureDirectories(dir: string): Promise<void> {
+  await mkdir(join(dir, 'bindings'), { recursive: true, mode: 0o700 })
+  await mkdir(join(dir, 'env'), { recursive: true, mode: 0o700 })
+  await mkdir(join(dir, 'tokens'), { recursive: true, mode: 0o711 })
+}
+
+/** The configuration directory: the flag, else $RUNTIME_DIRECTORY (its first entry), else an error. */
+export function configurationDirectory(flag: string | undefined, env: Readonly<Record<string, string | undefined>>): string {
+  const dir = flag ?? env.RUNTIME_DIRECTORY?.split(':')[0]
+  if (dir === undefined || dir === '') {
+    return fail('CONFIG_DIRECTORY_MISSING', 'no configuration directory: pass --configuration-directory DIR or run under systemd with RuntimeDirectory= (which sets $RUNTIME_DIRECTORY)')
+  }
+  return dir
+}
+
+export function serialiseBinding(b: Binding): string {
+  return JSON.stringify({
+    name: b.name,
+    secret_hash: b.secretHash,
+    certificate_files: b.certificateFiles,
+    intermediates_files: b.intermediatesFiles,
+    private_key_file: b.privateKeyFile,
+    request: {
+      durationSeconds: b.request.durationSeconds,
+      profileArn: b.request.profileArn,
+      roleArn: b.request.roleArn,
+      trustAnchorArn: b.request.trustAnchorArn,
+      ...(b.request.roleSessionName === undefined ? {} : { roleSessionName: b.request.roleSessionName }),
+    },
+    mode: { kind: modeKind(b.mode) },
+    ...(b.region === undefined ? {} : { region: b.region }),
+    ...(b.endpoint === undefined ? {} : { endpoint: b.endpoint }),
+    created_at: b.createdAt,
+  }, null, 2) + '\n'
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+const strings = (v: unknown): string[] | undefined => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : undefined)
+
+/** Parses a binding file (ours, or needroleshere's); lists every bad field at once. */
+export function parseBinding(text: string, source: string): Binding {
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch {
+    return fail('BINDING_INVALID', `${source} is not JSON`)
+  }
+  const problems: string[] = []
+  const o = isObj(raw) ? raw : {}
+  const req = isObj(o.request) ? o.request : {}
+  const str = (obj: Record<string, unknown>, key: string): string => {
+    const v = obj[key]
+    if (typeof v !== 'string' || v === '') problems.push(key)
+    return typeof v === 'string' ? v : ''
+  }
+  const name = str(o, 'name')
+  const secretHash = str(o, 'secret_hash')
+  const privateKeyFile = str(o, 'private_key_file')
+  const certificateFiles = strings(o.certificate_files) ?? (problems.push('certificate_files'), [])
+  const mode = modeFromKind(isObj(o.mode) ? o.mode.kind : undefined) ?? (problems.push('mode'), 'ecs-full')
+  const duration = req.durationSeconds ?? 3600
+  if (typeof duration !== 'number' || !Number.isInteger(duration)) problems.push('request.durationSeconds')
+  const request: BindingRequest = {
+    durationSeconds: typeof duration === 'number' ? duration : 3600,
+    trustAnchorArn: str(req, 'trustAnchorArn'),
+    profileArn: str(req, 'profileArn'),
+    roleArn: str(req, 'roleArn'),
+    ...(typeof req.roleSessionName === 'string' ? { roleSessionName: req.roleSessionName } : {}),
+  }
+  if (problems.length > 0) fail('BINDING_INVALID', `${source}: missing or invalid ${problems.join(', ')}`)
+  return {
+    name, secretHash, certificateFiles, privateKeyFile, request, mode,
+    intermediatesFiles: strings(o.intermediates_files) ?? [],
+    region: typeof o.region === 'string' ? o.region : undefined,
+    endpoint: typeof o.endpoint === 'string' ? o.endpoint : undefined,
+    createdAt: typeof o.created_at === 'string' ? o.created_at : '',
+  }
+}
+
+/** Reads a binding; undefined when there is none by that name. */
+export async function readBinding(dir: string, name: string): Promise<Binding | undefined> {
+  const { binding } = bindingPaths(dir, name)
+  let text: string
+  try {
+    text = await readFile(binding, 'utf8')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new IamraError('BINDING_INVALID', `cannot read ${binding}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e })
+  }
+  const b = parseBinding(text, binding)
+  if (b.name !== name) fail('BINDING_INVALID', `${binding} names binding "${b.name}", not "${name}"`)
+  return b
+}
+
+export interface WriteBindingInput {
+  readonly binding: Binding
+  readonly envFile: string
+  /** Token file content (token-file mode only). */
+  readonly tokenFile?: { readonly content: string; readonly gid?: number | undefined } | undefined
+}
+
+/** Writes token file, binding, then env file, each atomically; leftovers of earlier runs are removed first. */
+export async function writeBinding(dir: string, input: WriteBindingInput): Promise<BindingPaths> {
+  const paths = bindingPaths(dir, input.binding.name)
+  await ensureDirectories(dir)
+  await removeStaleTemps(dir, input.binding.name)
+  if (input.tokenFile !== undefined) {
+    const gid = input.tokenFile.gid
+    await writeFileAtomic(paths.token, input.tokenFile.content, { mode: gid === undefined ? 0o600 : 0o640, ...(gid === undefined ? {} : { uid: process.getuid?.() ?? 0, gid }) })
+  } else {
+    await unlink(paths.token).catch(ignoreMissing)
+  }
+  await writeFileAtomic(paths.binding, serialiseBinding(input.binding), { mode: 0o600 })
+  await writeFileAtomic(paths.env, input.envFile, { mode: 0o600 })
+  return paths
+}
+
+/** Removes everything bind wrote for NAME; parts already gone are fine. Returns what was removed. */
+export async function removeBinding(dir: string, name: string): Promise<string[]> {
+  const paths = bindingPaths(dir, name)
+  const removed: string[] = []
+  // The binding file goes first: from that moment the token is refused.
+  for (const p of [paths.binding, paths.env, paths.token]) {
+    try {
+      await unlink(p)
+      removed.push(p)
+    } catch (e) {
+      ignoreMissing(e)
+    }
+  }
+  await removeStaleTemps(dir, name)
+  return removed
+}
+
+async function removeStaleTemps(dir: string, name: string): Promise<void> {
+  for (const sub of ['bindings', 'env', 'tokens']) {
+    let entries: string[]
+    try {
+      entries = await readdir(join(dir, sub))
+    } catch (e) {
+      ignoreMissing(e)
+      continue
+    }
+    const prefixes = [`.${name}.json.`, `.${name}.`, `.wip.${name}`]
+    for (const entry of entries) {
+      if (prefixes.some((p) => entry.startsWith(p)) && (entry.endsWith('.tmp') || entry === `.wip.${name}`)) {
+        await unlink(join(dir, sub, entry)).catch(ignoreMissing)
+      }
+    }
+  }
+}
+
+function ignoreMissing(e: unknown): void {
+  if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
+}

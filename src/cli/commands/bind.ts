@@ -1,0 +1,93 @@
+/** `iamra bind NAME`: a binding file, an env file and a fresh token for one role and consumer. */
+import { resolve } from 'node:path'
+import type { Argv } from 'yargs'
+import { IamraError } from '../../errors.js'
+import { MODES, envFor, parseMode, renderEnvFile } from '../../binding/modes.js'
+import { checkName } from '../../binding/names.js'
+import { bindingPaths, configurationDirectory, writeBinding } from '../../binding/store.js'
+import { issueToken } from '../../binding/token.js'
+import { loadIdentity } from '../../identity/identity.js'
+import { createSession } from '../../rolesanywhere/create-session.js'
+import { resolveSessionConfig } from '../../rolesanywhere/session-config.js'
+import { createTransport } from '../../rolesanywhere/transport.js'
+import { userAgent } from '../../version.js'
+import type { CliContext } from '../context.js'
+import type { YargsCommand } from '../yargs-cli.js'
+import { groupId } from './group-id.js'
+
+export const command: YargsCommand = {
+  command: 'bind <name>',
+  describe: 'bind a role to a consumer: writes bindings/NAME.json and env/NAME with a new token',
+  builder: (y: Argv) =>
+    y
+      .positional('name', { type: 'string', describe: 'binding name: letters, digits, @, _ and -' })
+      .option('certificate', { type: 'string', array: true, demandOption: true, describe: 'certificate file(s): PEM bundle or DER' })
+      .option('private-key', { type: 'string', demandOption: true, describe: 'private key file' })
+      .option('intermediates', { type: 'string', array: true, describe: 'intermediate CA certificate file(s)' })
+      .option('trust-anchor-arn', { type: 'string', demandOption: true })
+      .option('profile-arn', { type: 'string', demandOption: true })
+      .option('role-arn', { type: 'string', demandOption: true })
+      .option('region', { type: 'string', describe: 'default: the trust anchor ARN\'s region' })
+      .option('session-duration', { type: 'number', default: 3600, describe: 'seconds, 900 to 43200' })
+      .option('role-session-name', { type: 'string' })
+      .option('endpoint', { type: 'string', describe: 'Roles Anywhere endpoint URL' })
+      .option('url', { type: 'string', default: 'http://127.0.0.1:7224', describe: 'server base URL written into the full-URI modes\' env file' })
+      .option('mode', { type: 'string', choices: MODES, default: 'ecs-full', describe: 'how the consumer presents its token' })
+      .option('token-file-group', { type: 'string', describe: 'ecs-full-token-file: group that may read the token file (mode 0640)' })
+      .option('configuration-directory', { type: 'string', describe: 'default: $RUNTIME_DIRECTORY' })
+      .option('validate', { type: 'boolean', default: true, describe: 'check the identity locally and make one CreateSession call (--no-validate skips both)' })
+      .option('timeout', { type: 'number', default: 10, describe: 'CreateSession timeout per attempt, seconds' }),
+  handler: bind,
+}
+
+async function bind(a: Record<string, unknown>, ctx: CliContext): Promise<number> {
+  const name = checkName(String(a.name))
+  const dir = resolve(configurationDirectory(a['configuration-directory'] as string | undefined, ctx.env))
+  const mode = parseMode(String(a.mode))
+  const url = parseBaseUrl(String(a.url))
+  const gid = a['token-file-group'] === undefined ? undefined : await groupId(String(a['token-file-group']))
+  if (gid !== undefined && mode !== 'ecs-full-token-file') throw new IamraError('USAGE', '--token-file-group is only for --mode ecs-full-token-file')
+  const certificateFiles = (a.certificate as string[]).map((f) => resolve(f))
+  const intermediatesFiles = ((a.intermediates as string[] | undefined) ?? []).map((f) => resolve(f))
+  const privateKeyFile = resolve(String(a['private-key']))
+  const session = resolveSessionConfig({
+    trustAnchorArn: a['trust-anchor-arn'] as string, profileArn: a['profile-arn'] as string, roleArn: a['role-arn'] as string,
+    sessionDuration: a['session-duration'] as number, roleSessionName: a['role-session-name'] as string | undefined,
+    region: a.region as string | undefined, endpoint: a.endpoint as string | undefined, verifyTls: true, timeoutSeconds: a.timeout as number, env: ctx.env,
+  })
+  if (a.validate !== false) {
+    const identity = await loadIdentity({ certificateFiles, intermediatesFiles, privateKeyFile, now: ctx.now() })
+    const creds = await createSession(session.request, identity, session.endpoint, {
+      transport: createTransport(session.transport), now: ctx.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: Math.random, userAgent: userAgent(),
+    })
+    ctx.stderr(`iamra: validated ${name}: CreateSession for ${creds.assumedRoleArn ?? creds.roleArn} succeeded`)
+  }
+  const { token, secretHash } = issueToken(name)
+  const paths = bindingPaths(dir, name)
+  const envFile = renderEnvFile(envFor({ mode, token, url, tokenFile: paths.token }))
+  await writeBinding(dir, {
+    binding: {
+      name, secretHash, certificateFiles, intermediatesFiles, privateKeyFile, mode,
+      request: session.request,
+      region: a.region as string | undefined,
+      endpoint: a.endpoint as string | undefined,
+      createdAt: ctx.now().toISOString(),
+    },
+    envFile,
+    tokenFile: mode === 'ecs-full-token-file' ? { content: `Bearer ${token}`, gid } : undefined,
+  })
+  ctx.stderr(`iamra: bound ${name} (mode ${mode}); consumers use EnvironmentFile=${paths.env}`)
+  return 0
+}
+
+function parseBaseUrl(value: string): URL {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new IamraError('USAGE', `--url "${value}" is not a URL (expected e.g. http://127.0.0.1:7224)`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new IamraError('USAGE', `--url "${value}" must be http:// or https://`)
+  if (url.search !== '' || url.hash !== '' || url.username !== '') throw new IamraError('USAGE', `--url "${value}" must be a base URL without query, fragment or credentials`)
+  return url
+}
