@@ -25,6 +25,8 @@ export interface App {
   createServer(socketName: string): Server
   /** Records which named socket a connection came in on. */
   nameSocket(server: Server, name: string): void
+  /** From now on, new requests get 503 SERVER_STOPPING while in-flight ones finish. */
+  markStopping(): void
 }
 
 export async function buildApp(opts: AppOptions): Promise<App> {
@@ -39,6 +41,12 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       route = handler
       return createServer(handler)
     },
+  })
+
+  let stopping = false
+  fastify.addHook('onRequest', async (_request, reply) => {
+    if (stopping) return sendError(reply.header('connection', 'close'), 503, 'SERVER_STOPPING', 'the server is shutting down; retry shortly')
+    return undefined
   })
 
   fastify.get(CREDENTIALS_PATH, async (request, reply) => {
@@ -68,6 +76,9 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   return {
     fastify,
     nameSocket,
+    markStopping: () => {
+      stopping = true
+    },
     createServer: (name) => {
       if (route === undefined) throw new Error('fastify did not build its server')
       const server = createServer(route)

@@ -73,13 +73,13 @@ export async function runServer(init: RunServerInit): Promise<void> {
   if (!init.stopSignal.aborted) await new Promise((r) => init.stopSignal.addEventListener('abort', r, { once: true }))
   if (pinger !== undefined) clearInterval(pinger)
   sm.stopping()
+  app.markStopping()
   sm.status('stopping: finishing in-flight requests')
   init.log('stopping: finishing in-flight requests')
-  const extra = servers.slice(1)
+  // fastify.close() only closes a server it listened on itself, so every server is closed here.
   const closing = Promise.all([
-    app.fastify.close(),
-    ...extra.map((s) => new Promise<void>((r) => { s.close(() => r()); s.closeIdleConnections() })),
-  ])
+    ...servers.map((s) => new Promise<void>((r) => { s.close(() => r()); s.closeIdleConnections() })),
+  ]).then(() => app.fastify.close())
   const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), init.shutdownTimeoutMs ?? 10_000).unref())
   if ((await Promise.race([closing, timeout])) === 'timeout') {
     init.log('shutdown timed out; closing remaining connections')

@@ -3,10 +3,21 @@ import { fromCertificate } from '../../credentials/from-certificate.js'
 import { processOutput } from '../../credentials/process-output.js'
 import { resolveSessionConfig } from '../../rolesanywhere/session-config.js'
 import type { CliContext } from '../context.js'
-import { helpText, last, list, parseFlags } from '../flags.js'
+import { readFile } from 'node:fs/promises'
+import { IamraError } from '../../errors.js'
+import { parseEnvFile } from '../../credentials/env-file.js'
+import { containerEndpointFrom, credentialsFromServer } from '../../credentials/from-server.js'
+import { createTransport } from '../../rolesanywhere/transport.js'
+import { helpText, integerFlag, last, list, parseFlags, type ParsedFlags } from '../flags.js'
 import { checkIdentityFlags, IDENTITY_FLAGS, SESSION_FLAGS } from '../identity-flags.js'
 
-const FLAGS = { ...IDENTITY_FLAGS, ...SESSION_FLAGS, help: { type: 'boolean', description: 'show this help' } } as const
+const FLAGS = {
+  ...IDENTITY_FLAGS,
+  ...SESSION_FLAGS,
+  'env-file': { type: 'string', placeholder: 'FILE', description: 'ask iamra serve instead, with the URI and token of this binding env file (no key needed)' },
+  'from-environment': { type: 'boolean', description: 'ask iamra serve with the AWS_CONTAINER_* variables of this process' },
+  help: { type: 'boolean', description: 'show this help' },
+} as const
 
 export const HELP = helpText(
   'iamra credential-process --certificate FILE --private-key FILE --trust-anchor-arn ARN --profile-arn ARN --role-arn ARN [flags]',
@@ -20,6 +31,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
     ctx.stdout(HELP)
     return 0
   }
+  if (flags['env-file'] !== undefined || flags['from-environment'] === true) return viaServer(flags, ctx)
   checkIdentityFlags(flags)
   const session = resolveSessionConfig({
     trustAnchorArn: flags['trust-anchor-arn'],
@@ -48,6 +60,36 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   })
   const creds = await provider()
   debug?.(`obtained credentials for ${creds.assumedRoleArn ?? creds.roleArn}, expiring ${creds.expiration}`)
+  ctx.stdout(processOutput(creds))
+  return 0
+}
+
+/** The fallback through the server: no key or certificate flags, just the binding's URI and token. */
+async function viaServer(flags: ParsedFlags<typeof FLAGS>, ctx: CliContext): Promise<number> {
+  const local = Object.keys(flags).filter((k) => !['env-file', 'from-environment', 'timeout', 'debug', 'no-verify-ssl'].includes(k))
+  if (local.length > 0 || (flags['env-file'] !== undefined && flags['from-environment'] === true)) {
+    throw new IamraError('USAGE', `--env-file and --from-environment take their settings from the binding; drop ${
+      [...local, ...(flags['from-environment'] === true && flags['env-file'] !== undefined ? ['one of --env-file and --from-environment'] : [])].map((k) => (k.startsWith('one') ? k : `--${k}`)).join(', ')}`)
+  }
+  const file = flags['env-file']
+  let vars: Readonly<Record<string, string | undefined>> = ctx.env
+  if (file !== undefined) {
+    let text: string
+    try {
+      text = await readFile(file, 'utf8')
+    } catch (e) {
+      throw new IamraError('USAGE', `cannot read the env file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e })
+    }
+    vars = parseEnvFile(text)
+  }
+  const endpoint = await containerEndpointFrom(vars, file ?? 'the environment')
+  const timeoutMs = integerFlag('timeout', flags.timeout, 1, 300, 10) * 1000
+  const creds = await credentialsFromServer(endpoint, {
+    transport: createTransport({ timeoutMs, verifyTls: flags['no-verify-ssl'] !== true }),
+    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+    now: ctx.now,
+  })
+  if (flags.debug === true) ctx.stderr(`debug: credentials from ${endpoint.url.origin}${endpoint.url.pathname}, expiring ${creds.expiration}`)
   ctx.stdout(processOutput(creds))
   return 0
 }

@@ -1,0 +1,157 @@
+// bind/unbind: tokens, names, env files per mode, the store's atomicity rules, and the CLI end to end.
+import t from 'tap'
+import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { AddressInfo } from 'node:net'
+import { envFor, renderEnvFile, MODES } from '../src/binding/modes.js'
+import { isValidName } from '../src/binding/names.js'
+import { hashSecret, issueToken, parseToken, secretMatches } from '../src/binding/token.js'
+import { parseBinding, readBinding } from '../src/binding/store.js'
+import { parseEnvFile } from '../src/credentials/env-file.js'
+import { buildApp } from '../src/server/app.js'
+import { bindingCredentials } from '../src/server/binding-credentials.js'
+import { createCa, createLeaf } from '../src/testing/pki.js'
+import { runCli } from './helpers/cli.js'
+import { startScenario } from './helpers/scenario.js'
+
+t.test('tokens', async (t) => {
+  t.equal(hashSecret(Buffer.from('thisisatest.')), 'HMH2ZT39k34kFlafxZaIu2h8P5gfnx4k5jX6mkTib7-QWAwXBaKd7uC9B6Y59mcf', "needroleshere's hash vector")
+  const a = issueToken('app')
+  const b = issueToken('app')
+  t.not(a.token, b.token)
+  const parsed = parseToken(a.token)
+  t.equal(parsed?.name, 'app')
+  t.ok((parsed?.secret.length ?? 0) * 8 >= 256, `${(parsed?.secret.length ?? 0) * 8} bits of secret`)
+  t.ok(secretMatches(parsed?.secret ?? Buffer.alloc(0), a.secretHash))
+  t.notOk(secretMatches(parsed?.secret ?? Buffer.alloc(0), b.secretHash))
+  t.notOk(secretMatches(Buffer.from('x'), 'short'), 'a malformed stored hash never matches')
+  t.equal(parseToken(`needroleshere.app.${'A'.repeat(86)}`)?.name, 'app', "needroleshere's tokens parse")
+  for (const bad of ['iamra.app', 'other.app.' + 'A'.repeat(40), 'iamra.a/b.' + 'A'.repeat(40), 'iamra.app.short']) t.equal(parseToken(bad), undefined, bad)
+  const fixed = issueToken('n', (n) => Buffer.alloc(n, 7))
+  t.equal(fixed.token, `iamra.n.${Buffer.alloc(64, 7).toString('base64url')}`, 'randomness is injected')
+})
+
+t.test('names', async (t) => {
+  for (const ok of ['app', 'app2', 'team@host', 'a_b-c', '0']) t.ok(isValidName(ok), ok)
+  for (const bad of ['', '.', '..', 'a/b', 'a.b', 'a b', '../x', 'x'.repeat(129), 'é']) t.notOk(isValidName(bad), JSON.stringify(bad))
+})
+
+t.test('env files per mode', async (t) => {
+  const url = new URL('http://127.0.0.1:7224')
+  const token = 'iamra.app.SECRET'
+  const env = (mode: (typeof MODES)[number]) => renderEnvFile(envFor({ mode, token, url, tokenFile: '/run/iamra/tokens/app' }))
+  t.equal(env('ecs-full'), 'AWS_CONTAINER_AUTHORIZATION_TOKEN="Bearer iamra.app.SECRET"\nAWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:7224/ecs/credentials\n')
+  t.equal(env('ecs-full-query'), 'AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:7224/ecs/credentials?access_token=iamra.app.SECRET\n')
+  t.equal(env('ecs-relative'), 'AWS_CONTAINER_AUTHORIZATION_TOKEN="Bearer iamra.app.SECRET"\nAWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/ecs/credentials\n')
+  t.equal(env('ecs-relative-query'), 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/ecs/credentials?access_token=iamra.app.SECRET\n')
+  t.equal(env('ecs-full-token-file'), 'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=/run/iamra/tokens/app\nAWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:7224/ecs/credentials\n')
+  t.equal(renderEnvFile(envFor({ mode: 'ecs-full-query', token: 'iamra.a@b.S', url: new URL('http://127.0.0.1:9/base/'), tokenFile: '' })), 'AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:9/base/ecs/credentials?access_token=iamra.a%40b.S\n', '@ form-encoded, base path kept')
+  t.same(parseEnvFile('# c\nA=1\nB="x \\"y\\" \\\\z"\nC=\'q r\'\nexport D=4\n\nbad line\n'), { A: '1', B: 'x "y" \\z', C: 'q r', D: '4' })
+  t.same(parseEnvFile(renderEnvFile([['K', 'a "b" \\c $d']])), { K: 'a "b" \\c $d' }, 'render and parse agree')
+})
+
+t.test('binding files: needroleshere compatibility and validation of the file', async (t) => {
+  const nrh = JSON.stringify({ name: 'x', secret_hash: 'h', certificate_files: ['/c'], private_key_file: '/k', request: { durationSeconds: null, profileArn: 'p', roleArn: 'r', sessionName: null, trustAnchorArn: 't' }, mode: { kind: 'EcsFullQuery' } })
+  const b = parseBinding(nrh.replace('"durationSeconds":null', '"durationSeconds":900'), 'nrh.json')
+  t.same([b.mode, b.request.durationSeconds, b.intermediatesFiles], ['ecs-full-query', 900, []])
+  t.throws(() => parseBinding('{"name":"x"}', 'bad.json'), { code: 'BINDING_INVALID', message: /bad\.json: missing or invalid secret_hash, private_key_file, certificate_files, mode/ })
+  t.throws(() => parseBinding('nope', 'bad.json'), { code: 'BINDING_INVALID' })
+})
+
+t.test('bind and unbind through the CLI', async (t) => {
+  const s = await startScenario('p256')
+  t.teardown(s.close)
+  const dir = join(s.pki.dir, 'run')
+  const bindArgs = (name: string, ...extra: string[]) => ['bind', name, '--configuration-directory', dir, '--certificate', s.pki.path('leaf.pem'), '--intermediates', s.pki.path('int.pem'), '--private-key', s.pki.path('key.pem'), ...s.sessionArgs, ...extra]
+
+  const ok = await runCli(bindArgs('app1'))
+  t.equal(ok.code, 0, ok.stderr)
+  t.equal(ok.stdout, '', 'nothing on stdout')
+  t.equal(s.fake.calls.length, 1, 'validated with one CreateSession')
+  const envText = readFileSync(join(dir, 'env/app1'), 'utf8')
+  const token = /Bearer (iamra\.app1\.[A-Za-z0-9_-]+)/.exec(envText)?.[1] ?? ''
+  t.ok(token.length > 80)
+  const json = readFileSync(join(dir, 'bindings/app1.json'), 'utf8')
+  t.notOk(json.includes(token.split('.')[2] ?? 'x'), 'the binding file never holds the secret')
+  t.notOk(ok.stderr.includes(token.split('.')[2] ?? 'x'), 'nor does the output')
+  for (const f of ['env/app1', 'bindings/app1.json']) t.equal(statSync(join(dir, f)).mode & 0o777, 0o600, `${f} is 0600`)
+  const stored = await readBinding(dir, 'app1')
+  t.equal(stored?.privateKeyFile, s.pki.path('key.pem'), 'absolute paths')
+  t.same(stored?.intermediatesFiles, [s.pki.path('int.pem')])
+
+  // Validation failures write nothing.
+  const stranger = await createCa({ name: 'stranger', key: 'p256' })
+  const strangerLeaf = await createLeaf({ name: 'x', key: 'p256', issuer: stranger })
+  const refused = await runCli(['bind', 'bad', '--configuration-directory', dir, '--certificate', s.pki.write('s.pem', strangerLeaf.certPem), '--private-key', s.pki.write('s.key', strangerLeaf.keyPem), ...s.sessionArgs])
+  t.equal(refused.code, 4, refused.stderr)
+  const mismatch = await runCli(bindArgs('bad', '--private-key', s.pki.path('s.key')))
+  t.equal(mismatch.code, 3, 'local identity problem')
+  t.notOk(existsSync(join(dir, 'env/bad')) || existsSync(join(dir, 'bindings/bad.json')), 'nothing written for a failed validation')
+  const noValidate = await runCli(bindArgs('novalid', '--no-validate', '--private-key', s.pki.path('s.key')))
+  t.equal(noValidate.code, 0, '--no-validate skips the checks')
+
+  // Rebind: new token, env file keeps its mode and owner; a stale temp file does not block.
+  chmodSync(join(dir, 'env/app1'), 0o640)
+  chownSync(join(dir, 'env/app1'), 65534, 65534)
+  writeFileSync(join(dir, 'bindings/.app1.json.deadbeef.tmp'), 'partial')
+  writeFileSync(join(dir, 'bindings/.wip.app1'), 'needroleshere leftover')
+  t.equal((await runCli(bindArgs('app1', '--mode', 'ecs-full-token-file'))).code, 0)
+  const st = statSync(join(dir, 'env/app1'))
+  t.same([st.mode & 0o777, st.uid, st.gid], [0o640, 65534, 65534], 'rebind keeps the env file mode and owner')
+  t.same(readdirSync(join(dir, 'bindings')).sort(), ['app1.json', 'novalid.json'], 'stale temp files cleaned up')
+  const tokenFile = readFileSync(join(dir, 'tokens/app1'), 'utf8')
+  t.match(tokenFile, /^Bearer iamra\.app1\.[A-Za-z0-9_-]+$/, 'token file without a trailing newline')
+  t.not(tokenFile, `Bearer ${token}`, 'rebind rotated the token')
+  t.equal(statSync(join(dir, 'tokens/app1')).mode & 0o777, 0o600)
+  t.equal((await runCli(bindArgs('grp', '--mode', 'ecs-full-token-file', '--token-file-group', '65534'))).code, 0)
+  t.same([statSync(join(dir, 'tokens/grp')).mode & 0o777, statSync(join(dir, 'tokens/grp')).gid], [0o640, 65534], '--token-file-group')
+
+  // Names, directories, flags.
+  t.equal((await runCli(bindArgs('../evil'))).code, 2, 'a name that escapes the directory is refused')
+  t.equal((await runCli(bindArgs('app1', '--mode', 'bogus'))).code, 2)
+  t.equal((await runCli(bindArgs('app1', '--session-duration', '100'))).code, 2)
+  const noDir = await runCli(bindArgs('x').filter((a, i, all) => a !== '--configuration-directory' && all[i - 1] !== '--configuration-directory'))
+  t.same([noDir.code, /CONFIG_DIRECTORY_MISSING/.test(noDir.stderr)], [2, true])
+  const viaRuntime = await runCli(bindArgs('rt').filter((a, i, all) => a !== '--configuration-directory' && all[i - 1] !== '--configuration-directory'), { env: { RUNTIME_DIRECTORY: join(s.pki.dir, 'rt-dir') } })
+  t.equal(viaRuntime.code, 0, '$RUNTIME_DIRECTORY is the default')
+  t.ok(existsSync(join(s.pki.dir, 'rt-dir/env/rt')))
+  t.match((await runCli(['bind', '--help'])).stdout, /--trust-anchor-arn/)
+
+  // Unbind: removes everything, succeeds when already gone or when only an orphan env file is left.
+  t.equal((await runCli(['unbind', 'app1', '--configuration-directory', dir])).code, 0)
+  t.notOk(existsSync(join(dir, 'bindings/app1.json')) || existsSync(join(dir, 'env/app1')) || existsSync(join(dir, 'tokens/app1')))
+  const again = await runCli(['unbind', 'app1', '--configuration-directory', dir])
+  t.same([again.code, /nothing to remove/.test(again.stderr)], [0, true])
+  writeFileSync(join(dir, 'env/orphan'), 'X=1\n')
+  t.equal((await runCli(['unbind', 'orphan', '--configuration-directory', dir])).code, 0)
+  t.notOk(existsSync(join(dir, 'env/orphan')), 'an orphan env file is removed too')
+})
+
+t.test('credential-process through the server (--env-file, --from-environment)', async (t) => {
+  const s = await startScenario('p256')
+  t.teardown(s.close)
+  const dir = join(s.pki.dir, 'run')
+  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: bindingCredentials({ env: {}, now: () => new Date() }) })
+  await app.fastify.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(() => app.fastify.close())
+  const url = `http://127.0.0.1:${(app.fastify.server.address() as AddressInfo).port}`
+  const bind = (name: string, mode: string) => runCli(['bind', name, '--mode', mode, '--url', url, '--configuration-directory', dir, '--no-validate',
+    '--certificate', s.pki.path('chain-leaf-first.pem'), '--private-key', s.pki.path('key.pem'), ...s.sessionArgs])
+  for (const mode of ['ecs-full', 'ecs-full-query', 'ecs-full-token-file']) {
+    t.equal((await bind(`m-${mode}`, mode)).code, 0)
+    const r = await runCli(['credential-process', '--env-file', join(dir, 'env', `m-${mode}`)])
+    t.equal(r.code, 0, `${mode}: ${r.stderr}`)
+    t.match(r.stdout, /^\{"Version":1,"AccessKeyId":"ASIA/, mode)
+  }
+  const vars = parseEnvFile(readFileSync(join(dir, 'env/m-ecs-full'), 'utf8'))
+  const fromEnv = await runCli(['credential-process', '--from-environment'], { env: vars })
+  t.equal(fromEnv.code, 0, fromEnv.stderr)
+  const wrong = await runCli(['credential-process', '--from-environment'], { env: { ...vars, AWS_CONTAINER_AUTHORIZATION_TOKEN: 'Bearer iamra.m-ecs-full.' + 'A'.repeat(86) } })
+  t.same([wrong.code, /TOKEN_REJECTED/.test(wrong.stderr)], [4, true], 'the server\'s code reaches the user')
+  const remote = await runCli(['credential-process', '--from-environment'], { env: { ...vars, AWS_CONTAINER_CREDENTIALS_FULL_URI: 'http://example.com/creds' } })
+  t.same([remote.code, /refusing to send a token over plain http/.test(remote.stderr)], [2, true])
+  const down = await runCli(['credential-process', '--from-environment', '--timeout', '1'], { env: { ...vars, AWS_CONTAINER_CREDENTIALS_FULL_URI: 'http://127.0.0.1:1/ecs/credentials' } })
+  t.same([down.code, /SERVER_UNREACHABLE/.test(down.stderr)], [5, true])
+  const mixed = await runCli(['credential-process', '--env-file', join(dir, 'env/m-ecs-full'), '--role-arn', 'x'])
+  t.equal(mixed.code, 2, 'key or ARN flags do not mix with --env-file')
+})

@@ -1,0 +1,110 @@
+// runServer in-process: several listeners, named sockets, readiness, graceful stop; listen parsing.
+import t from 'tap'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { request } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { buildApp } from '../src/server/app.js'
+import { parseListen, takeListenFds } from '../src/server/listen.js'
+import { runServer } from '../src/server/run-server.js'
+import type { ServiceManager } from '../src/server/service-manager.js'
+import type { SessionCredentials } from '../src/rolesanywhere/response.js'
+import { addBinding } from './helpers/bindings.js'
+
+const CREDS: SessionCredentials = {
+  accessKeyId: 'ASIAX', secretAccessKey: 's', sessionToken: 't', expiration: '2099-01-01T00:00:00Z',
+  expiresAt: new Date('2099-01-01T00:00:00Z'), roleArn: 'arn:aws:iam::123456789012:role/app', assumedRoleArn: undefined,
+}
+
+function get(target: { socketPath: string } | { port: number; host: string }, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ ...target, path, headers, agent: false, timeout: 5000 }, (res) => {
+      let body = ''
+      res.on('data', (c: Buffer) => (body += c.toString()))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+t.test('listen parsing and inherited sockets', async (t) => {
+  t.same(parseListen('127.0.0.1:7224'), { kind: 'tcp', host: '127.0.0.1', port: 7224 })
+  t.same(parseListen('[::1]:80'), { kind: 'tcp', host: '::1', port: 80 })
+  t.same(parseListen('/run/iamra.sock'), { kind: 'unix', path: '/run/iamra.sock' })
+  for (const bad of ['7224', 'host', '1.2.3.4:99999', '::1:80']) t.throws(() => parseListen(bad), { code: 'USAGE' }, bad)
+  const env: Record<string, string | undefined> = { LISTEN_PID: '42', LISTEN_FDS: '2', LISTEN_FDNAMES: 'ecs-full:ecs-relative', OTHER: 'x' }
+  t.same(takeListenFds(env, 42), [{ fd: 3, name: 'ecs-full' }, { fd: 4, name: 'ecs-relative' }])
+  t.same(Object.keys(env), ['OTHER'], 'LISTEN_* removed so children do not inherit them')
+  t.same(takeListenFds({ LISTEN_PID: '1', LISTEN_FDS: '1' }, 42), [], 'sockets meant for another process are ignored')
+})
+
+t.test('several listeners, readiness, graceful stop', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'iamra-run-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  let release: () => void = () => {}
+  const gate = new Promise<void>((r) => (release = r))
+  let slow = false
+  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: async () => (slow ? (await gate, CREDS) : CREDS) })
+  const calls: string[] = []
+  const sm: ServiceManager = {
+    kind: 'none', ready: (s) => calls.push(`ready:${s}`), status: (s) => calls.push(`status:${s}`), watchdog: () => calls.push('watchdog'),
+    stopping: () => calls.push('stopping'), watchdogIntervalMs: () => 1000,
+  }
+  const stop = new AbortController()
+  const sock = join(dir, 'iamra.sock')
+  let bound: string[] = []
+  const running = runServer({
+    app, inherited: [], addresses: [{ kind: 'tcp', host: '127.0.0.1', port: 0 }, { kind: 'unix', path: sock }], serviceManager: sm,
+    stopSignal: stop.signal, log: () => {}, onListening: (b) => (bound = b),
+  })
+  for (let i = 0; i < 100 && bound.length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+  t.equal(bound.length, 2, `listening on ${bound.join(', ')}`)
+  const port = Number(bound[0]?.split(':').pop())
+  t.equal((await get({ host: '127.0.0.1', port }, '/healthz')).body, 'ok', 'TCP')
+  t.equal((await get({ socketPath: sock }, '/healthz')).body, 'ok', 'unix socket')
+  t.match(calls[0], /^ready:serving ECS credentials on 127\.0\.0\.1:\d+, .*iamra\.sock$/)
+  await new Promise((r) => setTimeout(r, 700))
+  t.ok(calls.includes('watchdog'), 'watchdog pinged at half the interval')
+
+  const { token } = await addBinding(dir, 'app', 'ecs-full')
+  slow = true
+  const inflight = get({ host: '127.0.0.1', port }, '/ecs/credentials', { authorization: `Bearer ${token}` })
+  await new Promise((r) => setTimeout(r, 100))
+  stop.abort()
+  await new Promise((r) => setTimeout(r, 100))
+  const late = await get({ socketPath: sock }, '/ecs/credentials', { authorization: `Bearer ${token}` }).catch((e: Error) => ({ status: -1, body: e.message }))
+  t.ok(late.status === 503 || late.status === -1, `a request during shutdown is refused (${late.status})`)
+  if (late.status === 503) t.match(late.body, /"Code":"SERVER_STOPPING"/)
+  release()
+  t.equal((await inflight).status, 200, 'the in-flight request finished')
+  await running
+  t.ok(calls.includes('stopping'), 'STOPPING=1 sent')
+  await t.rejects(get({ host: '127.0.0.1', port }, '/healthz'), 'closed after stop')
+})
+
+t.test('named sockets serve only their family of modes', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'iamra-run-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: async () => CREDS })
+  const full = app.fastify.server
+  app.nameSocket(full, 'ecs-full')
+  const relative = app.createServer('ecs-relative')
+  await new Promise<void>((r) => full.listen(0, '127.0.0.1', r))
+  await new Promise<void>((r) => relative.listen(0, '127.0.0.1', r))
+  t.teardown(async () => {
+    for (const s of [relative, full]) {
+      s.close()
+      s.closeAllConnections()
+    }
+    await app.fastify.close()
+  })
+  const portOf = (s: typeof full) => (s.address() as { port: number }).port
+  const rel = await addBinding(dir, 'rel', 'ecs-relative')
+  const fullB = await addBinding(dir, 'full', 'ecs-full')
+  const ask = (s: typeof full, tok: string) => get({ host: '127.0.0.1', port: portOf(s) }, '/ecs/credentials', { authorization: `Bearer ${tok}` })
+  t.equal((await ask(relative, rel.token)).status, 200)
+  t.equal((await ask(relative, fullB.token)).status, 403, 'a full-URI binding is not served on the relative socket')
+  t.equal((await ask(full, fullB.token)).status, 200)
+  t.equal((await ask(full, rel.token)).status, 403, 'a relative binding is not served on the full-URI socket')
+})
