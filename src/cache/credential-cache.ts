@@ -1,0 +1,179 @@
+/**
+ * An in-memory credential cache, one entry per key: served while more than the refresh window
+ * remains; concurrent callers share one fetch; refreshed ahead in the background while in use; after
+ * a failure, the last good credentials are served while valid, and no new attempt is made before
+ * the minimum failure interval has passed.
+ */
+import type { SessionCredentials } from '../rolesanywhere/response.js'
+
+export type CacheEvent =
+  | { readonly type: 'hit' | 'stale-served' | 'miss'; readonly key: string }
+  | { readonly type: 'refreshed'; readonly key: string; readonly background: boolean }
+  | { readonly type: 'refresh-failed'; readonly key: string; readonly background: boolean; readonly error: unknown }
+
+export interface CredentialCacheOptions {
+  /** Credentials with less than this left are refreshed before being served (default 20 min). */
+  readonly refreshWindowMs?: number
+  /** No new upstream attempt sooner than this after a failure (default 10 s). */
+  readonly minFailureIntervalMs?: number
+  readonly now?: () => number
+  readonly random?: () => number
+  readonly setTimer?: (fn: () => void, ms: number) => { unref?(): void; [Symbol.toPrimitive]?: unknown } | NodeJS.Timeout
+  readonly clearTimer?: (t: unknown) => void
+  readonly onEvent?: (e: CacheEvent) => void
+}
+
+interface Entry {
+  creds: SessionCredentials | undefined
+  /** When the cached credentials were fetched: their lifetime bounds the refresh window. */
+  fetchedAt: number
+  inflight: Promise<SessionCredentials> | undefined
+  fetch: () => Promise<SessionCredentials>
+  lastError: unknown
+  lastFailureAt: number
+  usedSinceFetch: boolean
+  timer: unknown
+}
+
+export const DEFAULT_REFRESH_WINDOW_MS = 20 * 60_000
+const BACKGROUND_JITTER_MS = 60_000
+
+export class CredentialCache {
+  readonly #entries = new Map<string, Entry>()
+  readonly #window: number
+  readonly #minFailure: number
+  readonly #now: () => number
+  readonly #random: () => number
+  readonly #setTimer: NonNullable<CredentialCacheOptions['setTimer']>
+  readonly #clearTimer: (t: unknown) => void
+  readonly #emit: (e: CacheEvent) => void
+
+  constructor(opts: CredentialCacheOptions = {}) {
+    this.#window = opts.refreshWindowMs ?? DEFAULT_REFRESH_WINDOW_MS
+    this.#minFailure = opts.minFailureIntervalMs ?? 10_000
+    this.#now = opts.now ?? Date.now
+    this.#random = opts.random ?? Math.random
+    this.#setTimer = opts.setTimer ?? ((fn, ms) => setTimeout(fn, ms))
+    this.#clearTimer = opts.clearTimer ?? ((t) => clearTimeout(t as NodeJS.Timeout))
+    this.#emit = opts.onEvent ?? (() => {})
+  }
+
+  get size(): number {
+    return this.#entries.size
+  }
+
+  /** Credentials for `key`, fetched with `fetch` when nothing usable is cached. */
+  async get(key: string, fetch: () => Promise<SessionCredentials>): Promise<SessionCredentials> {
+    this.#sweep()
+    let entry = this.#entries.get(key)
+    if (entry === undefined) {
+      entry = { creds: undefined, fetchedAt: 0, inflight: undefined, fetch, lastError: undefined, lastFailureAt: -Infinity, usedSinceFetch: false, timer: undefined }
+      this.#entries.set(key, entry)
+    }
+    entry.fetch = fetch
+    entry.usedSinceFetch = true
+    const now = this.#now()
+    const left = entry.creds === undefined ? -1 : entry.creds.expiresAt.getTime() - now
+    if (left > this.#windowFor(entry)) {
+      this.#emit({ type: 'hit', key })
+      return entry.creds as SessionCredentials
+    }
+    const recentFailure = now - entry.lastFailureAt < this.#minFailure
+    if (left > 0) {
+      // Usable but due for refresh: try once (shared), fall back to what we have.
+      if (entry.inflight === undefined && recentFailure) {
+        this.#emit({ type: 'stale-served', key })
+        return entry.creds as SessionCredentials
+      }
+      try {
+        return await this.#refresh(key, entry, false)
+      } catch {
+        const still = entry.creds
+        if (still !== undefined && still.expiresAt.getTime() > this.#now()) {
+          this.#emit({ type: 'stale-served', key })
+          return still
+        }
+        throw entry.lastError
+      }
+    }
+    if (entry.inflight === undefined && recentFailure) throw entry.lastError
+    this.#emit({ type: 'miss', key })
+    return this.#refresh(key, entry, false)
+  }
+
+  /** Short sessions (e.g. 900 s) would always be inside the window: use half their lifetime then. */
+  #windowFor(entry: Entry): number {
+    const lifetime = (entry.creds?.expiresAt.getTime() ?? 0) - entry.fetchedAt
+    return Math.min(this.#window, Math.max(0, lifetime / 2))
+  }
+
+  /** Drops every entry and timer (server shutdown). */
+  clear(): void {
+    for (const e of this.#entries.values()) if (e.timer !== undefined) this.#clearTimer(e.timer)
+    this.#entries.clear()
+  }
+
+  #refresh(key: string, entry: Entry, background: boolean): Promise<SessionCredentials> {
+    if (entry.inflight !== undefined) return entry.inflight
+    const run = (async () => {
+      try {
+        const creds = await entry.fetch()
+        entry.creds = creds
+        entry.fetchedAt = this.#now()
+        entry.lastError = undefined
+        entry.usedSinceFetch = false
+        this.#emit({ type: 'refreshed', key, background })
+        this.#schedule(key, entry)
+        return creds
+      } catch (e) {
+        entry.lastError = e
+        entry.lastFailureAt = this.#now()
+        this.#emit({ type: 'refresh-failed', key, background, error: e })
+        if (background) this.#scheduleRetry(key, entry)
+        throw e
+      } finally {
+        entry.inflight = undefined
+      }
+    })()
+    entry.inflight = run
+    return run
+  }
+
+  /** Refresh ahead, a little before the window opens, only while the entry is in use. */
+  #schedule(key: string, entry: Entry): void {
+    if (entry.timer !== undefined) this.#clearTimer(entry.timer)
+    const window = this.#windowFor(entry)
+    const at = (entry.creds?.expiresAt.getTime() ?? 0) - window - this.#random() * Math.min(BACKGROUND_JITTER_MS, window / 4)
+    const timer = this.#setTimer(() => this.#background(key, entry), Math.max(1000, at - this.#now()))
+    ;(timer as { unref?: () => void }).unref?.()
+    entry.timer = timer
+  }
+
+  #scheduleRetry(key: string, entry: Entry): void {
+    const delay = this.#minFailure * (1 + this.#random())
+    const timer = this.#setTimer(() => this.#background(key, entry), delay)
+    ;(timer as { unref?: () => void }).unref?.()
+    entry.timer = timer
+  }
+
+  #background(key: string, entry: Entry): void {
+    entry.timer = undefined
+    if (this.#entries.get(key) !== entry) return
+    const left = (entry.creds?.expiresAt.getTime() ?? 0) - this.#now()
+    if (!entry.usedSinceFetch || left <= 0) {
+      // Nobody asked since the last fetch (e.g. unbound, or its files changed): let it go.
+      this.#entries.delete(key)
+      return
+    }
+    this.#refresh(key, entry, true).catch(() => {})
+  }
+
+  #sweep(): void {
+    const now = this.#now()
+    for (const [key, e] of this.#entries) {
+      if (e.inflight === undefined && e.timer === undefined && (e.creds === undefined || e.creds.expiresAt.getTime() <= now) && now - e.lastFailureAt > this.#minFailure) {
+        this.#entries.delete(key)
+      }
+    }
+  }
+}

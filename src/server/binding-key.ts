@@ -1,0 +1,16 @@
+/**
+ * The cache key of a binding: its token hash, request parameters, region and endpoint, and a digest
+ * of the certificate, chain and key bytes read now, so a renewed file or a rebind means a new key.
+ */
+import { createHash } from 'node:crypto'
+import type { Binding } from '../binding/store.js'
+import { readIdentityFile } from '../identity/files.js'
+
+export async function bindingKey(b: Binding): Promise<string> {
+  const h = createHash('sha256')
+  h.update(JSON.stringify([b.name, b.secretHash, b.request, b.region ?? null, b.endpoint ?? null]))
+  for (const f of b.certificateFiles) h.update(await readIdentityFile(f, 'CERT_UNREADABLE', 'certificate file'))
+  for (const f of b.intermediatesFiles) h.update(await readIdentityFile(f, 'CERT_UNREADABLE', 'certificate file'))
+  h.update(await readIdentityFile(b.privateKeyFile, 'KEY_UNREADABLE', 'private key file'))
+  return h.digest('hex')
+}
