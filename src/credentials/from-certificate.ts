@@ -18,6 +18,8 @@ export interface FromCertificateInit {
   readonly random?: () => number
   readonly transport?: Transport
   readonly debug?: ((line: string) => void) | undefined
+  /** Told about each identity loaded (the server records certificate expiry from it). */
+  readonly onIdentity?: ((identity: Identity) => void) | undefined
 }
 
 export type CredentialProvider = () => Promise<SessionCredentials>
@@ -27,6 +29,7 @@ export function fromCertificate(init: FromCertificateInit): CredentialProvider {
   const debug = init.debug
   return async () => {
     const identity = await loadIdentity({ ...init.identity, now: init.now() })
+    init.onIdentity?.(identity)
     if (debug !== undefined) describeIdentity(identity, debug)
     debug?.(`endpoint ${init.session.endpoint.url.href} (region ${init.session.endpoint.signingRegion}${init.session.endpoint.fips ? ', FIPS' : ''})`)
     return createSession(init.session.request, identity, init.session.endpoint, {

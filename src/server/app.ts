@@ -17,6 +17,10 @@ export interface AppOptions {
   readonly resolveCredentials: ResolveCredentials
   /** fastify's logger option; false in tests. */
   readonly logger?: FastifyServerOptions['logger']
+  /** Counts each answered request by route and status. */
+  readonly onResponse?: (route: string, status: number) => void
+  /** The /healthz body (default "ok"); must not name bindings. */
+  readonly health?: () => string
 }
 
 export interface App {
@@ -56,7 +60,11 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     request.log.info({ binding: binding.name, status: 200, expiration: creds.expiration }, 'credentials served')
     return sendJson(reply, 200, ecsBody(creds))
   })
-  fastify.get('/healthz', async (_request, reply) => reply.type('text/plain').send('ok'))
+  fastify.get('/healthz', async (_request, reply) => reply.type('text/plain').send(opts.health?.() ?? 'ok'))
+  if (opts.onResponse !== undefined) {
+    const count = opts.onResponse
+    fastify.addHook('onResponse', async (request, reply) => count(request.routeOptions.url ?? 'unmatched', reply.statusCode))
+  }
   fastify.setNotFoundHandler((request, reply) => sendError(reply, 404, 'NOT_FOUND', `no route ${request.method} ${redactUrl(request.raw.url ?? '').split('?')[0]}`))
   fastify.setErrorHandler((error: Error, request, reply) => {
     if (error instanceof IamraError) {

@@ -9,12 +9,17 @@ export interface BindingCredentialsDeps {
   readonly env: Readonly<Record<string, string | undefined>>
   readonly now: () => Date
   readonly transport?: Transport
+  /** Observers for metrics and expiry warnings. */
+  readonly onIdentity?: (binding: Binding, notAfter: Date) => void
+  readonly onExchange?: (binding: Binding, result: string, seconds: number) => void
 }
 
 export type ResolveCredentials = (binding: Binding) => Promise<SessionCredentials>
 
 export function bindingCredentials(deps: BindingCredentialsDeps): ResolveCredentials {
-  return (binding) => {
+  return async (binding) => {
+    const started = performance.now()
+    const done = (result: string): void => deps.onExchange?.(binding, result, (performance.now() - started) / 1000)
     const session = resolveSessionConfig({
       ...binding.request,
       sessionDuration: binding.request.durationSeconds,
@@ -23,11 +28,19 @@ export function bindingCredentials(deps: BindingCredentialsDeps): ResolveCredent
       verifyTls: true,
       env: deps.env,
     })
-    return fromCertificate({
-      identity: { certificateFiles: binding.certificateFiles, intermediatesFiles: binding.intermediatesFiles, privateKeyFile: binding.privateKeyFile },
-      session,
-      now: deps.now,
-      ...(deps.transport === undefined ? {} : { transport: deps.transport }),
-    })()
+    try {
+      const creds = await fromCertificate({
+        identity: { certificateFiles: binding.certificateFiles, intermediatesFiles: binding.intermediatesFiles, privateKeyFile: binding.privateKeyFile },
+        session,
+        now: deps.now,
+        onIdentity: (id) => deps.onIdentity?.(binding, id.notAfter),
+        ...(deps.transport === undefined ? {} : { transport: deps.transport }),
+      })()
+      done('ok')
+      return creds
+    } catch (e) {
+      done((e as { code?: string }).code ?? 'INTERNAL')
+      throw e
+    }
   }
 }

@@ -1,16 +1,19 @@
 /** `iamra serve`: the multi-role ECS credentials server. */
 import { resolve } from 'node:path'
 import type { Argv } from 'yargs'
+import { IamraError } from '../../errors.js'
 import { configurationDirectory } from '../../binding/store.js'
+import { CredentialCache } from '../../cache/credential-cache.js'
 import { buildApp } from '../../server/app.js'
 import { bindingCredentials } from '../../server/binding-credentials.js'
-import { DEFAULT_LISTEN, parseListen, takeListenFds } from '../../server/listen.js'
+import { cachedCredentials } from '../../server/cached-credentials.js'
+import { ExpiryWatch } from '../../server/expiry-watch.js'
+import { DEFAULT_LISTEN, describeListen, parseListen, takeListenFds } from '../../server/listen.js'
+import { ServerMetrics } from '../../server/metrics.js'
+import { startMetricsServer } from '../../server/metrics-server.js'
 import { runServer } from '../../server/run-server.js'
 import { createServiceManager } from '../../server/service-manager.js'
 import { redactUrl } from '../../server/token-extraction.js'
-import { IamraError } from '../../errors.js'
-import { CredentialCache } from '../../cache/credential-cache.js'
-import { cachedCredentials } from '../../server/cached-credentials.js'
 import type { CliContext } from '../context.js'
 import type { YargsCommand } from '../yargs-cli.js'
 
@@ -23,6 +26,8 @@ export const command: YargsCommand = {
       .option('listen', { type: 'string', array: true, describe: 'HOST:PORT, [IPV6]:PORT or /path.sock; ignored under socket activation (default 127.0.0.1:7224)' })
       .option('cache', { type: 'boolean', default: true, describe: 'cache credentials per binding (--no-cache: one CreateSession per request)' })
       .option('refresh-window', { type: 'number', default: 1200, describe: 'seconds: credentials with less left are refreshed before being served' })
+      .option('metrics-listen', { type: 'string', describe: 'HOST:PORT or /path.sock for GET /metrics (Prometheus); off by default' })
+      .option('expiry-warning-days', { type: 'number', default: 7, describe: 'warn when a binding\'s certificate expires within this many days' })
       .option('log-level', { type: 'string', choices: ['fatal', 'error', 'warn', 'info', 'debug'], default: 'info' }),
   handler: serve,
 }
@@ -30,13 +35,32 @@ export const command: YargsCommand = {
 async function serve(a: Record<string, unknown>, ctx: CliContext): Promise<number> {
   const dir = resolve(configurationDirectory(a['configuration-directory'] as string | undefined, ctx.env))
   const addresses = ((a.listen as string[] | undefined) ?? []).map(parseListen)
+  const metricsAddress = a['metrics-listen'] === undefined ? undefined : parseListen(String(a['metrics-listen']))
+  const warnDays = Number(a['expiry-warning-days'])
+  if (!(warnDays >= 0 && warnDays <= 3650)) throw new IamraError('USAGE', `--expiry-warning-days must be 0 to 3650, got ${String(a['expiry-warning-days'])}`)
   // Only main() passes the real process.env; the LISTEN_* variables are consumed from it.
   const inherited = takeListenFds(ctx.env as Record<string, string | undefined>, process.pid)
-  const fetchFor = bindingCredentials({ env: ctx.env, now: ctx.now })
-  const cache = new CredentialCache({ refreshWindowMs: refreshWindowMs(a['refresh-window']) })
+  const metrics = new ServerMetrics()
+  let warn: (msg: string, extra: Record<string, unknown>) => void = () => {}
+  const expiry = new ExpiryWatch({ warnDays, now: ctx.now, warn: (m, e) => warn(m, e), onNotAfter: (b, d) => metrics.notAfter.set({ binding: b }, d.getTime() / 1000) })
+  const fetchFor = bindingCredentials({
+    env: ctx.env,
+    now: ctx.now,
+    onIdentity: (b, notAfter) => expiry.record(b.name, notAfter),
+    onExchange: (b, result, seconds) => {
+      metrics.createSession.inc({ binding: b.name, result })
+      metrics.createSessionSeconds.observe({ binding: b.name }, seconds)
+    },
+  })
+  const cache = new CredentialCache({ refreshWindowMs: refreshWindowMs(a['refresh-window']), onEvent: metrics.onCacheEvent })
   const app = await buildApp({
     configurationDirectory: dir,
     resolveCredentials: a.cache === false ? fetchFor : cachedCredentials(fetchFor, cache),
+    onResponse: (route, status) => metrics.requests.inc({ route, status: String(status) }),
+    health: () => {
+      const { expiringSoon, earliest } = expiry.summary()
+      return expiringSoon === 0 ? 'ok' : `ok; warning: ${expiringSoon} certificate(s) expire within ${warnDays} days, the first on ${earliest?.toISOString()}`
+    },
     logger: {
       level: String(a['log-level']),
       serializers: { req: (req: { method: string; url: string }) => ({ method: req.method, url: redactUrl(req.url) }) },
@@ -44,11 +68,21 @@ async function serve(a: Record<string, unknown>, ctx: CliContext): Promise<numbe
     },
   })
   const log = (msg: string, extra: Record<string, unknown> = {}): void => app.fastify.log.info(extra, msg)
+  warn = (msg, extra) => app.fastify.log.warn(extra, msg)
+  const metricsServer = metricsAddress === undefined ? undefined : await startMetricsServer(metricsAddress, metrics)
+  if (metricsServer !== undefined && metricsAddress !== undefined) {
+    const bound = metricsServer.server.address()
+    log(`metrics on ${typeof bound === 'object' && bound !== null ? `${bound.address}:${bound.port}` : describeListen(metricsAddress)}/metrics`)
+  }
   const serviceManager = createServiceManager({ env: ctx.env, pid: process.pid, log })
-  await runServer({
-    app, inherited, addresses: addresses.length > 0 ? addresses : [DEFAULT_LISTEN], serviceManager, stopSignal: ctx.stopSignal, log,
-  })
-  cache.clear()
+  try {
+    await runServer({
+      app, inherited, addresses: addresses.length > 0 ? addresses : [DEFAULT_LISTEN], serviceManager, stopSignal: ctx.stopSignal, log,
+    })
+  } finally {
+    cache.clear()
+    await metricsServer?.close()
+  }
   return 0
 }
 
