@@ -1,4 +1,5 @@
 /** `iamra credential-process`: the drop-in for `aws_signing_helper credential-process`. */
+import { cachedAcrossProcesses, processCacheDirectory, processCacheKey } from '../../cache/process-cache.js'
 import { fromCertificate } from '../../credentials/from-certificate.js'
 import { processOutput } from '../../credentials/process-output.js'
 import { resolveSessionConfig } from '../../rolesanywhere/session-config.js'
@@ -14,6 +15,8 @@ import { checkIdentityFlags, IDENTITY_FLAGS, SESSION_FLAGS } from '../identity-f
 const FLAGS = {
   ...IDENTITY_FLAGS,
   ...SESSION_FLAGS,
+  cache: { type: 'boolean', description: 'reuse credentials across invocations while 20 minutes remain (0600 files under $XDG_RUNTIME_DIR/iamra)' },
+  'cache-dir': { type: 'string', placeholder: 'DIR', description: 'directory for --cache' },
   'env-file': { type: 'string', placeholder: 'FILE', description: 'ask iamra serve instead, with the URI and token of this binding env file (no key needed)' },
   'from-environment': { type: 'boolean', description: 'ask iamra serve with the AWS_CONTAINER_* variables of this process' },
   help: { type: 'boolean', description: 'show this help' },
@@ -58,7 +61,11 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
     now: ctx.now,
     debug,
   })
-  const creds = await provider()
+  const key = flags.cache !== true ? undefined : await processCacheKey([session.request, session.endpoint.url.href, session.endpoint.signingRegion],
+    [...list(flags.certificate), ...list(flags.intermediates), ...(flags['private-key'] === undefined ? [] : [flags['private-key']])])
+  const creds = key === undefined
+    ? await provider()
+    : await cachedAcrossProcesses({ dir: processCacheDirectory(ctx.env, flags['cache-dir']), key, now: ctx.now, debug }, provider)
   debug?.(`obtained credentials for ${creds.assumedRoleArn ?? creds.roleArn}, expiring ${creds.expiration}`)
   ctx.stdout(processOutput(creds))
   return 0

@@ -1,0 +1,101 @@
+/**
+ * A cross-process cache for `credential-process --cache`: one 0600 file per identity and request
+ * in a 0700 directory ($XDG_RUNTIME_DIR/iamra, else ~/.cache/iamra), reused while the refresh
+ * window remains; a lock makes parallel invocations share one CreateSession.
+ */
+import { createHash } from 'node:crypto'
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { IamraError } from '../errors.js'
+import { writeFileAtomic } from '../fs/atomic-write.js'
+import type { SessionCredentials } from '../rolesanywhere/response.js'
+import { withLock } from '../update/lock.js'
+import { DEFAULT_REFRESH_WINDOW_MS } from './credential-cache.js'
+
+export function processCacheDirectory(env: Readonly<Record<string, string | undefined>>, flag?: string): string {
+  if (flag !== undefined && flag !== '') return flag
+  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'iamra', 'credential-process')
+  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, 'iamra', 'credential-process')
+  if (env.HOME) return join(env.HOME, '.cache', 'iamra', 'credential-process')
+  throw new IamraError('USAGE', '--cache needs $XDG_RUNTIME_DIR or $HOME, or --cache-dir DIR')
+}
+
+/**
+ * The cache key: everything that decides the answer, including the bytes of the identity files;
+ * undefined when a file cannot be read (the identity loader then reports it properly).
+ */
+export async function processCacheKey(parts: unknown, files: readonly string[]): Promise<string | undefined> {
+  const h = createHash('sha256').update(JSON.stringify(parts))
+  try {
+    for (const f of files) h.update(await readFile(f))
+  } catch {
+    return undefined
+  }
+  return h.digest('hex')
+}
+
+interface CachedFile {
+  readonly accessKeyId: string
+  readonly secretAccessKey: string
+  readonly sessionToken: string
+  readonly expiration: string
+  readonly roleArn: string
+  readonly fetchedAt: number
+}
+
+export interface ProcessCacheInit {
+  readonly dir: string
+  readonly key: string
+  readonly now: () => Date
+  readonly refreshWindowMs?: number
+  readonly debug?: ((line: string) => void) | undefined
+}
+
+export async function cachedAcrossProcesses(init: ProcessCacheInit, fetch: () => Promise<SessionCredentials>): Promise<SessionCredentials> {
+  await ensurePrivateDirectory(init.dir)
+  const file = join(init.dir, `${init.key}.json`)
+  const window = init.refreshWindowMs ?? DEFAULT_REFRESH_WINDOW_MS
+  const fresh = await readFresh(file, init.now().getTime(), window)
+  if (fresh !== undefined) {
+    init.debug?.(`cache hit ${file}`)
+    return fresh
+  }
+  return withLock(file, async () => {
+    const again = await readFresh(file, init.now().getTime(), window)
+    if (again !== undefined) {
+      init.debug?.(`cache filled by another process while waiting: ${file}`)
+      return again
+    }
+    const creds = await fetch()
+    const body: CachedFile = {
+      accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey, sessionToken: creds.sessionToken,
+      expiration: creds.expiresAt.toISOString(), roleArn: creds.roleArn, fetchedAt: init.now().getTime(),
+    }
+    await writeFileAtomic(file, JSON.stringify(body), { mode: 0o600 })
+    init.debug?.(`cache written ${file}`)
+    return creds
+  }, { timeoutMs: 60_000 })
+}
+
+async function readFresh(file: string, now: number, window: number): Promise<SessionCredentials | undefined> {
+  let c: Partial<CachedFile>
+  try {
+    c = JSON.parse(await readFile(file, 'utf8')) as Partial<CachedFile>
+  } catch {
+    return undefined // missing or damaged: fetch and overwrite
+  }
+  if (typeof c.accessKeyId !== 'string' || typeof c.secretAccessKey !== 'string' || typeof c.sessionToken !== 'string' || typeof c.expiration !== 'string') return undefined
+  const expiresAt = new Date(c.expiration)
+  const lifetime = expiresAt.getTime() - (c.fetchedAt ?? 0)
+  if (Number.isNaN(expiresAt.getTime()) || expiresAt.getTime() - now <= Math.min(window, lifetime / 2)) return undefined
+  return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: c.expiration, expiresAt, roleArn: c.roleArn ?? '', assumedRoleArn: undefined }
+}
+
+/** Creates the directory 0700; refuses one that another user owns, tightens one we own. */
+async function ensurePrivateDirectory(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+  const st = await stat(dir)
+  const uid = process.getuid?.()
+  if (uid !== undefined && st.uid !== uid) throw new IamraError('USAGE', `the cache directory ${dir} belongs to another user (uid ${st.uid}); pass --cache-dir`)
+  if ((st.mode & 0o077) !== 0) await chmod(dir, 0o700)
+}
