@@ -2,7 +2,8 @@
  * The binding store under the configuration directory: `bindings/NAME.json` (never the secret),
  * `env/NAME` (the consumer's EnvironmentFile=) and, in token-file mode, `tokens/NAME`.
  */
-import { mkdir, readdir, readFile, unlink } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
+import { mkdir, readdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { IamraError, fail } from '../errors.js'
 import { writeFileAtomic } from '../fs/atomic-write.js'
@@ -126,7 +127,7 @@ export async function readBinding(dir: string, name: string): Promise<Binding | 
   const { binding } = bindingPaths(dir, name)
   let text: string
   try {
-    text = await readFile(binding, 'utf8')
+    text = readFileSync(binding, 'utf8') // small and local, read on every request: see binding-key.ts
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw new IamraError('BINDING_INVALID', `cannot read ${binding}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e })

@@ -4,13 +4,17 @@
  */
 import { createHash } from 'node:crypto'
 import type { Binding } from '../binding/store.js'
-import { readIdentityFile } from '../identity/files.js'
+import { readIdentityFileSync } from '../identity/files.js'
 
-export async function bindingKey(b: Binding): Promise<string> {
+/**
+ * Synchronous reads on purpose: these are a few small local files on every request, and the
+ * thread-pool round trips of fs/promises cost more than the reads (bench/server.mjs).
+ */
+export function bindingKey(b: Binding): string {
   const h = createHash('sha256')
   h.update(JSON.stringify([b.name, b.secretHash, b.request, b.region ?? null, b.endpoint ?? null]))
-  for (const f of b.certificateFiles) h.update(await readIdentityFile(f, 'CERT_UNREADABLE', 'certificate file'))
-  for (const f of b.intermediatesFiles) h.update(await readIdentityFile(f, 'CERT_UNREADABLE', 'certificate file'))
-  h.update(await readIdentityFile(b.privateKeyFile, 'KEY_UNREADABLE', 'private key file'))
+  for (const f of b.certificateFiles) h.update(readIdentityFileSync(f, 'CERT_UNREADABLE', 'certificate file'))
+  for (const f of b.intermediatesFiles) h.update(readIdentityFileSync(f, 'CERT_UNREADABLE', 'certificate file'))
+  h.update(readIdentityFileSync(b.privateKeyFile, 'KEY_UNREADABLE', 'private key file'))
   return h.digest('hex')
 }
