@@ -78,7 +78,7 @@ try {
   const cfg = join(dir, 'run')
   await promisify(execFile)(process.execPath, [BIN, 'bind', 'bench', '--configuration-directory', cfg, '--no-validate', '--certificate', join(dir, 'c.pem'),
     '--private-key', join(dir, 'k.pem'), '--trust-anchor-arn', ta, '--profile-arn', pr, '--role-arn', 'arn:aws:iam::123456789012:role/bench', '--endpoint', fake.url])
-  const token = /Bearer ([^"]+)/.exec(readFileSync(join(cfg, 'env/bench'), 'utf8'))[1]
+  const token = /AWS_CONTAINER_AUTHORIZATION_TOKEN=(\S+)/.exec(readFileSync(join(cfg, 'env/bench'), 'utf8'))[1]
   const auth = { authorization: `Bearer ${token}` }
   const results = {}
 

@@ -40,9 +40,9 @@ t.test('env files per mode', async (t) => {
   const url = new URL('http://127.0.0.1:7224')
   const token = 'iamra.app.SECRET'
   const env = (mode: (typeof MODES)[number]) => renderEnvFile(envFor({ mode, token, url, tokenFile: '/run/iamra/tokens/app' }))
-  t.equal(env('ecs-full'), 'AWS_CONTAINER_AUTHORIZATION_TOKEN="Bearer iamra.app.SECRET"\nAWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:7224/ecs/credentials\n')
+  t.equal(env('ecs-full'), 'AWS_CONTAINER_AUTHORIZATION_TOKEN=iamra.app.SECRET\nAWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:7224/ecs/credentials\n')
   t.equal(env('ecs-full-query'), 'AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:7224/ecs/credentials?access_token=iamra.app.SECRET\n')
-  t.equal(env('ecs-relative'), 'AWS_CONTAINER_AUTHORIZATION_TOKEN="Bearer iamra.app.SECRET"\nAWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/ecs/credentials\n')
+  t.equal(env('ecs-relative'), 'AWS_CONTAINER_AUTHORIZATION_TOKEN=iamra.app.SECRET\nAWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/ecs/credentials\n')
   t.equal(env('ecs-relative-query'), 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/ecs/credentials?access_token=iamra.app.SECRET\n')
   t.equal(env('ecs-full-token-file'), 'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=/run/iamra/tokens/app\nAWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:7224/ecs/credentials\n')
   t.equal(renderEnvFile(envFor({ mode: 'ecs-full-query', token: 'iamra.a@b.S', url: new URL('http://127.0.0.1:9/base/'), tokenFile: '' })), 'AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:9/base/ecs/credentials?access_token=iamra.a%40b.S\n', '@ form-encoded, base path kept')
@@ -69,7 +69,7 @@ t.test('bind and unbind through the CLI', async (t) => {
   t.equal(ok.stdout, '', 'nothing on stdout')
   t.equal(s.fake.calls.length, 1, 'validated with one CreateSession')
   const envText = readFileSync(join(dir, 'env/app1'), 'utf8')
-  const token = /Bearer (iamra\.app1\.[A-Za-z0-9_-]+)/.exec(envText)?.[1] ?? ''
+  const token = /AWS_CONTAINER_AUTHORIZATION_TOKEN=(iamra\.app1\.[A-Za-z0-9_-]+)\n/.exec(envText)?.[1] ?? ''
   t.ok(token.length > 80)
   const json = readFileSync(join(dir, 'bindings/app1.json'), 'utf8')
   t.notOk(json.includes(token.split('.')[2] ?? 'x'), 'the binding file never holds the secret')
@@ -100,8 +100,8 @@ t.test('bind and unbind through the CLI', async (t) => {
   t.same([st.mode & 0o777, st.uid, st.gid], [0o640, 65534, 65534], 'rebind keeps the env file mode and owner')
   t.same(readdirSync(join(dir, 'bindings')).sort(), ['app1.json', 'novalid.json'], 'stale temp files cleaned up')
   const tokenFile = readFileSync(join(dir, 'tokens/app1'), 'utf8')
-  t.match(tokenFile, /^Bearer iamra\.app1\.[A-Za-z0-9_-]+$/, 'token file without a trailing newline')
-  t.not(tokenFile, `Bearer ${token}`, 'rebind rotated the token')
+  t.match(tokenFile, /^iamra\.app1\.[A-Za-z0-9_-]+$/, 'token file without a trailing newline')
+  t.not(tokenFile, token, 'rebind rotated the token')
   t.equal(statSync(join(dir, 'tokens/app1')).mode & 0o777, 0o600)
   t.equal((await runCli(bindArgs('grp', '--mode', 'ecs-full-token-file', '--token-file-group', '65534'))).code, 0)
   t.same([statSync(join(dir, 'tokens/grp')).mode & 0o777, statSync(join(dir, 'tokens/grp')).gid], [0o640, 65534], '--token-file-group')

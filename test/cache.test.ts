@@ -109,7 +109,7 @@ t.test('in the server: one CreateSession for many requests, a renewed certificat
   t.teardown(s.close)
   const dir = join(s.pki.dir, 'run')
   t.equal((await runCli(['bind', 'app', '--configuration-directory', dir, '--no-validate', '--certificate', s.pki.path('leaf.pem'), '--intermediates', s.pki.path('int.pem'), '--private-key', s.pki.path('key.pem'), ...s.sessionArgs])).code, 0)
-  const token = /Bearer ([^"]+)/.exec(await import('node:fs').then((fs) => fs.readFileSync(join(dir, 'env/app'), 'utf8')))?.[1] ?? ''
+  const token = /AWS_CONTAINER_AUTHORIZATION_TOKEN=(\S+)/.exec(await import('node:fs').then((fs) => fs.readFileSync(join(dir, 'env/app'), 'utf8')))?.[1] ?? ''
   const cache = new CredentialCache()
   t.teardown(() => cache.clear())
   const app = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, now: () => new Date() }), cache) })

@@ -159,13 +159,13 @@ else {
       const uri = `${base}/ecs/credentials`
       t.same(Object.keys(envs['ecs-full']).sort(), ['AWS_CONTAINER_AUTHORIZATION_TOKEN', 'AWS_CONTAINER_CREDENTIALS_FULL_URI'])
       t.equal(envs['ecs-full'].AWS_CONTAINER_CREDENTIALS_FULL_URI, uri)
-      t.match(envs['ecs-full'].AWS_CONTAINER_AUTHORIZATION_TOKEN, /^Bearer iamra\.app-ecs-full\.[A-Za-z0-9_-]{86}$/)
+      t.match(envs['ecs-full'].AWS_CONTAINER_AUTHORIZATION_TOKEN, /^iamra\.app-ecs-full\.[A-Za-z0-9_-]{86}$/)
       t.same(Object.keys(envs['ecs-full-query']), ['AWS_CONTAINER_CREDENTIALS_FULL_URI'])
       t.match(envs['ecs-full-query'].AWS_CONTAINER_CREDENTIALS_FULL_URI, new RegExp(`^${uri.replace(/[.]/g, '\\.')}\\?access_token=iamra\\.app-ecs-full-query\\.[A-Za-z0-9_-]{86}$`))
       t.same(Object.keys(envs['ecs-full-token-file']).sort(), ['AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE', 'AWS_CONTAINER_CREDENTIALS_FULL_URI'])
       t.equal(envs['ecs-full-token-file'].AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, join(dir, 'tokens', 'app-ecs-full-token-file'))
       // Sent verbatim as the header: a trailing newline would break botocore, JS and Rust (sdk-protocols §1.3).
-      t.match(readFileSync(join(dir, 'tokens', 'app-ecs-full-token-file'), 'utf8'), /^Bearer iamra\.app-ecs-full-token-file\.[A-Za-z0-9_-]{86}$/, 'token file: the header value, no newline')
+      t.match(readFileSync(join(dir, 'tokens', 'app-ecs-full-token-file'), 'utf8'), /^iamra\.app-ecs-full-token-file\.[A-Za-z0-9_-]{86}$/, 'token file: the header value, no newline')
     })
 
     let server: ActivatedServer

@@ -169,7 +169,7 @@ else {
         const full = readEnvFile(join(work, 'cfg', 'env', 'rel-ecs-relative'))
         t.same(Object.keys(full).sort(), ['AWS_CONTAINER_AUTHORIZATION_TOKEN', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI'])
         t.equal(full.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, '/ecs/credentials')
-        t.match(full.AWS_CONTAINER_AUTHORIZATION_TOKEN, /^Bearer iamra\.rel-ecs-relative\.[A-Za-z0-9_-]{86}$/)
+        t.match(full.AWS_CONTAINER_AUTHORIZATION_TOKEN, /^iamra\.rel-ecs-relative\.[A-Za-z0-9_-]{86}$/)
         const query = readEnvFile(join(work, 'cfg', 'env', 'rel-ecs-relative-query'))
         t.same(Object.keys(query), ['AWS_CONTAINER_CREDENTIALS_RELATIVE_URI'])
         t.match(query.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, /^\/ecs\/credentials\?access_token=iamra\.rel-ecs-relative-query\.[A-Za-z0-9_-]{86}$/)

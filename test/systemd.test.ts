@@ -144,7 +144,7 @@ t.test('the bind template runs bind and unbind with the example configuration', 
   t.equal(bound.status, 0, 'ExecStart= succeeds', { stderr: bound.stderr })
   const envFile = readFileSync(join(dir, 'env', 'example-consumer'), 'utf8')
   t.match(envFile, /^AWS_CONTAINER_CREDENTIALS_FULL_URI=http:\/\/127\.0\.0\.1:7224\/ecs\/credentials$/m, 'env file for the ecs-full socket')
-  t.match(envFile, /^AWS_CONTAINER_AUTHORIZATION_TOKEN="Bearer /m)
+  t.match(envFile, /^AWS_CONTAINER_AUTHORIZATION_TOKEN=iamra\./m)
   const binding = JSON.parse(readFileSync(join(dir, 'bindings', 'example-consumer.json'), 'utf8')) as { request: { roleArn: string }; certificate_files: string[] }
   t.equal(binding.request.roleArn, conf.ROLE_ARN)
   t.same(binding.certificate_files, [conf.CERTIFICATE])

@@ -47,7 +47,9 @@ export interface EnvInput {
 export function envFor(input: EnvInput): Array<[string, string]> {
   const base = input.url.origin + input.url.pathname.replace(/\/+$/, '')
   const query = `?access_token=${encodeURIComponent(input.token)}`
-  const header = `Bearer ${input.token}`
+  // The bare token: SDKs send the variable verbatim and the server accepts it with or without
+  // "Bearer ", and a value without spaces needs no quoting (docker --env-file keeps quotes).
+  const header = input.token
   switch (input.mode) {
     case 'ecs-full':
       return [['AWS_CONTAINER_AUTHORIZATION_TOKEN', header], ['AWS_CONTAINER_CREDENTIALS_FULL_URI', base + CREDENTIALS_PATH]]

@@ -3,10 +3,10 @@
  * `env/NAME` (the consumer's EnvironmentFile=) and, in token-file mode, `tokens/NAME`.
  */
 import { readFileSync } from 'node:fs'
-import { mkdir, readdir, unlink } from 'node:fs/promises'
+import { chmod, mkdir, readdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { IamraError, fail } from '../errors.js'
-import { writeFileAtomic } from '../fs/atomic-write.js'
+import { writeFilesAtomic, type AtomicWriteOptions } from '../fs/atomic-write.js'
 import { modeFromKind, modeKind, type Mode } from './modes.js'
 import { checkName } from './names.js'
 
@@ -44,9 +44,14 @@ export function bindingPaths(dir: string, name: string): BindingPaths {
 
 /** Directories: bindings/ and env/ private to the owner; tokens/ traversable for consumers' groups. */
 export async function ensureDirectories(dir: string): Promise<void> {
-  await mkdir(join(dir, 'bindings'), { recursive: true, mode: 0o700 })
-  await mkdir(join(dir, 'env'), { recursive: true, mode: 0o700 })
-  await mkdir(join(dir, 'tokens'), { recursive: true, mode: 0o711 })
+  for (const [sub, mode] of [['bindings', 0o700], ['env', 0o700], ['tokens', 0o711]] as const) {
+    const path = join(dir, sub)
+    await mkdir(path, { recursive: true, mode })
+    // mkdir's mode is narrowed by the umask and not applied to an existing directory.
+    await chmod(path, mode).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPERM') throw e
+    })
+  }
 }
 
 /** The configuration directory: the flag, else $RUNTIME_DIRECTORY (its first entry), else an error. */
@@ -144,19 +149,24 @@ export interface WriteBindingInput {
   readonly tokenFile?: { readonly content: string; readonly gid?: number | undefined } | undefined
 }
 
-/** Writes token file, binding, then env file, each atomically; leftovers of earlier runs are removed first. */
+/**
+ * Writes token file, binding and env file: all three are prepared (written, synced, owned) before
+ * any is renamed into place, so a failure leaves the previous binding whole. Leftovers of earlier
+ * runs are removed first.
+ */
 export async function writeBinding(dir: string, input: WriteBindingInput): Promise<BindingPaths> {
   const paths = bindingPaths(dir, input.binding.name)
   await ensureDirectories(dir)
   await removeStaleTemps(dir, input.binding.name)
+  const files: Array<{ path: string; data: string; opts: AtomicWriteOptions }> = []
   if (input.tokenFile !== undefined) {
     const gid = input.tokenFile.gid
-    await writeFileAtomic(paths.token, input.tokenFile.content, { mode: gid === undefined ? 0o600 : 0o640, ...(gid === undefined ? {} : { uid: process.getuid?.() ?? 0, gid }) })
-  } else {
-    await unlink(paths.token).catch(ignoreMissing)
+    files.push({ path: paths.token, data: input.tokenFile.content, opts: gid === undefined ? { mode: 0o600 } : { mode: 0o640, uid: process.getuid?.() ?? 0, gid } })
   }
-  await writeFileAtomic(paths.binding, serialiseBinding(input.binding), { mode: 0o600 })
-  await writeFileAtomic(paths.env, input.envFile, { mode: 0o600 })
+  files.push({ path: paths.binding, data: serialiseBinding(input.binding), opts: { mode: 0o600 } })
+  files.push({ path: paths.env, data: input.envFile, opts: { mode: 0o600 } })
+  await writeFilesAtomic(files)
+  if (input.tokenFile === undefined) await unlink(paths.token).catch(ignoreMissing)
   return paths
 }
 

@@ -1,6 +1,7 @@
 /**
- * The server-side commands (bind, unbind, serve) on yargs: option types, `IAMRA_*` environment
- * fallbacks (e.g. IAMRA_CONFIGURATION_DIRECTORY) and help. Loaded only for these commands.
+ * The server-side commands (bind, unbind, serve) on yargs: option types, choices and help. Loaded
+ * only for these commands. No environment fallbacks: with strict parsing any stray IAMRA_* variable
+ * would make every command fail, and flags in unit files are explicit.
  */
 import yargs, { type Argv, type CommandModule } from 'yargs'
 import { IamraError } from '../errors.js'
@@ -30,7 +31,6 @@ export async function runYargs(name: string, load: () => Promise<YargsCommand>, 
     .command(module)
     .demandCommand(1)
     .strict()
-    .env('IAMRA')
     .version(false)
     .help()
     .wrap(Math.min(110, process.stdout.columns ?? 100))

@@ -20,7 +20,7 @@ export async function addBinding(dir: string, name: string, mode: Mode, extra: P
   await writeBinding(dir, {
     binding,
     envFile: renderEnvFile(envFor({ mode, token, url: new URL('http://127.0.0.1:7224'), tokenFile: paths.token })),
-    tokenFile: mode === 'ecs-full-token-file' ? { content: `Bearer ${token}` } : undefined,
+    tokenFile: mode === 'ecs-full-token-file' ? { content: token } : undefined,
   })
   return { token, binding }
 }

@@ -74,7 +74,7 @@ async function bind(a: Record<string, unknown>, ctx: CliContext): Promise<number
       createdAt: ctx.now().toISOString(),
     },
     envFile,
-    tokenFile: mode === 'ecs-full-token-file' ? { content: `Bearer ${token}`, gid } : undefined,
+    tokenFile: mode === 'ecs-full-token-file' ? { content: token, gid } : undefined,
   })
   ctx.stderr(`iamra: bound ${name} (mode ${mode}); consumers use EnvironmentFile=${paths.env}`)
   return 0
