@@ -155,3 +155,16 @@ t.test('credential-process through the server (--env-file, --from-environment)',
   const mixed = await runCli(['credential-process', '--env-file', join(dir, 'env/m-ecs-full'), '--role-arn', 'x'])
   t.equal(mixed.code, 2, 'key or ARN flags do not mix with --env-file')
 })
+
+t.test('several files replaced together, or none', async (t) => {
+  const { mkdtempSync, readdirSync: ls, readFileSync: read, writeFileSync: write } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { writeFilesAtomic } = await import('../src/fs/atomic-write.js')
+  const dir = mkdtempSync(join(tmpdir(), 'iamra-atomic-'))
+  write(join(dir, 'a'), 'old a')
+  await t.rejects(writeFilesAtomic([{ path: join(dir, 'a'), data: 'new a' }, { path: join(dir, 'missing-dir', 'b'), data: 'b' }]))
+  t.equal(read(join(dir, 'a'), 'utf8'), 'old a', 'the first file is untouched when the second cannot be prepared')
+  t.same(ls(dir), ['a'], 'no temp file left behind')
+  await writeFilesAtomic([{ path: join(dir, 'a'), data: 'new a' }, { path: join(dir, 'b'), data: 'b', opts: { mode: 0o640 } }])
+  t.same([read(join(dir, 'a'), 'utf8'), read(join(dir, 'b'), 'utf8'), statSync(join(dir, 'b')).mode & 0o777], ['new a', 'b', 0o640])
+})
