@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { IamraError } from '../errors.js'
 import { writeFileAtomic } from '../fs/atomic-write.js'
 import type { SessionCredentials } from '../rolesanywhere/response.js'
-import { withLock } from '../update/lock.js'
+import { withLock } from '../fs/lock.js'
 import { DEFAULT_REFRESH_WINDOW_MS } from './credential-cache.js'
 
 export function processCacheDirectory(env: Readonly<Record<string, string | undefined>>, flag?: string): string {

@@ -1,0 +1,91 @@
+/** `iamra update`: the drop-in for `aws_signing_helper update`, keeping one profile of ~/.aws/credentials fresh. */
+import { fromCertificate } from '../../credentials/from-certificate.js'
+import { IamraError } from '../../errors.js'
+import { resolveSessionConfig } from '../../rolesanywhere/session-config.js'
+import { credentialsFilePath, runUpdate } from '../../update/run-update.js'
+import type { CliContext } from '../context.js'
+import { helpText, last, list, parseFlags } from '../flags.js'
+import { checkIdentityFlags, IDENTITY_FLAGS, SESSION_FLAGS } from '../identity-flags.js'
+
+const FLAGS = {
+  ...IDENTITY_FLAGS,
+  ...SESSION_FLAGS,
+  profile: { type: 'string', placeholder: 'NAME', default: 'default', description: 'profile (section) of the credentials file to write' },
+  once: { type: 'boolean', description: 'write the credentials once and exit, instead of refreshing them until stopped' },
+  help: { type: 'boolean', description: 'show this help' },
+} as const
+
+export const HELP = helpText(
+  'iamra update --certificate FILE --private-key FILE --trust-anchor-arn ARN --profile-arn ARN --role-arn ARN [--profile NAME] [--once] [flags]',
+  'Writes temporary credentials into $AWS_SHARED_CREDENTIALS_FILE (default ~/.aws/credentials) and refreshes them\n20 minutes before they expire, until stopped. See docs/update.md.',
+  FLAGS,
+)
+
+export async function run(args: readonly string[], ctx: CliContext): Promise<number> {
+  const { flags, positionals } = parseFlags('update', FLAGS, args)
+  if (flags.help === true) {
+    ctx.stdout(HELP)
+    return 0
+  }
+  if (positionals.length > 0) throw new IamraError('USAGE', `update: unexpected argument "${positionals[0]}" (see iamra update --help)`)
+  checkIdentityFlags(flags)
+  const profile = flags.profile ?? 'default'
+  if (profile === '' || /[\r\n[\]]/.test(profile)) throw new IamraError('USAGE', '--profile must be non-empty and hold no line break or square bracket')
+  const session = resolveSessionConfig({
+    trustAnchorArn: flags['trust-anchor-arn'],
+    profileArn: flags['profile-arn'],
+    roleArn: flags['role-arn'],
+    sessionDuration: flags['session-duration'],
+    roleSessionName: flags['role-session-name'],
+    region: flags.region,
+    endpoint: flags.endpoint,
+    verifyTls: flags['no-verify-ssl'] !== true,
+    timeoutSeconds: flags.timeout,
+    env: ctx.env,
+  })
+  const file = credentialsFilePath(ctx.env, process.cwd())
+  const debug = flags.debug === true ? (line: string) => ctx.stderr(`debug: ${line}`) : undefined
+  const provider = fromCertificate({
+    identity: {
+      certificateFiles: list(flags.certificate),
+      intermediatesFiles: list(flags.intermediates),
+      privateKeyFile: flags['private-key'],
+      password: last(flags['pkcs8-password']),
+      prompt: askOnce(ctx.promptPassword),
+    },
+    session,
+    now: ctx.now,
+    debug,
+  })
+  return runUpdate({
+    provider,
+    file,
+    profile,
+    once: flags.once === true,
+    now: ctx.now,
+    sleep: abortableSleep,
+    random: Math.random,
+    log: ctx.stderr,
+    signal: ctx.stopSignal,
+  })
+}
+
+/** The loop reloads the key at every refresh: ask for its password once, not every hour. */
+function askOnce(ask: CliContext['promptPassword']): CliContext['promptPassword'] {
+  let answer: string | undefined
+  return async (message) => (answer ??= await ask(message))
+}
+
+/** setTimeout that resolves early on abort; the timer keeps the process alive while the loop waits. */
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve()
+    const done = (): void => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+  })
+}
