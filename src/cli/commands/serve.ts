@@ -1,4 +1,7 @@
-/** `iamra serve`: the multi-role ECS credentials server. */
+/**
+ * `iamra serve`: the multi-role ECS credentials server, or, given the official helper's credential
+ * flags (--certificate, --role-arn, ...), the IMDSv2 drop-in for `aws_signing_helper serve`.
+ */
 import { resolve } from 'node:path'
 import type { Argv } from 'yargs'
 import { IamraError } from '../../errors.js'
@@ -12,6 +15,7 @@ import { DEFAULT_LISTEN, describeListen, parseListen, takeListenFds } from '../.
 import { ServerMetrics } from '../../server/metrics.js'
 import { startMetricsServer } from '../../server/metrics-server.js'
 import { runServer } from '../../server/run-server.js'
+import { imdsModeRequested, imdsOptions, serveImds } from '../../imds/serve-imds.js'
 import { createServiceManager } from '../../server/service-manager.js'
 import { redactUrl } from '../../server/token-extraction.js'
 import type { CliContext } from '../context.js'
@@ -19,11 +23,11 @@ import type { YargsCommand } from '../yargs-cli.js'
 
 export const command: YargsCommand = {
   command: 'serve',
-  describe: 'serve credentials to bound consumers (ECS container-credentials protocol)',
+  describe: 'serve credentials to bound consumers (ECS container-credentials protocol); with --certificate ... --role-arn: one role over IMDSv2 (as aws_signing_helper serve)',
   builder: (y: Argv) =>
-    y
+    imdsOptions(y)
       .option('configuration-directory', { type: 'string', describe: 'where bind writes; default: $RUNTIME_DIRECTORY' })
-      .option('listen', { type: 'string', array: true, describe: 'HOST:PORT, [IPV6]:PORT or /path.sock; ignored under socket activation (default 127.0.0.1:7224)' })
+      .option('listen', { type: 'string', array: true, describe: 'HOST:PORT, [IPV6]:PORT or /path.sock; ignored under socket activation (default 127.0.0.1:7224; IMDS mode: loopback only, default 127.0.0.1:9911)' })
       .option('cache', { type: 'boolean', default: true, describe: 'cache credentials per binding (--no-cache: one CreateSession per request)' })
       .option('refresh-window', { type: 'number', default: 1200, describe: 'seconds: credentials with less left are refreshed before being served' })
       .option('metrics-listen', { type: 'string', describe: 'HOST:PORT or /path.sock for GET /metrics (Prometheus); off by default' })
@@ -33,6 +37,7 @@ export const command: YargsCommand = {
 }
 
 async function serve(a: Record<string, unknown>, ctx: CliContext): Promise<number> {
+  if (imdsModeRequested(a)) return serveImds(a, ctx)
   const dir = resolve(configurationDirectory(a['configuration-directory'] as string | undefined, ctx.env))
   const addresses = ((a.listen as string[] | undefined) ?? []).map(parseListen)
   const metricsAddress = a['metrics-listen'] === undefined ? undefined : parseListen(String(a['metrics-listen']))

@@ -1,0 +1,145 @@
+/**
+ * The IMDSv2 look-alike as a fastify app with the `App` interface of src/server/app.ts, so that
+ * runServer listens, signals readiness and stops it: the token PUT, the role list, the role's
+ * credentials; both trailing-slash forms; JSON errors with an exact `application/json` type.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import Fastify, { type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import { IamraError } from '../errors.js'
+import type { App } from '../server/app.js'
+import { sendError, sendJson } from '../server/ecs-response.js'
+import { imdsBody, type ImdsCredentialSource } from './credentials.js'
+import { MAX_TOKEN_TTL, MIN_TOKEN_TTL, type TokenStore } from './token-store.js'
+
+export const TOKEN_PATH = '/latest/api/token'
+export const CREDENTIALS_PATH = '/latest/meta-data/iam/security-credentials'
+const TTL_HEADER = 'X-Aws-Ec2-Metadata-Token-Ttl-Seconds'
+
+export interface ImdsAppOptions {
+  /** The one role served: the last segment of the role ARN. */
+  readonly roleName: string
+  readonly credentials: ImdsCredentialSource
+  readonly tokens: TokenStore
+  /** fastify's logger option; false in tests. */
+  readonly logger?: FastifyServerOptions['logger']
+  /** Counts each answered request by route and status. */
+  readonly onResponse?: (route: string, status: number) => void
+}
+
+function sendText(reply: FastifyReply, status: number, text: string): FastifyReply {
+  // A Buffer keeps the type exactly text/plain (fastify appends a charset to strings).
+  return reply.code(status).header('content-type', 'text/plain').header('cache-control', 'no-store').send(Buffer.from(text))
+}
+
+function methodNotAllowed(reply: FastifyReply, method: string, allow: string): FastifyReply {
+  return sendError(reply.header('allow', allow), 405, 'METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allow}`)
+}
+
+/** Seconds left on the request's token, or undefined after answering 401. */
+function checkToken(request: FastifyRequest, reply: FastifyReply, tokens: TokenStore): number | undefined {
+  const token = request.headers['x-aws-ec2-metadata-token']
+  if (token === undefined || token === '') {
+    sendError(reply, 401, 'TOKEN_MISSING', 'no token provided: PUT /latest/api/token first, then send X-aws-ec2-metadata-token')
+    return undefined
+  }
+  const left = typeof token === 'string' ? tokens.check(token) : undefined
+  if (left === undefined) sendError(reply, 401, 'TOKEN_INVALID', 'invalid token provided (unknown or expired)')
+  return left
+}
+
+/** The TTL header as an integer from 1 to 21600, or an error message. */
+function parseTtl(raw: string | string[] | undefined): number | string {
+  if (raw === undefined) return `the ${TTL_HEADER} header is required`
+  const n = typeof raw === 'string' && /^\d{1,10}$/.test(raw) ? Number(raw) : NaN
+  return n >= MIN_TOKEN_TTL && n <= MAX_TOKEN_TTL ? n : `invalid token TTL: ${TTL_HEADER} must be an integer from ${MIN_TOKEN_TTL} to ${MAX_TOKEN_TTL}`
+}
+
+export async function buildImdsApp(opts: ImdsAppOptions): Promise<App> {
+  let route: ((req: IncomingMessage, res: ServerResponse) => void) | undefined
+  const fastify = Fastify({
+    logger: opts.logger ?? false,
+    exposeHeadRoutes: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    bodyLimit: 64 * 1024,
+    routerOptions: { ignoreTrailingSlash: true },
+    serverFactory: (handler) => {
+      route = handler
+      return createServer(handler)
+    },
+  })
+  // Bodies are never read: accept any content type (a PUT must not get 415) and ignore it.
+  fastify.removeAllContentTypeParsers()
+  fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, _body, done) => done(null, undefined))
+
+  let stopping = false
+  fastify.addHook('onRequest', async (_request, reply) => {
+    if (stopping) return sendError(reply.header('connection', 'close'), 503, 'SERVER_STOPPING', 'the server is shutting down; retry shortly')
+    return undefined
+  })
+
+  // PUT only; every other status here is 200 or 400 (403/404/405 would make SDKs fall back to IMDSv1).
+  fastify.all(TOKEN_PATH, async (request, reply) => {
+    if (request.method !== 'PUT') return methodNotAllowed(reply, request.method, 'PUT')
+    if (request.headers['x-forwarded-for'] !== undefined) {
+      return sendError(reply, 400, 'FORWARDED_REQUEST', 'unable to process requests with X-Forwarded-For header')
+    }
+    const raw = request.headers['x-aws-ec2-metadata-token-ttl-seconds']
+    const ttl = parseTtl(raw)
+    if (typeof ttl === 'string') return sendError(reply, 400, 'INVALID_TOKEN_TTL', ttl)
+    const token = opts.tokens.issue(ttl)
+    return sendText(reply.header(TTL_HEADER, String(raw)), 200, token) // the request's value, as EC2 and the official helper
+  })
+
+  fastify.all(CREDENTIALS_PATH, async (request, reply) => {
+    if (request.method !== 'GET') return methodNotAllowed(reply, request.method, 'GET')
+    const left = checkToken(request, reply, opts.tokens)
+    if (left === undefined) return reply
+    return sendText(reply.header(TTL_HEADER, String(left)), 200, opts.roleName)
+  })
+
+  fastify.all(`${CREDENTIALS_PATH}/:role`, async (request, reply) => {
+    if (request.method !== 'GET') return methodNotAllowed(reply, request.method, 'GET')
+    const left = checkToken(request, reply, opts.tokens)
+    if (left === undefined) return reply
+    if ((request.params as { role: string }).role !== opts.roleName) {
+      return sendError(reply, 404, 'NOT_FOUND', `no such role; list ${CREDENTIALS_PATH}/ for the role served here`)
+    }
+    try {
+      const served = await opts.credentials()
+      request.log.info({ role: opts.roleName, status: 200, expiration: served.creds.expiration }, 'credentials served')
+      return sendJson(reply.header(TTL_HEADER, String(left)), 200, imdsBody(served))
+    } catch (e) {
+      // No valid credentials: 503 whatever the cause (never empty or expired credentials).
+      const code = e instanceof IamraError ? e.code : 'INTERNAL'
+      const message = e instanceof IamraError ? e.message : 'internal error; see the server log'
+      request.log.error({ code, upstream: e instanceof IamraError ? e.upstreamCode : undefined, err: e instanceof IamraError ? undefined : { message: (e as Error).message } }, 'no valid credentials to serve')
+      return sendError(reply.header('retry-after', '10'), 503, code, message)
+    }
+  })
+
+  if (opts.onResponse !== undefined) {
+    const count = opts.onResponse
+    fastify.addHook('onResponse', async (request, reply) => count(request.routeOptions.url ?? 'unmatched', reply.statusCode))
+  }
+  // Includes security-credentials-extended: SDKs that try it fall back to the legacy path on 404.
+  fastify.setNotFoundHandler((request, reply) => sendError(reply, 404, 'NOT_FOUND', `no route ${request.method} ${(request.raw.url ?? '').split('?')[0]}`))
+  fastify.setErrorHandler((error: Error, request, reply) => {
+    const status = (error as { statusCode?: number }).statusCode
+    if (status !== undefined && status >= 400 && status < 500) return sendError(reply, status, 'BAD_REQUEST', error.message)
+    request.log.error({ err: { message: error.message, stack: error.stack } }, 'unexpected error')
+    return sendError(reply, 500, 'INTERNAL', 'internal error; see the server log')
+  })
+  await fastify.ready()
+  return {
+    fastify,
+    nameSocket: () => {},
+    markStopping: () => {
+      stopping = true
+    },
+    createServer: (): Server => {
+      if (route === undefined) throw new Error('fastify did not build its server')
+      return createServer(route)
+    },
+  }
+}
