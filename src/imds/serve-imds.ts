@@ -123,13 +123,14 @@ export async function serveImds(a: Record<string, unknown>, ctx: CliContext): Pr
     onResponse: (route, status) => metrics.requests.inc({ route, status: String(status) }),
     logger: { level: String(a['log-level'] ?? 'info'), serializers: { req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url }) } },
   })
-  const log = (msg: string, extra: Record<string, unknown> = {}): void => app.fastify.log.info(extra, msg.replace('serving ECS credentials', 'serving IMDSv2 credentials'))
+  const log = (msg: string, extra: Record<string, unknown> = {}): void => app.fastify.log.info(extra, msg)
   const metricsServer = metricsAddress === undefined ? undefined : await startMetricsServer(metricsAddress, metrics)
   try {
     await runServer({
       app, inherited, addresses: listen.length > 0 ? listen : [{ kind: 'tcp', host: '127.0.0.1', port }],
       serviceManager: createServiceManager({ env: ctx.env, pid: process.pid, log }), stopSignal: ctx.stopSignal, log,
       onListening: (bound) => announce(bound, roleName, ctx),
+      label: 'IMDSv2 credentials',
     })
   } finally {
     cache.clear()

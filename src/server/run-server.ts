@@ -20,6 +20,8 @@ export interface RunServerInit {
   /** Called with the bound addresses once listening (tests read ports from it). */
   readonly onListening?: (addresses: string[]) => void
   readonly shutdownTimeoutMs?: number
+  /** What is served, for the log and systemd's STATUS= (default "ECS credentials"). */
+  readonly label?: string
 }
 
 function listenOn(server: Server, target: { fd: number } | ListenAddress): Promise<string> {
@@ -63,7 +65,7 @@ export async function runServer(init: RunServerInit): Promise<void> {
     const err = e as NodeJS.ErrnoException
     throw new IamraError('USAGE', `cannot listen: ${err.code ?? ''} ${err.message}`.trim(), { cause: e })
   }
-  const status = `serving ECS credentials on ${bound.join(', ')}`
+  const status = `serving ${init.label ?? 'ECS credentials'} on ${bound.join(', ')}`
   init.log(status, { sockets: bound, inherited: init.inherited.length > 0, notify: sm.kind })
   sm.ready(status)
   init.onListening?.(bound)
