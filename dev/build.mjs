@@ -19,6 +19,6 @@ await build({
   chunkNames: 'chunks/[name]-[hash]',
   define: { __IAMRA_VERSION__: JSON.stringify(version) },
   banner: { js: "import { createRequire as __iamraCreateRequire } from 'node:module'; const require = __iamraCreateRequire(import.meta.url);" },
-  external: ['sd-notify'], // native addon, optional: resolved from node_modules at run time
+  external: ['sd-notify', 'pkcs11js'], // native addons: resolved from node_modules at run time
   logLevel: 'warning',
 })

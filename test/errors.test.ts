@@ -5,7 +5,7 @@ import { ERROR_CODES, exitCodeOf, httpStatusOf, IamraError } from '../src/errors
 
 t.test('docs/errors.md lists every code with its exit code and HTTP status', async (t) => {
   const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8')
-  const rows = new Map([...doc.matchAll(/^\| `([A-Z_]+)` \| (\d) \| (\d{3}) \|/gm)].map((m) => [m[1], [Number(m[2]), Number(m[3])]]))
+  const rows = new Map([...doc.matchAll(/^\| `([A-Z0-9_]+)` \| (\d) \| (\d{3}) \|/gm)].map((m) => [m[1], [Number(m[2]), Number(m[3])]]))
   t.same([...rows.keys()].sort(), [...ERROR_CODES].sort(), 'same set of codes')
   for (const code of ERROR_CODES) t.same(rows.get(code), [exitCodeOf(code), httpStatusOf(code)], code)
 })

@@ -3,18 +3,19 @@
  * sign-string and (later) serve/update, with its mutual exclusions and Linux limits.
  */
 import { IamraError } from '../errors.js'
-import type { FlagTable, ParsedFlags } from './flags.js'
+import type { IdentityInit } from '../identity/identity.js'
+import { last, list, type FlagTable, type ParsedFlags } from './flags.js'
 
 export const IDENTITY_FLAGS = {
-  certificate: { type: 'string', multiple: true, placeholder: 'FILE', description: 'certificate file (PEM bundle, full chain in any order, or DER)' },
-  'private-key': { type: 'string', placeholder: 'FILE', description: 'private key file (PKCS#8, PKCS#1, SEC1, encrypted PKCS#8)' },
+  certificate: { type: 'string', multiple: true, placeholder: 'FILE|URI', description: 'certificate file (PEM bundle, full chain in any order, DER, or PKCS#12 .p12/.pfx with its key), or a pkcs11: URI' },
+  'private-key': { type: 'string', placeholder: 'FILE|URI', description: 'private key file (PKCS#8, PKCS#1, SEC1, encrypted PKCS#8) or a pkcs11: URI (RFC 7512)' },
   intermediates: { type: 'string', multiple: true, placeholder: 'FILE', description: 'intermediate CA certificates (PEM bundle)' },
-  'pkcs8-password': { type: 'string', placeholder: 'PASSWORD', description: 'password of an encrypted PKCS#8 key (prompted on a terminal when absent)' },
+  'pkcs8-password': { type: 'string', placeholder: 'PASSWORD', description: 'password of an encrypted PKCS#8 key or a PKCS#12 file (prompted on a terminal when absent)' },
   'cert-selector': { type: 'string', placeholder: 'SELECTOR', description: 'OS certificate store selector (macOS/Windows only)' },
   'system-store-name': { type: 'string', placeholder: 'NAME', description: 'Windows certificate store (Windows only)' },
   'use-latest-expiring-certificate': { type: 'boolean', description: 'OS store tie-break (macOS/Windows only)' },
-  'pkcs11-lib': { type: 'string', placeholder: 'PATH', description: 'PKCS#11 module (accepted for compatibility; pkcs11: URIs are not supported in this version)' },
-  'reuse-pin': { type: 'boolean', description: 'PKCS#11 PIN reuse (accepted for compatibility; pkcs11: URIs are not supported in this version)' },
+  'pkcs11-lib': { type: 'string', placeholder: 'PATH', description: 'PKCS#11 module for pkcs11: URIs (default /usr/lib/x86_64-linux-gnu/p11-kit-proxy.so; module-path= in the URI wins)' },
+  'reuse-pin': { type: 'boolean', description: 'use the token user PIN for keys that want a PIN per signature (CKA_ALWAYS_AUTHENTICATE)' },
   'tpm-key-password': { type: 'string', placeholder: 'PASSWORD', description: 'TPM key password (TPM keys are not supported)' },
   'no-tpm-key-password': { type: 'boolean', description: 'TPM key has no password (TPM keys are not supported)' },
   debug: { type: 'boolean', description: 'explain what is sent and received on stderr (never secrets)' },
@@ -57,8 +58,20 @@ export function checkIdentityFlags(flags: ParsedFlags<typeof IDENTITY_FLAGS>): v
   if (given('tpm-key-password') || given('no-tpm-key-password') || /^handle:/i.test(flags['private-key'] ?? '')) {
     throw new IamraError('KEY_UNSUPPORTED', 'TPM key files and handles are not supported; use tpm2-pkcs11 through a pkcs11: URI or a key file')
   }
-  const uris = [...(flags.certificate ?? []), flags['private-key'] ?? ''].filter((v) => /^pkcs11:/i.test(v))
-  if (uris.length > 0) {
-    throw new IamraError('KEY_UNSUPPORTED', 'pkcs11: URIs are not supported by this version of iamra; use certificate and key files')
+  if ((flags.certificate ?? []).filter((v) => /^pkcs11:/i.test(v)).length > 1) {
+    throw new IamraError('USAGE', 'give at most one pkcs11: URI as --certificate (other --certificate values may be files)')
+  }
+}
+
+/** The identity flags as loadIdentity wants them (files, URIs, password, PKCS#11 options). */
+export function identityInputs(flags: ParsedFlags<typeof IDENTITY_FLAGS>, prompt: (message: string) => Promise<string | undefined>): Omit<IdentityInit, 'now'> {
+  return {
+    certificateFiles: list(flags.certificate),
+    intermediatesFiles: list(flags.intermediates),
+    privateKeyFile: flags['private-key'],
+    password: last(flags['pkcs8-password']),
+    prompt,
+    pkcs11Lib: flags['pkcs11-lib'],
+    reusePin: flags['reuse-pin'] === true,
   }
 }

@@ -1,6 +1,8 @@
 /**
  * A signing identity: the leaf certificate (the one whose public key matches the private key),
  * its chain in issuing order, and a Signer. Everything is checked locally before any network call.
+ * Certificates and keys come from PEM/DER files, PKCS#12 files, or PKCS#11 tokens (`pkcs11:` URIs);
+ * the PKCS#12 and PKCS#11 code is loaded only when such an input is given.
  */
 import { createPublicKey, type KeyObject, type X509Certificate } from 'node:crypto'
 import { fail } from '../errors.js'
@@ -10,15 +12,47 @@ import { readIdentityFile } from './files.js'
 import { containsPrivateKey, loadPrivateKey, parsePrivateKey, type PasswordPrompt } from './private-key.js'
 
 export interface IdentityInit {
-  /** Certificate files: PEM bundles (full chains allowed, any order) or DER. */
+  /** Certificate files: PEM bundles (full chains allowed, any order), DER, PKCS#12, or one `pkcs11:` URI. */
   readonly certificateFiles: readonly string[]
   readonly intermediatesFiles?: readonly string[] | undefined
-  /** Private key file; when absent, the certificate files are searched for a key block. */
+  /** Private key file or `pkcs11:` URI; when absent, the certificate files are searched for a key. */
   readonly privateKeyFile?: string | undefined
+  /** Encrypted PKCS#8 or PKCS#12 password. */
   readonly password?: string | undefined
+  /** Asks for passwords and PINs on the terminal. */
   readonly prompt?: PasswordPrompt | undefined
+  /** PKCS#11 module for `pkcs11:` URIs without module-path (default: p11-kit-proxy). */
+  readonly pkcs11Lib?: string | undefined
+  /** Use the token's user PIN for the context-specific login of always-authenticate keys. */
+  readonly reusePin?: boolean | undefined
   /** The instant validity is checked at. */
   readonly now: Date
+}
+
+/** A private key that may live outside the process (a token): its public half and a Signer. */
+export interface KeyHandle {
+  readonly publicKey: KeyObject
+  readonly signer: Signer
+  /** Where the key is, for messages: a file name or a pkcs11: URI. */
+  readonly source: string
+}
+
+const isUri = (v: string | undefined): boolean => v !== undefined && /^pkcs11:/i.test(v)
+let pkcs11: Promise<typeof import('../pkcs11/identity.js')> | undefined
+
+/** The PKCS#11 code, loaded on first use only (it brings the pkcs11js native addon). */
+export function pkcs11Support(): Promise<typeof import('../pkcs11/identity.js')> {
+  return (pkcs11 ??= import('../pkcs11/identity.js'))
+}
+
+/** Closes token sessions and unloads PKCS#11 modules if any were used (end of a one-shot command). */
+export async function closeTokenSessions(): Promise<void> {
+  if (pkcs11 !== undefined) (await pkcs11).closePkcs11()
+}
+
+/** True when loading this identity needs PKCS#11 (a `pkcs11:` certificate or key). */
+export function usesPkcs11(init: Pick<IdentityInit, 'certificateFiles' | 'privateKeyFile'>): boolean {
+  return init.certificateFiles.some(isUri) || isUri(init.privateKeyFile)
 }
 
 export interface Identity {
@@ -38,11 +72,18 @@ export interface Identity {
 
 export async function loadIdentity(init: IdentityInit): Promise<Identity> {
   if (init.certificateFiles.length === 0) fail('USAGE', 'no certificate given: pass --certificate FILE')
+  if (usesPkcs11(init)) return (await pkcs11Support()).loadPkcs11Identity(init)
   const certs: LoadedCertificate[] = []
   let key: KeyObject | undefined
   let keySource = init.privateKeyFile
   for (const file of init.certificateFiles) {
     const bytes = await readIdentityFile(file, 'CERT_UNREADABLE', 'certificate file')
+    if (looksLikePkcs12(bytes)) {
+      const p12 = await (await import('./pkcs12.js')).parsePkcs12(bytes, file, { password: init.password, prompt: init.prompt })
+      certs.push(...p12.certificates)
+      if (init.privateKeyFile === undefined && key === undefined && p12.key !== undefined) [key, keySource] = [p12.key, file]
+      continue
+    }
     certs.push(...parseCertificates(bytes, file))
     if (init.privateKeyFile === undefined && key === undefined && containsPrivateKey(bytes)) {
       key = await parsePrivateKey(bytes, file, { password: init.password, prompt: init.prompt })
@@ -59,14 +100,30 @@ export async function loadIdentity(init: IdentityInit): Promise<Identity> {
   return assemble(certs, key, keySource, init.now)
 }
 
-/** Picks the leaf, orders the chain and checks validity; exported for signers whose key is not a file. */
+/** PKCS#12 (PFX) DER: SEQUENCE { INTEGER 3, ContentInfo ... }; an X.509 certificate starts with a SEQUENCE instead. */
+export function looksLikePkcs12(bytes: Buffer): boolean {
+  if (bytes.length < 8 || bytes[0] !== 0x30) return false
+  const lenBytes = bytes[1]! < 0x80 ? 0 : bytes[1]! & 0x7f
+  const at = 2 + lenBytes
+  return bytes[at] === 0x02 && bytes[at + 1] === 0x01 && bytes[at + 2] === 0x03 && bytes[at + 3] === 0x30
+}
+
+/** Picks the leaf, orders the chain and checks validity, for an in-memory key. */
 export function assemble(all: readonly LoadedCertificate[], key: KeyObject, keySource: string, now: Date): Identity {
-  const certs = dedupe(all)
-  const spki = createPublicKey(key).export({ type: 'spki', format: 'der' })
+  return assembleWithSigner(all, { publicKey: createPublicKey(key), signer: fromKeyObject(key, keySource), source: keySource }, now)
+}
+
+/**
+ * Picks the leaf (the certificate whose public key is the key's, or `preferredLeaf`), keeps only
+ * the certificates that issue it, in issuing order, and checks validity; for keys on tokens too.
+ */
+export function assembleWithSigner(all: readonly LoadedCertificate[], key: KeyHandle, now: Date, preferredLeaf?: LoadedCertificate): Identity {
+  const certs = dedupe(preferredLeaf === undefined ? all : [preferredLeaf, ...all])
+  const spki = key.publicKey.export({ type: 'spki', format: 'der' })
   const leafEntry = certs.find((c) => c.cert.publicKey.export({ type: 'spki', format: 'der' }).equals(spki))
   if (leafEntry === undefined) {
     const files = [...new Set(all.map((c) => c.source.replace(/ \(certificate \d+\)$/, '')))].join(', ')
-    return fail('KEY_CERT_MISMATCH', `the private key ${keySource} matches none of the certificates in ${files}`)
+    return fail('KEY_CERT_MISMATCH', `the private key ${key.source} matches none of the certificates in ${files}`)
   }
   const rest = certs.filter((c) => c !== leafEntry)
   const chain: LoadedCertificate[] = []
@@ -86,8 +143,8 @@ export function assemble(all: readonly LoadedCertificate[], key: KeyObject, keyS
     chain: chain.map((c) => c.cert),
     chainDer: chain.map((c) => c.der),
     serial: decimalSerial(leafEntry.cert),
-    family: key.asymmetricKeyType === 'rsa' ? 'RSA' : 'EC',
-    signer: fromKeyObject(key, keySource),
+    family: key.signer.family,
+    signer: key.signer,
     notBefore,
     notAfter,
     unrelated: rest.filter((c) => !chain.includes(c)),

@@ -9,8 +9,9 @@ import { IamraError } from '../../errors.js'
 import { parseEnvFile } from '../../credentials/env-file.js'
 import { containerEndpointFrom, credentialsFromServer } from '../../credentials/from-server.js'
 import { createTransport } from '../../rolesanywhere/transport.js'
-import { helpText, integerFlag, last, list, parseFlags, type ParsedFlags } from '../flags.js'
-import { checkIdentityFlags, IDENTITY_FLAGS, SESSION_FLAGS } from '../identity-flags.js'
+import { helpText, integerFlag, parseFlags, type ParsedFlags } from '../flags.js'
+import { checkIdentityFlags, IDENTITY_FLAGS, identityInputs, SESSION_FLAGS } from '../identity-flags.js'
+import { closeTokenSessions } from '../../identity/identity.js'
 
 const FLAGS = {
   ...IDENTITY_FLAGS,
@@ -23,7 +24,7 @@ const FLAGS = {
 } as const
 
 export const HELP = helpText(
-  'iamra credential-process --certificate FILE --private-key FILE --trust-anchor-arn ARN --profile-arn ARN --role-arn ARN [flags]',
+  'iamra credential-process --certificate FILE|URI [--private-key FILE|URI] --trust-anchor-arn ARN --profile-arn ARN --role-arn ARN [flags]',
   'Obtains temporary credentials from IAM Roles Anywhere and prints them in the credential_process format.',
   FLAGS,
 )
@@ -49,23 +50,21 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
     env: ctx.env,
   })
   const debug = flags.debug === true ? (line: string) => ctx.stderr(`debug: ${line}`) : undefined
-  const provider = fromCertificate({
-    identity: {
-      certificateFiles: list(flags.certificate),
-      intermediatesFiles: list(flags.intermediates),
-      privateKeyFile: flags['private-key'],
-      password: last(flags['pkcs8-password']),
-      prompt: ctx.promptPassword,
-    },
-    session,
-    now: ctx.now,
-    debug,
-  })
-  const key = flags.cache !== true ? undefined : await processCacheKey([session.request, session.endpoint.url.href, session.endpoint.signingRegion],
-    [...list(flags.certificate), ...list(flags.intermediates), ...(flags['private-key'] === undefined ? [] : [flags['private-key']])])
-  const creds = key === undefined
-    ? await provider()
-    : await cachedAcrossProcesses({ dir: processCacheDirectory(ctx.env, flags['cache-dir']), key, now: ctx.now, debug }, provider)
+  const identity = identityInputs(flags, ctx.promptPassword)
+  const provider = fromCertificate({ identity, session, now: ctx.now, debug })
+  // the cache key covers the identity files' bytes; a pkcs11: URI counts by its text, without any PIN
+  const inputs = [...identity.certificateFiles, ...(identity.intermediatesFiles ?? []), ...(identity.privateKeyFile === undefined ? [] : [identity.privateKeyFile])]
+  const uris = inputs.filter((i) => /^pkcs11:/i.test(i)).map((u) => u.replace(/([?&]pin-value=)[^&]*/gi, '$1'))
+  const key = flags.cache !== true ? undefined : await processCacheKey([session.request, session.endpoint.url.href, session.endpoint.signingRegion, ...uris],
+    inputs.filter((i) => !/^pkcs11:/i.test(i)))
+  let creds
+  try {
+    creds = key === undefined
+      ? await provider()
+      : await cachedAcrossProcesses({ dir: processCacheDirectory(ctx.env, flags['cache-dir']), key, now: ctx.now, debug }, provider)
+  } finally {
+    await closeTokenSessions()
+  }
   debug?.(`obtained credentials for ${creds.assumedRoleArn ?? creds.roleArn}, expiring ${creds.expiration}`)
   ctx.stdout(processOutput(creds))
   return 0

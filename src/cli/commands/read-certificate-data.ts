@@ -1,6 +1,11 @@
-/** `iamra read-certificate-data`: what the official helper prints about a certificate file. */
+/**
+ * `iamra read-certificate-data`: what the official helper prints about a certificate file, or,
+ * for a pkcs11: URI, the matching certificates on the tokens ("Matching identities").
+ */
+import { createHash, type X509Certificate } from 'node:crypto'
 import { IamraError } from '../../errors.js'
 import { decimalSerial, loadCertificates } from '../../identity/certificates.js'
+import { closeTokenSessions, pkcs11Support } from '../../identity/identity.js'
 import type { CliContext } from '../context.js'
 import { helpText, list, parseFlags } from '../flags.js'
 import { checkIdentityFlags, IDENTITY_FLAGS } from '../identity-flags.js'
@@ -14,8 +19,8 @@ const FLAGS = {
   help: { type: 'boolean', description: 'show this help' },
 } as const
 
-export const HELP = helpText('iamra read-certificate-data --certificate FILE',
-  'Prints the key type, base64 DER, decimal serial and supported algorithms of the (first) certificate in FILE.', FLAGS)
+export const HELP = helpText('iamra read-certificate-data --certificate FILE|URI',
+  'Prints the key type, base64 DER, decimal serial and supported algorithms of the (first) certificate in FILE; for a pkcs11: URI, lists the matching certificates on the tokens.', FLAGS)
 
 export async function run(args: readonly string[], ctx: CliContext): Promise<number> {
   const { flags } = parseFlags('read-certificate-data', FLAGS, args)
@@ -25,7 +30,16 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   }
   checkIdentityFlags(flags)
   const file = list(flags.certificate)[0]
-  if (file === undefined) throw new IamraError('USAGE', 'read-certificate-data needs --certificate FILE')
+  if (file === undefined) throw new IamraError('USAGE', 'read-certificate-data needs --certificate FILE or a pkcs11: URI')
+  if (/^pkcs11:/i.test(file)) {
+    try {
+      const found = await (await pkcs11Support()).listPkcs11Identities(file, flags['pkcs11-lib'])
+      ctx.stdout(found.length === 0 ? 'No matching identities\n' : `Matching identities\n${found.map((c, i) => describe(i + 1, c.cert, c.uri)).join('')}`)
+    } finally {
+      await closeTokenSessions()
+    }
+    return 0
+  }
   const first = (await loadCertificates(file))[0]
   if (first === undefined) throw new IamraError('CERT_MALFORMED', `${file}: no certificate found`)
   const type = first.cert.publicKey.asymmetricKeyType
@@ -38,4 +52,16 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
     supportedAlgorithms: [`${prefix}SHA256`, `${prefix}SHA384`, `${prefix}SHA512`],
   }))
   return 0
+}
+
+/** One "Matching identities" entry, as the official helper prints it; DNs in RFC 2253 order. */
+function describe(n: number, cert: X509Certificate, uri: string): string {
+  const dn = (s: string): string => s.split('\n').reverse().join(',')
+  return [
+    `${n}) Hex Fingerprint: ${createHash('sha1').update(cert.raw).digest('hex')}`,
+    `\tSubject: ${dn(cert.subject)}`,
+    `\tIssuer: ${dn(cert.issuer)}`,
+    `\tSerial Number: ${cert.serialNumber.toUpperCase()}`,
+    `\tURI: ${uri}`,
+  ].join('\n') + '\n'
 }

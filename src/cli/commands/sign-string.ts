@@ -4,10 +4,12 @@
  */
 import { createHash, createPublicKey, sign, type KeyObject } from 'node:crypto'
 import { IamraError } from '../../errors.js'
-import { loadPrivateKey } from '../../identity/private-key.js'
+import { readIdentityFile } from '../../identity/files.js'
+import { parsePrivateKey } from '../../identity/private-key.js'
 import type { CliContext } from '../context.js'
-import { helpText, last, list, parseFlags } from '../flags.js'
-import { checkIdentityFlags, IDENTITY_FLAGS } from '../identity-flags.js'
+import { helpText, parseFlags } from '../flags.js'
+import { checkIdentityFlags, IDENTITY_FLAGS, identityInputs } from '../identity-flags.js'
+import { closeTokenSessions, looksLikePkcs12, pkcs11Support, usesPkcs11 } from '../../identity/identity.js'
 
 const FLAGS = {
   ...IDENTITY_FLAGS,
@@ -16,7 +18,7 @@ const FLAGS = {
   help: { type: 'boolean', description: 'show this help' },
 } as const
 
-export const HELP = helpText('iamra sign-string --private-key FILE [--format json|text|bin] [--digest SHA256|SHA384|SHA512]',
+export const HELP = helpText('iamra sign-string --private-key FILE|URI [--certificate FILE|URI] [--format json|text|bin] [--digest SHA256|SHA384|SHA512]',
   'Signs the fixed string "AWS Roles Anywhere Credential Helper Signing Test" || "1" || SHA256("IAM RA" || public key), as the official helper does.', FLAGS)
 
 const PREFIX = 'AWS Roles Anywhere Credential Helper Signing Test'
@@ -50,13 +52,25 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   if (!['json', 'text', 'bin'].includes(format)) throw new IamraError('USAGE', `--format must be json, text or bin, got "${flags.format}"`)
   const digest = (flags.digest ?? 'SHA256').toUpperCase()
   if (!['SHA256', 'SHA384', 'SHA512'].includes(digest)) throw new IamraError('USAGE', `--digest must be SHA256, SHA384 or SHA512, got "${flags.digest}"`)
-  const password = last(flags['pkcs8-password'])
-  const keyFile = flags['private-key'] ?? list(flags.certificate)[0]
-  if (keyFile === undefined) throw new IamraError('USAGE', 'sign-string needs --private-key FILE (or a --certificate file that also holds the key)')
-  const key = await loadPrivateKey(keyFile, { password, prompt: ctx.promptPassword })
-  const data = testStringFor(createPublicKey(key))
-  const hash = digest.replace('SHA', 'sha')
-  const signature = sign(hash, data, key.asymmetricKeyType === 'ec' ? { key, dsaEncoding: 'der' } : key)
+  const inputs = identityInputs(flags, ctx.promptPassword)
+  const hash = digest.replace('SHA', 'sha') as 'sha256' | 'sha384' | 'sha512'
+  let signature: Buffer
+  if (usesPkcs11(inputs)) {
+    try {
+      const { publicKey, signer } = await (await pkcs11Support()).loadPkcs11Key(inputs)
+      signature = await signer.signWith(hash, testStringFor(publicKey))
+    } finally {
+      await closeTokenSessions()
+    }
+  } else {
+    const keyFile = inputs.privateKeyFile ?? inputs.certificateFiles[0]
+    if (keyFile === undefined) throw new IamraError('USAGE', 'sign-string needs --private-key FILE|URI (or a --certificate file that also holds the key)')
+    const opts = { password: inputs.password, prompt: ctx.promptPassword }
+    const bytes = await readIdentityFile(keyFile, 'KEY_UNREADABLE', 'private key file')
+    const key = looksLikePkcs12(bytes) ? (await (await import('../../identity/pkcs12.js')).parsePkcs12(bytes, keyFile, opts)).key : await parsePrivateKey(bytes, keyFile, opts)
+    if (key === undefined) throw new IamraError('KEY_MALFORMED', `${keyFile}: the PKCS#12 file holds no private key`)
+    signature = sign(hash, testStringFor(createPublicKey(key)), key.asymmetricKeyType === 'ec' ? { key, dsaEncoding: 'der' } : key)
+  }
   if (format === 'bin') ctx.stdout(signature)
   else if (format === 'text') ctx.stdout(signature.toString('hex'))
   else ctx.stdout(JSON.stringify(signature.toString('hex')))
