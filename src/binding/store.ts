@@ -28,6 +28,10 @@ export interface Binding {
   readonly mode: Mode
   readonly region?: string | undefined
   readonly endpoint?: string | undefined
+  /** PKCS#11 module for pkcs11: URIs without module-path. */
+  readonly pkcs11Lib?: string | undefined
+  /** Reuse the user PIN for always-authenticate token keys. */
+  readonly reusePin?: boolean | undefined
   readonly createdAt: string
 }
 
@@ -80,6 +84,8 @@ export function serialiseBinding(b: Binding): string {
     mode: { kind: modeKind(b.mode) },
     ...(b.region === undefined ? {} : { region: b.region }),
     ...(b.endpoint === undefined ? {} : { endpoint: b.endpoint }),
+    ...(b.pkcs11Lib === undefined ? {} : { pkcs11_lib: b.pkcs11Lib }),
+    ...(b.reusePin === true ? { reuse_pin: true } : {}),
     created_at: b.createdAt,
   }, null, 2) + '\n'
 }
@@ -123,6 +129,8 @@ export function parseBinding(text: string, source: string): Binding {
     intermediatesFiles: strings(o.intermediates_files) ?? [],
     region: typeof o.region === 'string' ? o.region : undefined,
     endpoint: typeof o.endpoint === 'string' ? o.endpoint : undefined,
+    pkcs11Lib: typeof o.pkcs11_lib === 'string' ? o.pkcs11_lib : undefined,
+    reusePin: o.reuse_pin === true,
     createdAt: typeof o.created_at === 'string' ? o.created_at : '',
   }
 }

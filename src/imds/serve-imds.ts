@@ -3,6 +3,7 @@
  * `aws_signing_helper serve`. One role, IMDSv2 routes, one CreateSession at start-up that must
  * succeed (as upstream PR #200), then the shared cache's refresh-ahead. Never logs tokens.
  */
+import { closeTokenSessions } from '../identity/identity.js'
 import type { Argv } from 'yargs'
 import { CredentialCache } from '../cache/credential-cache.js'
 import { fromCertificate } from '../credentials/from-certificate.js'
@@ -84,6 +85,7 @@ export async function serveImds(a: Record<string, unknown>, ctx: CliContext): Pr
     identity: {
       certificateFiles: list(f.certificate as string[] | undefined), intermediatesFiles: list(f.intermediates as string[] | undefined),
       privateKeyFile: s('private-key'), password: s('pkcs8-password'), prompt: ctx.promptPassword,
+      pkcs11Lib: s('pkcs11-lib'), reusePin: f['reuse-pin'] === true,
     },
     session,
     now: ctx.now,
@@ -135,6 +137,7 @@ export async function serveImds(a: Record<string, unknown>, ctx: CliContext): Pr
   } finally {
     cache.clear()
     await metricsServer?.close()
+    await closeTokenSessions()
   }
   return 0
 }

@@ -30,7 +30,10 @@ export function bindingCredentials(deps: BindingCredentialsDeps): ResolveCredent
     })
     try {
       const creds = await fromCertificate({
-        identity: { certificateFiles: binding.certificateFiles, intermediatesFiles: binding.intermediatesFiles, privateKeyFile: binding.privateKeyFile },
+        identity: {
+          certificateFiles: binding.certificateFiles, intermediatesFiles: binding.intermediatesFiles, privateKeyFile: binding.privateKeyFile,
+          pkcs11Lib: binding.pkcs11Lib, reusePin: binding.reusePin,
+        },
         session,
         now: deps.now,
         onIdentity: (id) => deps.onIdentity?.(binding, id.notAfter),

@@ -7,6 +7,7 @@ import { checkName } from '../../binding/names.js'
 import { bindingPaths, configurationDirectory, writeBinding } from '../../binding/store.js'
 import { issueToken } from '../../binding/token.js'
 import { loadIdentity } from '../../identity/identity.js'
+import { isPkcs11Uri, parsePkcs11Uri } from '../../pkcs11/uri.js'
 import { createSession } from '../../rolesanywhere/create-session.js'
 import { resolveSessionConfig } from '../../rolesanywhere/session-config.js'
 import { createTransport } from '../../rolesanywhere/transport.js'
@@ -36,7 +37,9 @@ export const command: YargsCommand = {
       .option('token-file-group', { type: 'string', describe: 'ecs-full-token-file: group that may read the token file (mode 0640)' })
       .option('configuration-directory', { type: 'string', describe: 'default: $RUNTIME_DIRECTORY' })
       .option('validate', { type: 'boolean', default: true, describe: 'check the identity locally and make one CreateSession call (--no-validate skips both)' })
-      .option('timeout', { type: 'number', default: 10, describe: 'CreateSession timeout per attempt, seconds' }),
+      .option('timeout', { type: 'number', default: 10, describe: 'CreateSession timeout per attempt, seconds' })
+      .option('pkcs11-lib', { type: 'string', describe: 'PKCS#11 module for pkcs11: URIs without module-path (default: p11-kit-proxy)' })
+      .option('reuse-pin', { type: 'boolean', describe: 'reuse the user PIN for always-authenticate token keys' }),
   handler: bind,
 }
 
@@ -47,16 +50,19 @@ async function bind(a: Record<string, unknown>, ctx: CliContext): Promise<number
   const url = parseBaseUrl(String(a.url))
   const gid = a['token-file-group'] === undefined ? undefined : await groupId(String(a['token-file-group']))
   if (gid !== undefined && mode !== 'ecs-full-token-file') throw new IamraError('USAGE', '--token-file-group is only for --mode ecs-full-token-file')
-  const certificateFiles = (a.certificate as string[]).map((f) => resolve(f))
-  const intermediatesFiles = ((a.intermediates as string[] | undefined) ?? []).map((f) => resolve(f))
-  const privateKeyFile = resolve(String(a['private-key']))
+  const certificateFiles = (a.certificate as string[]).map(absolute)
+  const intermediatesFiles = ((a.intermediates as string[] | undefined) ?? []).map(absolute)
+  const privateKeyFile = absolute(String(a['private-key']))
+  checkTokenPins([...certificateFiles, privateKeyFile])
+  const pkcs11Lib = a['pkcs11-lib'] === undefined ? undefined : absolute(String(a['pkcs11-lib']))
+  const reusePin = a['reuse-pin'] === true
   const session = resolveSessionConfig({
     trustAnchorArn: a['trust-anchor-arn'] as string, profileArn: a['profile-arn'] as string, roleArn: a['role-arn'] as string,
     sessionDuration: a['session-duration'] as number, roleSessionName: a['role-session-name'] as string | undefined,
     region: a.region as string | undefined, endpoint: a.endpoint as string | undefined, verifyTls: true, timeoutSeconds: a.timeout as number, env: ctx.env,
   })
   if (a.validate !== false) {
-    const identity = await loadIdentity({ certificateFiles, intermediatesFiles, privateKeyFile, now: ctx.now() })
+    const identity = await loadIdentity({ certificateFiles, intermediatesFiles, privateKeyFile, pkcs11Lib, reusePin, now: ctx.now() })
     const creds = await createSession(session.request, identity, session.endpoint, {
       transport: createTransport(session.transport), now: ctx.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: Math.random, userAgent: userAgent(),
     })
@@ -71,6 +77,8 @@ async function bind(a: Record<string, unknown>, ctx: CliContext): Promise<number
       request: session.request,
       region: a.region as string | undefined,
       endpoint: a.endpoint as string | undefined,
+      pkcs11Lib,
+      reusePin,
       createdAt: ctx.now().toISOString(),
     },
     envFile,
@@ -78,6 +86,29 @@ async function bind(a: Record<string, unknown>, ctx: CliContext): Promise<number
   })
   ctx.stderr(`iamra: bound ${name} (mode ${mode}); consumers use EnvironmentFile=${paths.env}`)
   return 0
+}
+
+/** Files become absolute paths (the server's working directory is not ours); pkcs11: URIs stay as written. */
+function absolute(value: string): string {
+  return isPkcs11Uri(value) ? value : resolve(value)
+}
+
+/**
+ * The server cannot prompt and a binding file must never hold a PIN: a token URI takes its PIN
+ * from a pin-source file (absolute, since the server reads it).
+ */
+function checkTokenPins(values: readonly string[]): void {
+  const uris = values.filter((v) => isPkcs11Uri(v))
+  for (const uri of uris) {
+    const parsed = parsePkcs11Uri(uri)
+    if (parsed.pinValue !== undefined) throw new IamraError('USAGE', `${parsed.display}: a binding must not hold a PIN; use pin-source=/path/to/pin-file instead of pin-value`)
+    if (parsed.pinSource !== undefined && !parsed.pinSource.replace(/^file:\/\//, '').startsWith('/')) {
+      throw new IamraError('USAGE', `${parsed.display}: pin-source must be an absolute path (the server reads it)`)
+    }
+  }
+  if (uris.length > 0 && !uris.some((u) => parsePkcs11Uri(u).pinSource !== undefined)) {
+    throw new IamraError('USAGE', 'a binding with a pkcs11: URI needs pin-source=/path/to/pin-file in it: the server cannot ask for a PIN')
+  }
 }
 
 function parseBaseUrl(value: string): URL {

@@ -5,6 +5,7 @@
 import { resolve } from 'node:path'
 import type { Argv } from 'yargs'
 import { IamraError } from '../../errors.js'
+import { closeTokenSessions } from '../../identity/identity.js'
 import { configurationDirectory } from '../../binding/store.js'
 import { CredentialCache } from '../../cache/credential-cache.js'
 import { buildApp } from '../../server/app.js'
@@ -87,6 +88,7 @@ async function serve(a: Record<string, unknown>, ctx: CliContext): Promise<numbe
   } finally {
     cache.clear()
     await metricsServer?.close()
+    await closeTokenSessions()
   }
   return 0
 }

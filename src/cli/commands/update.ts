@@ -4,8 +4,8 @@ import { IamraError } from '../../errors.js'
 import { resolveSessionConfig } from '../../rolesanywhere/session-config.js'
 import { credentialsFilePath, runUpdate } from '../../update/run-update.js'
 import type { CliContext } from '../context.js'
-import { helpText, last, list, parseFlags } from '../flags.js'
-import { checkIdentityFlags, IDENTITY_FLAGS, SESSION_FLAGS } from '../identity-flags.js'
+import { helpText, parseFlags } from '../flags.js'
+import { checkIdentityFlags, identityInputs, IDENTITY_FLAGS, SESSION_FLAGS } from '../identity-flags.js'
 
 const FLAGS = {
   ...IDENTITY_FLAGS,
@@ -46,13 +46,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   const file = credentialsFilePath(ctx.env, process.cwd())
   const debug = flags.debug === true ? (line: string) => ctx.stderr(`debug: ${line}`) : undefined
   const provider = fromCertificate({
-    identity: {
-      certificateFiles: list(flags.certificate),
-      intermediatesFiles: list(flags.intermediates),
-      privateKeyFile: flags['private-key'],
-      password: last(flags['pkcs8-password']),
-      prompt: askOnce(ctx.promptPassword),
-    },
+    identity: identityInputs(flags, askOnce(ctx.promptPassword)),
     session,
     now: ctx.now,
     debug,
