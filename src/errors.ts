@@ -71,6 +71,7 @@ const CATALOGUE = {
   NOT_FOUND: { exit: EXIT.OTHER, status: 404 },
   SERVER_UNREACHABLE: { exit: EXIT.UNAVAILABLE, status: 503 },
   SERVER_STOPPING: { exit: EXIT.UNAVAILABLE, status: 503 },
+  LOCK_TIMEOUT: { exit: EXIT.UNAVAILABLE, status: 503 },
   INTERNAL: { exit: EXIT.OTHER, status: 500 },
 } as const satisfies Record<string, CodeInfo>
 

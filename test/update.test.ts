@@ -150,7 +150,7 @@ t.test('lock: serialises writers, takes over stale locks, bounded wait', async (
   const sleeps: number[] = []
   let err: unknown
   await withLock(file, async () => t.fail('must not run'), { timeoutMs: 300, sleep: async (ms) => { sleeps.push(ms); await new Promise((r) => setTimeout(r, ms)) } }).catch((e: unknown) => { err = e })
-  t.equal((err as IamraError).code, 'INTERNAL', 'a live holder: gives up after the timeout')
+  t.equal((err as IamraError).code, 'LOCK_TIMEOUT', 'a live holder: gives up after the timeout')
   t.ok(sleeps.length > 2 && sleeps.every((ms) => ms > 0 && ms <= 250), `bounded backoff ${sleeps.join(',')}`)
   const old = new Date(Date.now() - 120_000)
   utimesSync(`${file}.lock`, old, old)

@@ -57,7 +57,7 @@ export async function withLock<T>(path: string, fn: () => Promise<T>, opts: Lock
 async function inTime(p: Promise<void>, ms: number, lockPath: string): Promise<void> {
   let timer: NodeJS.Timeout | undefined
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new IamraError('INTERNAL', `${lockPath}: another writer in this process held it for over ${ms / 1000} s`)), ms)
+    timer = setTimeout(() => reject(new IamraError('LOCK_TIMEOUT', `${lockPath}: another writer in this process held it for over ${ms / 1000} s`)), ms)
   })
   try {
     await Promise.race([p, late])
@@ -92,7 +92,7 @@ async function acquire(lockPath: string, timeoutMs: number, opts: LockOptions): 
     const remaining = deadline - now().getTime()
     if (remaining <= 0) {
       const holder = (await readFile(lockPath, 'utf8').catch(() => '')).split(' ')[0] || 'unknown'
-      throw new IamraError('INTERNAL', `${lockPath} has been held by ${holder} for over ${timeoutMs / 1000} s; remove it if no iamra process is using it`)
+      throw new IamraError('LOCK_TIMEOUT', `${lockPath} has been held by ${holder} for over ${timeoutMs / 1000} s; remove it if no iamra process is using it`)
     }
     await sleep(Math.min(remaining, Math.round(Math.min(250, 10 * 2 ** attempt) * (0.5 + random() / 2))))
   }
