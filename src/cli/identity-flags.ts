@@ -3,6 +3,7 @@
  * sign-string and (later) serve/update, with its mutual exclusions and Linux limits.
  */
 import { IamraError } from '../errors.js'
+import { resolveSessionConfig, type SessionConfig } from '../rolesanywhere/session-config.js'
 import type { IdentityInit } from '../identity/identity.js'
 import { last, list, type FlagTable, type ParsedFlags } from './flags.js'
 
@@ -74,4 +75,20 @@ export function identityInputs(flags: ParsedFlags<typeof IDENTITY_FLAGS>, prompt
     pkcs11Lib: flags['pkcs11-lib'],
     reusePin: flags['reuse-pin'] === true,
   }
+}
+
+/** The CreateSession configuration the official flags describe (all checks before any I/O). */
+export function sessionFromFlags(flags: ParsedFlags<typeof SESSION_FLAGS>, env: Readonly<Record<string, string | undefined>>): SessionConfig {
+  return resolveSessionConfig({
+    trustAnchorArn: flags['trust-anchor-arn'],
+    profileArn: flags['profile-arn'],
+    roleArn: flags['role-arn'],
+    sessionDuration: flags['session-duration'],
+    roleSessionName: flags['role-session-name'],
+    region: flags.region,
+    endpoint: flags.endpoint,
+    verifyTls: flags['no-verify-ssl'] !== true,
+    timeoutSeconds: flags.timeout,
+    env,
+  })
 }

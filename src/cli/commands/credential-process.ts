@@ -2,7 +2,6 @@
 import { cachedAcrossProcesses, processCacheDirectory, processCacheKey } from '../../cache/process-cache.js'
 import { fromCertificate } from '../../credentials/from-certificate.js'
 import { processOutput } from '../../credentials/process-output.js'
-import { resolveSessionConfig } from '../../rolesanywhere/session-config.js'
 import type { CliContext } from '../context.js'
 import { readFile } from 'node:fs/promises'
 import { IamraError } from '../../errors.js'
@@ -10,7 +9,7 @@ import { parseEnvFile } from '../../credentials/env-file.js'
 import { containerEndpointFrom, credentialsFromServer } from '../../credentials/from-server.js'
 import { createTransport } from '../../rolesanywhere/transport.js'
 import { helpText, integerFlag, parseFlags, type ParsedFlags } from '../flags.js'
-import { checkIdentityFlags, IDENTITY_FLAGS, identityInputs, SESSION_FLAGS } from '../identity-flags.js'
+import { checkIdentityFlags, sessionFromFlags, IDENTITY_FLAGS, identityInputs, SESSION_FLAGS } from '../identity-flags.js'
 import { closeTokenSessions } from '../../identity/identity.js'
 
 const FLAGS = {
@@ -37,18 +36,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   }
   if (flags['env-file'] !== undefined || flags['from-environment'] === true) return viaServer(flags, ctx)
   checkIdentityFlags(flags)
-  const session = resolveSessionConfig({
-    trustAnchorArn: flags['trust-anchor-arn'],
-    profileArn: flags['profile-arn'],
-    roleArn: flags['role-arn'],
-    sessionDuration: flags['session-duration'],
-    roleSessionName: flags['role-session-name'],
-    region: flags.region,
-    endpoint: flags.endpoint,
-    verifyTls: flags['no-verify-ssl'] !== true,
-    timeoutSeconds: flags.timeout,
-    env: ctx.env,
-  })
+  const session = sessionFromFlags(flags, ctx.env)
   const debug = flags.debug === true ? (line: string) => ctx.stderr(`debug: ${line}`) : undefined
   const identity = identityInputs(flags, ctx.promptPassword)
   const provider = fromCertificate({ identity, session, now: ctx.now, debug })

@@ -1,11 +1,10 @@
 /** `iamra update`: the drop-in for `aws_signing_helper update`, keeping one profile of ~/.aws/credentials fresh. */
 import { fromCertificate } from '../../credentials/from-certificate.js'
 import { IamraError } from '../../errors.js'
-import { resolveSessionConfig } from '../../rolesanywhere/session-config.js'
 import { credentialsFilePath, runUpdate } from '../../update/run-update.js'
 import type { CliContext } from '../context.js'
 import { helpText, parseFlags } from '../flags.js'
-import { checkIdentityFlags, identityInputs, IDENTITY_FLAGS, SESSION_FLAGS } from '../identity-flags.js'
+import { checkIdentityFlags, sessionFromFlags, identityInputs, IDENTITY_FLAGS, SESSION_FLAGS } from '../identity-flags.js'
 
 const FLAGS = {
   ...IDENTITY_FLAGS,
@@ -31,18 +30,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   checkIdentityFlags(flags)
   const profile = flags.profile ?? 'default'
   if (profile === '' || /[\r\n[\]]/.test(profile)) throw new IamraError('USAGE', '--profile must be non-empty and hold no line break or square bracket')
-  const session = resolveSessionConfig({
-    trustAnchorArn: flags['trust-anchor-arn'],
-    profileArn: flags['profile-arn'],
-    roleArn: flags['role-arn'],
-    sessionDuration: flags['session-duration'],
-    roleSessionName: flags['role-session-name'],
-    region: flags.region,
-    endpoint: flags.endpoint,
-    verifyTls: flags['no-verify-ssl'] !== true,
-    timeoutSeconds: flags.timeout,
-    env: ctx.env,
-  })
+  const session = sessionFromFlags(flags, ctx.env)
   const file = credentialsFilePath(ctx.env, process.cwd())
   const debug = flags.debug === true ? (line: string) => ctx.stderr(`debug: ${line}`) : undefined
   const provider = fromCertificate({
