@@ -126,3 +126,23 @@ t.test('in the server: one CreateSession for many requests, a renewed certificat
   t.equal(s.fake.calls.length, 2, 'renewed files: a new CreateSession at once')
   t.equal(s.fake.calls.at(-1)?.serial, BigInt('0x' + renewed.cert.serialNumber).toString(), 'with the new certificate')
 })
+
+t.test('a hanging upstream does not stall callers that have valid credentials', async (t) => {
+  let release: (c: SessionCredentials) => void = () => {}
+  let calls = 0
+  let now = Date.now()
+  const cache = new CredentialCache({ refreshWindowMs: 20 * MIN, maxRefreshWaitMs: 50, now: () => now })
+  const creds = (ms: number): SessionCredentials => ({ accessKeyId: `AK${calls}`, secretAccessKey: 's', sessionToken: 't', expiration: '', expiresAt: new Date(now + ms), roleArn: 'r', assumedRoleArn: undefined })
+  await cache.get('k', async () => (calls++, creds(60 * MIN)))
+  now += 45 * MIN // 15 minutes left: inside the window
+  const hanging = () => new Promise<SessionCredentials>((r) => { calls++; release = r })
+  const started = Date.now()
+  const served = await Promise.all([cache.get('k', hanging), cache.get('k', hanging)])
+  t.ok(Date.now() - started < 1000, `served after ${Date.now() - started} ms, not after the upstream gave up`)
+  t.same(served.map((c) => c.accessKeyId), ['AK1', 'AK1'], 'the last good credentials')
+  t.equal(calls, 2, 'one refresh in flight, shared')
+  release(creds(60 * MIN))
+  await new Promise((r) => setImmediate(r))
+  t.equal((await cache.get('k', hanging)).accessKeyId, 'AK2', 'the refresh that finished later is used')
+  cache.clear()
+})

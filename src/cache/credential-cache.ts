@@ -16,6 +16,11 @@ export interface CredentialCacheOptions {
   readonly refreshWindowMs?: number
   /** No new upstream attempt sooner than this after a failure (default 10 s). */
   readonly minFailureIntervalMs?: number
+  /**
+   * How long a caller holding still-valid credentials waits for their refresh before it gets the
+   * cached ones (default 800 ms: SDKs time out at 1 s; a hanging upstream must not stall them).
+   */
+  readonly maxRefreshWaitMs?: number
   readonly now?: () => number
   readonly random?: () => number
   readonly setTimer?: (fn: () => void, ms: number) => { unref?(): void; [Symbol.toPrimitive]?: unknown } | NodeJS.Timeout
@@ -42,6 +47,7 @@ export class CredentialCache {
   readonly #entries = new Map<string, Entry>()
   readonly #window: number
   readonly #minFailure: number
+  readonly #maxWait: number
   readonly #now: () => number
   readonly #random: () => number
   readonly #setTimer: NonNullable<CredentialCacheOptions['setTimer']>
@@ -51,6 +57,7 @@ export class CredentialCache {
   constructor(opts: CredentialCacheOptions = {}) {
     this.#window = opts.refreshWindowMs ?? DEFAULT_REFRESH_WINDOW_MS
     this.#minFailure = opts.minFailureIntervalMs ?? 10_000
+    this.#maxWait = opts.maxRefreshWaitMs ?? 800
     this.#now = opts.now ?? Date.now
     this.#random = opts.random ?? Math.random
     this.#setTimer = opts.setTimer ?? ((fn, ms) => setTimeout(fn, ms))
@@ -85,16 +92,26 @@ export class CredentialCache {
         this.#emit({ type: 'stale-served', key })
         return entry.creds as SessionCredentials
       }
+      const refreshing = this.#refresh(key, entry, false)
+      refreshing.catch(() => {}) // a late failure is recorded on the entry
+      let timer: unknown
+      const waited = new Promise<undefined>((resolve) => {
+        timer = this.#setTimer(() => resolve(undefined), this.#maxWait)
+      })
       try {
-        return await this.#refresh(key, entry, false)
+        const fresh = await Promise.race([refreshing, waited])
+        if (fresh !== undefined) return fresh
       } catch {
-        const still = entry.creds
-        if (still !== undefined && still.expiresAt.getTime() > this.#now()) {
-          this.#emit({ type: 'stale-served', key })
-          return still
-        }
-        throw entry.lastError
+        // failed: fall back below
+      } finally {
+        this.#clearTimer(timer)
       }
+      const still = entry.creds
+      if (still !== undefined && still.expiresAt.getTime() > this.#now()) {
+        this.#emit({ type: 'stale-served', key })
+        return still
+      }
+      throw entry.lastError
     }
     if (entry.inflight === undefined && recentFailure) throw entry.lastError
     this.#emit({ type: 'miss', key })
