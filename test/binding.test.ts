@@ -1,6 +1,6 @@
 // bind/unbind: tokens, names, env files per mode, the store's atomicity rules, and the CLI end to end.
 import t from 'tap'
-import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { envFor, renderEnvFile, MODES } from '../src/binding/modes.js'
@@ -95,16 +95,21 @@ t.test('bind and unbind through the CLI', async (t) => {
   chownSync(join(dir, 'env/app1'), 65534, 65534)
   writeFileSync(join(dir, 'bindings/.app1.json.deadbeef.tmp'), 'partial')
   writeFileSync(join(dir, 'bindings/.wip.app1'), 'needroleshere leftover')
+  writeFileSync(join(dir, 'bindings/.app1.json.fresh0.tmp'), 'a concurrent bind writing now')
+  const old = new Date(Date.now() - 3_600_000)
+  for (const f of ['.app1.json.deadbeef.tmp', '.wip.app1']) utimesSync(join(dir, 'bindings', f), old, old)
   t.equal((await runCli(bindArgs('app1', '--mode', 'ecs-full-token-file'))).code, 0)
   const st = statSync(join(dir, 'env/app1'))
   t.same([st.mode & 0o777, st.uid, st.gid], [0o640, 65534, 65534], 'rebind keeps the env file mode and owner')
-  t.same(readdirSync(join(dir, 'bindings')).sort(), ['app1.json', 'novalid.json'], 'stale temp files cleaned up')
+  t.same(readdirSync(join(dir, 'bindings')).sort(), ['.app1.json.fresh0.tmp', 'app1.json', 'novalid.json'], 'stale temp files cleaned up, a fresh one (a concurrent bind) left alone')
   const tokenFile = readFileSync(join(dir, 'tokens/app1'), 'utf8')
   t.match(tokenFile, /^iamra\.app1\.[A-Za-z0-9_-]+$/, 'token file without a trailing newline')
   t.not(tokenFile, token, 'rebind rotated the token')
   t.equal(statSync(join(dir, 'tokens/app1')).mode & 0o777, 0o600)
   t.equal((await runCli(bindArgs('grp', '--mode', 'ecs-full-token-file', '--token-file-group', '65534'))).code, 0)
   t.same([statSync(join(dir, 'tokens/grp')).mode & 0o777, statSync(join(dir, 'tokens/grp')).gid], [0o640, 65534], '--token-file-group')
+  t.equal((await runCli(bindArgs('grp', '--mode', 'ecs-full-token-file'))).code, 0)
+  t.same([statSync(join(dir, 'tokens/grp')).mode & 0o777, statSync(join(dir, 'tokens/grp')).gid], [0o600, 0], 'a rebind without the group revokes it')
 
   // Names, directories, flags.
   t.equal((await runCli(bindArgs('../evil'))).code, 2, 'a name that escapes the directory is refused')

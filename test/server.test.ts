@@ -121,3 +121,23 @@ t.test('token extraction and socket rules', async (t) => {
   t.ok(socketAllows('', 'ecs-relative'))
   t.ok(socketAllows('iamra.socket', 'ecs-full-token-file'))
 })
+
+t.test('binding files the server does not trust', async (t) => {
+  const { chmodSync, chownSync } = await import('node:fs')
+  const { dir, get } = await setup(t)
+  const { token } = await addBinding(dir, 'app', 'ecs-full')
+  const ask = async () => (await get('/ecs/credentials', { authorization: token })).json() as { Code: string; Message: string }
+  chmodSync(join(dir, 'bindings/app.json'), 0o666)
+  const refused = await ask()
+  t.equal(refused.Code, 'BINDING_INVALID', 'a binding file others may write is refused')
+  t.notOk(refused.Message.includes(dir), 'no path in the answer to the client')
+  chmodSync(join(dir, 'bindings/app.json'), 0o600)
+  chownSync(join(dir, 'bindings/app.json'), 65534, 65534)
+  t.equal((await ask()).Code, 'BINDING_INVALID', 'a binding file owned by another user is refused')
+  chownSync(join(dir, 'bindings/app.json'), 0, 0)
+  chmodSync(join(dir, 'bindings'), 0o777)
+  t.equal((await ask()).Code, 'BINDING_INVALID', 'a bindings directory others may write is refused')
+  chmodSync(join(dir, 'bindings'), 0o700)
+  const ok = await get('/ecs/credentials', { authorization: token })
+  t.equal(ok.statusCode, 200)
+})

@@ -2,9 +2,9 @@
  * The binding store under the configuration directory: `bindings/NAME.json` (never the secret),
  * `env/NAME` (the consumer's EnvironmentFile=) and, in token-file mode, `tokens/NAME`.
  */
-import { readFileSync } from 'node:fs'
-import { chmod, mkdir, readdir, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
+import { readFileSync, statSync } from 'node:fs'
+import { chmod, lstat, mkdir, readdir, unlink } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { IamraError, fail } from '../errors.js'
 import { writeFilesAtomic, type AtomicWriteOptions } from '../fs/atomic-write.js'
 import { modeFromKind, modeKind, type Mode } from './modes.js'
@@ -48,14 +48,30 @@ export function bindingPaths(dir: string, name: string): BindingPaths {
 
 /** Directories: bindings/ and env/ private to the owner; tokens/ traversable for consumers' groups. */
 export async function ensureDirectories(dir: string): Promise<void> {
+  // A directory we create must stay traversable for token-file readers (tokens/ is 0711).
+  await mkdir(dir, { recursive: true, mode: 0o711 })
   for (const [sub, mode] of [['bindings', 0o700], ['env', 0o700], ['tokens', 0o711]] as const) {
     const path = join(dir, sub)
     await mkdir(path, { recursive: true, mode })
     // mkdir's mode is narrowed by the umask and not applied to an existing directory.
     await chmod(path, mode).catch((e: NodeJS.ErrnoException) => {
-      if (e.code !== 'EPERM') throw e
+      if (e.code === 'EPERM') {
+        throw new IamraError('USAGE', `${path} belongs to another user: bind as the user that owns ${dir} (the server trusts only its own or root's files)`)
+      }
+      throw e
     })
   }
+}
+
+/**
+ * The server acts on binding files, so it trusts only files and directories owned by itself or
+ * root and writable by nobody else: anyone who could write there could mint tokens for any role.
+ */
+function checkTrusted(path: string, what: string): void {
+  const st = statSync(path)
+  const uid = process.getuid?.()
+  if (uid !== undefined && st.uid !== uid && st.uid !== 0) fail('BINDING_INVALID', `${what} ${path} is owned by uid ${st.uid}, not by the server's user or root; not trusted`)
+  if ((st.mode & 0o022) !== 0) fail('BINDING_INVALID', `${what} ${path} is writable by group or others (mode ${(st.mode & 0o777).toString(8)}); not trusted`)
 }
 
 /** The configuration directory: the flag, else $RUNTIME_DIRECTORY (its first entry), else an error. */
@@ -140,6 +156,8 @@ export async function readBinding(dir: string, name: string): Promise<Binding | 
   const { binding } = bindingPaths(dir, name)
   let text: string
   try {
+    checkTrusted(dirname(binding), 'bindings directory')
+    checkTrusted(binding, 'binding file')
     text = readFileSync(binding, 'utf8') // small and local, read on every request: see binding-key.ts
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
@@ -169,7 +187,9 @@ export async function writeBinding(dir: string, input: WriteBindingInput): Promi
   const files: Array<{ path: string; data: string; opts: AtomicWriteOptions }> = []
   if (input.tokenFile !== undefined) {
     const gid = input.tokenFile.gid
-    files.push({ path: paths.token, data: input.tokenFile.content, opts: gid === undefined ? { mode: 0o600 } : { mode: 0o640, uid: process.getuid?.() ?? 0, gid } })
+    // The token file's access is what this bind says, never what an earlier bind allowed.
+    const self = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }
+    files.push({ path: paths.token, data: input.tokenFile.content, opts: { preserve: false, ...(gid === undefined ? { mode: 0o600, ...self } : { mode: 0o640, uid: self.uid, gid }) } })
   }
   files.push({ path: paths.binding, data: serialiseBinding(input.binding), opts: { mode: 0o600 } })
   files.push({ path: paths.env, data: input.envFile, opts: { mode: 0o600 } })
@@ -207,11 +227,16 @@ async function removeStaleTemps(dir: string, name: string): Promise<void> {
     const prefixes = [`.${name}.json.`, `.${name}.`, `.wip.${name}`]
     for (const entry of entries) {
       if (prefixes.some((p) => entry.startsWith(p)) && (entry.endsWith('.tmp') || entry === `.wip.${name}`)) {
-        await unlink(join(dir, sub, entry)).catch(ignoreMissing)
+        // Only leftovers: a concurrent bind of the same name may be writing its own temp files now.
+        const path = join(dir, sub, entry)
+        const age = Date.now() - (await lstat(path).then((s) => s.mtimeMs, () => Date.now()))
+        if (age > STALE_TEMP_MS) await unlink(path).catch(ignoreMissing)
       }
     }
   }
 }
+
+const STALE_TEMP_MS = 60_000
 
 function ignoreMissing(e: unknown): void {
   if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e

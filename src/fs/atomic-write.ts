@@ -10,6 +10,8 @@ import { basename, dirname, join } from 'node:path'
 export interface AtomicWriteOptions {
   /** Mode for a new file (default 0600). An existing file keeps its mode, and its owner where we may. */
   readonly mode?: number
+  /** false: always use `mode` (and uid/gid) as given, whatever the existing file had. */
+  readonly preserve?: boolean
   /** Owner and group for the written file (numeric); changing them needs privilege. */
   readonly uid?: number | undefined
   readonly gid?: number | undefined
@@ -27,12 +29,14 @@ export interface PreparedWrite {
 export async function prepareWrite(path: string, data: string | Buffer, opts: AtomicWriteOptions = {}): Promise<PreparedWrite> {
   let mode = opts.mode ?? 0o600
   let owner: { uid: number; gid: number } | undefined
-  try {
-    const st = await stat(path)
-    mode = st.mode & 0o7777
-    owner = { uid: st.uid, gid: st.gid }
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
+  if (opts.preserve !== false) {
+    try {
+      const st = await stat(path)
+      mode = st.mode & 0o7777
+      owner = { uid: st.uid, gid: st.gid }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
+    }
   }
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
   const fh = await open(tmp, 'wx', mode)

@@ -69,7 +69,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   fastify.setErrorHandler((error: Error, request, reply) => {
     if (error instanceof IamraError) {
       const level = error.httpStatus >= 500 ? 'error' : 'warn'
-      request.log[level]({ code: error.code, upstream: error.upstreamCode, url: redactUrl(request.raw.url ?? '') }, error.message)
+      const detail = error.cause instanceof Error ? error.cause.message : undefined
+      request.log[level]({ code: error.code, upstream: error.upstreamCode, url: redactUrl(request.raw.url ?? ''), ...(detail === undefined ? {} : { detail }) }, error.message)
       return sendError(reply, error.httpStatus, error.code, error.message)
     }
     const status = (error as { statusCode?: number }).statusCode

@@ -21,7 +21,14 @@ export function socketAllows(socketName: string | undefined, mode: Mode): boolea
 export async function authorize(dir: string, presented: PresentedToken, socketName?: string): Promise<Binding> {
   const parsed = parseToken(presented.token)
   if (parsed === undefined) throw new IamraError('TOKEN_REJECTED', REJECTED)
-  const binding = await readBinding(dir, parsed.name)
+  let binding: Binding | undefined
+  try {
+    binding = await readBinding(dir, parsed.name)
+  } catch (e) {
+    // The caller may not hold the secret: the details (paths, errno) go to the log only.
+    if (e instanceof IamraError) throw new IamraError(e.code, 'the binding for this token cannot be used; the server log says why', { cause: e })
+    throw e
+  }
   if (binding === undefined || !secretMatches(parsed.secret, binding.secretHash)) throw new IamraError('TOKEN_REJECTED', REJECTED)
   const wantQuery = tokenInQuery(binding.mode)
   if (wantQuery !== (presented.from === 'query')) {
