@@ -109,3 +109,17 @@ t.test('validity is checked against the given instant, with the dates in the mes
   t.teardown(future.cleanup)
   await rejectsWith(t, loadIdentity({ certificateFiles: [future.path('leaf.pem')], privateKeyFile: future.path('key.pem'), now: now() }), 'CERT_NOT_YET_VALID', /not valid yet .*check the clock/)
 })
+
+t.test('review fixes: negative serials, PINs hidden wherever they stand', async (t) => {
+  const { execFileSync } = await import('node:child_process')
+  const { X509Certificate } = await import('node:crypto')
+  const { decimalSerial } = await import('../src/identity/certificates.js')
+  const { redactPin } = await import('../src/pkcs11/uri.js')
+  const pki = await makePkiFiles('p256')
+  t.teardown(pki.cleanup)
+  const pem = execFileSync('openssl', ['req', '-x509', '-new', '-key', pki.path('key.pem'), '-subj', '/CN=neg', '-days', '1', '-set_serial', '-12345'], { encoding: 'utf8' })
+  t.equal(decimalSerial(new X509Certificate(pem)), '-12345', 'signed, as Go prints it')
+  for (const uri of ['pkcs11:token=x;pin-value=S3CRET', 'pkcs11:token=x?pin-value=S3CRET&module-path=/m', 'pkcs11:token=x?pin%2Dvalue=S3CRET', 'pkcs11:pin-value=S3CRET']) {
+    t.notOk(redactPin(`invalid PKCS#11 URI ${uri}: reason`).includes('S3CRET'), uri)
+  }
+})

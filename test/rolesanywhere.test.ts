@@ -147,3 +147,11 @@ t.test('CreateSession: retries re-signed, classification, parsing', async (t) =>
   t.equal(((await run([{ status: 302, headers: { location: 'http://evil' }, body: Buffer.alloc(0) }])).result as IamraError).code, 'UPSTREAM_BAD_RESPONSE', 'redirects not followed')
   t.equal(backoff(10, 100, () => 0.999), 4995, 'capped at 5 s')
 })
+
+t.test('review fixes: loopback never proxied, https proxies refused, empty endpoint variables skipped', async (t) => {
+  t.equal(proxyFor(new URL('http://127.0.0.1:8080'), { HTTP_PROXY: 'http://p:1' }), undefined)
+  t.equal(proxyFor(new URL('https://localhost:8443'), { HTTPS_PROXY: 'http://p:1' }), undefined)
+  const base = { trustAnchorArn: TA, profileArn: PR, roleArn: RO, verifyTls: true }
+  t.equal(codeOf(() => resolveSessionConfig({ ...base, env: { HTTPS_PROXY: 'https://proxy:3129' } })), 'ENDPOINT_INVALID')
+  t.equal(resolveEndpoint({ region: 'us-east-1', env: { AWS_ENDPOINT_URL_ROLESANYWHERE: '', AWS_ENDPOINT_URL: 'http://b' } }).url.host, 'b')
+})

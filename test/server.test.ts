@@ -141,3 +141,9 @@ t.test('binding files the server does not trust', async (t) => {
   const ok = await get('/ecs/credentials', { authorization: token })
   t.equal(ok.statusCode, 200)
 })
+
+t.test('log redaction cannot be dodged by encoding the parameter name', async (t) => {
+  t.equal(redactUrl('/ecs/credentials?access%5Ftoken=iamra.x.secret'), '/ecs/credentials?access%5Ftoken=[redacted]')
+  t.equal(redactUrl('/ecs/credentials?ACCESS_TOKEN=s&x=1'), '/ecs/credentials?ACCESS_TOKEN=[redacted]&x=1')
+  t.equal(redactUrl('/healthz'), '/healthz')
+})

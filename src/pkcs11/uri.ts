@@ -27,9 +27,12 @@ export function isPkcs11Uri(value: string | undefined): value is string {
   return value !== undefined && /^pkcs11:/i.test(value)
 }
 
-/** Hides pin-value in any text that may contain a URI. */
+/**
+ * Hides pin-value in any text that may contain a URI, wherever it stands (query or, wrongly, path)
+ * and however its name is percent-encoded.
+ */
 export function redactPin(text: string): string {
-  return text.replace(/([?&]pin-value=)[^&\s]*/gi, '$1***')
+  return text.replace(/([?&;:](?:pin|%70|%50)(?:-|%2d)(?:value|%76alue)=)[^&;?\s]*/gi, '$1***').replace(/((?:pin|%70|%50)(?:-|%2d)value=)[^&;?\s]*/gi, '$1***')
 }
 
 export function parsePkcs11Uri(text: string): Pkcs11Uri {

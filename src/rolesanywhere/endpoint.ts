@@ -55,7 +55,7 @@ export function resolveEndpoint(init: EndpointInit): ResolvedEndpoint {
   }
   if (!/^[a-z0-9-]+$/.test(region)) fail('USAGE', `invalid region "${init.region}"`)
   const partition = partitionOf(region)
-  const custom = init.endpoint ?? init.env.AWS_ENDPOINT_URL_ROLESANYWHERE ?? init.env.AWS_ENDPOINT_URL
+  const custom = [init.endpoint, init.env.AWS_ENDPOINT_URL_ROLESANYWHERE, init.env.AWS_ENDPOINT_URL].find((v) => v !== undefined && v !== '')
   if (custom !== undefined && custom !== '') {
     if (fips) fail('ENDPOINT_INVALID', `a custom endpoint (${custom}) cannot be combined with FIPS (AWS_USE_FIPS_ENDPOINT or a fips region)`)
     if (dualStack) fail('ENDPOINT_INVALID', `a custom endpoint (${custom}) cannot be combined with AWS_USE_DUALSTACK_ENDPOINT`)

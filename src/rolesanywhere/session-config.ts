@@ -59,6 +59,9 @@ export function resolveSessionConfig(init: SessionConfigInit): SessionConfig {
       ...(caPem === undefined ? {} : { caPem }),
       ...(() => {
         const proxy = proxyFor(endpoint.url, init.env)
+        if (proxy !== undefined && proxy.protocol !== 'http:') {
+          throw new IamraError('ENDPOINT_INVALID', `proxy ${proxy.protocol}//${proxy.host}: only http:// proxies are supported (the tunnel to the endpoint is TLS either way)`)
+        }
         return proxy === undefined ? {} : { proxy }
       })(),
     },

@@ -29,7 +29,20 @@ export function extractToken(rawHeaders: readonly string[], rawUrl: string): Pre
   return { token: queryValues[0] ?? '', from: 'query' }
 }
 
-/** The URL with any access_token value replaced, for logs. */
+/** The URL with any access_token value replaced, for logs; names are compared decoded, as parsed. */
 export function redactUrl(rawUrl: string): string {
-  return rawUrl.replace(/([?&]access_token=)[^&#]*/gi, '$1[redacted]')
+  const q = rawUrl.indexOf('?')
+  if (q < 0) return rawUrl
+  const pairs = rawUrl.slice(q + 1).split('&').map((pair) => {
+    const eq = pair.indexOf('=')
+    const rawName = eq < 0 ? pair : pair.slice(0, eq)
+    let name = rawName
+    try {
+      name = decodeURIComponent(rawName.replace(/\+/g, ' '))
+    } catch {
+      // undecodable: keep it as it is
+    }
+    return name.toLowerCase() === 'access_token' ? `${rawName}=[redacted]` : pair
+  })
+  return `${rawUrl.slice(0, q)}?${pairs.join('&')}`
 }
