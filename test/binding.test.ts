@@ -87,6 +87,9 @@ t.test('bind and unbind through the CLI', async (t) => {
   const mismatch = await runCli(bindArgs('bad', '--private-key', s.pki.path('s.key')))
   t.equal(mismatch.code, 3, 'local identity problem')
   t.notOk(existsSync(join(dir, 'env/bad')) || existsSync(join(dir, 'bindings/bad.json')), 'nothing written for a failed validation')
+  const encrypted = s.pki.write('enc.key', s.pki.leaf.key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' }))
+  const enc = await runCli(bindArgs('enc', '--private-key', encrypted))
+  t.same([enc.code, /is encrypted, and the server cannot ask for its password/.test(enc.stderr)], [3, true], 'an encrypted key: a clear refusal, not advice to use a flag bind lacks')
   const noValidate = await runCli(bindArgs('novalid', '--no-validate', '--private-key', s.pki.path('s.key')))
   t.equal(noValidate.code, 0, '--no-validate skips the checks')
 

@@ -146,3 +146,15 @@ t.test('a hanging upstream does not stall callers that have valid credentials', 
   t.equal((await cache.get('k', hanging)).accessKeyId, 'AK2', 'the refresh that finished later is used')
   cache.clear()
 })
+
+t.test('a new key in a group replaces the old entry (rotated token, renewed files)', async (t) => {
+  const h = harness()
+  await h.cache.get('old', h.fetch, 'binding-a')
+  await h.cache.get('old', h.fetch, 'binding-a')
+  await h.cache.get('other', h.fetch, 'binding-b')
+  await h.cache.get('new', h.fetch, 'binding-a')
+  t.equal(h.cache.size, 2, 'the old entry of binding-a is gone')
+  const before = h.calls()
+  await h.advance(41 * MIN)
+  t.equal(h.calls() - before, 0, 'and is not refreshed in the background (neither are the unused ones)')
+})

@@ -65,6 +65,10 @@ t.test('metrics, expiry warnings and redacted logs', async (t) => {
   t.match(m, /iamra_create_session_duration_seconds_count\{binding="app"\} 1/)
   t.match(output, /"level":40.*the certificate of binding soon expires on/, 'expiry warning in the log')
 
+  t.equal((await runCli(['unbind', 'soon', '--configuration-directory', dir])).code, 0)
+  t.equal((await fetchJson(`http://${ecs}/healthz`)).body, 'ok', 'an unbound binding leaves /healthz')
+  t.notMatch((await fetchJson(`http://${metricsAt}/metrics`)).body, /iamra_certificate_not_after_seconds\{binding="soon"\}/, 'and the certificate metric')
+
   await stopProcess(server)
   t.ok(output.split('\n').length > 5, `${output.split('\n').length} log lines scanned`)
   for (const secret of secrets) t.notOk(secret.length > 8 && output.includes(secret), 'no secret in the logs')

@@ -29,6 +29,8 @@ export interface CredentialCacheOptions {
 }
 
 interface Entry {
+  /** Entries of one group (a binding) replace each other: a new key means the old one is obsolete. */
+  group: string | undefined
   creds: SessionCredentials | undefined
   /** When the cached credentials were fetched: their lifetime bounds the refresh window. */
   fetchedAt: number
@@ -69,12 +71,23 @@ export class CredentialCache {
     return this.#entries.size
   }
 
-  /** Credentials for `key`, fetched with `fetch` when nothing usable is cached. */
-  async get(key: string, fetch: () => Promise<SessionCredentials>): Promise<SessionCredentials> {
+  /**
+   * Credentials for `key`, fetched with `fetch` when nothing usable is cached. A new key in a
+   * `group` (a rotated token, renewed files) drops the group's older entries and their timers.
+   */
+  async get(key: string, fetch: () => Promise<SessionCredentials>, group?: string): Promise<SessionCredentials> {
     this.#sweep()
     let entry = this.#entries.get(key)
     if (entry === undefined) {
-      entry = { creds: undefined, fetchedAt: 0, inflight: undefined, fetch, lastError: undefined, lastFailureAt: -Infinity, usedSinceFetch: false, timer: undefined }
+      if (group !== undefined) {
+        for (const [k, e] of this.#entries) {
+          if (e.group === group) {
+            if (e.timer !== undefined) this.#clearTimer(e.timer)
+            this.#entries.delete(k)
+          }
+        }
+      }
+      entry = { group, creds: undefined, fetchedAt: 0, inflight: undefined, fetch, lastError: undefined, lastFailureAt: -Infinity, usedSinceFetch: false, timer: undefined }
       this.#entries.set(key, entry)
     }
     entry.fetch = fetch

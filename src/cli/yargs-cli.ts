@@ -18,12 +18,13 @@ export async function runYargs(name: string, load: () => Promise<YargsCommand>, 
   const cmd = await load()
   let code = 0
   let failure: unknown
+  let built: Argv | undefined
   const module: CommandModule = {
     command: cmd.command,
     describe: cmd.describe,
-    builder: (y) => cmd.builder(y),
+    builder: (y) => (built = cmd.builder(y)),
     handler: async (argv) => {
-      code = await cmd.handler(argv as Record<string, unknown>, ctx)
+      code = await cmd.handler(lastWins(argv as Record<string, unknown>, built), ctx)
     },
   }
   const parser = yargs([name, ...args])
@@ -50,4 +51,13 @@ export async function runYargs(name: string, load: () => Promise<YargsCommand>, 
   if (failure !== undefined) throw failure
   if (output !== '') ctx.stdout(output + '\n')
   return code
+}
+
+/** A repeated single-value flag gives yargs an array; as with cobra, the last value wins. */
+function lastWins(args: Record<string, unknown>, y: Argv | undefined): Record<string, unknown> {
+  // getOptions() exists at run time but is missing from @types/yargs 17.
+  const arrays = new Set((y as unknown as { getOptions?: () => { array?: string[] } } | undefined)?.getOptions?.().array ?? [])
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(args)) out[k] = Array.isArray(v) && !arrays.has(k) && k !== '_' ? v[v.length - 1] : v
+  return out
 }

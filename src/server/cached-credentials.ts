@@ -4,5 +4,5 @@ import { bindingKey } from './binding-key.js'
 import type { ResolveCredentials } from './binding-credentials.js'
 
 export function cachedCredentials(resolve: ResolveCredentials, cache: CredentialCache): ResolveCredentials {
-  return async (binding) => cache.get(bindingKey(binding), () => resolve(binding))
+  return async (binding) => cache.get(bindingKey(binding), () => resolve(binding), binding.name)
 }

@@ -23,8 +23,11 @@ export class ExpiryWatch {
     }
   }
 
-  forget(binding: string): void {
-    this.#notAfter.delete(binding)
+  /** Forgets bindings that no longer exist; returns the names forgotten. */
+  retain(existing: ReadonlySet<string>): string[] {
+    const gone = [...this.#notAfter.keys()].filter((b) => !existing.has(b))
+    for (const b of gone) this.#notAfter.delete(b)
+    return gone
   }
 
   /** For /healthz: how many certificates expire soon and the earliest date, without binding names. */

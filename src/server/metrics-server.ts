@@ -3,12 +3,13 @@ import { createServer, type Server } from 'node:http'
 import type { ListenAddress } from './listen.js'
 import type { ServerMetrics } from './metrics.js'
 
-export async function startMetricsServer(address: ListenAddress, metrics: ServerMetrics): Promise<{ server: Server; close(): Promise<void> }> {
+export async function startMetricsServer(address: ListenAddress, metrics: ServerMetrics, beforeScrape: () => void = () => {}): Promise<{ server: Server; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')
       return
     }
+    beforeScrape()
     metrics.text().then(
       (body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body),
       () => res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n'),

@@ -62,7 +62,12 @@ async function bind(a: Record<string, unknown>, ctx: CliContext): Promise<number
     region: a.region as string | undefined, endpoint: a.endpoint as string | undefined, verifyTls: true, timeoutSeconds: a.timeout as number, env: ctx.env,
   })
   if (a.validate !== false) {
-    const identity = await loadIdentity({ certificateFiles, intermediatesFiles, privateKeyFile, pkcs11Lib, reusePin, now: ctx.now() })
+    const identity = await loadIdentity({ certificateFiles, intermediatesFiles, privateKeyFile, pkcs11Lib, reusePin, now: ctx.now() }).catch((e: unknown) => {
+      if (e instanceof IamraError && e.code === 'KEY_PASSWORD_REQUIRED') {
+        throw new IamraError('KEY_UNSUPPORTED', `${privateKeyFile} is encrypted, and the server cannot ask for its password: bind an unencrypted key readable only by the server (mode 0640, group iamra), or a key on a PKCS#11 token`, { cause: e })
+      }
+      throw e
+    })
     const creds = await createSession(session.request, identity, session.endpoint, {
       transport: createTransport(session.transport), now: ctx.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: Math.random, userAgent: userAgent(),
     })

@@ -2,7 +2,8 @@
  * `iamra serve`: the multi-role ECS credentials server, or, given the official helper's credential
  * flags (--certificate, --role-arn, ...), the IMDSv2 drop-in for `aws_signing_helper serve`.
  */
-import { resolve } from 'node:path'
+import { readdirSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import type { Argv } from 'yargs'
 import { IamraError } from '../../errors.js'
 import { closeTokenSessions } from '../../identity/identity.js'
@@ -49,6 +50,16 @@ async function serve(a: Record<string, unknown>, ctx: CliContext): Promise<numbe
   const metrics = new ServerMetrics()
   let warn: (msg: string, extra: Record<string, unknown>) => void = () => {}
   const expiry = new ExpiryWatch({ warnDays, now: ctx.now, warn: (m, e) => warn(m, e), onNotAfter: (b, d) => metrics.notAfter.set({ binding: b }, d.getTime() / 1000) })
+  /** Unbound bindings leave /healthz and the certificate metric (checked when either is read). */
+  const pruneUnbound = (): void => {
+    let names: string[]
+    try {
+      names = readdirSync(join(dir, 'bindings')).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5))
+    } catch {
+      names = []
+    }
+    for (const gone of expiry.retain(new Set(names))) metrics.notAfter.remove({ binding: gone })
+  }
   const fetchFor = bindingCredentials({
     env: ctx.env,
     now: ctx.now,
@@ -64,6 +75,7 @@ async function serve(a: Record<string, unknown>, ctx: CliContext): Promise<numbe
     resolveCredentials: a.cache === false ? fetchFor : cachedCredentials(fetchFor, cache),
     onResponse: (route, status) => metrics.requests.inc({ route, status: String(status) }),
     health: () => {
+      pruneUnbound()
       const { expiringSoon, earliest } = expiry.summary()
       return expiringSoon === 0 ? 'ok' : `ok; warning: ${expiringSoon} certificate(s) expire within ${warnDays} days, the first on ${earliest?.toISOString()}`
     },
@@ -75,7 +87,7 @@ async function serve(a: Record<string, unknown>, ctx: CliContext): Promise<numbe
   })
   const log = (msg: string, extra: Record<string, unknown> = {}): void => app.fastify.log.info(extra, msg)
   warn = (msg, extra) => app.fastify.log.warn(extra, msg)
-  const metricsServer = metricsAddress === undefined ? undefined : await startMetricsServer(metricsAddress, metrics)
+  const metricsServer = metricsAddress === undefined ? undefined : await startMetricsServer(metricsAddress, metrics, pruneUnbound)
   if (metricsServer !== undefined && metricsAddress !== undefined) {
     const bound = metricsServer.server.address()
     log(`metrics on ${typeof bound === 'object' && bound !== null ? `${bound.address}:${bound.port}` : describeListen(metricsAddress)}/metrics`)
