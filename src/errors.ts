@@ -71,6 +71,12 @@ const CATALOGUE = {
   NOT_FOUND: { exit: EXIT.OTHER, status: 404 },
   SERVER_UNREACHABLE: { exit: EXIT.UNAVAILABLE, status: 503 },
   SERVER_STOPPING: { exit: EXIT.UNAVAILABLE, status: 503 },
+  TOKEN_INVALID: { exit: EXIT.DENIED, status: 401 },
+  INVALID_TOKEN_TTL: { exit: EXIT.USAGE, status: 400 },
+  FORWARDED_REQUEST: { exit: EXIT.DENIED, status: 400 },
+  HOST_REFUSED: { exit: EXIT.DENIED, status: 400 },
+  METHOD_NOT_ALLOWED: { exit: EXIT.USAGE, status: 405 },
+  BAD_REQUEST: { exit: EXIT.USAGE, status: 400 },
   LOCK_TIMEOUT: { exit: EXIT.UNAVAILABLE, status: 503 },
   INTERNAL: { exit: EXIT.OTHER, status: 500 },
 } as const satisfies Record<string, CodeInfo>

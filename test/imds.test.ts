@@ -459,3 +459,9 @@ t.test('IPv6 loopback: --listen [::1]:PORT with botocore', { skip: built ? false
     t.comment(`matrix imds js-fromInstanceMetadata [::1] (observed, not asserted): ${js.json.ok === true ? 'ok' : 'fails'} ${js.text}`)
   }
 })
+
+t.test('review fix: DNS rebinding (Host must be an IP literal or localhost)', async (t) => {
+  const { hostAllowed } = await import('../src/imds/app.js')
+  for (const ok of ['127.0.0.1:9911', '127.0.0.1', '[::1]:9911', 'localhost:9911', 'LOCALHOST']) t.ok(hostAllowed(ok), ok)
+  for (const bad of [undefined, 'attacker.example:9911', 'attacker.example', '127.0.0.1.nip.io:9911', '']) t.notOk(hostAllowed(bad), String(bad))
+})

@@ -362,3 +362,19 @@ t.test('the built CLI refreshes until SIGTERM, then exits 0 at once', async (t) 
   t.ok(Date.now() - started < 2000, 'promptly')
   t.equal(stdout, '', 'nothing on stdout')
 })
+
+t.test('review fix: a credentials file readable by others is kept as is, with a warning', async (t) => {
+  const dir = tmp(t)
+  const file = join(dir, 'credentials')
+  writeFileSync(file, '[other]\nx = 1\n', { mode: 0o644 })
+  chmodSync(file, 0o644)
+  const log: string[] = []
+  const code = await runUpdate({
+    provider: async () => ({ ...C, expiresAt: new Date(Date.now() + 3_600_000) }),
+    file, profile: 'default', once: true, now: () => new Date(), random: () => 0, log: (l) => log.push(l), signal: new AbortController().signal,
+    sleep: async () => {},
+  })
+  t.equal(code, 0)
+  t.equal(statSync(file).mode & 0o777, 0o644, 'the mode is the user\'s choice')
+  t.match(log.join('\n'), /warning: .*credentials is readable by others \(mode 644\).*chmod 600/)
+})

@@ -73,8 +73,11 @@ export async function buildImdsApp(opts: ImdsAppOptions): Promise<App> {
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, _body, done) => done(null, undefined))
 
   let stopping = false
-  fastify.addHook('onRequest', async (_request, reply) => {
+  fastify.addHook('onRequest', async (request, reply) => {
     if (stopping) return sendError(reply.header('connection', 'close'), 503, 'SERVER_STOPPING', 'the server is shutting down; retry shortly')
+    // DNS rebinding: a web page whose name now points at 127.0.0.1 is same-origin with us and
+    // could PUT for a token. SDKs always send an IP literal or localhost as Host.
+    if (!hostAllowed(request.headers.host)) return sendError(reply, 400, 'HOST_REFUSED', 'the Host header must be an IP address or localhost')
     return undefined
   })
 
@@ -142,4 +145,10 @@ export async function buildImdsApp(opts: ImdsAppOptions): Promise<App> {
       return createServer(route)
     },
   }
+}
+
+/** IP literals (v4, [v6]) and localhost, with an optional port; nothing that needs a DNS name. */
+export function hostAllowed(host: string | undefined): boolean {
+  if (host === undefined) return false
+  return /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]|localhost)(?::\d{1,5})?$/i.test(host)
 }

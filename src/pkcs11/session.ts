@@ -68,7 +68,8 @@ export class TokenSession {
   private open(): Handle {
     if (this.handle !== undefined) return this.handle
     const { js, lib } = this.mod
-    this.handle = lib.C_OpenSession(this.slot, js.CKF_SERIAL_SESSION | js.CKF_RW_SESSION)
+    // Read-only: signing needs nothing more, and write-protected tokens refuse read-write sessions.
+    this.handle = lib.C_OpenSession(this.slot, js.CKF_SERIAL_SESSION)
     this.loggedIn = false
     return this.handle
   }

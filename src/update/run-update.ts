@@ -3,7 +3,7 @@
  * with an atomic replace, then sleep until 20 minutes before expiry. Failures are retried with
  * jittered exponential backoff instead of exiting; the loop ends when `signal` aborts.
  */
-import { mkdir, readFile, realpath } from 'node:fs/promises'
+import { mkdir, readFile, realpath, stat } from 'node:fs/promises'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { IamraError } from '../errors.js'
 import { writeFileAtomic } from '../fs/atomic-write.js'
@@ -75,6 +75,8 @@ export async function runUpdate(init: RunUpdateInit): Promise<number> {
     // Credentials shorter-lived than twice the window are refreshed at half their lifetime.
     const next = nowMs + Math.max(MIN_WAIT_MS, lifetime - Math.min(REFRESH_BEFORE_MS, lifetime / 2))
     log(`iamra update: wrote profile [${init.profile}] to ${init.file}, expiring ${expiresAt.toISOString()}`)
+    const mode = await stat(init.file).then((st) => st.mode & 0o777, () => 0o600)
+    if ((mode & 0o077) !== 0) log(`iamra update: warning: ${init.file} is readable by others (mode ${mode.toString(8)}) and now holds session credentials: chmod 600 ${init.file}`)
     if (init.once) return 0
     log(`iamra update: credentials will be refreshed at ${new Date(next).toISOString()}`)
     await waitUntil(next, init)
