@@ -1,6 +1,5 @@
 /** The process entry point: builds the real CliContext and exits with main()'s code. */
 import { main } from './main.js'
-import { promptOnTerminal } from './tty-prompt.js'
 
 const stop = new AbortController()
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort())
@@ -10,7 +9,8 @@ const code = await main(process.argv.slice(2), {
   stdout: (chunk) => process.stdout.write(chunk),
   stderr: (line) => process.stderr.write(line.endsWith('\n') ? line : line + '\n'),
   now: () => new Date(),
-  promptPassword: promptOnTerminal,
+  // node:tty only when a password is really needed (start-up cost of credential-process).
+  promptPassword: async (message) => (await import('./tty-prompt.js')).promptOnTerminal(message),
   stopSignal: stop.signal,
 })
 process.exitCode = code

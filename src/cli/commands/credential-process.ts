@@ -1,12 +1,9 @@
 /** `iamra credential-process`: the drop-in for `aws_signing_helper credential-process`. */
-import { cachedAcrossProcesses, processCacheDirectory, processCacheKey } from '../../cache/process-cache.js'
 import { fromCertificate } from '../../credentials/from-certificate.js'
 import { processOutput } from '../../credentials/process-output.js'
 import type { CliContext } from '../context.js'
 import { readFile } from 'node:fs/promises'
 import { IamraError } from '../../errors.js'
-import { parseEnvFile } from '../../credentials/env-file.js'
-import { containerEndpointFrom, credentialsFromServer } from '../../credentials/from-server.js'
 import { createTransport } from '../../rolesanywhere/transport.js'
 import { helpText, integerFlag, parseFlags, type ParsedFlags } from '../flags.js'
 import { checkIdentityFlags, sessionFromFlags, IDENTITY_FLAGS, identityInputs, SESSION_FLAGS } from '../identity-flags.js'
@@ -43,13 +40,15 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   // the cache key covers the identity files' bytes; a pkcs11: URI counts by its text, without any PIN
   const inputs = [...identity.certificateFiles, ...(identity.intermediatesFiles ?? []), ...(identity.privateKeyFile === undefined ? [] : [identity.privateKeyFile])]
   const uris = inputs.filter((i) => /^pkcs11:/i.test(i)).map((u) => u.replace(/([?&]pin-value=)[^&]*/gi, '$1'))
-  const key = flags.cache !== true ? undefined : await processCacheKey([session.request, session.endpoint.url.href, session.endpoint.signingRegion, ...uris],
+  // Loaded only with --cache: credential-process start-up pays for what it uses (bench/).
+  const pc = flags.cache === true ? await import('../../cache/process-cache.js') : undefined
+  const key = pc === undefined ? undefined : await pc.processCacheKey([session.request, session.endpoint.url.href, session.endpoint.signingRegion, ...uris],
     inputs.filter((i) => !/^pkcs11:/i.test(i)))
   let creds
   try {
-    creds = key === undefined
+    creds = key === undefined || pc === undefined
       ? await provider()
-      : await cachedAcrossProcesses({ dir: processCacheDirectory(ctx.env, flags['cache-dir']), key, now: ctx.now, debug }, provider)
+      : await pc.cachedAcrossProcesses({ dir: pc.processCacheDirectory(ctx.env, flags['cache-dir']), key, now: ctx.now, debug }, provider)
   } finally {
     await closeTokenSessions()
   }
@@ -60,6 +59,9 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
 
 /** The fallback through the server: no key or certificate flags, just the binding's URI and token. */
 async function viaServer(flags: ParsedFlags<typeof FLAGS>, ctx: CliContext): Promise<number> {
+  const [{ parseEnvFile }, { containerEndpointFrom, credentialsFromServer }] = await Promise.all([
+    import('../../credentials/env-file.js'), import('../../credentials/from-server.js'),
+  ])
   const local = Object.keys(flags).filter((k) => !['env-file', 'from-environment', 'timeout', 'debug', 'no-verify-ssl'].includes(k))
   if (local.length > 0 || (flags['env-file'] !== undefined && flags['from-environment'] === true)) {
     throw new IamraError('USAGE', `--env-file and --from-environment take their settings from the binding; drop ${
