@@ -5,6 +5,11 @@
 import { IamraError, EXIT } from '../errors.js'
 import { VERSION } from '../version.js'
 import type { CliContext } from './context.js'
+// The official helper's commands are in the entry module itself: the AWS CLI starts
+// credential-process for every command, and each extra module costs start-up time.
+import * as credentialProcess from './commands/credential-process.js'
+import * as readCertificateData from './commands/read-certificate-data.js'
+import * as signString from './commands/sign-string.js'
 import type { YargsCommand } from './yargs-cli.js'
 
 type Command = { run(args: readonly string[], ctx: CliContext): Promise<number> }
@@ -18,9 +23,9 @@ function yargsCommand(name: string, load: () => Promise<{ command: YargsCommand 
 }
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
-  'credential-process': { summary: 'print temporary credentials for credential_process', load: () => import('./commands/credential-process.js') },
-  'sign-string': { summary: 'sign the official test string with a private key', load: () => import('./commands/sign-string.js') },
-  'read-certificate-data': { summary: 'describe a certificate (key type, DER, decimal serial)', load: () => import('./commands/read-certificate-data.js') },
+  'credential-process': { summary: 'print temporary credentials for credential_process', load: async () => credentialProcess },
+  'sign-string': { summary: 'sign the official test string with a private key', load: async () => signString },
+  'read-certificate-data': { summary: 'describe a certificate (key type, DER, decimal serial)', load: async () => readCertificateData },
   'fake-endpoint': { summary: 'run a verifying fake Roles Anywhere endpoint for offline tests', load: () => import('./commands/fake-endpoint.js') },
   bind: { summary: 'bind a role to a consumer (binding file, env file, token)', load: yargsCommand('bind', () => import('./commands/bind.js')) },
   unbind: { summary: 'remove a binding; its token stops working at once', load: yargsCommand('unbind', () => import('./commands/unbind.js')) },
