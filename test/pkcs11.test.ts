@@ -3,6 +3,8 @@
 import t from 'tap'
 import { createHash, generateKeyPairSync, sign, verify } from 'node:crypto'
 import { existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import type * as P from 'pkcs11js'
 import { testStringFor } from '../src/cli/commands/sign-string.js'
 import { IamraError } from '../src/errors.js'
 import { pkcs11Error } from '../src/pkcs11/errors.js'
@@ -62,6 +64,12 @@ if (missing !== undefined) {
       ], extraCerts: [['int-ca', 10, s.pki.intermediate], ['unrelated-ca', 11, stranger]],
     },
     { label: 'iamra-b', pin: '5678', keys: [{ label: 'ec-b', id: 2, spec: 'p256', cert: 'token' }] },
+    {
+      label: 'iamra-imp', pin: PIN, keys: [ // private keys written alone: the token never shows their public half (ids avoid %02)
+        { label: 'imp-ec', id: 0x21, spec: 'p256', cert: 'token', imported: true }, { label: 'imp-rsa', id: 0x22, spec: 'rsa2048', cert: 'token', imported: true },
+        { label: 'imp-file', id: 0x23, spec: 'p384', cert: 'file', imported: true }, { label: 'imp-auth', id: 0x24, spec: 'p256', cert: 'token', imported: true, alwaysAuth: true },
+      ], extraCerts: [['int-ca', 0x30, s.pki.intermediate]],
+    },
   ])
   t.teardown(hsm.cleanup)
   const uri = (path: string, query = `pin-value=${PIN}`): string => `pkcs11:${path}${query === '' ? '' : `?${query}`}`
@@ -139,6 +147,69 @@ if (missing !== undefined) {
       t.notMatch(r.stderr, PIN, `${name}: no PIN in the message`)
     }
     t.equal(s.fake.calls.length, before, 'no request reached the endpoint')
+  })
+
+  t.test('keys whose public half the token hides are paired by a test signature', async (t) => {
+    // SoftHSM shows an RSA private key's modulus: hide it (and the exponent) for imp-rsa, as tokens that keep it secret do
+    const js = createRequire(import.meta.url)('pkcs11js') as typeof P
+    const proto = js.PKCS11.prototype as unknown as { C_GetAttributeValue: (s: Buffer, h: Buffer, tpl: P.Template) => P.Template }
+    const original = proto.C_GetAttributeValue
+    proto.C_GetAttributeValue = function (this: unknown, session, handle, tpl) {
+      if (tpl.some((a) => a.type === js.CKA_MODULUS || a.type === js.CKA_PUBLIC_EXPONENT)) {
+        const label = original.call(this, session, handle, [{ type: js.CKA_LABEL }])[0]?.value
+        if (Buffer.isBuffer(label) && label.toString() === 'imp-rsa') throw new Error('CKR_ATTRIBUTE_SENSITIVE')
+      }
+      return original.call(this, session, handle, tpl)
+    }
+    t.teardown(() => void (proto.C_GetAttributeValue = original))
+    for (const label of ['imp-ec', 'imp-rsa']) {
+      const r = await cp(['--certificate', uri(`token=iamra-imp;object=${label}-cert`)])
+      t.same([r.code, s.fake.calls.at(-1)?.serial, s.fake.calls.at(-1)?.chainLength], [0, serialOf(label), 1], `${label}, certificate on the token: ${r.stderr}`)
+    }
+    const file = hsm.certs.get('imp-file')!.path
+    const named = await cp(['--certificate', file, '--intermediates', s.pki.path('int.pem'), '--private-key', uri('token=iamra-imp;object=imp-file')])
+    t.same([named.code, s.fake.calls.at(-1)?.serial], [0, serialOf('imp-file')], `certificate file, key named by the URI: ${named.stderr}`)
+    const any = await cp(['--certificate', file, '--intermediates', s.pki.path('int.pem'), '--private-key', uri('token=iamra-imp')], { password: PIN })
+    t.same([any.code, s.fake.calls.at(-1)?.serial], [0, serialOf('imp-file')], `certificate file, every key of the token tried: ${any.stderr}`)
+    const auth = ['--certificate', uri('token=iamra-imp;object=imp-auth-cert')]
+    const prompted = await cp(auth, { password: PIN })
+    t.same([prompted.code, s.fake.calls.at(-1)?.serial], [0, serialOf('imp-auth')], `always-authenticate key, context PIN from the prompt: ${prompted.stderr}`)
+    const before = s.fake.calls.length
+    const noPin = await cp(auth)
+    t.same([noPin.code, /CKA_ALWAYS_AUTHENTICATE.*\[HSM_PIN_REQUIRED\]/.test(noPin.stderr)], [3, true], noPin.stderr)
+    for (const [name, cert, key] of [['EC key, another P-256 certificate', hsm.certs.get('ec')!.path, 'object=imp-ec'], ['RSA key, another RSA certificate', hsm.certs.get('rsa')!.path, 'id=%22'],
+      ['EC key, an RSA certificate', hsm.certs.get('rsa')!.path, 'object=imp-ec']] as const) {
+      const r = await cp(['--certificate', cert, '--private-key', uri(`token=iamra-imp;${key}`)])
+      t.same([r.code, /belongs to the certificate .*hides the public key.*\[KEY_CERT_MISMATCH\]/.test(r.stderr)], [3, true], `${name}: ${r.stderr}`)
+      t.notMatch(r.stderr, PIN, `${name}: no PIN in the message`)
+    }
+    t.equal(s.fake.calls.length, before, 'no request reached the endpoint')
+
+    const { openModule, listTokens } = await import('../src/pkcs11/module.js')
+    const { select } = await import('../src/pkcs11/select.js')
+    const { closePkcs11 } = await import('../src/pkcs11/identity.js')
+    t.teardown(closePkcs11)
+    const mod = openModule(SOFTHSM_MODULE)
+    const reused = await select({ mod, certUri: parsePkcs11Uri(uri('token=iamra-imp;object=imp-auth-cert')), keyUri: undefined, fileCerts: [], prompt: undefined, reusePin: true })
+    t.same([reused.key.label, reused.tokenLeaf?.label], ['imp-auth', 'imp-auth-cert'], 'reusePin: the always-authenticate test signature uses the user PIN, no prompt')
+    // a second copy of imp-ec: two keys sign the test message the certificate verifies
+    const { lib } = mod
+    const rw = lib.C_OpenSession(listTokens(mod).find((x) => x.attrs.token === 'iamra-imp')!.slot, js.CKF_SERIAL_SESSION | js.CKF_RW_SESSION)
+    try {
+      try {
+        lib.C_Login(rw, js.CKU_USER, PIN)
+      } catch (e) {
+        if (!/CKR_USER_ALREADY_LOGGED_IN/.test((e as Error).message)) throw e
+      }
+      lib.C_FindObjectsInit(rw, [{ type: js.CKA_CLASS, value: js.CKO_PRIVATE_KEY }, { type: js.CKA_LABEL, value: 'imp-ec' }])
+      const [original] = lib.C_FindObjects(rw, 1)
+      lib.C_FindObjectsFinal(rw)
+      lib.C_CopyObject(rw, original!, [{ type: js.CKA_ID, value: Buffer.from([0x25]) }, { type: js.CKA_LABEL, value: 'imp-ec-copy' }])
+    } finally {
+      lib.C_CloseSession(rw)
+    }
+    const twice = await cp(['--certificate', hsm.certs.get('imp-ec')!.path, '--private-key', uri('token=iamra-imp')], { password: PIN })
+    t.same([twice.code, /several certificate and key pairs match: .*object=imp-ec;.*object=imp-ec-copy;.*add object= or id=.*\[HSM_AMBIGUOUS\]/.test(twice.stderr)], [3, true], twice.stderr)
   })
 
   t.test('sign-string and read-certificate-data with token keys', async (t) => {

@@ -74,7 +74,7 @@ export async function loadPkcs11Identity(init: IdentityInit): Promise<Identity> 
     const tokenCerts = certUri === undefined ? [] : await findCertificates(mod, certUri, undefined)
     return assemble([...tokenCerts.map(asLoaded), ...files], key, init.privateKeyFile, init.now)
   }
-  return fromSelection(await select({ mod, certUri, keyUri, fileCerts: files, prompt: init.prompt }), init, files, mod)
+  return fromSelection(await select({ mod, certUri, keyUri, fileCerts: files, prompt: init.prompt, reusePin: init.reusePin === true }), init, files, mod)
 }
 
 async function fromSelection(sel: Selection, init: IdentityInit, files: readonly LoadedCertificate[], mod: Pkcs11Module): Promise<Identity> {
@@ -100,7 +100,7 @@ function asLoaded(c: FoundCertificate): LoadedCertificate {
 export async function loadPkcs11Key(init: Init): Promise<{ publicKey: KeyObject; signer: Pkcs11Signer; uri: string }> {
   const { certUri, keyUri, certFiles, mod } = parse(init)
   const files = await fileCertificates(certFiles, init.intermediatesFiles ?? [])
-  const sel = await select({ mod, certUri, keyUri, fileCerts: files, prompt: init.prompt })
+  const sel = await select({ mod, certUri, keyUri, fileCerts: files, prompt: init.prompt, reusePin: init.reusePin === true })
   const publicKey = sel.publicKey ?? (sel.tokenLeaf ?? sel.fileLeaf)?.cert.publicKey
   if (publicKey === undefined) return fail('HSM_KEY_NOT_FOUND', `the token does not reveal the public key of ${sel.keyUri}; pass its certificate with --certificate`)
   return { publicKey, signer: signerFor(sel, init, publicKey), uri: sel.keyUri }

@@ -1,7 +1,8 @@
 /**
  * Object lookup on a token: certificates (read without login when public), private keys and
  * their public halves (RSA modulus/exponent, or EC parameters plus the point of the matching
- * public-key object, DER OCTET STRING unwrapped), so keys can be paired with certificates.
+ * public-key object, DER OCTET STRING unwrapped), so keys can be paired with certificates. Keys
+ * whose public half the token hides are paired by a test signature instead (select.ts).
  */
 import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto'
 import type { Handle } from './module.js'
@@ -114,7 +115,7 @@ function publicKeyOf(ctx: SessionContext, key: TokenObject, keyType: TokenKey['k
       }
     }
   } catch {
-    // attributes the token will not give: pair by a test signature instead
+    // attributes the token will not give: select.ts pairs the key by a test signature instead
   }
   return undefined
 }

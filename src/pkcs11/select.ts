@@ -2,15 +2,18 @@
  * Finding the certificate and the key a pair of URIs (or a URI and certificate files) means:
  * certificates are looked up without logging in (and with a login only when exactly one token
  * matches and nothing was found); the key is the private key whose public key equals the
- * certificate's. Zero or several answers are errors that say how to narrow the URI.
+ * certificate's. When the token hides the public half of the candidate keys, each of them signs a
+ * fixed test message that must verify with the certificate's public key. Zero or several answers
+ * are errors that say how to narrow the URI.
  */
-import type { KeyObject } from 'node:crypto'
-import { fail } from '../errors.js'
+import { verify, type KeyObject } from 'node:crypto'
+import { fail, IamraError } from '../errors.js'
 import type { LoadedCertificate } from '../identity/certificates.js'
 import { describeToken, listTokens, matchTokens, type Pkcs11Module, type TokenSlot } from './module.js'
 import { readCertificates, readPrivateKeys, type TokenCertificate, type TokenKey } from './objects.js'
 import { pinSource, type Prompt } from './pin.js'
 import { tokenSession, type PinSource, type TokenSession } from './session.js'
+import { Pkcs11Signer } from './signer.js'
 import { formatPkcs11Uri, type Pkcs11Uri } from './uri.js'
 
 export interface FoundCertificate extends TokenCertificate {
@@ -39,7 +42,15 @@ export interface SelectInit {
   /** Certificates from files (--certificate files, --intermediates), candidates for the leaf when certUri is absent. */
   readonly fileCerts: readonly LoadedCertificate[]
   readonly prompt: Prompt | undefined
+  /** --reuse-pin: the test signature of an always-authenticate key uses the user PIN instead of a prompt. */
+  readonly reusePin?: boolean | undefined
 }
+
+/** Signed by keys whose public half the token hides, to pair them with a certificate. */
+export const PAIRING_TEST_MESSAGE = Buffer.from('iamra PKCS#11 key pairing test message')
+
+/** Test-signature failures that mean "this key cannot sign here", not "stop": such keys pair with nothing. */
+const SKIPPABLE = new Set(['HSM_FAILED', 'KEY_UNSUPPORTED'])
 
 const spki = (k: KeyObject): Buffer => k.export({ type: 'spki', format: 'der' })
 
@@ -112,21 +123,54 @@ export async function select(init: SelectInit): Promise<Selection> {
     const key = usable[0]!
     return { ...base, key, keyUri: keyUriOf(key), publicKey: key.publicKey, tokenLeaf: undefined, fileLeaf: undefined }
   }
-  const pairs = usable.flatMap((key) => candidates
+  let pairs = usable.flatMap((key) => candidates
     .filter((c) => key.publicKey !== undefined && spki(key.publicKey).equals(spki(c.pk)))
     .map((c) => ({ key, leaf: c.leaf })))
+  if (pairs.length === 0) {
+    // the token hides some public halves: those keys sign a test message each, kept when it verifies
+    const hidden = usable.filter((k) => k.publicKey === undefined && candidates.some((c) => sameFamily(k, c.pk)))
+    for (const key of hidden) {
+      const signature = await testSignature(init, { ...base, key, uri: keyUriOf(key) })
+      if (signature === undefined) continue
+      for (const c of candidates) {
+        if (sameFamily(key, c.pk) && verify('sha256', PAIRING_TEST_MESSAGE, c.pk, signature)) pairs = [...pairs, { key, leaf: c.leaf }]
+      }
+    }
+  }
   if (pairs.length > 1) {
     fail('HSM_AMBIGUOUS', `several certificate and key pairs match: ${pairs.map((p) => `${keyUriOf(p.key)} with ${'uri' in p.leaf ? p.leaf.uri : p.leaf.source}`).join('; ')}; add object= or id= to the URI`)
   }
   const pair = pairs[0]
   if (pair === undefined) {
     const where = certUri !== undefined ? certs.map((c) => c.uri).join(', ') : [...new Set(init.fileCerts.map((c) => c.source))].join(', ')
-    const noPublic = usable.some((k) => k.publicKey === undefined) ? ' (the token hides the public key of some keys; name the key with object= or id=)' : ''
+    const noPublic = usable.some((k) => k.publicKey === undefined) ? ' (the token hides the public key of some keys; their test signatures did not verify with it)' : ''
     return fail('KEY_CERT_MISMATCH', `none of the private keys matching ${searchUri.display} (${usable.map(keyUriOf).join(', ')}) belongs to the certificate ${where}${noPublic}`)
   }
   const isToken = 'uri' in pair.leaf
   return {
     ...base, key: pair.key, keyUri: keyUriOf(pair.key), publicKey: pair.key.publicKey,
     tokenLeaf: isToken ? (pair.leaf as FoundCertificate) : undefined, fileLeaf: isToken ? undefined : (pair.leaf as LoadedCertificate),
+  }
+}
+
+function sameFamily(key: TokenKey, pk: KeyObject): boolean {
+  return (key.keyType === 'RSA' && pk.asymmetricKeyType === 'rsa') || (key.keyType === 'EC' && pk.asymmetricKeyType === 'ec')
+}
+
+/**
+ * The key's signature over PAIRING_TEST_MESSAGE (SHA-256 with RSA PKCS#1 v1.5, or ECDSA as DER),
+ * made by the signer used for real requests, so always-authenticate keys follow the same PIN rules.
+ * Undefined when the token refuses to sign with the key; PIN and device errors are thrown.
+ */
+async function testSignature(init: SelectInit, k: { session: TokenSession; pin: PinSource; generation: number; key: TokenKey; uri: string }): Promise<Buffer | undefined> {
+  const signer = new Pkcs11Signer({
+    session: k.session, key: k.key, generation: k.generation, family: k.key.keyType === 'RSA' ? 'RSA' : 'EC', pin: k.pin,
+    reusePin: init.reusePin === true, prompt: init.prompt, uri: k.uri,
+  })
+  try {
+    return await signer.sign(PAIRING_TEST_MESSAGE)
+  } catch (e) {
+    if (e instanceof IamraError && SKIPPABLE.has(e.code)) return undefined
+    throw e
   }
 }

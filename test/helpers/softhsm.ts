@@ -2,7 +2,7 @@
 // keys generated on the token, certificates for them issued by the test PKI's intermediate.
 import 'reflect-metadata'
 import { execFileSync } from 'node:child_process'
-import { createPublicKey, X509Certificate, webcrypto, type KeyObject } from 'node:crypto'
+import { createPublicKey, generateKeyPairSync, X509Certificate, webcrypto, type KeyObject } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
@@ -19,6 +19,8 @@ export interface KeySpecOnToken {
   readonly id: number
   readonly spec: 'rsa2048' | 'p256' | 'p384'
   readonly alwaysAuth?: boolean
+  /** Made in software and written as a private-key object only (as `pkcs11-tool --write-object … --type privkey`): no public-key object, no CKA_EC_POINT. */
+  readonly imported?: boolean
   /** Where its certificate goes: on the token (label `<label>-cert`), only in a file, or nowhere. */
   readonly cert: 'token' | 'file' | 'none'
 }
@@ -83,6 +85,16 @@ export async function makeSoftHsm(issuer: TestCert, tokens: readonly TokenSpec[]
       for (const k of t.keys) {
         const common = [{ type: js.CKA_TOKEN, value: true }, { type: js.CKA_ID, value: Buffer.from([k.id]) }, { type: js.CKA_LABEL, value: k.label }]
         const rsa = k.spec === 'rsa2048'
+        if (k.imported === true) {
+          const publicKey = importKey(lib, js, session, k)
+          if (k.cert === 'none') continue
+          const cert = await issue(issuer, publicKey, k)
+          const path = join(dir, `${k.label}.pem`)
+          writeFileSync(path, cert.toString('pem') + '\n')
+          certs.set(k.label, { path, cert: new X509Certificate(Buffer.from(cert.rawData)), publicKey })
+          if (k.cert === 'token') putCert(`${k.label}-cert`, k.id, cert)
+          continue
+        }
         const pair = lib.C_GenerateKeyPair(session, { mechanism: rsa ? js.CKM_RSA_PKCS_KEY_PAIR_GEN : js.CKM_EC_KEY_PAIR_GEN },
           [...common, { type: js.CKA_VERIFY, value: true }, ...(rsa
             ? [{ type: js.CKA_MODULUS_BITS, value: 2048 }, { type: js.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) }]
@@ -108,6 +120,25 @@ export async function makeSoftHsm(issuer: TestCert, tokens: readonly TokenSpec[]
     lib.close()
   }
   return { dir, conf, certs, cleanup: () => rmSync(dir, { recursive: true, force: true }) }
+}
+
+/** Writes a software-made key as a lone CKO_PRIVATE_KEY (RSA keeps CKA_PUBLIC_EXPONENT, SoftHSM cannot sign without it); returns its public key. */
+function importKey(lib: P.PKCS11, js: typeof P, session: Buffer, k: KeySpecOnToken): KeyObject {
+  const rsa = k.spec === 'rsa2048'
+  const { privateKey, publicKey } = rsa ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: k.spec === 'p256' ? 'P-256' : 'P-384' })
+  const jwk = privateKey.export({ format: 'jwk' })
+  const b = (v: string | undefined): Buffer => Buffer.from(v ?? '', 'base64url')
+  lib.C_CreateObject(session, [
+    { type: js.CKA_CLASS, value: js.CKO_PRIVATE_KEY }, { type: js.CKA_TOKEN, value: true }, { type: js.CKA_ID, value: Buffer.from([k.id]) },
+    { type: js.CKA_LABEL, value: k.label }, { type: js.CKA_SIGN, value: true }, { type: js.CKA_PRIVATE, value: true }, { type: js.CKA_SENSITIVE, value: true },
+    ...(k.alwaysAuth === true ? [{ type: js.CKA_ALWAYS_AUTHENTICATE, value: true }] : []),
+    ...(rsa
+      ? [{ type: js.CKA_KEY_TYPE, value: js.CKK_RSA }, { type: js.CKA_MODULUS, value: b(jwk.n) }, { type: js.CKA_PUBLIC_EXPONENT, value: b(jwk.e) },
+        { type: js.CKA_PRIVATE_EXPONENT, value: b(jwk.d) }, { type: js.CKA_PRIME_1, value: b(jwk.p) }, { type: js.CKA_PRIME_2, value: b(jwk.q) },
+        { type: js.CKA_EXPONENT_1, value: b(jwk.dp) }, { type: js.CKA_EXPONENT_2, value: b(jwk.dq) }, { type: js.CKA_COEFFICIENT, value: b(jwk.qi) }]
+      : [{ type: js.CKA_KEY_TYPE, value: js.CKK_EC }, { type: js.CKA_EC_PARAMS, value: Buffer.from(CURVE_OID[k.spec]!, 'hex') }, { type: js.CKA_VALUE, value: b(jwk.d) }]),
+  ])
+  return publicKey
 }
 
 function attr(lib: P.PKCS11, session: Buffer, handle: Buffer, type: number): Buffer {
