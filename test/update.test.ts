@@ -378,3 +378,156 @@ t.test('review fix: a credentials file readable by others is kept as is, with a 
   t.equal(statSync(file).mode & 0o777, 0o644, 'the mode is the user\'s choice')
   t.match(log.join('\n'), /warning: .*credentials is readable by others \(mode 644\).*chmod 600/)
 })
+
+// Review fix: the stale-lock takeover. Each "process" is its own instance of the lock module (its own in-process
+// queue) with its own pid; one of them runs on a file system whose steps the test interleaves with the others.
+type LockModule = typeof import('../src/fs/lock.js')
+type FsPromises = typeof import('node:fs/promises')
+const realFs: FsPromises = await import('node:fs/promises')
+const lockProcess = async (t: Tap & { mockImport<T>(m: string, mocks: Record<string, unknown>): Promise<T> }, fs: Partial<FsPromises> = {}): Promise<LockModule['withLock']> =>
+  (await t.mockImport<LockModule>('../src/fs/lock.js', { 'node:fs/promises': { ...realFs, ...fs } })).withLock
+const DEAD_PID = 999_999 // never alive: every instance is told so
+const isAlive = (pid: number): boolean => pid !== DEAD_PID
+const signal = (): { promise: Promise<void>; fire: () => void } => {
+  let fire = (): void => {}
+  const promise = new Promise<void>((r) => (fire = r))
+  return { promise, fire }
+}
+const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+/** Before and after `a` first removes the lock file (rename or unlink), run the given steps of the other processes. */
+const aroundFirstRemoval = (lockPath: string, before: () => Promise<void>, after: () => Promise<void>): Partial<FsPromises> => {
+  let armed = true
+  const hook = async <R>(path: unknown, step: () => Promise<R>): Promise<R> => {
+    if (!armed || String(path) !== lockPath) return step()
+    armed = false
+    await before()
+    try {
+      return await step()
+    } finally {
+      await after()
+    }
+  }
+  return {
+    rename: ((from: string, to: string) => hook(from, () => realFs.rename(from, to))) as FsPromises['rename'],
+    unlink: ((path: string) => hook(path, () => realFs.unlink(path))) as FsPromises['unlink'],
+  }
+}
+
+t.test('review fix: taking over a stale lock never removes a live lock (three processes interleaved)', async (t) => {
+  const dir = tmp(t)
+  const file = join(dir, 'credentials')
+  const lockPath = `${file}.lock`
+  writeFileSync(lockPath, `${DEAD_PID}@${hostname()} 0123456789abcdef\n`)
+  let inside = 0
+  let most = 0
+  const ran: string[] = []
+  const release = signal()
+  const body = (name: string, entered: () => void) => async (): Promise<void> => {
+    most = Math.max(most, ++inside)
+    ran.push(name)
+    entered()
+    await release.promise
+    inside--
+  }
+  // B and C get as far as they can (into the lock, or into their first backoff) before A goes on.
+  const step = async (withLock: LockModule['withLock'], name: string, pid: number): Promise<{ done: Promise<void> }> => {
+    const progressed = signal()
+    const done = withLock(file, body(name, progressed.fire), {
+      pid, isAlive, timeoutMs: 10_000, sleep: async (ms) => { progressed.fire(); await delay(ms) },
+    })
+    await Promise.race([progressed.promise, done])
+    return { done } // wrapped: an async function returning a promise would wait for it
+  }
+  const b = await lockProcess(t)
+  const c = await lockProcess(t)
+  let bDone: Promise<void> = Promise.resolve()
+  let cDone: Promise<void> = Promise.resolve()
+  // A judges the dead process's lock stale; B takes it over first; C arrives while A has the lock file out of the way.
+  const a = await lockProcess(t, aroundFirstRemoval(lockPath,
+    async () => void ({ done: bDone } = await step(b, 'B', 1002)),
+    async () => void ({ done: cDone } = await step(c, 'C', 1003))))
+  const aProgressed = signal()
+  const aDone = a(file, body('A', () => {}), { pid: 1001, isAlive, timeoutMs: 10_000, sleep: async (ms) => { aProgressed.fire(); await delay(ms) } })
+  await Promise.race([aProgressed.promise, aDone])
+  release.fire()
+  await aDone
+  await Promise.all([bDone, cDone]) // set by then: A's hooks started B and C
+  t.same(ran.slice().sort(), ['A', 'B', 'C'], 'all three ran')
+  t.equal(most, 1, `one holder at a time (order ${ran.join(' ')})`)
+  t.same(readdirSync(dir), [], 'no lock, guard or grave left')
+})
+
+t.test('review fix: an empty stale lock is never confused with a new one still being written', async (t) => {
+  // A crash between creating the lock and writing it leaves an empty file, stale once old. B replaces it and has
+  // created (not yet written) its own when A, which judged the old one stale, removes the lock file.
+  const dir = tmp(t)
+  const file = join(dir, 'credentials')
+  const lockPath = `${file}.lock`
+  writeFileSync(lockPath, '')
+  const old = new Date(Date.now() - 120_000)
+  utimesSync(lockPath, old, old)
+  let inside = 0
+  let most = 0
+  const ran: string[] = []
+  const body = (name: string) => async (): Promise<void> => {
+    most = Math.max(most, ++inside)
+    ran.push(name)
+    const until = Date.now() + 150
+    while (ran.length < 2 && Date.now() < until) await delay(5)
+    inside--
+  }
+  let pauseB = true
+  const bCreated = signal()
+  const resumeB = signal()
+  const b = await lockProcess(t, {
+    open: (async (...args: Parameters<FsPromises['open']>) => {
+      const fh = await realFs.open(...args)
+      if (pauseB && String(args[0]) === lockPath && args[1] === 'wx') {
+        pauseB = false
+        bCreated.fire()
+        await resumeB.promise
+      }
+      return fh
+    }) as FsPromises['open'],
+  })
+  let bDone: Promise<void> = Promise.resolve()
+  const a = await lockProcess(t, aroundFirstRemoval(lockPath, async () => {
+    const bSlept = signal()
+    bDone = b(file, body('B'), { pid: 1002, isAlive, timeoutMs: 10_000, sleep: async (ms) => { bSlept.fire(); await delay(ms) } })
+    await Promise.race([bCreated.promise, bSlept.promise, bDone])
+  }, async () => {
+    pauseB = false // B goes on once A got as far as it can: into the lock, or into its first backoff
+  }))
+  const bodyA = body('A')
+  const aDone = a(file, async () => { resumeB.fire(); await bodyA() }, {
+    pid: 1001, isAlive, timeoutMs: 10_000, sleep: async (ms) => { resumeB.fire(); await delay(ms) },
+  })
+  await aDone
+  await bDone // set by then: A's hook started B
+  t.same(ran.slice().sort(), ['A', 'B'], 'both ran')
+  t.equal(most, 1, `one holder at a time (order ${ran.join(' ')})`)
+  t.same(readdirSync(dir), [], 'no lock, guard or grave left')
+})
+
+t.test('review fix: the guard of a takeover: a live one is waited for, one left by a dead process is removed', async (t) => {
+  const dir = tmp(t)
+  const file = join(dir, 'credentials')
+  const lockPath = `${file}.lock`
+  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout
+  writeFileSync(lockPath, `${dead}@${hostname()} 0123456789abcdef\n`)
+  writeFileSync(`${lockPath}.break`, `${process.ppid}@${hostname()} 0123456789abcdef\n`)
+  let err: unknown
+  await withLock(file, async () => t.fail('must not run'), { timeoutMs: 300 }).catch((e: unknown) => { err = e })
+  t.equal((err as IamraError).code, 'LOCK_TIMEOUT', 'a live process removing the stale lock is left to it')
+  t.same(readdirSync(dir).sort(), ['credentials.lock', 'credentials.lock.break'], 'neither removed')
+  writeFileSync(`${lockPath}.break`, `${dead}@${hostname()} 0123456789abcdef\n`)
+  const started = Date.now()
+  t.equal(await withLock(file, async () => 'ran', { timeoutMs: 5000 }), 'ran')
+  t.ok(Date.now() - started < 2000, 'a guard left by a dead process is removed at once, then the stale lock')
+  writeFileSync(lockPath, `${dead}@${hostname()} 0123456789abcdef\n`)
+  writeFileSync(`${lockPath}.break`, '')
+  const old = new Date(Date.now() - 120_000)
+  utimesSync(`${lockPath}.break`, old, old)
+  t.equal(await withLock(file, async () => 'ran', { timeoutMs: 5000 }), 'ran', 'an old empty guard is stale')
+  t.same(readdirSync(dir), [], 'no lock or guard left')
+})

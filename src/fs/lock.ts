@@ -1,11 +1,12 @@
 /**
  * An advisory lock beside a file: `<path>.lock`, created with O_EXCL and holding
- * `<pid>@<host> <nonce>`. A lock whose process is gone, or older than `staleMs`, is taken over.
- * Waiting is bounded, with jittered backoff, and the lock is always released. Callers in one process
+ * `<pid>@<host> <nonce>`. A lock whose process is gone, or older than `staleMs`, is removed under a guard
+ * (`<path>.lock.break`, see takeOverIfStale) and then competed for like any other. Waiting is bounded, with
+ * jittered backoff, and the lock is always released. Callers in one process
  * queue in memory first, so the file lock only ever arbitrates between processes.
  */
 import { randomBytes } from 'node:crypto'
-import { link, open, readFile, rename, stat, unlink, utimes } from 'node:fs/promises'
+import { open, readFile, unlink, utimes } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { IamraError } from '../errors.js'
 
@@ -44,13 +45,31 @@ export async function withLock<T>(path: string, fn: () => Promise<T>, opts: Lock
       return await fn()
     } finally {
       clearInterval(beat)
-      // Remove only our own lock: if it was taken over (we held it past staleMs), it is someone else's now.
-      const content = await readFile(lockPath, 'utf8').catch(() => undefined)
-      if (content === token) await unlink(lockPath).catch(() => {})
+      await release(lockPath, token, timeoutMs, opts).catch(() => {})
     }
   } finally {
     void before.then(() => done())
     if (queues.get(lockPath) === mine) queues.delete(lockPath)
+  }
+}
+
+/**
+ * Remove our own lock, under its guard like a takeover: if it was taken over (we held it past staleMs without
+ * touching it), it is someone else's now and stays. Should the guard stay busy past the timeout, the lock is left,
+ * to be taken over as stale.
+ */
+async function release(lockPath: string, token: string, timeoutMs: number, opts: LockOptions): Promise<void> {
+  const now = opts.now ?? (() => new Date())
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
+  const random = opts.random ?? Math.random
+  const deadline = now().getTime() + timeoutMs
+  for (let attempt = 0; ; attempt++) {
+    const r = await removeIf(lockPath, (seen) => seen.content === token, opts, 0)
+    if (r === 'done') return
+    if (r === 'again') continue
+    const remaining = deadline - now().getTime()
+    if (remaining <= 0) return
+    await sleep(Math.min(remaining, Math.round(Math.min(250, 10 * 2 ** attempt) * (0.5 + random() / 2))))
   }
 }
 
@@ -70,24 +89,11 @@ async function acquire(lockPath: string, timeoutMs: number, opts: LockOptions): 
   const now = opts.now ?? (() => new Date())
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
   const random = opts.random ?? Math.random
-  const token = `${opts.pid ?? process.pid}@${hostname()} ${randomBytes(8).toString('hex')}\n`
   const deadline = now().getTime() + timeoutMs
   for (let attempt = 0; ; attempt++) {
-    const fh = await open(lockPath, 'wx', 0o600).catch((e: NodeJS.ErrnoException) => {
-      if (e.code === 'EEXIST') return undefined
-      throw new IamraError('INTERNAL', `cannot create the lock file ${lockPath}: ${e.code ?? e.message}`, { cause: e })
-    })
-    if (fh !== undefined) {
-      try {
-        await fh.writeFile(token)
-      } catch (e) {
-        await unlink(lockPath).catch(() => {})
-        throw e
-      } finally {
-        await fh.close()
-      }
-      return token
-    }
+    // Creating the lock file is the only way to get the lock.
+    const token = await createExclusive(lockPath, opts)
+    if (token !== undefined) return token
     if (await takeOverIfStale(lockPath, now().getTime(), opts)) continue
     const remaining = deadline - now().getTime()
     if (remaining <= 0) {
@@ -98,31 +104,94 @@ async function acquire(lockPath: string, timeoutMs: number, opts: LockOptions): 
   }
 }
 
-/** True when the lock is gone or was stale and has been removed: try to create it again at once. */
-async function takeOverIfStale(lockPath: string, nowMs: number, opts: LockOptions): Promise<boolean> {
-  let content: string
-  let mtimeMs: number
+/** What was seen at a path, all through one open file: the same inode's identity, mtime and content. */
+interface Seen {
+  readonly dev: number
+  readonly ino: number
+  readonly mtimeMs: number
+  readonly content: string
+}
+
+async function look(path: string): Promise<Seen | undefined> {
+  const fh = await open(path, 'r').catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return undefined
+    throw e
+  })
+  if (fh === undefined) return undefined
   try {
-    mtimeMs = (await stat(lockPath)).mtimeMs
-    content = await readFile(lockPath, 'utf8')
+    const { dev, ino, mtimeMs } = await fh.stat()
+    return { dev, ino, mtimeMs, content: await fh.readFile('utf8') }
+  } finally {
+    await fh.close()
+  }
+}
+
+const sameFile = (a: Seen, b: Seen): boolean => a.dev === b.dev && a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.content === b.content
+
+/** Guards on guards: each level is needed only when a process died holding the one below, for a moment. */
+const MAX_GUARD_DEPTH = 3
+
+/**
+ * True when the lock is gone, or was stale and has been removed, or changed meanwhile: try to create it again at
+ * once. False when it is live, or another process is removing it: back off.
+ *
+ * A stale lock is removed only under its guard, `<lock>.break` (created with O_EXCL like the lock), and only after
+ * seeing, under the guard, that the same file (device, inode, mtime and content) is still there. Every removal of a
+ * lock file (a takeover or a release) happens that way, and a lock file can only be created where none is, so
+ * between that second look and the unlink nobody can have put a live lock in its place: a takeover never removes or
+ * replaces a lock someone holds. (As with any lease, a holder that stops for longer than staleMs, without touching
+ * its lock, may lose it.) Nothing is ever moved back into place: the only way to get the lock is to create it.
+ */
+async function takeOverIfStale(lockPath: string, nowMs: number, opts: LockOptions, depth = 0): Promise<boolean> {
+  const seen = await look(lockPath)
+  if (seen === undefined) return true
+  if (!isStale(seen.content, nowMs - seen.mtimeMs, opts)) return false
+  return (await removeIf(lockPath, (now) => sameFile(now, seen), opts, depth)) !== 'busy'
+}
+
+/**
+ * Remove `path` if, seen under its guard, it passes `check`: 'done' (removed, gone, or no longer passing), 'again'
+ * (a stale guard was removed: try again at once) or 'busy' (another live process holds the guard, for a moment).
+ */
+async function removeIf(path: string, check: (now: Seen) => boolean, opts: LockOptions, depth: number): Promise<'done' | 'again' | 'busy'> {
+  const guard = `${path}.break`
+  const token = await createExclusive(guard, opts)
+  if (token === undefined) {
+    // A guard left by a process that died holding it is itself stale, and is removed the same way, one level up.
+    if (depth < MAX_GUARD_DEPTH && (await takeOverIfStale(guard, (opts.now ?? (() => new Date()))().getTime(), opts, depth + 1))) return 'again'
+    return 'busy'
+  }
+  try {
+    const now = await look(path)
+    if (now !== undefined && check(now)) {
+      await unlink(path).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e
+      })
+    }
+    return 'done'
+  } finally {
+    const mine = await readFile(guard, 'utf8').catch(() => undefined)
+    if (mine === token) await unlink(guard).catch(() => {})
+  }
+}
+
+/** Create `path` with O_EXCL holding a fresh `<pid>@<host> <nonce>`: the token, or undefined when it exists. */
+async function createExclusive(path: string, opts: LockOptions): Promise<string | undefined> {
+  const fh = await open(path, 'wx', 0o600).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'EEXIST') return undefined
+    throw new IamraError('INTERNAL', `cannot create the lock file ${path}: ${e.code ?? e.message}`, { cause: e })
+  })
+  if (fh === undefined) return undefined
+  const token = `${opts.pid ?? process.pid}@${hostname()} ${randomBytes(8).toString('hex')}\n`
+  try {
+    await fh.writeFile(token)
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true
+    await fh.close().catch(() => {})
+    await unlink(path).catch(() => {})
     throw e
   }
-  if (!isStale(content, nowMs - mtimeMs, opts)) return false
-  // Rename, not unlink: if another waiter replaced the stale lock with a live one meanwhile, we notice
-  // (the content differs) and put the live one back instead of deleting it.
-  const grave = `${lockPath}.stale-${randomBytes(6).toString('hex')}`
-  try {
-    await rename(lockPath, grave)
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true
-    throw e
-  }
-  const moved = await readFile(grave, 'utf8').catch(() => '')
-  if (moved !== content) await link(grave, lockPath).catch(() => {})
-  await unlink(grave).catch(() => {})
-  return true
+  await fh.close()
+  return token
 }
 
 function isStale(content: string, ageMs: number, opts: LockOptions): boolean {
