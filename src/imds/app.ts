@@ -3,10 +3,9 @@
  * runServer listens, signals readiness and stops it: the token PUT, the role list, the role's
  * credentials; both trailing-slash forms; JSON errors with an exact `application/json` type.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import Fastify, { type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import type { FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
 import { IamraError } from '../errors.js'
-import type { App } from '../server/app.js'
+import { answerUnexpected, createHttpApp, type App } from '../server/http-app.js'
 import { sendError, sendJson } from '../server/ecs-response.js'
 import { imdsBody, type ImdsCredentialSource } from './credentials.js'
 import { MAX_TOKEN_TTL, MIN_TOKEN_TTL, type TokenStore } from './token-store.js'
@@ -55,26 +54,12 @@ function parseTtl(raw: string | string[] | undefined): number | string {
 }
 
 export async function buildImdsApp(opts: ImdsAppOptions): Promise<App> {
-  let route: ((req: IncomingMessage, res: ServerResponse) => void) | undefined
-  const fastify = Fastify({
-    logger: opts.logger ?? false,
-    exposeHeadRoutes: false,
-    return503OnClosing: true,
-    forceCloseConnections: 'idle',
-    bodyLimit: 64 * 1024,
-    routerOptions: { ignoreTrailingSlash: true },
-    serverFactory: (handler) => {
-      route = handler
-      return createServer(handler)
-    },
-  })
+  const http = createHttpApp({ logger: opts.logger, onResponse: opts.onResponse, options: { bodyLimit: 64 * 1024, routerOptions: { ignoreTrailingSlash: true } } })
+  const { fastify } = http
   // Bodies are never read: accept any content type (a PUT must not get 415) and ignore it.
   fastify.removeAllContentTypeParsers()
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, _body, done) => done(null, undefined))
-
-  let stopping = false
   fastify.addHook('onRequest', async (request, reply) => {
-    if (stopping) return sendError(reply.header('connection', 'close'), 503, 'SERVER_STOPPING', 'the server is shutting down; retry shortly')
     // DNS rebinding: a web page whose name now points at 127.0.0.1 is same-origin with us and
     // could PUT for a token. SDKs always send an IP literal or localhost as Host.
     if (!hostAllowed(request.headers.host)) return sendError(reply, 400, 'HOST_REFUSED', 'the Host header must be an IP address or localhost')
@@ -121,30 +106,8 @@ export async function buildImdsApp(opts: ImdsAppOptions): Promise<App> {
     }
   })
 
-  if (opts.onResponse !== undefined) {
-    const count = opts.onResponse
-    fastify.addHook('onResponse', async (request, reply) => count(request.routeOptions.url ?? 'unmatched', reply.statusCode))
-  }
-  // Includes security-credentials-extended: SDKs that try it fall back to the legacy path on 404.
-  fastify.setNotFoundHandler((request, reply) => sendError(reply, 404, 'NOT_FOUND', `no route ${request.method} ${(request.raw.url ?? '').split('?')[0]}`))
-  fastify.setErrorHandler((error: Error, request, reply) => {
-    const status = (error as { statusCode?: number }).statusCode
-    if (status !== undefined && status >= 400 && status < 500) return sendError(reply, status, 'BAD_REQUEST', error.message)
-    request.log.error({ err: { message: error.message, stack: error.stack } }, 'unexpected error')
-    return sendError(reply, 500, 'INTERNAL', 'internal error; see the server log')
-  })
-  await fastify.ready()
-  return {
-    fastify,
-    nameSocket: () => {},
-    markStopping: () => {
-      stopping = true
-    },
-    createServer: (): Server => {
-      if (route === undefined) throw new Error('fastify did not build its server')
-      return createServer(route)
-    },
-  }
+  fastify.setErrorHandler((error: Error, request, reply) => answerUnexpected(error, request, reply))
+  return http.finish()
 }
 
 /** IP literals (v4, [v6]) and localhost, with an optional port; nothing that needs a DNS name. */
