@@ -39,7 +39,8 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   const provider = fromCertificate({ identity, session, now: ctx.now, debug })
   // the cache key covers the identity files' bytes; a pkcs11: URI counts by its text, without any PIN
   const inputs = [...identity.certificateFiles, ...(identity.intermediatesFiles ?? []), ...(identity.privateKeyFile === undefined ? [] : [identity.privateKeyFile])]
-  const uris = inputs.filter((i) => /^pkcs11:/i.test(i)).map((u) => u.replace(/([?&]pin-value=)[^&]*/gi, '$1'))
+  const tokenUris = inputs.filter((i) => /^pkcs11:/i.test(i))
+  const uris = tokenUris.length === 0 ? [] : tokenUris.map((await import('../../pkcs11/uri.js')).redactPin)
   // Loaded only with --cache: credential-process start-up pays for what it uses (bench/).
   const pc = flags.cache === true ? await import('../../cache/process-cache.js') : undefined
   const key = pc === undefined ? undefined : await pc.processCacheKey([session.request, session.endpoint.url.href, session.endpoint.signingRegion, ...uris],
