@@ -119,7 +119,3 @@ export function httpStatusOf(code: IamraErrorCode): number {
 export function fail(code: IamraErrorCode, message: string, cause?: unknown): never {
   throw new IamraError(code, message, cause === undefined ? {} : { cause })
 }
-
-export function isIamraError(e: unknown): e is IamraError {
-  return e instanceof IamraError
-}

@@ -28,8 +28,3 @@ export function splitPem(text: string): PemBlock[] {
 export function looksLikePem(bytes: Buffer): boolean {
   return bytes.includes('-----BEGIN ')
 }
-
-export function toPem(label: string, der: Buffer): string {
-  const lines = der.toString('base64').match(/.{1,64}/g) ?? []
-  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`
-}
