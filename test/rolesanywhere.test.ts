@@ -155,3 +155,27 @@ t.test('review fixes: loopback never proxied, https proxies refused, empty endpo
   t.equal(codeOf(() => resolveSessionConfig({ ...base, env: { HTTPS_PROXY: 'https://proxy:3129' } })), 'ENDPOINT_INVALID')
   t.equal(resolveEndpoint({ region: 'us-east-1', env: { AWS_ENDPOINT_URL_ROLESANYWHERE: '', AWS_ENDPOINT_URL: 'http://b' } }).url.host, 'b')
 })
+
+t.test('an abort signal stops CreateSession: no retry, no sleep to the end', async (t) => {
+  const pki = await makePkiFiles('p256')
+  t.teardown(pki.cleanup)
+  const identity = await loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: pki.path('key.pem'), now: new Date() })
+  const endpoint = resolveEndpoint({ region: 'us-east-1', endpoint: 'https://ra.example', env: {} })
+  const request = { trustAnchorArn: TA, profileArn: PR, roleArn: RO, durationSeconds: 3600 }
+  const stop = new AbortController()
+  let sent = 0
+  const run = createSession(request, identity, endpoint, {
+    transport: async () => {
+      sent++
+      return { status: 503, headers: {}, body: Buffer.from('{}') }
+    },
+    now: () => new Date(), random: () => 1, userAgent: 't', signal: stop.signal,
+    sleep: async () => { stop.abort() },
+  })
+  await t.rejects(run, { code: 'SERVER_STOPPING' })
+  t.equal(sent, 1, 'aborted during the backoff: no second attempt')
+  const aborted = new AbortController()
+  aborted.abort()
+  const transport = (await import('../src/rolesanywhere/transport.js')).createTransport({ timeoutMs: 5000, verifyTls: true })
+  await t.rejects(transport({ method: 'GET', url: new URL('http://127.0.0.1:1/'), headers: {}, body: Buffer.alloc(0), signal: aborted.signal }), { code: 'EABORTED' })
+})

@@ -108,3 +108,37 @@ t.test('named sockets serve only their family of modes', async (t) => {
   t.equal((await ask(full, fullB.token)).status, 200)
   t.equal((await ask(full, rel.token)).status, 403, 'a relative binding is not served on the full-URI socket')
 })
+
+t.test('SIGTERM abandons CreateSession in flight: the process exits at once, not after the upstream timeouts', async (t) => {
+  const { spawn } = await import('node:child_process')
+  const { createServer: createTcp } = await import('node:net')
+  const { BIN, runCli } = await import('./helpers/cli.js')
+  const { stopProcess } = await import('./helpers/processes.js')
+  const { startScenario } = await import('./helpers/scenario.js')
+  const s = await startScenario('p256')
+  t.teardown(s.close)
+  const held: Array<{ destroy(): void }> = []
+  const hang = createTcp((socket) => void held.push(socket)) // accepts, never answers
+  await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r))
+  t.teardown(() => { for (const c of held) c.destroy(); hang.close() })
+  const dir = join(s.pki.dir, 'run')
+  const hangUrl = `http://127.0.0.1:${(hang.address() as { port: number }).port}`
+  t.equal((await runCli(['bind', 'app', '--configuration-directory', dir, '--no-validate', '--certificate', s.pki.path('chain-leaf-first.pem'), '--private-key', s.pki.path('key.pem'), ...s.sessionArgs.slice(0, -1), hangUrl])).code, 0)
+  const token = /AWS_CONTAINER_AUTHORIZATION_TOKEN=(\S+)/.exec((await import('node:fs')).readFileSync(join(dir, 'env/app'), 'utf8'))?.[1] ?? ''
+  let out = ''
+  const server = spawn(process.execPath, [BIN, 'serve', '--configuration-directory', dir, '--listen', '127.0.0.1:0'], { detached: true, env: { PATH: process.env.PATH ?? '' } })
+  server.stdout.on('data', (c: Buffer) => (out += c.toString()))
+  t.teardown(() => stopProcess(server))
+  for (let i = 0; i < 100 && !/serving ECS credentials on/.test(out); i++) await new Promise((r) => setTimeout(r, 50))
+  const port = Number(/serving ECS credentials on 127\.0\.0\.1:(\d+)/.exec(out)?.[1])
+  const inflight = get({ host: '127.0.0.1', port }, '/ecs/credentials', { authorization: token }).catch((e: Error) => ({ status: -1, body: e.message }))
+  for (let i = 0; i < 100 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+  t.equal(held.length, 1, 'CreateSession is hanging upstream')
+  const started = Date.now()
+  const exited = new Promise<number | null>((r) => server.once('exit', (code) => r(code)))
+  server.kill('SIGTERM')
+  const code = await Promise.race([exited, new Promise<'late'>((r) => setTimeout(() => r('late'), 8000))])
+  t.equal(code, 0, `exited 0 after ${Date.now() - started} ms (the upstream timeouts alone would take 30 s)`)
+  const answer = await inflight
+  t.not(answer.status, 200, `the in-flight request got no credentials (${answer.status})`)
+})

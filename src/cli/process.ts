@@ -14,6 +14,3 @@ const code = await main(process.argv.slice(2), {
   stopSignal: stop.signal,
 })
 process.exitCode = code
-// A long-running command that has finished (serve after SIGTERM) must not linger because an
-// abandoned upstream retry still holds a timer: exit shortly after main() unless already gone.
-setTimeout(() => process.exit(code), 200).unref()

@@ -18,6 +18,8 @@ export interface FromCertificateInit {
   readonly random?: () => number
   readonly transport?: Transport
   readonly debug?: ((line: string) => void) | undefined
+  /** Abandons CreateSession and its retries (the server is stopping). */
+  readonly signal?: AbortSignal | undefined
   /** Told about each identity loaded (the server records certificate expiry from it). */
   readonly onIdentity?: ((identity: Identity) => void) | undefined
 }
@@ -39,6 +41,7 @@ export function fromCertificate(init: FromCertificateInit): CredentialProvider {
       random: init.random ?? Math.random,
       debug,
       userAgent: userAgent(),
+      signal: init.signal,
     })
   }
 }

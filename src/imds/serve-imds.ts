@@ -89,6 +89,7 @@ export async function serveImds(a: Record<string, unknown>, ctx: CliContext): Pr
     },
     session,
     now: ctx.now,
+    signal: ctx.stopSignal,
     debug: f.debug === true ? (line: string) => ctx.stderr(`debug: ${line}`) : undefined,
     onIdentity: (id) => {
       metrics.notAfter.set({ binding: roleName }, id.notAfter.getTime() / 1000)

@@ -28,6 +28,8 @@ export interface CreateSessionDeps {
   /** Uniform in [0, 1): the jitter source. */
   readonly random: () => number
   readonly debug?: ((line: string) => void) | undefined
+  /** Stops retrying and abandons the request in flight (the server is stopping). */
+  readonly signal?: AbortSignal | undefined
   readonly userAgent: string
   /** Attempts in all, including the first. */
   readonly maxAttempts?: number
@@ -74,7 +76,7 @@ export async function createSession(
     let delay: number
     let error: IamraError
     try {
-      const res = await deps.transport({ method: 'POST', url, body, headers: { ...signed.headers, 'user-agent': deps.userAgent } })
+      const res = await deps.transport({ method: 'POST', url, body, headers: { ...signed.headers, 'user-agent': deps.userAgent }, signal: deps.signal })
       debug(`response: HTTP ${res.status}${typeof res.headers['x-amzn-requestid'] === 'string' ? ` request id ${res.headers['x-amzn-requestid']}` : ''}`)
       if (res.status >= 200 && res.status < 300) {
         const creds = parseSessionResponse(res.body, req.roleArn)
@@ -92,19 +94,29 @@ export async function createSession(
       delay = se.retryAfterMs ?? backoff(attempt, se.code === 'UPSTREAM_THROTTLED' ? THROTTLE_BASE_DELAY_MS : BASE_DELAY_MS, deps.random)
     } catch (e) {
       if (!(e instanceof TransportError)) throw e
+      if (e.code === 'EABORTED') throw stopping()
       error = transportError(e, url)
       const retryable = error.code !== 'UPSTREAM_TLS' && e.code !== 'ENOTFOUND'
       if (!retryable || attempt >= maxAttempts) throw error
       delay = backoff(attempt, BASE_DELAY_MS, deps.random)
     }
     debug(`retrying in ${delay} ms after: ${error.message}`)
+    if (isAborted(deps.signal)) throw stopping()
     await deps.sleep(delay)
+    if (isAborted(deps.signal)) throw stopping()
   }
 }
 
 /** Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]. */
 export function backoff(attempt: number, base: number, random: () => number): number {
   return Math.round(random() * Math.min(MAX_DELAY_MS, base * 2 ** (attempt - 1)))
+}
+
+/** Read live: the flag changes while we wait. */
+const isAborted = (signal: AbortSignal | undefined): boolean => signal?.aborted === true
+
+function stopping(): IamraError {
+  return new IamraError('SERVER_STOPPING', 'CreateSession abandoned: the server is stopping')
 }
 
 function transportError(e: TransportError, url: URL): IamraError {

@@ -13,12 +13,16 @@ export interface HttpRequest {
   readonly url: URL
   readonly headers: Readonly<Record<string, string>>
   readonly body: Buffer
+  /** Abandons the request (the server is stopping). */
+  readonly signal?: AbortSignal | undefined
 }
 
 export interface HttpResponse {
   readonly status: number
   readonly headers: IncomingHttpHeaders
   readonly body: Buffer
+  /** Abandons the request (the server is stopping). */
+  readonly signal?: AbortSignal | undefined
 }
 
 export interface TransportOptions {
@@ -51,6 +55,7 @@ export function createTransport(opts: TransportOptions): Transport {
         if (settled) return
         settled = true
         clearTimeout(timer)
+        req.signal?.removeEventListener('abort', abort)
         if (err !== undefined) reject(err)
         else resolve(res as HttpResponse)
       }
@@ -58,6 +63,12 @@ export function createTransport(opts: TransportOptions): Transport {
         done(new TransportError(`no answer from ${req.url.host} within ${opts.timeoutMs} ms`, 'ETIMEDOUT'))
         active?.destroy()
       }, opts.timeoutMs)
+      const abort = (): void => {
+        done(new TransportError(`request to ${req.url.host} abandoned: stopping`, 'EABORTED'))
+        active?.destroy()
+      }
+      if (req.signal?.aborted === true) queueMicrotask(abort)
+      req.signal?.addEventListener('abort', abort, { once: true })
       let active: { destroy(): void } | undefined
       const https = req.url.protocol === 'https:'
       const base: RequestOptions = {

@@ -9,6 +9,8 @@ export interface BindingCredentialsDeps {
   readonly env: Readonly<Record<string, string | undefined>>
   readonly now: () => Date
   readonly transport?: Transport
+  /** The server's stop signal: in-flight exchanges are abandoned on shutdown. */
+  readonly signal?: AbortSignal | undefined
   /** Observers for metrics and expiry warnings. */
   readonly onIdentity?: (binding: Binding, notAfter: Date) => void
   readonly onExchange?: (binding: Binding, result: string, seconds: number) => void
@@ -36,6 +38,7 @@ export function bindingCredentials(deps: BindingCredentialsDeps): ResolveCredent
         },
         session,
         now: deps.now,
+        signal: deps.signal,
         onIdentity: (id) => deps.onIdentity?.(binding, id.notAfter),
         ...(deps.transport === undefined ? {} : { transport: deps.transport }),
       })()

@@ -63,6 +63,7 @@ async function serve(a: Record<string, unknown>, ctx: CliContext): Promise<numbe
   const fetchFor = bindingCredentials({
     env: ctx.env,
     now: ctx.now,
+    signal: ctx.stopSignal,
     onIdentity: (b, notAfter) => expiry.record(b.name, notAfter),
     onExchange: (b, result, seconds) => {
       metrics.createSession.inc({ binding: b.name, result })
