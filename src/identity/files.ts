@@ -1,11 +1,15 @@
-/** Reading identity files with errors that name the file and say what to do. */
-import { readFileSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+/** Reading identity files with errors that name the file and say what to do; bounded (see fs/read-bounded). */
 import { IamraError, type IamraErrorCode } from '../errors.js'
+import { IDENTITY_FILE_LIMIT, readBoundedFile, readRegularFileSync, UnreadableFileError } from '../fs/read-bounded.js'
 
-export async function readIdentityFile(path: string, code: IamraErrorCode, what: string): Promise<Buffer> {
+export interface IdentityReadOptions {
+  /** One-shot commands accept a pipe (`<(…)`, /dev/stdin); servers read regular files only. */
+  readonly allowPipe?: boolean
+}
+
+export async function readIdentityFile(path: string, code: IamraErrorCode, what: string, opts: IdentityReadOptions = {}): Promise<Buffer> {
   try {
-    return await readFile(path)
+    return await readBoundedFile(path, { maxBytes: IDENTITY_FILE_LIMIT, allowPipe: opts.allowPipe ?? false })
   } catch (e) {
     throw unreadable(e, path, code, what)
   }
@@ -13,20 +17,13 @@ export async function readIdentityFile(path: string, code: IamraErrorCode, what:
 
 export function readIdentityFileSync(path: string, code: IamraErrorCode, what: string): Buffer {
   try {
-    return readFileSync(path)
+    return readRegularFileSync(path, { maxBytes: IDENTITY_FILE_LIMIT })
   } catch (e) {
     throw unreadable(e, path, code, what)
   }
 }
 
 function unreadable(e: unknown, path: string, code: IamraErrorCode, what: string): IamraError {
-  {
-    const err = e as NodeJS.ErrnoException
-    const reason =
-      err.code === 'ENOENT' ? 'no such file' :
-      err.code === 'EACCES' ? 'permission denied (check the file mode and the user iamra runs as)' :
-      err.code === 'EISDIR' ? 'is a directory' :
-      (err.code ?? err.message)
-    return new IamraError(code, `cannot read ${what} ${path}: ${reason}`, { cause: e })
-  }
+  const reason = e instanceof UnreadableFileError ? e.message : ((e as NodeJS.ErrnoException).code ?? 'read error')
+  return new IamraError(code, `cannot read ${what} ${path}: ${reason}`, { cause: e })
 }
