@@ -1,3 +1,3 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --
 // The installed command: the esbuild bundle built by `npm run build`.
 import '../dist/iamra.mjs'

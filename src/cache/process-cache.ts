@@ -24,10 +24,10 @@ export function processCacheDirectory(env: Readonly<Record<string, string | unde
  * The cache key: everything that decides the answer, including the bytes of the identity files;
  * undefined when a file cannot be read (the identity loader then reports it properly).
  */
-export async function processCacheKey(parts: unknown, files: readonly string[]): Promise<string | undefined> {
+export async function processCacheKey(parts: unknown, files: readonly string[], read: (file: string) => Promise<Buffer>): Promise<string | undefined> {
   const h = createHash('sha256').update(JSON.stringify(parts))
   try {
-    for (const f of files) h.update(await readFile(f))
+    for (const f of files) h.update(await read(f))
   } catch {
     return undefined
   }

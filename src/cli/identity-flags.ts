@@ -5,13 +5,15 @@
 import { IamraError } from '../errors.js'
 import { resolveSessionConfig, type SessionConfig } from '../rolesanywhere/session-config.js'
 import type { IdentityInit } from '../identity/identity.js'
+import { isEnvSource, readEnvText } from '../secrets/env-source.js'
 import { last, list, type FlagTable, type ParsedFlags } from './flags.js'
+import { commandFileReader } from './input-files.js'
 
 export const IDENTITY_FLAGS = {
-  certificate: { type: 'string', multiple: true, placeholder: 'FILE|URI', description: 'certificate file (PEM bundle, full chain in any order, DER, or PKCS#12 .p12/.pfx with its key), or a pkcs11: URI' },
-  'private-key': { type: 'string', placeholder: 'FILE|URI', description: 'private key file (PKCS#8, PKCS#1, SEC1, encrypted PKCS#8) or a pkcs11: URI (RFC 7512)' },
-  intermediates: { type: 'string', multiple: true, placeholder: 'FILE', description: 'intermediate CA certificates (PEM bundle)' },
-  'pkcs8-password': { type: 'string', placeholder: 'PASSWORD', description: 'password of an encrypted PKCS#8 key or a PKCS#12 file (prompted on a terminal when absent)' },
+  certificate: { type: 'string', multiple: true, placeholder: 'FILE|URI|env:NAME', description: 'certificate file (PEM bundle, full chain in any order, DER, or PKCS#12 .p12/.pfx with its key), or a pkcs11: URI, or env:NAME for PEM or base64 in an environment variable' },
+  'private-key': { type: 'string', placeholder: 'FILE|URI|env:NAME', description: 'private key file (PKCS#8, PKCS#1, SEC1, encrypted PKCS#8), a pkcs11: URI (RFC 7512), or env:NAME' },
+  intermediates: { type: 'string', multiple: true, placeholder: 'FILE|env:NAME', description: 'intermediate CA certificates (PEM bundle)' },
+  'pkcs8-password': { type: 'string', placeholder: 'PASSWORD', description: 'password of an encrypted PKCS#8 key or a PKCS#12 file, or env:NAME (prompted on a terminal when absent)' },
   'cert-selector': { type: 'string', placeholder: 'SELECTOR', description: 'OS certificate store selector (macOS/Windows only)' },
   'system-store-name': { type: 'string', placeholder: 'NAME', description: 'Windows certificate store (Windows only)' },
   'use-latest-expiring-certificate': { type: 'boolean', description: 'OS store tie-break (macOS/Windows only)' },
@@ -64,14 +66,19 @@ export function checkIdentityFlags(flags: ParsedFlags<typeof IDENTITY_FLAGS>): v
   }
 }
 
-/** The identity flags as loadIdentity wants them (files, URIs, password, PKCS#11 options). */
-export function identityInputs(flags: ParsedFlags<typeof IDENTITY_FLAGS>, prompt: (message: string) => Promise<string | undefined>): Omit<IdentityInit, 'now'> {
+/**
+ * The identity flags as loadIdentity wants them (files, URIs, password, PKCS#11 options); `env:NAME`
+ * in place of a file or the password reads the environment variable NAME of `env`.
+ */
+export function identityInputs(flags: ParsedFlags<typeof IDENTITY_FLAGS>, prompt: (message: string) => Promise<string | undefined>, env: Readonly<Record<string, string | undefined>>): Omit<IdentityInit, 'now'> {
+  const password = last(flags['pkcs8-password'])
   return {
     certificateFiles: list(flags.certificate),
     intermediatesFiles: list(flags.intermediates),
     privateKeyFile: flags['private-key'],
-    password: last(flags['pkcs8-password']),
+    password: password !== undefined && isEnvSource(password) ? readEnvText(password, env, 'USAGE', 'password') : password,
     prompt,
+    readFile: commandFileReader(env),
     pkcs11Lib: flags['pkcs11-lib'],
     reusePin: flags['reuse-pin'] === true,
   }

@@ -3,7 +3,9 @@
  * CLI spawns for every command, loads nothing it does not use.
  */
 import { IamraError, EXIT } from '../errors.js'
+import { redactKeyMaterial } from '../secrets/key-material.js'
 import { VERSION } from '../version.js'
+import { refuseKeyMaterialInArgv } from './argv-secrets.js'
 import type { CliContext } from './context.js'
 // The official helper's commands are in the entry module itself: the AWS CLI starts
 // credential-process for every command, and each extra module costs start-up time.
@@ -49,14 +51,15 @@ export async function main(argv: readonly string[], ctx: CliContext): Promise<nu
   if (name === '--version') return main(['version'], ctx)
   const command = COMMANDS[name]
   try {
+    refuseKeyMaterialInArgv(command === undefined ? 'iamra' : name, argv)
     if (command === undefined) throw new IamraError('USAGE', `unknown command "${name}" (run iamra --help)`)
     return await (await command.load()).run(rest, ctx)
   } catch (e) {
     if (e instanceof IamraError) {
-      ctx.stderr(`iamra: ${e.message} [${e.code}]`)
+      ctx.stderr(`iamra: ${redactKeyMaterial(e.message)} [${e.code}]`)
       return e.exitCode
     }
-    ctx.stderr(`iamra: internal error: ${(e as Error).message ?? String(e)} [INTERNAL]`)
+    ctx.stderr(`iamra: internal error: ${redactKeyMaterial((e as Error).message ?? String(e))} [INTERNAL]`)
     return EXIT.OTHER
   }
 }

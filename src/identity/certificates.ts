@@ -1,7 +1,7 @@
 /** Certificates from PEM bundles (any order, text between blocks ignored) or DER files. */
 import { X509Certificate } from 'node:crypto'
 import { IamraError, fail } from '../errors.js'
-import { readIdentityFile } from './files.js'
+import { readIdentityFile, type IdentityFileReader } from './files.js'
 import { looksLikePem, splitPem } from './pem.js'
 
 export interface LoadedCertificate {
@@ -11,8 +11,8 @@ export interface LoadedCertificate {
   readonly source: string
 }
 
-export async function loadCertificates(path: string): Promise<LoadedCertificate[]> {
-  const bytes = await readIdentityFile(path, 'CERT_UNREADABLE', 'certificate file')
+export async function loadCertificates(path: string, read: IdentityFileReader = readIdentityFile): Promise<LoadedCertificate[]> {
+  const bytes = await read(path, 'CERT_UNREADABLE', 'certificate file')
   return parseCertificates(bytes, path)
 }
 

@@ -7,6 +7,9 @@ export interface IdentityReadOptions {
   readonly allowPipe?: boolean
 }
 
+/** Reads one identity input by name; entry points inject their own (env: sources, pipes read once). */
+export type IdentityFileReader = (path: string, code: IamraErrorCode, what: string) => Promise<Buffer>
+
 export async function readIdentityFile(path: string, code: IamraErrorCode, what: string, opts: IdentityReadOptions = {}): Promise<Buffer> {
   try {
     return await readBoundedFile(path, { maxBytes: IDENTITY_FILE_LIMIT, allowPipe: opts.allowPipe ?? false })

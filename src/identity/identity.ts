@@ -8,7 +8,7 @@ import { createPublicKey, type KeyObject, type X509Certificate } from 'node:cryp
 import { fail } from '../errors.js'
 import { fromKeyObject, type KeyFamily, type Signer } from '../signing/signer.js'
 import { decimalSerial, issues, loadCertificates, parseCertificates, validity, type LoadedCertificate } from './certificates.js'
-import { readIdentityFile } from './files.js'
+import { readIdentityFile, type IdentityFileReader } from './files.js'
 import { containsPrivateKey, loadPrivateKey, parsePrivateKey, type PasswordPrompt } from './private-key.js'
 
 export interface IdentityInit {
@@ -25,6 +25,8 @@ export interface IdentityInit {
   readonly pkcs11Lib?: string | undefined
   /** Use the token's user PIN for the context-specific login of always-authenticate keys. */
   readonly reusePin?: boolean | undefined
+  /** How certificate and key inputs are read (default: bounded reads of regular files). */
+  readonly readFile?: IdentityFileReader | undefined
   /** The instant validity is checked at. */
   readonly now: Date
 }
@@ -76,8 +78,9 @@ export async function loadIdentity(init: IdentityInit): Promise<Identity> {
   const certs: LoadedCertificate[] = []
   let key: KeyObject | undefined
   let keySource = init.privateKeyFile
+  const read = init.readFile ?? readIdentityFile
   for (const file of init.certificateFiles) {
-    const bytes = await readIdentityFile(file, 'CERT_UNREADABLE', 'certificate file')
+    const bytes = await read(file, 'CERT_UNREADABLE', 'certificate file')
     if (looksLikePkcs12(bytes)) {
       const p12 = await (await import('./pkcs12.js')).parsePkcs12(bytes, file, { password: init.password, prompt: init.prompt })
       certs.push(...p12.certificates)
@@ -90,9 +93,9 @@ export async function loadIdentity(init: IdentityInit): Promise<Identity> {
       keySource = file
     }
   }
-  for (const file of init.intermediatesFiles ?? []) certs.push(...(await loadCertificates(file)))
+  for (const file of init.intermediatesFiles ?? []) certs.push(...(await loadCertificates(file, read)))
   if (init.privateKeyFile !== undefined) {
-    key = await loadPrivateKey(init.privateKeyFile, { password: init.password, prompt: init.prompt })
+    key = await loadPrivateKey(init.privateKeyFile, { password: init.password, prompt: init.prompt, read })
   }
   if (key === undefined || keySource === undefined) {
     return fail('USAGE', 'no private key given: pass --private-key FILE (or a certificate file that also holds the key)')

@@ -4,7 +4,7 @@
  */
 import { createPrivateKey, type KeyObject } from 'node:crypto'
 import { IamraError, fail } from '../errors.js'
-import { readIdentityFile } from './files.js'
+import { readIdentityFile, type IdentityFileReader } from './files.js'
 import { looksLikePem, splitPem } from './pem.js'
 
 /** Asks for a password (on the terminal in production); returns undefined when nobody can answer. */
@@ -13,6 +13,8 @@ export type PasswordPrompt = (message: string) => Promise<string | undefined>
 export interface PrivateKeyOptions {
   readonly password?: string | undefined
   readonly prompt?: PasswordPrompt | undefined
+  /** How the file is read (default: a bounded read of a regular file). */
+  readonly read?: IdentityFileReader | undefined
 }
 
 const KEY_LABELS = new Set(['PRIVATE KEY', 'RSA PRIVATE KEY', 'EC PRIVATE KEY', 'ENCRYPTED PRIVATE KEY'])
@@ -24,7 +26,7 @@ export function containsPrivateKey(bytes: Buffer): boolean {
 }
 
 export async function loadPrivateKey(path: string, opts: PrivateKeyOptions = {}): Promise<KeyObject> {
-  const bytes = await readIdentityFile(path, 'KEY_UNREADABLE', 'private key file')
+  const bytes = await (opts.read ?? readIdentityFile)(path, 'KEY_UNREADABLE', 'private key file')
   return parsePrivateKey(bytes, path, opts)
 }
 

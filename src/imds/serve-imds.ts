@@ -3,6 +3,8 @@
  * `aws_signing_helper serve`. One role, IMDSv2 routes, one CreateSession at start-up that must
  * succeed (as upstream PR #200), then the shared cache's refresh-ahead. Never logs tokens.
  */
+import { commandFileReader } from '../cli/input-files.js'
+import { isEnvSource, readEnvText } from '../secrets/env-source.js'
 import { closeTokenSessions } from '../identity/identity.js'
 import type { Argv } from 'yargs'
 import { CredentialCache } from '../cache/credential-cache.js'
@@ -84,7 +86,8 @@ export async function serveImds(a: Record<string, unknown>, ctx: CliContext): Pr
   const provider = fromCertificate({
     identity: {
       certificateFiles: list(f.certificate as string[] | undefined), intermediatesFiles: list(f.intermediates as string[] | undefined),
-      privateKeyFile: s('private-key'), password: s('pkcs8-password'), prompt: ctx.promptPassword,
+      privateKeyFile: s('private-key'), prompt: ctx.promptPassword, readFile: commandFileReader(ctx.env),
+      password: s('pkcs8-password') !== undefined && isEnvSource(s('pkcs8-password') ?? '') ? readEnvText(s('pkcs8-password') ?? '', ctx.env, 'USAGE', 'password') : s('pkcs8-password'),
       pkcs11Lib: s('pkcs11-lib'), reusePin: f['reuse-pin'] === true,
     },
     session,

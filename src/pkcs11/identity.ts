@@ -7,7 +7,7 @@
 import type { KeyObject } from 'node:crypto'
 import { fail } from '../errors.js'
 import { loadCertificates, parseCertificates, type LoadedCertificate } from '../identity/certificates.js'
-import { readIdentityFile } from '../identity/files.js'
+import { readIdentityFile, type IdentityFileReader } from '../identity/files.js'
 import { assemble, assembleWithSigner, type Identity, type IdentityInit } from '../identity/identity.js'
 import { loadPrivateKey } from '../identity/private-key.js'
 import { closeModules, DEFAULT_MODULE, describeToken, openModule, type Pkcs11Module } from './module.js'
@@ -42,10 +42,10 @@ function parse(init: Init): Parsed {
   return { certUri, keyUri, certFiles: init.certificateFiles.filter((f) => !isPkcs11Uri(f)), mod }
 }
 
-async function fileCertificates(files: readonly string[], intermediates: readonly string[]): Promise<LoadedCertificate[]> {
+async function fileCertificates(files: readonly string[], intermediates: readonly string[], read: IdentityFileReader = readIdentityFile): Promise<LoadedCertificate[]> {
   const out: LoadedCertificate[] = []
-  for (const f of files) out.push(...parseCertificates(await readIdentityFile(f, 'CERT_UNREADABLE', 'certificate file'), f))
-  for (const f of intermediates) out.push(...(await loadCertificates(f)))
+  for (const f of files) out.push(...parseCertificates(await read(f, 'CERT_UNREADABLE', 'certificate file'), f))
+  for (const f of intermediates) out.push(...(await loadCertificates(f, read)))
   return out
 }
 
@@ -67,10 +67,10 @@ function signerFor(sel: Selection, init: Init, publicKey: KeyObject): Pkcs11Sign
 /** The identity for certificate/key inputs of which at least one is a pkcs11: URI. */
 export async function loadPkcs11Identity(init: IdentityInit): Promise<Identity> {
   const { certUri, keyUri, certFiles, mod } = parse(init)
-  const files = await fileCertificates(certFiles, init.intermediatesFiles ?? [])
+  const files = await fileCertificates(certFiles, init.intermediatesFiles ?? [], init.readFile)
   if (keyUri === undefined && init.privateKeyFile !== undefined) {
     // certificate on the token, key in a file
-    const key = await loadPrivateKey(init.privateKeyFile, { password: init.password, prompt: init.prompt })
+    const key = await loadPrivateKey(init.privateKeyFile, { password: init.password, prompt: init.prompt, read: init.readFile })
     const tokenCerts = certUri === undefined ? [] : await findCertificates(mod, certUri, undefined)
     return assemble([...tokenCerts.map(asLoaded), ...files], key, init.privateKeyFile, init.now)
   }
@@ -99,7 +99,7 @@ function asLoaded(c: FoundCertificate): LoadedCertificate {
 /** A token key and its public key, for sign-string: a certificate (URI or file) is optional. */
 export async function loadPkcs11Key(init: Init): Promise<{ publicKey: KeyObject; signer: Pkcs11Signer; uri: string }> {
   const { certUri, keyUri, certFiles, mod } = parse(init)
-  const files = await fileCertificates(certFiles, init.intermediatesFiles ?? [])
+  const files = await fileCertificates(certFiles, init.intermediatesFiles ?? [], init.readFile)
   const sel = await select({ mod, certUri, keyUri, fileCerts: files, prompt: init.prompt, reusePin: init.reusePin === true })
   const publicKey = sel.publicKey ?? (sel.tokenLeaf ?? sel.fileLeaf)?.cert.publicKey
   if (publicKey === undefined) return fail('HSM_KEY_NOT_FOUND', `the token does not reveal the public key of ${sel.keyUri}; pass its certificate with --certificate`)

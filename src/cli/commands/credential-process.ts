@@ -7,6 +7,7 @@ import { IamraError } from '../../errors.js'
 import { createTransport } from '../../rolesanywhere/transport.js'
 import { helpText, integerFlag, parseFlags, type ParsedFlags } from '../flags.js'
 import { checkIdentityFlags, sessionFromFlags, IDENTITY_FLAGS, identityInputs, SESSION_FLAGS } from '../identity-flags.js'
+import { readIdentityFile } from '../../identity/files.js'
 import { closeTokenSessions } from '../../identity/identity.js'
 
 const FLAGS = {
@@ -35,7 +36,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   checkIdentityFlags(flags)
   const session = sessionFromFlags(flags, ctx.env)
   const debug = flags.debug === true ? (line: string) => ctx.stderr(`debug: ${line}`) : undefined
-  const identity = identityInputs(flags, ctx.promptPassword)
+  const identity = identityInputs(flags, ctx.promptPassword, ctx.env)
   const provider = fromCertificate({ identity, session, now: ctx.now, debug })
   // the cache key covers the identity files' bytes; a pkcs11: URI counts by its text, without any PIN
   const inputs = [...identity.certificateFiles, ...(identity.intermediatesFiles ?? []), ...(identity.privateKeyFile === undefined ? [] : [identity.privateKeyFile])]
@@ -44,7 +45,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   // Loaded only with --cache: credential-process start-up pays for what it uses (bench/).
   const pc = flags.cache === true ? await import('../../cache/process-cache.js') : undefined
   const key = pc === undefined ? undefined : await pc.processCacheKey([session.request, session.endpoint.url.href, session.endpoint.signingRegion, ...uris],
-    inputs.filter((i) => !/^pkcs11:/i.test(i)))
+    inputs.filter((i) => !/^pkcs11:/i.test(i)), (f) => (identity.readFile ?? readIdentityFile)(f, 'CERT_UNREADABLE', 'identity file'))
   let creds
   try {
     creds = key === undefined || pc === undefined

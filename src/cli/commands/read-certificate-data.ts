@@ -5,6 +5,7 @@
 import { createHash, type X509Certificate } from 'node:crypto'
 import { IamraError } from '../../errors.js'
 import { decimalSerial, loadCertificates } from '../../identity/certificates.js'
+import { commandFileReader } from '../input-files.js'
 import { closeTokenSessions, pkcs11Support } from '../../identity/identity.js'
 import type { CliContext } from '../context.js'
 import { helpText, list, parseFlags } from '../flags.js'
@@ -40,7 +41,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
     }
     return 0
   }
-  const first = (await loadCertificates(file))[0]
+  const first = (await loadCertificates(file, commandFileReader(ctx.env)))[0]
   if (first === undefined) throw new IamraError('CERT_MALFORMED', `${file}: no certificate found`)
   const type = first.cert.publicKey.asymmetricKeyType
   const keyType = type === 'rsa' ? 'RSA' : type === 'ec' ? 'EC' : String(type).toUpperCase()

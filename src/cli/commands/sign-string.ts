@@ -52,7 +52,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   if (!['json', 'text', 'bin'].includes(format)) throw new IamraError('USAGE', `--format must be json, text or bin, got "${flags.format}"`)
   const digest = (flags.digest ?? 'SHA256').toUpperCase()
   if (!['SHA256', 'SHA384', 'SHA512'].includes(digest)) throw new IamraError('USAGE', `--digest must be SHA256, SHA384 or SHA512, got "${flags.digest}"`)
-  const inputs = identityInputs(flags, ctx.promptPassword)
+  const inputs = identityInputs(flags, ctx.promptPassword, ctx.env)
   const hash = digest.replace('SHA', 'sha') as 'sha256' | 'sha384' | 'sha512'
   let signature: Buffer
   if (usesPkcs11(inputs)) {
@@ -66,7 +66,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
     const keyFile = inputs.privateKeyFile ?? inputs.certificateFiles[0]
     if (keyFile === undefined) throw new IamraError('USAGE', 'sign-string needs --private-key FILE|URI (or a --certificate file that also holds the key)')
     const opts = { password: inputs.password, prompt: ctx.promptPassword }
-    const bytes = await readIdentityFile(keyFile, 'KEY_UNREADABLE', 'private key file')
+    const bytes = await (inputs.readFile ?? readIdentityFile)(keyFile, 'KEY_UNREADABLE', 'private key file')
     const key = looksLikePkcs12(bytes) ? (await (await import('../../identity/pkcs12.js')).parsePkcs12(bytes, keyFile, opts)).key : await parsePrivateKey(bytes, keyFile, opts)
     if (key === undefined) throw new IamraError('KEY_MALFORMED', `${keyFile}: the PKCS#12 file holds no private key`)
     signature = sign(hash, testStringFor(createPublicKey(key)), key.asymmetricKeyType === 'ec' ? { key, dsaEncoding: 'der' } : key)

@@ -1,0 +1,25 @@
+/**
+ * How one-shot commands read certificate and key inputs: `env:NAME` from the environment they
+ * were given, a pipe (`<(…)`, /dev/stdin) once and kept for the rest of the run (the cache key and
+ * the loader both need it), and regular files with a bounded read each time they are asked for.
+ */
+import { stat } from 'node:fs/promises'
+import { readIdentityFile, type IdentityFileReader } from '../identity/files.js'
+import { isEnvSource, readEnvBytes } from '../secrets/env-source.js'
+
+export function commandFileReader(env: Readonly<Record<string, string | undefined>>): IdentityFileReader {
+  const once = new Map<string, Promise<Buffer>>()
+  return async (path, code, what) => {
+    const kept = once.get(path)
+    if (kept !== undefined) return kept
+    if (isEnvSource(path)) {
+      const bytes = Promise.resolve().then(() => readEnvBytes(path, env, code, what))
+      once.set(path, bytes)
+      return bytes
+    }
+    const isPipe = await stat(path).then((s) => s.isFIFO(), () => false)
+    const bytes = readIdentityFile(path, code, what, { allowPipe: isPipe })
+    if (isPipe) once.set(path, bytes)
+    return bytes
+  }
+}
