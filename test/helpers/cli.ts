@@ -27,7 +27,7 @@ export const BIN = new URL('../../bin/iamra.mjs', import.meta.url).pathname
 /** Spawns the built CLI (dist/, made by `npm run build`). */
 export function spawnCli(argv: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...argv], { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, ['--', BIN, ...argv], { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr })
     })
   })
