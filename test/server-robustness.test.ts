@@ -521,3 +521,75 @@ t.test('an unknown binding name costs the same time as a wrong secret', async (t
   // The old code differed by a file read and a JSON parse (~10 µs and more, about half the time).
   t.ok(Math.abs(d) < Math.max(2000, base * 0.15), `the difference (${(d / 1000).toFixed(2)} µs) is within noise of ${(base / 1000).toFixed(1)} µs`)
 })
+
+// ---------------------------------------------------------------------------------------------
+// 2 (end to end). An upstream that hangs, then comes back: the ECS server and IMDS mode
+
+/** A TCP front for the fake endpoint that either swallows connections (hang) or passes them on. */
+async function switchableUpstream(t: Test, target: number): Promise<{ url: string; setHang: (h: boolean) => void }> {
+  let hang = true
+  const held = new Set<import('node:net').Socket>()
+  const { connect } = await import('node:net')
+  const server = createTcpServer((sock) => {
+    held.add(sock)
+    sock.on('close', () => held.delete(sock))
+    sock.on('error', () => {})
+    if (hang) return // accepted, never answered
+    const up = connect(target, '127.0.0.1')
+    up.on('error', () => sock.destroy())
+    sock.pipe(up).pipe(sock)
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  t.teardown(() => {
+    for (const s of held) s.destroy()
+    server.close()
+  })
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, setHang: (h) => void (hang = h) }
+}
+
+t.test('upstream hangs, then comes back: coded answers only, and the first success is served at once', async (t) => {
+  // Credentials that expire 1.5 s after they are minted, so a refresh is due (and they expire) during the hang.
+  const s = await startScenario('p256', {
+    mint: async () => ({ accessKeyId: `ASIA${Date.now()}`, secretAccessKey: 'x', sessionToken: 'y', expiration: new Date(Date.now() + 1500) }),
+  })
+  t.teardown(s.close)
+  const upstream = await switchableUpstream(t, s.fake.port)
+  upstream.setHang(false)
+  const dir = join(s.pki.dir, 'run')
+  const { token } = await addBinding(dir, 'app', 'ecs-full', {
+    certificateFiles: [s.pki.path('leaf.pem')], intermediatesFiles: [s.pki.path('int.pem')], privateKeyFile: s.pki.path('key.pem'), endpoint: upstream.url, region: 'us-east-1',
+    request: { ...REQUEST, trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN },
+  })
+  const transport = createTransport({ timeoutMs: 150, verifyTls: true })
+  const cache = new CredentialCache({ maxRefreshWaitMs: 100 })
+  t.teardown(() => cache.clear())
+  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, now: () => new Date(), transport }), cache) })
+  t.teardown(() => app.fastify.close())
+  const ask = () => app.fastify.inject({ method: 'GET', url: '/ecs/credentials', headers: { authorization: token } })
+  t.equal((await ask()).statusCode, 200, 'served before the outage')
+  upstream.setHang(true)
+  const answers = new Map<string, number>()
+  const started = Date.now()
+  await Promise.all(Array.from({ length: 6 }, async () => {
+    while (Date.now() - started < 2500) {
+      const r = await ask()
+      const code = r.statusCode === 200 ? '200' : `${r.statusCode} ${(JSON.parse(r.body) as { Code?: string }).Code ?? r.body.slice(0, 80)}`
+      answers.set(code, (answers.get(code) ?? 0) + 1)
+      await sleep(20)
+    }
+  }))
+  t.comment(`during the hang: ${JSON.stringify(Object.fromEntries(answers))}`)
+  t.ok([...answers.keys()].every((k) => k === '200' || k === '504 UPSTREAM_TIMEOUT'), 'only credentials or 504 UPSTREAM_TIMEOUT')
+  t.ok(answers.has('504 UPSTREAM_TIMEOUT'), 'the credentials expired during the hang: 504')
+  upstream.setHang(false)
+  const back = Date.now()
+  let first: number | undefined
+  while (Date.now() - back < 5000) {
+    if ((await ask()).statusCode === 200) {
+      first = Date.now() - back
+      break
+    }
+    await sleep(50)
+  }
+  t.ok(first !== undefined && first < 2000, `served ${first} ms after the upstream came back`)
+})
