@@ -593,3 +593,44 @@ t.test('upstream hangs, then comes back: coded answers only, and the first succe
   }
   t.ok(first !== undefined && first < 2000, `served ${first} ms after the upstream came back`)
 })
+
+t.test('IMDS mode under load: refreshes that meet a renaming rotation give no failed request', async (t) => {
+  // One-second credentials: a refresh is due every half second, so refreshes meet the rotations.
+  const s = await startScenario('p256', {
+    mint: async () => ({ accessKeyId: `ASIA${Date.now()}`, secretAccessKey: 'x', sessionToken: 'y', expiration: new Date(Date.now() + 1000) }),
+  })
+  t.teardown(s.close)
+  const { isMidRotation, retryMidRotation } = await import('../src/server/rotation.js')
+  const { fromCertificate } = await import('../src/credentials/from-certificate.js')
+  const { resolveSessionConfig } = await import('../src/rolesanywhere/session-config.js')
+  const certPath = s.pki.write('tls.crt', s.pki.leaf.certPem + s.pki.intermediate.certPem)
+  const keyPath = s.pki.path('key.pem')
+  const provider = fromCertificate({
+    identity: { certificateFiles: [certPath], privateKeyFile: keyPath },
+    session: resolveSessionConfig({ trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: s.fake.url, verifyTls: true, env: {} }),
+    now: () => new Date(),
+  })
+  const cache = new CredentialCache({ isLocalTransient: isMidRotation }) // as serveImds builds it
+  t.teardown(() => cache.clear())
+  const app = await buildImdsApp({ roleName: 'iamra-test', credentials: imdsCredentialSource(() => retryMidRotation(provider), cache, Date.now), tokens: new TokenStore() })
+  t.teardown(() => app.fastify.close())
+  const host = { host: '127.0.0.1' }
+  const tok = (await app.fastify.inject({ method: 'PUT', url: '/latest/api/token', headers: { ...host, 'x-aws-ec2-metadata-token-ttl-seconds': '60' } })).body
+  const get = () => app.fastify.inject({ method: 'GET', url: '/latest/meta-data/iam/security-credentials/iamra-test', headers: { ...host, 'x-aws-ec2-metadata-token': tok } })
+  t.equal((await get()).statusCode, 200)
+  const leaves: TestCert[] = []
+  for (let i = 0; i < 10; i++) leaves.push(await createLeaf({ name: `iamra imds ${i}`, key: 'p256', issuer: s.pki.intermediate }))
+  const rotate = (async () => {
+    for (const leaf of leaves) {
+      writeFileSync(`${certPath}.new`, leaf.certPem + s.pki.intermediate.certPem)
+      writeFileSync(`${keyPath}.new`, leaf.keyPem)
+      renameSync(`${certPath}.new`, certPath)
+      await sleep(100) // between the two renames
+      renameSync(`${keyPath}.new`, keyPath)
+      await sleep(150)
+    }
+  })()
+  const { total, failures } = await underLoad(get, rotate, 4)
+  t.ok(s.fake.calls.length >= 4, `${s.fake.calls.length} CreateSession calls during the rotations`)
+  t.same(failures, [], `${failures.length} of ${total} requests failed`)
+})
