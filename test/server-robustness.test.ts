@@ -314,6 +314,15 @@ t.test('IMDS mode recovers on the first success after an outage', async (t) => {
   clock += 1500
   await t.rejects(throttled.get('k', fetch), { code: 'UPSTREAM_THROTTLED' })
   t.equal(tCalls, 1, 'no new attempt 1.5 s after throttling')
+  // So do refusals: asking again soon would not help.
+  const denied = new CredentialCache({ now: () => clock })
+  t.teardown(() => denied.clear())
+  let dCalls = 0
+  const deny = async () => { dCalls++; throw new IamraError('UPSTREAM_DENIED', 'untrusted certificate') }
+  await t.rejects(denied.get('k', deny), { code: 'UPSTREAM_DENIED' })
+  clock += 1500
+  await t.rejects(denied.get('k', deny), { code: 'UPSTREAM_DENIED' })
+  t.equal(dCalls, 1, 'no new attempt 1.5 s after a refusal')
 })
 
 t.test('messages: a TLS protocol error on one line without source paths; a timeout says attempts and total', async (t) => {

@@ -18,8 +18,9 @@ export interface CredentialCacheOptions {
   /** No new upstream attempt sooner than this after a failure (default 10 s). */
   readonly minFailureIntervalMs?: number
   /**
-   * The same, when there is nothing valid to serve meanwhile (default 1 s; throttling keeps the
-   * full interval): callers are refused anyway, so the first attempt after an outage should come soon.
+   * The same after an outage (unavailable, unreachable, timeout) when there is nothing valid to
+   * serve meanwhile (default 1 s): callers are refused anyway, so the first attempt after the
+   * outage should come soon. Throttling and refusals keep the full interval.
    */
   readonly minFailureIntervalEmptyMs?: number
   /**
@@ -57,6 +58,9 @@ interface Entry {
   usedSinceFetch: boolean
   timer: unknown
 }
+
+/** Upstream failures that end when the service or the network comes back. */
+const OUTAGE: ReadonlySet<string> = new Set(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_NETWORK', 'UPSTREAM_TIMEOUT', 'UPSTREAM_BAD_RESPONSE'])
 
 export const DEFAULT_REFRESH_WINDOW_MS = 20 * 60_000
 const BACKGROUND_JITTER_MS = 60_000
@@ -181,9 +185,13 @@ export class CredentialCache {
     return entry.lastError !== undefined && !this.#isLocalTransient(entry.lastError) && now - entry.lastFailureAt < interval
   }
 
-  /** Throttling keeps the full interval; any other failure with nothing to serve is retried sooner. */
+  /**
+   * An outage (unavailable, unreachable, hanging, garbled) with nothing to serve is retried sooner;
+   * throttling and refusals keep the full interval (asking again soon would not help).
+   */
   #emptyInterval(entry: Entry): number {
-    return entry.lastError instanceof IamraError && entry.lastError.code === 'UPSTREAM_THROTTLED' ? this.#minFailure : this.#minFailureEmpty
+    const e = entry.lastError
+    return e instanceof IamraError && OUTAGE.has(e.code) ? this.#minFailureEmpty : this.#minFailure
   }
 
   /** What a caller gets when nothing valid is left: the last failure, or a timeout while a refresh hangs. */
