@@ -2,11 +2,12 @@
  * The binding store under the configuration directory: `bindings/NAME.json` (never the secret),
  * `env/NAME` (the consumer's EnvironmentFile=) and, in token-file mode, `tokens/NAME`.
  */
-import { readFileSync, statSync } from 'node:fs'
+import { statSync } from 'node:fs'
 import { chmod, lstat, mkdir, readdir, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { IamraError, fail } from '../errors.js'
 import { writeFilesAtomic, type AtomicWriteOptions } from '../fs/atomic-write.js'
+import { readRegularFileSync, UnreadableFileError } from '../fs/read-bounded.js'
 import { modeFromKind, modeKind, type Mode } from './modes.js'
 import { checkName } from './names.js'
 
@@ -68,7 +69,11 @@ export async function ensureDirectories(dir: string): Promise<void> {
  * root and writable by nobody else: anyone who could write there could mint tokens for any role.
  */
 function checkTrusted(path: string, what: string): void {
-  const st = statSync(path)
+  checkTrustedStats(statSync(path), path, what)
+}
+
+/** checkTrusted on stats already taken (the server's per-request lookup stats each file once). */
+export function checkTrustedStats(st: { readonly uid: number; readonly mode: number }, path: string, what: string): void {
   const uid = process.getuid?.()
   if (uid !== undefined && st.uid !== uid && st.uid !== 0) fail('BINDING_INVALID', `${what} ${path} is owned by uid ${st.uid}, not by the server's user or root; not trusted`)
   if ((st.mode & 0o022) !== 0) fail('BINDING_INVALID', `${what} ${path} is writable by group or others (mode ${(st.mode & 0o777).toString(8)}); not trusted`)
@@ -151,6 +156,9 @@ export function parseBinding(text: string, source: string): Binding {
   }
 }
 
+/** A binding file is a few hundred bytes; anything far larger is not one. */
+export const BINDING_FILE_LIMIT = 256 * 1024
+
 /** Reads a binding; undefined when there is none by that name. */
 export async function readBinding(dir: string, name: string): Promise<Binding | undefined> {
   const { binding } = bindingPaths(dir, name)
@@ -158,13 +166,33 @@ export async function readBinding(dir: string, name: string): Promise<Binding | 
   try {
     checkTrusted(dirname(binding), 'bindings directory')
     checkTrusted(binding, 'binding file')
-    text = readFileSync(binding, 'utf8') // small and local, read on every request: see binding-key.ts
+    text = readBindingText(binding)
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    if (e instanceof IamraError && e.cause instanceof UnreadableFileError && e.cause.problem === 'missing') return undefined // just unbound
+    if (e instanceof IamraError) throw e
     throw new IamraError('BINDING_INVALID', `cannot read ${binding}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e })
   }
-  const b = parseBinding(text, binding)
-  if (b.name !== name) fail('BINDING_INVALID', `${binding} names binding "${b.name}", not "${name}"`)
+  return parseNamedBinding(text, binding, name)
+}
+
+/**
+ * A binding file's text, read bounded: a regular file only, never blocking (a FIFO planted there
+ * must not stall the server), at most BINDING_FILE_LIMIT bytes.
+ */
+export function readBindingText(path: string): string {
+  try {
+    return readRegularFileSync(path, { maxBytes: BINDING_FILE_LIMIT }).toString('utf8')
+  } catch (e) {
+    if (e instanceof UnreadableFileError) throw new IamraError('BINDING_INVALID', `cannot read ${path}: ${e.message}`, { cause: e })
+    throw e
+  }
+}
+
+/** parseBinding, and the file must name the binding it is stored as. */
+export function parseNamedBinding(text: string, path: string, name: string): Binding {
+  const b = parseBinding(text, path)
+  if (b.name !== name) fail('BINDING_INVALID', `${path} names binding "${b.name}", not "${name}"`)
   return b
 }
 

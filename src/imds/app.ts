@@ -99,9 +99,11 @@ export async function buildImdsApp(opts: ImdsAppOptions): Promise<App> {
       return sendJson(reply.header(TTL_HEADER, String(left)), 200, imdsBody(served))
     } catch (e) {
       // No valid credentials: 503 whatever the cause (never empty or expired credentials).
+      // Whatever was thrown (even a non-Error), the answer is ours; details of a bug go to the log.
       const code = e instanceof IamraError ? e.code : 'INTERNAL'
       const message = e instanceof IamraError ? e.message : 'internal error; see the server log'
-      request.log.error({ code, upstream: e instanceof IamraError ? e.upstreamCode : undefined, err: e instanceof IamraError ? undefined : { message: (e as Error).message } }, 'no valid credentials to serve')
+      const err = e instanceof IamraError ? undefined : e instanceof Error ? { message: e.message, stack: e.stack } : { thrown: String(e) }
+      request.log.error({ code, upstream: e instanceof IamraError ? e.upstreamCode : undefined, err }, 'no valid credentials to serve')
       return sendError(reply.header('retry-after', '10'), 503, code, message)
     }
   })

@@ -16,6 +16,7 @@ import { ServerMetrics } from '../server/metrics.js'
 import { startMetricsServer } from '../server/metrics-server.js'
 import { runServer } from '../server/run-server.js'
 import { createServiceManager } from '../server/service-manager.js'
+import { isMidRotation, retryMidRotation } from '../server/rotation.js'
 import type { CliContext } from '../cli/context.js'
 import { last, list } from '../cli/flags.js'
 import { checkIdentityFlags, IDENTITY_FLAGS, SESSION_FLAGS } from '../cli/identity-flags.js'
@@ -103,7 +104,8 @@ export async function serveImds(a: Record<string, unknown>, ctx: CliContext): Pr
   const fetch = async () => {
     const started = performance.now()
     try {
-      const creds = await provider()
+      // A refresh that meets a half-rotated certificate and key reads them again after short waits.
+      const creds = await retryMidRotation(provider)
       metrics.createSession.inc({ binding: roleName, result: 'ok' })
       return creds
     } catch (e) {
@@ -113,7 +115,7 @@ export async function serveImds(a: Record<string, unknown>, ctx: CliContext): Pr
       metrics.createSessionSeconds.observe({ binding: roleName }, (performance.now() - started) / 1000)
     }
   }
-  const cache = new CredentialCache({ refreshWindowMs: refreshSeconds * 1000, onEvent: metrics.onCacheEvent, now })
+  const cache = new CredentialCache({ refreshWindowMs: refreshSeconds * 1000, onEvent: metrics.onCacheEvent, now, isLocalTransient: isMidRotation })
   const credentials = imdsCredentialSource(fetch, cache, now)
   try {
     await credentials() // PR #200: no server without a first good CreateSession

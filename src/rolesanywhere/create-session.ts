@@ -65,6 +65,13 @@ export async function createSession(
   const path = sessionsPath(endpoint.url)
   const url = new URL(endpoint.url.origin + path + '?' + query)
   const debug = deps.debug ?? (() => {})
+  const started = deps.now().getTime()
+  /** After retries, a message says how many attempts were made over how long, not just the last one's limit. */
+  const final = (error: IamraError, attempt: number): IamraError => {
+    if (attempt <= 1) return error
+    const seconds = ((deps.now().getTime() - started) / 1000).toFixed(1)
+    return new IamraError(error.code, `${error.message} (gave up after ${attempt} attempts over ${seconds} s)`, { cause: error.cause, ...(error.upstreamCode === undefined ? {} : { upstreamCode: error.upstreamCode }) })
+  }
   for (let attempt = 1; ; attempt++) {
     const signed = await signRequest({
       method: 'POST', host: hostHeader(endpoint.url), path, query, body, region: endpoint.signingRegion,
@@ -90,14 +97,14 @@ export async function createSession(
       }
       const se = classifyServiceError(res)
       error = new IamraError(se.code, se.message, { upstreamCode: se.upstreamCode })
-      if (!se.retryable || attempt >= maxAttempts) throw error
+      if (!se.retryable || attempt >= maxAttempts) throw final(error, attempt)
       delay = se.retryAfterMs ?? backoff(attempt, se.code === 'UPSTREAM_THROTTLED' ? THROTTLE_BASE_DELAY_MS : BASE_DELAY_MS, deps.random)
     } catch (e) {
       if (!(e instanceof TransportError)) throw e
       if (e.code === 'EABORTED') throw stopping()
       error = transportError(e, url)
       const retryable = error.code !== 'UPSTREAM_TLS' && e.code !== 'ENOTFOUND'
-      if (!retryable || attempt >= maxAttempts) throw error
+      if (!retryable || attempt >= maxAttempts) throw final(error, attempt)
       delay = backoff(attempt, BASE_DELAY_MS, deps.random)
     }
     debug(`retrying in ${delay} ms after: ${error.message}`)
@@ -123,6 +130,6 @@ function transportError(e: TransportError, url: URL): IamraError {
   if (isTlsCertificateError(e.code)) {
     return new IamraError('UPSTREAM_TLS', `TLS verification of ${url.host} failed: ${e.message} (set AWS_CA_BUNDLE for a private CA)`, { cause: e })
   }
-  if (e.code === 'ETIMEDOUT') return new IamraError('UPSTREAM_TIMEOUT', `CreateSession timed out: ${e.message}`, { cause: e })
+  if (e.code === 'ETIMEDOUT') return new IamraError('UPSTREAM_TIMEOUT', `CreateSession timed out: ${e.message} per attempt`, { cause: e })
   return new IamraError('UPSTREAM_NETWORK', `cannot reach ${url.host}: ${e.message}`, { cause: e })
 }

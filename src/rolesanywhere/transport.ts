@@ -133,7 +133,19 @@ export function createTransport(opts: TransportOptions): Transport {
 
 function wrap(e: Error, url: URL): TransportError {
   const code = (e as NodeJS.ErrnoException).code ?? 'EUNKNOWN'
-  return new TransportError(`${url.host}: ${e.message}`, code, { cause: e })
+  return new TransportError(`${url.host}: ${systemMessage(e.message)}`, code, { cause: e })
+}
+
+/**
+ * A system error's message on one line and without OpenSSL's source locations: Node's TLS errors
+ * read `write EPROTO 40…:error:0A00010B:SSL routines:…:wrong version number:../deps/openssl/…/ssl3_record.c:355:`
+ * followed by a newline.
+ */
+export function systemMessage(message: string): string {
+  return message
+    .replace(/:?(?:\.\.\/|\/)[^\s:]*\.c:\d+:?/g, '')
+    .replace(/\s*[\r\n]+\s*/g, ' ')
+    .trim()
 }
 
 /** TLS certificate problems: retrying does not help. */

@@ -35,9 +35,10 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     return sendJson(reply, 200, ecsBody(creds))
   })
   fastify.get('/healthz', async (_request, reply) => reply.type('text/plain').send(opts.health?.() ?? 'ok'))
-  fastify.setErrorHandler((error: Error, request, reply) => {
+  fastify.setErrorHandler((error: unknown, request, reply) => {
     if (!(error instanceof IamraError)) return answerUnexpected(error, request, reply)
-    const level = error.httpStatus >= 500 ? 'error' : 'warn'
+    // A refused token is the client's business, logged with its reason at info (never the token).
+    const level = error.httpStatus >= 500 ? 'error' : error.code.startsWith('TOKEN_') ? 'info' : 'warn'
     const detail = error.cause instanceof Error ? error.cause.message : undefined
     request.log[level]({ code: error.code, upstream: error.upstreamCode, url: redactUrl(request.raw.url ?? ''), ...(detail === undefined ? {} : { detail }) }, error.message)
     return sendError(reply, error.httpStatus, error.code, error.message)

@@ -1,15 +1,21 @@
 /**
  * Which binding a request is for, if any: the token's secret must match the stored hash (constant
  * time), then the token must have come the way the binding's mode says, over a socket that serves
- * that mode. All refusals look alike to a caller without the secret.
+ * that mode. All refusals look alike to a caller without the secret, in body and in time (a name
+ * without a binding is compared against a dummy hash); the server log says why (never the token).
  */
+import { randomBytes } from 'node:crypto'
 import { IamraError } from '../errors.js'
 import { isRelative, tokenInQuery, type Mode } from '../binding/modes.js'
-import { readBinding, type Binding } from '../binding/store.js'
-import { parseToken, secretMatches } from '../binding/token.js'
+import type { Binding } from '../binding/store.js'
+import { hashSecret, parseToken, secretMatches } from '../binding/token.js'
+import { BindingLookup } from './binding-lookup.js'
 import type { PresentedToken } from './token-extraction.js'
 
 const REJECTED = 'access token not accepted'
+
+/** Compared against when the name has no binding: no secret matches it. */
+const DUMMY_HASH = hashSecret(randomBytes(64))
 
 /** Socket names (FileDescriptorName=) that serve only one family of modes. */
 export function socketAllows(socketName: string | undefined, mode: Mode): boolean {
@@ -18,24 +24,44 @@ export function socketAllows(socketName: string | undefined, mode: Mode): boolea
   return true
 }
 
+/** A refusal: the same answer for every cause, the cause for the log. */
+function rejected(reason: string, message = REJECTED): IamraError {
+  return new IamraError('TOKEN_REJECTED', message, { cause: new Error(reason) })
+}
+
+const lookups = new Map<string, BindingLookup>()
+
+/** One lookup (with its parsed-file memo) per configuration directory. */
+export function bindingLookup(dir: string): BindingLookup {
+  let l = lookups.get(dir)
+  if (l === undefined) lookups.set(dir, (l = new BindingLookup(dir)))
+  return l
+}
+
 export async function authorize(dir: string, presented: PresentedToken, socketName?: string): Promise<Binding> {
   const parsed = parseToken(presented.token)
-  if (parsed === undefined) throw new IamraError('TOKEN_REJECTED', REJECTED)
-  let binding: Binding | undefined
+  if (parsed === undefined) throw rejected('the token is not of the form iamra.NAME.SECRET')
+  let found: ReturnType<BindingLookup['lookup']>
   try {
-    binding = await readBinding(dir, parsed.name)
+    found = bindingLookup(dir).lookup(parsed.name)
   } catch (e) {
     // The caller may not hold the secret: the details (paths, errno) go to the log only.
     if (e instanceof IamraError) throw new IamraError(e.code, 'the binding for this token cannot be used; the server log says why', { cause: e })
     throw e
   }
-  if (binding === undefined || !secretMatches(parsed.secret, binding.secretHash)) throw new IamraError('TOKEN_REJECTED', REJECTED)
+  // Always one comparison, so an unknown name costs what a wrong secret costs.
+  const matches = secretMatches(parsed.secret, found.found ? found.binding.secretHash : DUMMY_HASH)
+  if (!found.found) throw rejected(found.reason)
+  const binding = found.binding
+  if (!matches) throw rejected(`wrong secret for binding "${binding.name}" (an old token after a rebind, or a mistyped one)`)
   const wantQuery = tokenInQuery(binding.mode)
   if (wantQuery !== (presented.from === 'query')) {
-    throw new IamraError('TOKEN_REJECTED', `${REJECTED}: binding ${binding.name} (mode ${binding.mode}) takes its token in the ${wantQuery ? 'access_token query parameter' : 'Authorization header'}`)
+    const msg = `${REJECTED}: binding ${binding.name} (mode ${binding.mode}) takes its token in the ${wantQuery ? 'access_token query parameter' : 'Authorization header'}`
+    throw rejected(`token for binding "${binding.name}" sent in the ${presented.from === 'query' ? 'query' : 'Authorization header'}, but its mode ${binding.mode} takes it in the ${wantQuery ? 'query' : 'header'}`, msg)
   }
   if (!socketAllows(socketName, binding.mode)) {
-    throw new IamraError('TOKEN_REJECTED', `${REJECTED}: binding ${binding.name} (mode ${binding.mode}) is not served on this socket (${socketName})`)
+    const msg = `${REJECTED}: binding ${binding.name} (mode ${binding.mode}) is not served on this socket (${socketName})`
+    throw rejected(`binding "${binding.name}" (mode ${binding.mode}) is not served on socket ${socketName}`, msg)
   }
   return binding
 }

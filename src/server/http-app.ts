@@ -85,10 +85,19 @@ export function createHttpApp(init: HttpAppInit): HttpApp {
   }
 }
 
-/** Errors no app maps itself: a 4xx from fastify's parsing, else a 500 whose details stay in the log. */
-export function answerUnexpected(error: Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const status = (error as { statusCode?: number }).statusCode
-  if (status !== undefined && status >= 400 && status < 500) return sendError(reply, status, 'BAD_REQUEST', error.message)
-  request.log.error({ err: { message: error.message, stack: error.stack } }, 'unexpected error')
+/**
+ * Errors no app maps itself: a 4xx from fastify's parsing, else a 500 whose details stay in the log.
+ * Whatever was thrown (even a non-Error), the body is ours: never a message derived from a stack.
+ */
+export function answerUnexpected(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const e = error instanceof Error ? error : undefined
+  const status = (e as { statusCode?: number } | undefined)?.statusCode
+  if (e !== undefined && status !== undefined && status >= 400 && status < 500) return sendError(reply, status, 'BAD_REQUEST', oneLine(e.message))
+  request.log.error({ err: e === undefined ? { thrown: String(error) } : { message: e.message, stack: e.stack } }, 'unexpected error')
   return sendError(reply, 500, 'INTERNAL', 'internal error; see the server log')
+}
+
+/** Messages are one line. */
+export function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, ' ').trim()
 }

@@ -10,6 +10,7 @@ import { closeTokenSessions } from '../../identity/identity.js'
 import { configurationDirectory } from '../../binding/store.js'
 import { CredentialCache } from '../../cache/credential-cache.js'
 import { buildApp } from '../../server/app.js'
+import { bindingLookup } from '../../server/authorize.js'
 import { bindingCredentials } from '../../server/binding-credentials.js'
 import { cachedCredentials } from '../../server/cached-credentials.js'
 import { ExpiryWatch } from '../../server/expiry-watch.js'
@@ -20,6 +21,8 @@ import { runServer } from '../../server/run-server.js'
 import { imdsModeRequested, imdsOptions, serveImds } from '../../imds/serve-imds.js'
 import { createServiceManager } from '../../server/service-manager.js'
 import { redactUrl } from '../../server/token-extraction.js'
+import { isMidRotation, retryMidRotation } from '../../server/rotation.js'
+import { describeInventory, inventory, scanCertificateExpiry } from '../../server/startup-scan.js'
 import type { CliContext } from '../context.js'
 import type { YargsCommand } from '../yargs-cli.js'
 
@@ -70,10 +73,11 @@ async function serve(a: Record<string, unknown>, ctx: CliContext): Promise<numbe
       metrics.createSessionSeconds.observe({ binding: b.name }, seconds)
     },
   })
-  const cache = new CredentialCache({ refreshWindowMs: refreshWindowMs(a['refresh-window']), onEvent: metrics.onCacheEvent })
+  const cache = new CredentialCache({ refreshWindowMs: refreshWindowMs(a['refresh-window']), onEvent: metrics.onCacheEvent, isLocalTransient: isMidRotation })
   const app = await buildApp({
     configurationDirectory: dir,
-    resolveCredentials: a.cache === false ? fetchFor : cachedCredentials(fetchFor, cache),
+    // Without a cache, a half-rotated pair is still read again after short waits.
+    resolveCredentials: a.cache === false ? (b) => retryMidRotation(() => fetchFor(b)) : cachedCredentials(fetchFor, cache),
     onResponse: (route, status) => metrics.requests.inc({ route, status: String(status) }),
     health: () => {
       pruneUnbound()
@@ -88,6 +92,11 @@ async function serve(a: Record<string, unknown>, ctx: CliContext): Promise<numbe
   })
   const log = (msg: string, extra: Record<string, unknown> = {}): void => app.fastify.log.info(extra, msg)
   warn = (msg, extra) => app.fastify.log.warn(extra, msg)
+  const inv = inventory(dir)
+  const described = describeInventory(dir, inv)
+  log(described.info, { configurationDirectory: dir, bindings: inv.names.length })
+  if (described.warning !== undefined) warn(described.warning, { configurationDirectory: dir })
+  await scanCertificateExpiry(bindingLookup(dir), inv.names, (b, d) => expiry.record(b, d), (b, m) => warn(`binding ${b}: ${m}`, { binding: b }))
   const metricsServer = metricsAddress === undefined ? undefined : await startMetricsServer(metricsAddress, metrics, pruneUnbound)
   if (metricsServer !== undefined && metricsAddress !== undefined) {
     const bound = metricsServer.server.address()

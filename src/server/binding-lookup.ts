@@ -1,0 +1,62 @@
+/**
+ * The server's per-request binding lookup: every request stats the bindings directory and the
+ * binding file (so bind, rebind and unbind take effect at once), and re-reads and re-parses the
+ * file only when its identity (device, inode, size, times) changed. Files are read bounded.
+ *
+ * Timing: a name with no binding file costs what a name with one costs (two stats and one
+ * constant-time hash comparison, against a dummy hash when there is none), so response times do
+ * not tell which binding names exist.
+ */
+import { statSync, type Stats } from 'node:fs'
+import { join } from 'node:path'
+import { checkTrustedStats, parseNamedBinding, readBindingText, type Binding } from '../binding/store.js'
+import { fail } from '../errors.js'
+
+interface Known {
+  readonly dev: number
+  readonly ino: number
+  readonly size: number
+  readonly mtimeMs: number
+  readonly ctimeMs: number
+  readonly binding: Binding
+}
+
+export type Lookup =
+  | { readonly found: true; readonly binding: Binding }
+  | { readonly found: false; readonly reason: string }
+
+export class BindingLookup {
+  readonly #bindings: string
+  readonly #known = new Map<string, Known>()
+
+  constructor(readonly directory: string) {
+    this.#bindings = join(directory, 'bindings')
+  }
+
+  /** The binding stored as NAME (a valid name), or why there is none; throws BINDING_INVALID for a file not to be used. */
+  lookup(name: string): Lookup {
+    const dirStats = statSync(this.#bindings, { throwIfNoEntry: false })
+    const path = join(this.#bindings, `${name}.json`)
+    const st = statSync(path, { throwIfNoEntry: false })
+    if (dirStats === undefined) return { found: false, reason: `no binding named "${name}": the bindings directory ${this.#bindings} does not exist` }
+    checkTrustedStats(dirStats, this.#bindings, 'bindings directory')
+    if (st === undefined) {
+      // A found file costs a Stats object and the checks on it: so does a missing one (timing).
+      checkTrustedStats(statSync(this.#bindings), this.#bindings, 'bindings directory')
+      this.#known.delete(name)
+      return { found: false, reason: `no binding named "${name}" in ${this.#bindings}` }
+    }
+    checkTrustedStats(st, path, 'binding file')
+    const known = this.#known.get(name)
+    if (known !== undefined && sameFile(known, st)) return { found: true, binding: known.binding }
+    this.#known.delete(name)
+    if (!st.isFile()) fail('BINDING_INVALID', `${path} is not a regular file`)
+    const binding = parseNamedBinding(readBindingText(path), path, name)
+    this.#known.set(name, { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, binding })
+    return { found: true, binding }
+  }
+}
+
+function sameFile(k: Known, st: Stats): boolean {
+  return k.ino === st.ino && k.dev === st.dev && k.size === st.size && k.mtimeMs === st.mtimeMs && k.ctimeMs === st.ctimeMs
+}
