@@ -10,12 +10,6 @@ import { looksLikeKeyMaterial, redactKeyMaterial } from '../src/secrets/key-mate
 import { BIN, runCli, type CliResult } from './helpers/cli.js'
 import { startScenario } from './helpers/scenario.js'
 
-const ARNS = [
-  '--trust-anchor-arn', 'arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/0b3f6a2e-7c41-4d8e-9a15-3e2f6b8c9d01',
-  '--profile-arn', 'arn:aws:rolesanywhere:us-east-1:123456789012:profile/6f1c2d3e-4a5b-4c6d-8e7f-901a2b3c4d5e',
-  '--role-arn', 'arn:aws:iam::123456789012:role/x',
-]
-
 /** Every line of a PEM body, each long enough to be unmistakable in output. */
 function secretLines(pem: string): string[] {
   return pem.split('\n').filter((l) => l.length >= 16 && !l.startsWith('-----'))
