@@ -1,6 +1,8 @@
 // The library, `fromRolesAnywhere` and `memoize`, against the verifying fake endpoint (no moto, no SDK service calls).
 import t, { type Test } from 'tap'
+import { spawnSync } from 'node:child_process'
 import { sign } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { createCredentialChain } from '@aws-sdk/credential-providers'
 import { createProvider } from '../src/library/create-provider.js'
 import { CredentialsProviderError, fromRolesAnywhere, memoize, type FromRolesAnywhereInit, type Signer } from '../src/library/index.js'
@@ -169,6 +171,27 @@ t.test('identity and service errors carry codes and fields, and never the secret
   t.notMatch(untrusted.message, /--/)
 })
 
+t.test('PKCS#12 bytes as the certificate, a missing key, and source functions that fail', async (t) => {
+  const s = await startScenario('p256')
+  t.teardown(s.close)
+  const p12 = s.pki.path('id.p12')
+  const made = spawnSync('openssl', ['pkcs12', '-export', '-in', s.pki.path('leaf.pem'), '-inkey', s.pki.path('key.pem'), '-certfile', s.pki.path('int.pem'), '-passout', 'pass:p12-pw', '-out', p12])
+  await t.test('PKCS#12', { skip: made.status === 0 ? false : 'openssl cannot write PKCS#12 here' }, async (t) => {
+    const c = await fromRolesAnywhere(init(s, { certificate: readFileSync(p12), intermediates: undefined, privateKey: undefined, passphrase: 'p12-pw' }))()
+    t.match(c, { accessKeyId: /^ASIA/ }, 'certificate, chain and key from one PKCS#12')
+    const locked = await rejection(t, fromRolesAnywhere(init(s, { certificate: p12, intermediates: undefined, privateKey: undefined }))())
+    t.same([locked.code, locked.field], ['KEY_PASSWORD_REQUIRED', 'passphrase'])
+    t.notMatch(locked.message, /--|terminal/, 'library advice, not the CLI\'s')
+  })
+  const noKey = await rejection(t, fromRolesAnywhere(init(s, { privateKey: undefined }))())
+  t.same([noKey.code, noKey.fields], ['USAGE', ['privateKey', 'signer']])
+  const throws = await rejection(t, fromRolesAnywhere(init(s, { privateKey: async () => { throw new Error('vault sealed') } }))())
+  t.same([throws.code, throws.field], ['KEY_UNREADABLE', 'privateKey'])
+  t.match(throws.message, /vault sealed/)
+  const odd = await rejection(t, fromRolesAnywhere(init(s, { certificate: async () => 42 as unknown as string }))())
+  t.same([odd.code, odd.field], ['CERT_UNREADABLE', 'certificate'])
+})
+
 t.test('the clock, retries and transport come in from the composition root', async (t) => {
   const s = await startScenario('p256', { failures: [{ status: 503, errorType: 'ServiceUnavailableException', message: 'busy' }] })
   t.teardown(s.close)
@@ -262,4 +285,11 @@ t.test('memoize shares one provider between two real SDK clients', async (t) => 
   const [ca, cb] = await Promise.all([a.config.credentials(), b.config.credentials()])
   t.equal(ca.accessKeyId, cb.accessKeyId)
   t.equal(created(s), 1, 'one CreateSession for both clients')
+})
+
+t.test('the public surface is exactly what docs/library.md documents', async (t) => {
+  const lib = await import('../src/library/index.js')
+  t.same(Object.keys(lib).sort(), ['CredentialsProviderError', 'fromRolesAnywhere', 'memoize'])
+  const testing = await import('../src/testing/index.js')
+  t.same(Object.keys(testing).sort(), ['createCa', 'createFakeHandler', 'createLeaf', 'startFakeEndpoint', 'stsMinter'])
 })
