@@ -5,7 +5,9 @@ import { sign } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createCredentialChain } from '@aws-sdk/credential-providers'
 import { createProvider } from '../src/library/create-provider.js'
+import { createTransport, type Transport, type TransportOptions } from '../src/rolesanywhere/transport.js'
 import { CredentialsProviderError, fromRolesAnywhere, memoize, type FromRolesAnywhereInit, type Signer } from '../src/library/index.js'
+import type { FakeFailure } from '../src/testing/fake-endpoint/handler.js'
 import { createLeaf } from '../src/testing/pki.js'
 import { PROFILE_ARN, ROLE_ARN, startScenario, TRUST_ANCHOR_ARN, type Scenario } from './helpers/scenario.js'
 
@@ -193,13 +195,20 @@ t.test('PKCS#12 bytes as the certificate, a missing key, and source functions th
 })
 
 t.test('the clock, retries and transport come in from the composition root', async (t) => {
-  const s = await startScenario('p256', { failures: [{ status: 503, errorType: 'ServiceUnavailableException', message: 'busy' }] })
+  const failures: FakeFailure[] = [{ status: 503, errorType: 'ServiceUnavailableException', message: 'busy' }]
+  const s = await startScenario('p256', { failures })
   t.teardown(s.close)
   const sleeps: number[] = []
-  const deps = { now: () => new Date(), env: {}, sleep: async (ms: number) => void sleeps.push(ms), random: () => 0.5 }
-  const c = await createProvider(init(s), deps)()
+  const transports: TransportOptions[] = []
+  const transport = (o: TransportOptions): Transport => (transports.push(o), createTransport(o))
+  const deps = { now: () => new Date(), env: {}, sleep: async (ms: number) => void sleeps.push(ms), random: () => 0.5, transport }
+  const c = await createProvider(init(s, { timeout: 2500 }), deps)()
   t.match(c, { accessKeyId: /^ASIA/ })
   t.equal(sleeps.length, 1, 'one retry after the 503, through the injected sleep')
+  t.match(transports, [{ timeoutMs: 2500, verifyTls: true }], 'the timeout option (ms) reaches the transport; TLS is always verified')
+  failures.push({ status: 503, errorType: 'ServiceUnavailableException', message: 'busy' })
+  const noRetry = await rejection(t, createProvider(init(s, { maxRetries: 0 }), deps)())
+  t.same([noRetry.code, noRetry.upstreamCode, sleeps.length], ['UPSTREAM_UNAVAILABLE', 'ServiceUnavailableException', 1], 'maxRetries: 0 gives up after the first 503')
   s.fake.calls.length = 0
   const later = await rejection(t, createProvider(init(s), { ...deps, now: () => new Date(Date.now() + 3 * 365 * 86_400_000) })())
   t.same([later.code, later.field], ['CERT_EXPIRED', 'certificate'], 'validity is checked at the injected instant')
