@@ -1,5 +1,6 @@
 // Bundles the CLI (code-split, so each command loads only its own chunk) and the testing kit.
 import { build } from 'esbuild'
+import { execFileSync } from 'node:child_process'
 import { readFileSync, rmSync } from 'node:fs'
 
 const root = new URL('..', import.meta.url).pathname
@@ -22,3 +23,23 @@ await build({
   external: ['sd-notify', 'pkcs11js'], // native addons: resolved from node_modules at run time
   logLevel: 'warning',
 })
+
+// The library (`import … from 'iamra'`): a build of its own, so the CLI's chunks stay as they are;
+// not minified, so stack traces in users' programs stay readable. Then its declarations.
+await build({
+  absWorkingDir: root,
+  entryPoints: { index: 'src/library/index.ts' },
+  outdir: 'dist',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  outExtension: { '.js': '.mjs' },
+  chunkNames: 'lib/[name]-[hash]',
+  define: { __IAMRA_VERSION__: JSON.stringify(version) },
+  banner: { js: "import { createRequire as __iamraCreateRequire } from 'node:module'; const require = __iamraCreateRequire(import.meta.url);" },
+  external: ['sd-notify', 'pkcs11js'],
+  logLevel: 'warning',
+})
+execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', `${root}tsconfig.lib.json`], { cwd: root, stdio: 'inherit' })

@@ -42,6 +42,7 @@ const CATALOGUE = {
   KEY_PASSWORD_REQUIRED: { exit: EXIT.IDENTITY, status: 500 },
   KEY_PASSWORD_WRONG: { exit: EXIT.IDENTITY, status: 500 },
   KEY_CERT_MISMATCH: { exit: EXIT.IDENTITY, status: 500 },
+  SIGNER_FAILED: { exit: EXIT.IDENTITY, status: 500 },
   HSM_URI_INVALID: { exit: EXIT.USAGE, status: 400 },
   HSM_MODULE_NOT_FOUND: { exit: EXIT.IDENTITY, status: 500 },
   HSM_TOKEN_NOT_FOUND: { exit: EXIT.IDENTITY, status: 500 },

@@ -33,7 +33,7 @@ function harness(opts: { window?: number; minFailure?: number } = {}) {
       failNext--
       throw new IamraError('UPSTREAM_THROTTLED', 'throttled')
     }
-    return { accessKeyId: `AK${calls}`, secretAccessKey: 's', sessionToken: 't', expiration: '', expiresAt: new Date(now + 60 * MIN), roleArn: 'r', assumedRoleArn: undefined }
+    return { accessKeyId: `AK${calls}`, secretAccessKey: 's', sessionToken: 't', expiration: new Date(now + 60 * MIN), expiresAt: new Date(now + 60 * MIN), roleArn: 'r', assumedRoleArn: undefined }
   }
   const advance = async (ms: number) => {
     now += ms
@@ -132,7 +132,7 @@ t.test('a hanging upstream does not stall callers that have valid credentials', 
   let calls = 0
   let now = Date.now()
   const cache = new CredentialCache({ refreshWindowMs: 20 * MIN, maxRefreshWaitMs: 50, now: () => now })
-  const creds = (ms: number): SessionCredentials => ({ accessKeyId: `AK${calls}`, secretAccessKey: 's', sessionToken: 't', expiration: '', expiresAt: new Date(now + ms), roleArn: 'r', assumedRoleArn: undefined })
+  const creds = (ms: number): SessionCredentials => ({ accessKeyId: `AK${calls}`, secretAccessKey: 's', sessionToken: 't', expiration: new Date(now + ms), expiresAt: new Date(now + ms), roleArn: 'r', assumedRoleArn: undefined })
   await cache.get('k', async () => (calls++, creds(60 * MIN)))
   now += 45 * MIN // 15 minutes left: inside the window
   const hanging = () => new Promise<SessionCredentials>((r) => { calls++; release = r })

@@ -9,7 +9,7 @@ import { IamraError } from '../src/errors.js'
 import { assemble, type Identity } from '../src/identity/identity.js'
 import { createSession } from '../src/rolesanywhere/create-session.js'
 import { resolveEndpoint } from '../src/rolesanywhere/endpoint.js'
-import { createTransport } from '../src/rolesanywhere/transport.js'
+import { createTransport, type HttpRequest } from '../src/rolesanywhere/transport.js'
 import { createFakeHandler, type FakeConfig, type FakeRequest, type MintRequest } from '../src/testing/fake-endpoint/handler.js'
 import { startFakeEndpoint } from '../src/testing/fake-endpoint/server.js'
 import { join } from 'node:path'
@@ -34,7 +34,17 @@ const fake = (over: Partial<FakeConfig> = {}): ReturnType<typeof createFakeHandl
 const bodyOf = (b: Buffer): Record<string, unknown> => JSON.parse(b.toString('utf8')) as Record<string, unknown>
 const identityOf = (leaf: TestCert, chain: TestCert[] = []): Identity =>
   assemble([leaf, ...chain].map((c) => ({ cert: c.cert, der: c.der, source: c.subject })), leaf.key, 'test key', new Date())
-const clientDeps = { transport: createTransport({ timeoutMs: 5000, verifyTls: true }), now: () => new Date(), sleep: async () => {}, random: () => 0, userAgent: 'iamra-test' }
+const transport = createTransport({ timeoutMs: 5000, verifyTls: true })
+/** Response bodies as received, for checks of the wire format (the client maps them to domain types). */
+const received: Buffer[] = []
+const clientDeps = {
+  transport: async (req: HttpRequest) => {
+    const res = await transport(req)
+    received.push(res.body)
+    return res
+  },
+  now: () => new Date(), sleep: async () => {}, random: () => 0, userAgent: 'iamra-test',
+}
 const session = (url: string, over: { roleArn?: string } = {}) =>
   createSession({ trustAnchorArn: TA, profileArn: PROFILE, roleArn: over.roleArn ?? ROLE, durationSeconds: 900 }, identityOf(rsaLeaf),
     resolveEndpoint({ region: 'us-east-1', endpoint: url, env: {} }), clientDeps)
@@ -297,7 +307,9 @@ if (!onPath('moto_server')) {
     t.teardown(() => ep.close())
     const creds = await session(ep.url, { roleArn })
     t.match(creds.accessKeyId, /^ASIA/)
-    t.match(creds.expiration, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, 'microseconds re-serialised')
+    const wire = (JSON.parse(received.at(-1)?.toString('utf8') ?? '{}') as { credentialSet: [{ credentials: { expiration: string } }] }).credentialSet[0].credentials.expiration
+    t.match(wire, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, 'microseconds re-serialised')
+    t.equal(creds.expiration.getTime(), Date.parse(wire), 'and parsed to the same instant')
     const who = await call('sts', { Action: 'GetCallerIdentity', Version: '2011-06-15' }, creds, creds.sessionToken)
     t.equal(who.status, 200, 'moto accepts the vended credentials')
     t.match(xmlTag(who.xml, 'Arn'), 'arn:aws:sts::123456789012:assumed-role/test-role/rsa-client')

@@ -26,7 +26,7 @@ import { PROFILE_ARN, ROLE_ARN, startScenario, TRUST_ANCHOR_ARN } from './helper
 
 const ROLE = 'iamra-test'
 const CREDS: SessionCredentials = {
-  accessKeyId: 'ASIAEXAMPLE', secretAccessKey: 'secret', sessionToken: 'session', expiration: '2099-01-01T00:00:00.5Z',
+  accessKeyId: 'ASIAEXAMPLE', secretAccessKey: 'secret', sessionToken: 'session', expiration: new Date('2099-01-01T00:00:00.5Z'),
   expiresAt: new Date('2099-01-01T00:00:00.5Z'), roleArn: ROLE_ARN, assumedRoleArn: undefined,
 }
 const TOKEN = '/latest/api/token'

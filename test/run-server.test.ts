@@ -12,7 +12,7 @@ import type { SessionCredentials } from '../src/rolesanywhere/response.js'
 import { addBinding } from './helpers/bindings.js'
 
 const CREDS: SessionCredentials = {
-  accessKeyId: 'ASIAX', secretAccessKey: 's', sessionToken: 't', expiration: '2099-01-01T00:00:00Z',
+  accessKeyId: 'ASIAX', secretAccessKey: 's', sessionToken: 't', expiration: new Date('2099-01-01T00:00:00Z'),
   expiresAt: new Date('2099-01-01T00:00:00Z'), roleArn: 'arn:aws:iam::123456789012:role/app', assumedRoleArn: undefined,
 }
 

@@ -13,7 +13,7 @@ import type { Binding } from '../src/binding/store.js'
 import { addBinding } from './helpers/bindings.js'
 
 const CREDS: SessionCredentials = {
-  accessKeyId: 'ASIAEXAMPLE', secretAccessKey: 'secret', sessionToken: 'session', expiration: '2099-01-01T00:00:00.123456Z',
+  accessKeyId: 'ASIAEXAMPLE', secretAccessKey: 'secret', sessionToken: 'session', expiration: new Date('2099-01-01T00:00:00.123456Z'),
   expiresAt: new Date('2099-01-01T00:00:00.123456Z'), roleArn: 'arn:aws:iam::123456789012:role/app', assumedRoleArn: undefined,
 }
 

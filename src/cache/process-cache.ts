@@ -88,7 +88,7 @@ async function readFresh(file: string, now: number, window: number): Promise<Ses
   const expiresAt = new Date(c.expiration)
   const lifetime = expiresAt.getTime() - (c.fetchedAt ?? 0)
   if (Number.isNaN(expiresAt.getTime()) || expiresAt.getTime() - now <= Math.min(window, lifetime / 2)) return undefined
-  return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: c.expiration, expiresAt, roleArn: c.roleArn ?? '', assumedRoleArn: undefined }
+  return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: expiresAt, expiresAt, roleArn: c.roleArn ?? '', assumedRoleArn: undefined }
 }
 
 /** Creates the directory 0700; refuses one that another user owns, tightens one we own. */

@@ -97,7 +97,7 @@ function parseEcsBody(body: unknown, now: Date): SessionCredentials {
     accessKeyId: body.AccessKeyId as string,
     secretAccessKey: body.SecretAccessKey as string,
     sessionToken: body.Token as string,
-    expiration: body.Expiration as string,
+    expiration: expiresAt,
     expiresAt,
     roleArn: typeof body.RoleArn === 'string' ? body.RoleArn : '',
     assumedRoleArn: undefined,

@@ -88,7 +88,7 @@ export async function createSession(
       if (res.status >= 200 && res.status < 300) {
         const creds = parseSessionResponse(res.body, req.roleArn)
         if (creds.expiresAt.getTime() <= deps.now().getTime()) {
-          throw new IamraError('CREDENTIALS_EXPIRED', `CreateSession returned credentials that already expired (${creds.expiration}); check the clock`)
+          throw new IamraError('CREDENTIALS_EXPIRED', `CreateSession returned credentials that already expired (${creds.expiresAt.toISOString()}); check the clock`)
         }
         return creds
       }

@@ -7,8 +7,9 @@ export interface SessionCredentials {
   readonly accessKeyId: string
   readonly secretAccessKey: string
   readonly sessionToken: string
-  /** The service's expiration string, verbatim. */
-  readonly expiration: string
+  /** When the credentials stop working: a Date, the type AWS SDK credential identities carry. */
+  readonly expiration: Date
+  /** The same instant as `expiration` (older name, still read by the caches and servers). */
   readonly expiresAt: Date
   /** The role the credentials are for (from the response, else the request). */
   readonly roleArn: string
@@ -32,15 +33,14 @@ export function parseSessionResponse(body: Buffer, requestedRoleArn: string): Se
   if (!isObj(c) || missing.length > 0) {
     throw new IamraError('UPSTREAM_BAD_RESPONSE', `CreateSession response lacks credential fields: ${missing.join(', ')}`)
   }
-  const expiration = c.expiration as string
-  const expiresAt = new Date(expiration)
-  if (Number.isNaN(expiresAt.getTime())) throw new IamraError('UPSTREAM_BAD_RESPONSE', `CreateSession returned an unreadable expiration "${expiration}"`)
+  const expiresAt = new Date(c.expiration as string)
+  if (Number.isNaN(expiresAt.getTime())) throw new IamraError('UPSTREAM_BAD_RESPONSE', `CreateSession returned an unreadable expiration "${String(c.expiration)}"`)
   const user = first.assumedRoleUser
   return {
     accessKeyId: c.accessKeyId as string,
     secretAccessKey: c.secretAccessKey as string,
     sessionToken: c.sessionToken as string,
-    expiration,
+    expiration: expiresAt,
     expiresAt,
     roleArn: typeof first.roleArn === 'string' ? first.roleArn : requestedRoleArn,
     assumedRoleArn: isObj(user) && typeof user.arn === 'string' ? user.arn : undefined,

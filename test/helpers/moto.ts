@@ -13,7 +13,7 @@ export interface Moto {
 }
 
 /** Starts moto for this test (stopped at teardown); undefined, with a failed assertion, if it does not come up. */
-export async function startMoto(t: Test): Promise<Moto | undefined> {
+export async function startMoto(t: Test, opts: { readonly rolePolicy?: Record<string, unknown> } = {}): Promise<Moto | undefined> {
   const port = await freePort()
   const endpoint = `http://127.0.0.1:${port}`
   const moto = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore', detached: true })
@@ -37,11 +37,13 @@ export async function startMoto(t: Test): Promise<Moto | undefined> {
     return { status: res.status, xml: await res.text() }
   }
   const policy = (o: unknown): string => JSON.stringify({ Version: '2012-10-17', Statement: [o] })
-  const steps = [
+  const steps: Array<Record<string, string>> = [
     { Action: 'CreateUser', Version: '2010-05-08', UserName: 'broker' },
     { Action: 'PutUserPolicy', Version: '2010-05-08', UserName: 'broker', PolicyName: 'assume', PolicyDocument: policy({ Effect: 'Allow', Action: 'sts:AssumeRole', Resource: '*' }) },
     { Action: 'CreateRole', Version: '2010-05-08', RoleName: 'test-role', AssumeRolePolicyDocument: policy({ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::123456789012:user/broker' }, Action: 'sts:AssumeRole' }) },
   ]
+  // An inline policy for test-role, for tests whose clients do more than GetCallerIdentity.
+  if (opts.rolePolicy !== undefined) steps.push({ Action: 'PutRolePolicy', Version: '2010-05-08', RoleName: 'test-role', PolicyName: 'test', PolicyDocument: policy(opts.rolePolicy) })
   for (const step of steps) t.equal((await call('iam', step)).status, 200, `moto setup: ${step.Action}`)
   const key = await call('iam', { Action: 'CreateAccessKey', Version: '2010-05-08', UserName: 'broker' })
   const broker = { accessKeyId: xmlTag(key.xml, 'AccessKeyId') ?? '', secretAccessKey: xmlTag(key.xml, 'SecretAccessKey') ?? '' }

@@ -54,7 +54,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   } finally {
     await closeTokenSessions()
   }
-  debug?.(`obtained credentials for ${creds.assumedRoleArn ?? creds.roleArn}, expiring ${creds.expiration}`)
+  debug?.(`obtained credentials for ${creds.assumedRoleArn ?? creds.roleArn}, expiring ${creds.expiration.toISOString()}`)
   ctx.stdout(processOutput(creds))
   return 0
 }
@@ -87,7 +87,7 @@ async function viaServer(flags: ParsedFlags<typeof FLAGS>, ctx: CliContext): Pro
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     now: ctx.now,
   })
-  if (flags.debug === true) ctx.stderr(`debug: credentials from ${endpoint.url.origin}${endpoint.url.pathname}, expiring ${creds.expiration}`)
+  if (flags.debug === true) ctx.stderr(`debug: credentials from ${endpoint.url.origin}${endpoint.url.pathname}, expiring ${creds.expiration.toISOString()}`)
   ctx.stdout(processOutput(creds))
   return 0
 }
