@@ -33,7 +33,7 @@ import { PROFILE_ARN, ROLE_ARN, startScenario, TRUST_ANCHOR_ARN, type Scenario }
 const MIN = 60_000
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 const creds = (expiresAt: Date, id = 'ASIAEXAMPLE'): SessionCredentials => ({
-  accessKeyId: id, secretAccessKey: 's', sessionToken: 't', expiration: expiresAt.toISOString(), expiresAt, roleArn: 'arn:aws:iam::123456789012:role/app', assumedRoleArn: undefined,
+  accessKeyId: id, secretAccessKey: 's', sessionToken: 't', expiration: expiresAt, expiresAt, roleArn: 'arn:aws:iam::123456789012:role/app', assumedRoleArn: undefined,
 })
 
 /** Lines written to a fastify logger, parsed. */
