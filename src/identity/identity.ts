@@ -4,12 +4,13 @@
  * Certificates and keys come from PEM/DER files, PKCS#12 files, or PKCS#11 tokens (`pkcs11:` URIs);
  * the PKCS#12 and PKCS#11 code is loaded only when such an input is given.
  */
-import { createPublicKey, type KeyObject, type X509Certificate } from 'node:crypto'
+import { createPublicKey, type X509Certificate } from 'node:crypto'
 import { fail } from '../errors.js'
+import { mlDsaSigner } from '../mldsa/signer.js'
 import { fromKeyObject, type KeyFamily, type Signer } from '../signing/signer.js'
-import { decimalSerial, issues, loadCertificates, parseCertificates, validity, type LoadedCertificate } from './certificates.js'
+import { certificateMlDsaLevel, decimalSerial, fieldsOf, issues, loadCertificates, parseCertificates, validity, type LoadedCertificate } from './certificates.js'
 import { readIdentityFile } from './files.js'
-import { containsPrivateKey, loadPrivateKey, parsePrivateKey, type PasswordPrompt } from './private-key.js'
+import { containsPrivateKey, loadPrivateKey, parsePrivateKey, type PasswordPrompt, type PrivateKey } from './private-key.js'
 
 export interface IdentityInit {
   /** Certificate files: PEM bundles (full chains allowed, any order), DER, PKCS#12, or one `pkcs11:` URI. */
@@ -31,7 +32,8 @@ export interface IdentityInit {
 
 /** A private key that may live outside the process (a token): its public half and a Signer. */
 export interface KeyHandle {
-  readonly publicKey: KeyObject
+  /** SubjectPublicKeyInfo DER of the public key (matched against the certificates' byte for byte). */
+  readonly spki: Buffer
   readonly signer: Signer
   /** Where the key is, for messages: a file name or a pkcs11: URI. */
   readonly source: string
@@ -74,7 +76,7 @@ export async function loadIdentity(init: IdentityInit): Promise<Identity> {
   if (init.certificateFiles.length === 0) fail('USAGE', 'no certificate given: pass --certificate FILE')
   if (usesPkcs11(init)) return (await pkcs11Support()).loadPkcs11Identity(init)
   const certs: LoadedCertificate[] = []
-  let key: KeyObject | undefined
+  let key: PrivateKey | undefined
   let keySource = init.privateKeyFile
   for (const file of init.certificateFiles) {
     const bytes = await readIdentityFile(file, 'CERT_UNREADABLE', 'certificate file')
@@ -97,6 +99,7 @@ export async function loadIdentity(init: IdentityInit): Promise<Identity> {
   if (key === undefined || keySource === undefined) {
     return fail('USAGE', 'no private key given: pass --private-key FILE (or a certificate file that also holds the key)')
   }
+  await prepareMlDsa(certs)
   return assemble(certs, key, keySource, init.now)
 }
 
@@ -108,9 +111,17 @@ export function looksLikePkcs12(bytes: Buffer): boolean {
   return bytes[at] === 0x02 && bytes[at + 1] === 0x01 && bytes[at + 2] === 0x03 && bytes[at + 3] === 0x30
 }
 
+/** Loads the ML-DSA code when a certificate has an ML-DSA key, so that chains through it can be checked. */
+export async function prepareMlDsa(certs: readonly LoadedCertificate[]): Promise<void> {
+  if (certs.some((c) => certificateMlDsaLevel(c.cert) !== undefined)) await (await import('../mldsa/noble.js')).loadMlDsa()
+}
+
 /** Picks the leaf, orders the chain and checks validity, for an in-memory key. */
-export function assemble(all: readonly LoadedCertificate[], key: KeyObject, keySource: string, now: Date): Identity {
-  return assembleWithSigner(all, { publicKey: createPublicKey(key), signer: fromKeyObject(key, keySource), source: keySource }, now)
+export function assemble(all: readonly LoadedCertificate[], key: PrivateKey, keySource: string, now: Date): Identity {
+  if ('kind' in key) {
+    return assembleWithSigner(all, { spki: key.spki, signer: mlDsaSigner(key), source: keySource }, now)
+  }
+  return assembleWithSigner(all, { spki: createPublicKey(key).export({ type: 'spki', format: 'der' }), signer: fromKeyObject(key, keySource), source: keySource }, now)
 }
 
 /**
@@ -119,8 +130,7 @@ export function assemble(all: readonly LoadedCertificate[], key: KeyObject, keyS
  */
 export function assembleWithSigner(all: readonly LoadedCertificate[], key: KeyHandle, now: Date, preferredLeaf?: LoadedCertificate): Identity {
   const certs = dedupe(preferredLeaf === undefined ? all : [preferredLeaf, ...all])
-  const spki = key.publicKey.export({ type: 'spki', format: 'der' })
-  const leafEntry = certs.find((c) => c.cert.publicKey.export({ type: 'spki', format: 'der' }).equals(spki))
+  const leafEntry = certs.find((c) => fieldsOf(c.cert)?.spki.equals(key.spki) === true)
   if (leafEntry === undefined) {
     const files = [...new Set(all.map((c) => c.source.replace(/ \(certificate \d+\)$/, '')))].join(', ')
     return fail('KEY_CERT_MISMATCH', `the private key ${key.source} matches none of the certificates in ${files}`)

@@ -69,7 +69,12 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
     const bytes = await readIdentityFile(keyFile, 'KEY_UNREADABLE', 'private key file')
     const key = looksLikePkcs12(bytes) ? (await (await import('../../identity/pkcs12.js')).parsePkcs12(bytes, keyFile, opts)).key : await parsePrivateKey(bytes, keyFile, opts)
     if (key === undefined) throw new IamraError('KEY_MALFORMED', `${keyFile}: the PKCS#12 file holds no private key`)
-    signature = sign(hash, testStringFor(createPublicKey(key)), key.asymmetricKeyType === 'ec' ? { key, dsaEncoding: 'der' } : key)
+    if ('kind' in key) {
+      // ML-DSA: the official helper signs the bare prefix || "1" (no public-key digest), pure, --digest unused
+      signature = await (await import('../../mldsa/signer.js')).mlDsaSigner(key).sign(Buffer.from(PREFIX + '1', 'utf8'))
+    } else {
+      signature = sign(hash, testStringFor(createPublicKey(key)), key.asymmetricKeyType === 'ec' ? { key, dsaEncoding: 'der' } : key)
+    }
   }
   if (format === 'bin') ctx.stdout(signature)
   else if (format === 'text') ctx.stdout(signature.toString('hex'))
