@@ -10,7 +10,7 @@ import { mlDsaSigner } from '../mldsa/signer.js'
 import { fromKeyObject, type KeyFamily, type Signer } from '../signing/signer.js'
 import { certificateMlDsaLevel, decimalSerial, fieldsOf, issues, loadCertificates, parseCertificates, validity, type LoadedCertificate } from './certificates.js'
 import { readIdentityFile } from './files.js'
-import { containsPrivateKey, loadPrivateKey, parsePrivateKey, type PasswordPrompt, type PrivateKey } from './private-key.js'
+import { containsPrivateKey, parsePrivateKey, type PasswordPrompt, type PrivateKey } from './private-key.js'
 
 export interface IdentityInit {
   /** Certificate files: PEM bundles (full chains allowed, any order), DER, PKCS#12, or one `pkcs11:` URI. */
@@ -26,6 +26,12 @@ export interface IdentityInit {
   readonly pkcs11Lib?: string | undefined
   /** Use the token's user PIN for the context-specific login of always-authenticate keys. */
   readonly reusePin?: boolean | undefined
+  /** TPM keys (a TSS2 PRIVATE KEY file or `handle:0x81…`): the password, or none, or a file holding it. */
+  readonly tpmKeyPassword?: string | undefined
+  readonly noTpmKeyPassword?: boolean | undefined
+  readonly tpmKeyPasswordFile?: string | undefined
+  /** The TPM (TPM_DEVICE syntax); default $TPM_DEVICE, then /dev/tpmrm0, /dev/tpm0. */
+  readonly tpmDevice?: string | undefined
   /** The instant validity is checked at. */
   readonly now: Date
 }
@@ -45,6 +51,27 @@ let pkcs11: Promise<typeof import('../pkcs11/identity.js')> | undefined
 /** The PKCS#11 code, loaded on first use only (it brings the pkcs11js native addon). */
 export function pkcs11Support(): Promise<typeof import('../pkcs11/identity.js')> {
   return (pkcs11 ??= import('../pkcs11/identity.js'))
+}
+
+const TSS2_BEGIN = '-----BEGIN TSS2 PRIVATE KEY-----'
+let tpm: Promise<typeof import('../tpm/tpm-key.js')> | undefined
+
+/** The TPM code, loaded on first use only. */
+export function tpmSupport(): Promise<typeof import('../tpm/tpm-key.js')> {
+  return (tpm ??= import('../tpm/tpm-key.js'))
+}
+
+/**
+ * The TPM key named by `--private-key` (`handle:0x81…`, or a file whose bytes hold a TSS2 PRIVATE
+ * KEY), or undefined when it is some other key.
+ */
+export async function loadTpmKeyIfAny(init: Omit<IdentityInit, 'now'>, bytes: Buffer | undefined): Promise<import('../tpm/tpm-key.js').TpmKey | undefined> {
+  const ref = init.privateKeyFile
+  if (ref === undefined || (!/^handle:/i.test(ref) && bytes?.includes(TSS2_BEGIN) !== true)) return undefined
+  return (await tpmSupport()).loadTpmKey({
+    reference: ref, bytes, password: init.tpmKeyPassword, noPassword: init.noTpmKeyPassword, passwordFile: init.tpmKeyPasswordFile,
+    prompt: init.prompt, device: init.tpmDevice ?? process.env.TPM_DEVICE,
+  })
 }
 
 /** Closes token sessions and unloads PKCS#11 modules if any were used (end of a one-shot command). */
@@ -94,7 +121,10 @@ export async function loadIdentity(init: IdentityInit): Promise<Identity> {
   }
   for (const file of init.intermediatesFiles ?? []) certs.push(...(await loadCertificates(file)))
   if (init.privateKeyFile !== undefined) {
-    key = await loadPrivateKey(init.privateKeyFile, { password: init.password, prompt: init.prompt })
+    const bytes = /^handle:/i.test(init.privateKeyFile) ? undefined : await readIdentityFile(init.privateKeyFile, 'KEY_UNREADABLE', 'private key file')
+    const tpmKey = await loadTpmKeyIfAny(init, bytes)
+    if (tpmKey !== undefined) return assembleWithSigner(certs, tpmKey, init.now)
+    key = await parsePrivateKey(bytes!, init.privateKeyFile, { password: init.password, prompt: init.prompt })
   }
   if (key === undefined || keySource === undefined) {
     return fail('USAGE', 'no private key given: pass --private-key FILE (or a certificate file that also holds the key)')

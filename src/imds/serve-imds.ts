@@ -86,6 +86,7 @@ export async function serveImds(a: Record<string, unknown>, ctx: CliContext): Pr
       certificateFiles: list(f.certificate as string[] | undefined), intermediatesFiles: list(f.intermediates as string[] | undefined),
       privateKeyFile: s('private-key'), password: s('pkcs8-password'), prompt: ctx.promptPassword,
       pkcs11Lib: s('pkcs11-lib'), reusePin: f['reuse-pin'] === true,
+      tpmKeyPassword: s('tpm-key-password'), noTpmKeyPassword: f['no-tpm-key-password'] === true, tpmDevice: ctx.env.TPM_DEVICE,
     },
     session,
     now: ctx.now,

@@ -35,7 +35,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   checkIdentityFlags(flags)
   const session = sessionFromFlags(flags, ctx.env)
   const debug = flags.debug === true ? (line: string) => ctx.stderr(`debug: ${line}`) : undefined
-  const identity = identityInputs(flags, ctx.promptPassword)
+  const identity = { ...identityInputs(flags, ctx.promptPassword), tpmDevice: ctx.env.TPM_DEVICE }
   const provider = fromCertificate({ identity, session, now: ctx.now, debug })
   // the cache key covers the identity files' bytes; a pkcs11: URI counts by its text, without any PIN
   const inputs = [...identity.certificateFiles, ...(identity.intermediatesFiles ?? []), ...(identity.privateKeyFile === undefined ? [] : [identity.privateKeyFile])]

@@ -9,7 +9,7 @@ import { parsePrivateKey } from '../../identity/private-key.js'
 import type { CliContext } from '../context.js'
 import { helpText, parseFlags } from '../flags.js'
 import { checkIdentityFlags, IDENTITY_FLAGS, identityInputs } from '../identity-flags.js'
-import { closeTokenSessions, looksLikePkcs12, pkcs11Support, usesPkcs11 } from '../../identity/identity.js'
+import { closeTokenSessions, loadTpmKeyIfAny, looksLikePkcs12, pkcs11Support, usesPkcs11 } from '../../identity/identity.js'
 
 const FLAGS = {
   ...IDENTITY_FLAGS,
@@ -55,7 +55,11 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   const inputs = identityInputs(flags, ctx.promptPassword)
   const hash = digest.replace('SHA', 'sha') as 'sha256' | 'sha384' | 'sha512'
   let signature: Buffer
-  if (usesPkcs11(inputs)) {
+  const tpmKey = usesPkcs11(inputs) || inputs.privateKeyFile === undefined ? undefined
+    : await loadTpmKeyIfAny({ ...inputs, tpmDevice: ctx.env.TPM_DEVICE }, /^handle:/i.test(inputs.privateKeyFile) ? undefined : await readIdentityFile(inputs.privateKeyFile, 'KEY_UNREADABLE', 'private key file'))
+  if (tpmKey !== undefined) {
+    signature = await tpmKey.signer.signWith(hash, testStringFor(tpmKey.publicKey))
+  } else if (usesPkcs11(inputs)) {
     try {
       const { publicKey, signer } = await (await pkcs11Support()).loadPkcs11Key(inputs)
       signature = await signer.signWith(hash, testStringFor(publicKey))
