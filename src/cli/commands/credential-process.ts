@@ -43,8 +43,10 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   const uris = tokenUris.length === 0 ? [] : tokenUris.map((await import('../../pkcs11/uri.js')).redactPin)
   // Loaded only with --cache: credential-process start-up pays for what it uses (bench/).
   const pc = flags.cache === true ? await import('../../cache/process-cache.js') : undefined
-  const key = pc === undefined ? undefined : await pc.processCacheKey([session.request, session.endpoint.url.href, session.endpoint.signingRegion, ...uris],
-    inputs.filter((i) => !/^pkcs11:/i.test(i)))
+  // a TPM handle counts by its text too (the key stays in the TPM)
+  const handles = inputs.filter((i) => /^handle:/i.test(i))
+  const key = pc === undefined ? undefined : await pc.processCacheKey([session.request, session.endpoint.url.href, session.endpoint.signingRegion, ...uris, ...handles],
+    inputs.filter((i) => !/^(pkcs11|handle):/i.test(i)))
   let creds
   try {
     creds = key === undefined || pc === undefined
