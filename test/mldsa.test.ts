@@ -19,6 +19,8 @@ import { verifyWithCertKey } from '../src/testing/fake-endpoint/cert-keys.js'
 import { startFakeEndpoint } from '../src/testing/fake-endpoint/server.js'
 import { createMlDsaCertificate, type MlDsaKeyForm, type MlDsaTestCert } from '../src/testing/mldsa-pki.js'
 import { createCa } from '../src/testing/pki.js'
+import { buildApp } from '../src/server/app.js'
+import { bindingCredentials } from '../src/server/binding-credentials.js'
 import { runCli } from './helpers/cli.js'
 import { PROFILE_ARN, REGION, ROLE_ARN, TRUST_ANCHOR_ARN } from './helpers/scenario.js'
 
@@ -151,6 +153,23 @@ t.test('sign-string, read-certificate-data, --debug, and refusals', async (t) =>
   t.match([m.code, m.stderr], [3, /do not belong together \[KEY_MALFORMED\]/])
   const short = write('short.key', pemOf('PRIVATE KEY', Buffer.from(leaf.pkcs8('seed').toString('hex').replace('04228020', '04218020').slice(0, -2), 'hex')))
   t.match((await runCli(['sign-string', '--private-key', short])).stderr, /KEY_MALFORMED/)
+})
+
+t.test('bind and serve with an ML-DSA key', async (t) => {
+  const ca = await createCa({ name: 'bind ca', key: 'rsa2048' })
+  const leaf = await createMlDsaCertificate({ name: 'bound', level: 87, issuer: ca })
+  const fake = await startFakeEndpoint({ trustAnchors: [ca.certPem], region: REGION })
+  t.teardown(fake.close)
+  const run = join(dir, 'run')
+  const b = await runCli(['bind', 'pq', '--configuration-directory', run, '--certificate', write('bound.pem', leaf.certPem), '--private-key', write('bound.key', leaf.keyPem),
+    '--trust-anchor-arn', TRUST_ANCHOR_ARN, '--profile-arn', PROFILE_ARN, '--role-arn', ROLE_ARN, '--endpoint', fake.url])
+  t.equal(b.code, 0, b.stderr)
+  const token = /AWS_CONTAINER_AUTHORIZATION_TOKEN=(\S+)/.exec(readFileSync(join(run, 'env/pq'), 'utf8'))?.[1] ?? ''
+  const app = await buildApp({ configurationDirectory: run, resolveCredentials: bindingCredentials({ env: {}, now: () => new Date() }) })
+  t.teardown(() => app.fastify.close())
+  const res = await app.fastify.inject({ method: 'GET', url: '/ecs/credentials', headers: { authorization: token } })
+  t.equal(res.statusCode, 200, res.body)
+  t.same(fake.calls.map((c) => c.status), [201, 201], 'validation at bind, then the server, both signed with ML-DSA-87')
 })
 
 t.test('cross-check: python cryptography (OpenSSL 4) keys and verification', async (t) => {
