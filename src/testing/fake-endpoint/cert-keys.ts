@@ -23,8 +23,9 @@ function element(b: Buffer, at = 0): Node {
   let len = b[at + 1]
   if (tag === undefined || len === undefined) throw new Error('truncated')
   let start = at + 2
-  if (len > 0x80) {
+  if (len >= 0x80) {
     const n = len - 0x80
+    if (n === 0 || n > 4) throw new Error('unsupported DER length')
     len = b.subarray(start, start + n).reduce((v, x) => v * 256 + x, 0)
     start += n
   }
