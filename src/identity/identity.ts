@@ -38,8 +38,8 @@ export interface IdentityInit {
 
 /** A private key that may live outside the process (a token): its public half and a Signer. */
 export interface KeyHandle {
-  /** SubjectPublicKeyInfo DER of the public key (matched against the certificates' byte for byte). */
-  readonly spki: Buffer
+  /** True when a certificate's SubjectPublicKeyInfo (DER) is this key's public key. */
+  readonly matches: (spki: Buffer) => boolean
   readonly signer: Signer
   /** Where the key is, for messages: a file name or a pkcs11: URI. */
   readonly source: string
@@ -123,7 +123,7 @@ export async function loadIdentity(init: IdentityInit): Promise<Identity> {
   if (init.privateKeyFile !== undefined) {
     const bytes = /^handle:/i.test(init.privateKeyFile) ? undefined : await readIdentityFile(init.privateKeyFile, 'KEY_UNREADABLE', 'private key file')
     const tpmKey = await loadTpmKeyIfAny(init, bytes)
-    if (tpmKey !== undefined) return assembleWithSigner(certs, tpmKey, init.now)
+    if (tpmKey !== undefined) return assembleWithSigner(certs, { matches: (s) => s.equals(tpmKey.spki), signer: tpmKey.signer, source: tpmKey.source }, init.now)
     key = await parsePrivateKey(bytes!, init.privateKeyFile, { password: init.password, prompt: init.prompt })
   }
   if (key === undefined || keySource === undefined) {
@@ -149,9 +149,10 @@ export async function prepareMlDsa(certs: readonly LoadedCertificate[]): Promise
 /** Picks the leaf, orders the chain and checks validity, for an in-memory key. */
 export function assemble(all: readonly LoadedCertificate[], key: PrivateKey, keySource: string, now: Date): Identity {
   if ('kind' in key) {
-    return assembleWithSigner(all, { spki: key.spki, signer: mlDsaSigner(key), source: keySource }, now)
+    return assembleWithSigner(all, { matches: key.matches, signer: mlDsaSigner(key), source: keySource }, now)
   }
-  return assembleWithSigner(all, { spki: createPublicKey(key).export({ type: 'spki', format: 'der' }), signer: fromKeyObject(key, keySource), source: keySource }, now)
+  const spki = createPublicKey(key).export({ type: 'spki', format: 'der' })
+  return assembleWithSigner(all, { matches: (s) => s.equals(spki), signer: fromKeyObject(key, keySource), source: keySource }, now)
 }
 
 /**
@@ -160,7 +161,10 @@ export function assemble(all: readonly LoadedCertificate[], key: PrivateKey, key
  */
 export function assembleWithSigner(all: readonly LoadedCertificate[], key: KeyHandle, now: Date, preferredLeaf?: LoadedCertificate): Identity {
   const certs = dedupe(preferredLeaf === undefined ? all : [preferredLeaf, ...all])
-  const leafEntry = certs.find((c) => fieldsOf(c.cert)?.spki.equals(key.spki) === true)
+  const leafEntry = certs.find((c) => {
+    const spki = fieldsOf(c.cert)?.spki
+    return spki !== undefined && key.matches(spki)
+  })
   if (leafEntry === undefined) {
     const files = [...new Set(all.map((c) => c.source.replace(/ \(certificate \d+\)$/, '')))].join(', ')
     return fail('KEY_CERT_MISMATCH', `the private key ${key.source} matches none of the certificates in ${files}`)

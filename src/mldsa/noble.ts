@@ -11,7 +11,6 @@ export interface MlDsaSchemes {
 
 export interface MlDsaScheme {
   keygen(seed: Uint8Array): { secretKey: Uint8Array; publicKey: Uint8Array }
-  getPublicKey(secretKey: Uint8Array): Uint8Array
   sign(msg: Uint8Array, secretKey: Uint8Array, opts: { extraEntropy: false }): Uint8Array
   verify(sig: Uint8Array, msg: Uint8Array, publicKey: Uint8Array): boolean
 }

@@ -2,20 +2,43 @@
  * ML-DSA private keys in PKCS#8 (RFC 9881): the inner privateKey is one of `seed [0]` (32 bytes),
  * `expandedKey` (OCTET STRING), or `both` SEQUENCE { seed, expandedKey }. All three load; for
  * `both` the expanded key must be the one the seed yields.
+ *
+ * Key generation in JavaScript costs more than the signature, so it runs only for seed-only keys:
+ * an expanded key already holds tr = H(public key) (FIPS 204 skEncode: rho, K, tr, s1, s2, t0),
+ * which is enough to recognise its certificate, and a seed is checked against it through rho and K.
  */
+import { createHash } from 'node:crypto'
 import { IamraError, fail } from '../errors.js'
-import { bitString, children, oid, oidString, parseOne, seq, TAG, type Tlv } from '../identity/der.js'
+import { children, oidString, parseOne, TAG, type Tlv } from '../identity/der.js'
 import { loadMlDsa } from './noble.js'
-import { mlDsaLevel, oidOfLevel, SIZES, type MlDsaLevel } from './params.js'
+import { mlDsaLevel, SIZES, type MlDsaLevel } from './params.js'
 
 /** An ML-DSA key held in memory; `secretKey` never leaves this object except to the signer. */
 export interface MlDsaPrivateKey {
   readonly kind: 'ml-dsa'
   readonly level: MlDsaLevel
+  /** The expanded private key. */
   readonly secretKey: Uint8Array
-  readonly publicKey: Uint8Array
-  /** SubjectPublicKeyInfo DER of the public key. */
-  readonly spki: Buffer
+  /** True when `spki` (SubjectPublicKeyInfo DER) is this key's public key. */
+  matches(spki: Buffer): boolean
+}
+
+const DIMENSIONS: Record<MlDsaLevel, [number, number]> = { 44: [4, 4], 65: [6, 5], 87: [8, 7] }
+const shake256 = (data: Buffer | Uint8Array, bytes: number): Buffer => createHash('shake256', { outputLength: bytes }).update(data).digest()
+
+/** Does `spki` hold the public key whose hash tr the expanded key carries? */
+function matcher(level: MlDsaLevel, secretKey: Uint8Array): (spki: Buffer) => boolean {
+  const tr = Buffer.from(secretKey.subarray(64, 128))
+  return (spki) => {
+    try {
+      const [alg, bits] = children(parseOne(spki, TAG.SEQUENCE))
+      const algOid = alg === undefined ? undefined : children(alg)[0]
+      if (algOid === undefined || mlDsaLevel(oidString(algOid)) !== level || bits?.tag !== TAG.BIT_STRING) return false
+      return shake256(bits.value.subarray(1), 64).equals(tr)
+    } catch {
+      return false
+    }
+  }
 }
 
 /** The ML-DSA level of a PKCS#8 (OneAsymmetricKey) DER, or undefined for any other key. */
@@ -28,11 +51,6 @@ export function pkcs8MlDsaLevel(der: Buffer | undefined): MlDsaLevel | undefined
   } catch {
     return undefined
   }
-}
-
-/** SubjectPublicKeyInfo for an ML-DSA public key. */
-export function mlDsaSpki(level: MlDsaLevel, publicKey: Uint8Array): Buffer {
-  return seq(seq(oid(oidOfLevel(level))), bitString(publicKey))
 }
 
 /** Reads an ML-DSA PKCS#8 key in any of the three forms. */
@@ -62,17 +80,19 @@ export async function parseMlDsaPkcs8(der: Buffer, source: string): Promise<MlDs
   if (expanded !== undefined && expanded.length !== SIZES[level].secretKey) {
     fail('KEY_MALFORMED', `${source}: ML-DSA-${level} expanded key of ${expanded.length} bytes; it must be ${SIZES[level].secretKey}`)
   }
-  const scheme = (await loadMlDsa())[level]
   let secretKey: Uint8Array
-  let publicKey: Uint8Array
-  if (seed !== undefined) {
-    ;({ secretKey, publicKey } = scheme.keygen(seed))
-    if (expanded !== undefined && !Buffer.from(secretKey).equals(expanded)) {
-      fail('KEY_MALFORMED', `${source}: the ML-DSA-${level} seed and expanded key in this file do not belong together`)
-    }
+  if (expanded === undefined) {
+    secretKey = (await loadMlDsa())[level].keygen(seed!).secretKey
   } else {
-    secretKey = new Uint8Array(expanded!)
-    publicKey = scheme.getPublicKey(secretKey)
+    secretKey = new Uint8Array(expanded)
+    if (seed !== undefined) {
+      // FIPS 204 KeyGen: (rho, rho', K) = H(seed || k || l, 128); the expanded key starts with rho, K
+      const [k, l] = DIMENSIONS[level]
+      const h = shake256(Buffer.concat([seed, Buffer.from([k, l])]), 128)
+      if (!h.subarray(0, 32).equals(expanded.subarray(0, 32)) || !h.subarray(96, 128).equals(expanded.subarray(32, 64))) {
+        fail('KEY_MALFORMED', `${source}: the ML-DSA-${level} seed and expanded key in this file do not belong together`)
+      }
+    }
   }
-  return { kind: 'ml-dsa', level, secretKey, publicKey, spki: mlDsaSpki(level, publicKey) }
+  return { kind: 'ml-dsa', level, secretKey, matches: matcher(level, secretKey) }
 }
