@@ -1,19 +1,21 @@
 // Cold-start benchmark: median wall time of `iamra credential-process` against the local fake
 // endpoint, next to `node -e 0` measured in the same run (interleaved, so drift hits both alike).
-// Usage: node bench/credential-process.mjs [runs]   (npm run bench builds first)
+// Usage: node bench/credential-process.mjs [runs] [p256|mldsa44|mldsa65|mldsa87]   (npm run bench builds first)
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createCa, createLeaf, startFakeEndpoint } from '../dist/testing.mjs'
+import { createCa, createLeaf, createMlDsaCertificate, startFakeEndpoint } from '../dist/testing.mjs'
 
 const runs = Number(process.argv[2] ?? 30)
+const keyType = process.argv[3] ?? 'p256'
 const root = new URL('..', import.meta.url).pathname
 const dir = mkdtempSync(join(tmpdir(), 'iamra-bench-'))
 const ta = 'arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/0b3f6a2e-7c41-4d8e-9a15-3e2f6b8c9d01'
 const pr = 'arn:aws:rolesanywhere:us-east-1:123456789012:profile/6f1c2d3e-4a5b-4c6d-8e7f-901a2b3c4d5e'
 const ca = await createCa({ name: 'bench CA', key: 'p256' })
-const leaf = await createLeaf({ name: 'bench', key: 'p256', issuer: ca })
+const mlDsa = /^mldsa(44|65|87)$/.exec(keyType)
+const leaf = mlDsa === null ? await createLeaf({ name: 'bench', key: keyType, issuer: ca }) : await createMlDsaCertificate({ name: 'bench', level: Number(mlDsa[1]), issuer: ca })
 writeFileSync(join(dir, 'c.pem'), leaf.certPem)
 writeFileSync(join(dir, 'k.pem'), leaf.keyPem, { mode: 0o600 })
 const fake = await startFakeEndpoint({ trustAnchors: [ca.certPem], region: 'us-east-1' })
@@ -42,6 +44,7 @@ try {
   const m = { iamra: median(a), node: median(b) }
   const result = {
     runs,
+    key: keyType,
     nodeMedianMs: +m.node.toFixed(1),
     credentialProcessMedianMs: +m.iamra.toFixed(1),
     ratio: +(m.iamra / m.node).toFixed(2),

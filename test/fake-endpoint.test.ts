@@ -17,6 +17,7 @@ import { startMoto } from './helpers/moto.js'
 import { onPath } from './helpers/processes.js'
 import { MintError, signV4Hmac, stsMinter, xmlTag } from '../src/testing/fake-endpoint/sts-mint.js'
 import { canonicalQueryOf, canonicalRequestOf, canonicalUriOf, parseAuthorization, sha256Hex, stringToSignOf, verifySignature } from '../src/testing/fake-endpoint/verify.js'
+import { certKey } from '../src/testing/fake-endpoint/cert-keys.js'
 import { createCa, createLeaf, type TestCert } from '../src/testing/pki.js'
 import { arnQuery, BODY, decimal, manualSigned, PROFILE, realSigned, ROLE, TA } from './helpers/manual-sign.js'
 
@@ -76,10 +77,10 @@ t.test('spec §9 worked example verifies with the fake\'s own canonicalisation',
   t.equal(sha256Hex(sts), '71e8fce9893f311cfd2e6fe37187f44f497b13b9f55ecbc72908150040851354')
   const leaf = new X509Certificate(Buffer.from(X509_B64, 'base64'))
   t.equal(sha256Hex(leaf.raw), 'cca418cd2aee6fa18fd1bc0d0bd78553e6e24d35fe62b832095d233162047837')
-  t.ok(verifySignature(sts, leaf.publicKey, parsed.signature), 'the published signature verifies')
+  t.ok(verifySignature(sts, certKey(leaf), parsed.signature), 'the published signature verifies')
   const flipped = Buffer.from(parsed.signature)
   flipped[10] = (flipped[10] ?? 0) ^ 1
-  t.notOk(verifySignature(sts, leaf.publicKey, flipped), 'a flipped bit does not')
+  t.notOk(verifySignature(sts, certKey(leaf), flipped), 'a flipped bit does not')
   t.equal(sha256Hex(`{"durationSeconds":3600,"profileArn":"${PROFILE}","roleArn":"${ROLE}","trustAnchorArn":"${TA}"}`), '44ac0a82ffa8be4b3533eb2bc63cef71d0ea44e2781ca9d95b1db3146c4aadfb', 'body-form hash')
   // The example's CA is not published: pin the leaf itself as the trust anchor to run every other check.
   const pem = `-----BEGIN CERTIFICATE-----\n${X509_B64.replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`

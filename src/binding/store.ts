@@ -33,6 +33,9 @@ export interface Binding {
   readonly pkcs11Lib?: string | undefined
   /** Reuse the user PIN for always-authenticate token keys. */
   readonly reusePin?: boolean | undefined
+  /** TPM key: the file the server reads its password from (never the password itself), or no password. */
+  readonly tpmKeyPasswordFile?: string | undefined
+  readonly noTpmKeyPassword?: boolean | undefined
   readonly createdAt: string
 }
 
@@ -107,6 +110,8 @@ export function serialiseBinding(b: Binding): string {
     ...(b.endpoint === undefined ? {} : { endpoint: b.endpoint }),
     ...(b.pkcs11Lib === undefined ? {} : { pkcs11_lib: b.pkcs11Lib }),
     ...(b.reusePin === true ? { reuse_pin: true } : {}),
+    ...(b.tpmKeyPasswordFile === undefined ? {} : { tpm_key_password_file: b.tpmKeyPasswordFile }),
+    ...(b.noTpmKeyPassword === true ? { no_tpm_key_password: true } : {}),
     created_at: b.createdAt,
   }, null, 2) + '\n'
 }
@@ -152,6 +157,8 @@ export function parseBinding(text: string, source: string): Binding {
     endpoint: typeof o.endpoint === 'string' ? o.endpoint : undefined,
     pkcs11Lib: typeof o.pkcs11_lib === 'string' ? o.pkcs11_lib : undefined,
     reusePin: o.reuse_pin === true,
+    tpmKeyPasswordFile: typeof o.tpm_key_password_file === 'string' ? o.tpm_key_password_file : undefined,
+    noTpmKeyPassword: o.no_tpm_key_password === true,
     createdAt: typeof o.created_at === 'string' ? o.created_at : '',
   }
 }

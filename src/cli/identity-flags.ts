@@ -10,8 +10,8 @@ import { last, list, type FlagTable, type ParsedFlags } from './flags.js'
 import { commandFileReader } from './input-files.js'
 
 export const IDENTITY_FLAGS = {
-  certificate: { type: 'string', multiple: true, placeholder: 'FILE|URI|env:NAME', description: 'certificate file (PEM bundle, full chain in any order, DER, or PKCS#12 .p12/.pfx with its key), or a pkcs11: URI, or env:NAME for PEM or base64 in an environment variable' },
-  'private-key': { type: 'string', placeholder: 'FILE|URI|env:NAME', description: 'private key file (PKCS#8, PKCS#1, SEC1, encrypted PKCS#8), a pkcs11: URI (RFC 7512), or env:NAME' },
+  certificate: { type: 'string', multiple: true, placeholder: 'FILE|URI|env:NAME', description: 'certificate file (PEM bundle, full chain in any order, DER, or PKCS#12 .p12/.pfx with its key), a pkcs11: URI, or env:NAME for PEM or base64 in an environment variable' },
+  'private-key': { type: 'string', placeholder: 'FILE|URI|env:NAME', description: 'private key file (PKCS#8, PKCS#1, SEC1, encrypted PKCS#8, TSS2 PRIVATE KEY), handle:0x81... (TPM), a pkcs11: URI (RFC 7512), or env:NAME' },
   intermediates: { type: 'string', multiple: true, placeholder: 'FILE|env:NAME', description: 'intermediate CA certificates (PEM bundle)' },
   'pkcs8-password': { type: 'string', placeholder: 'PASSWORD', description: 'password of an encrypted PKCS#8 key or a PKCS#12 file, or env:NAME (prompted on a terminal when absent)' },
   'cert-selector': { type: 'string', placeholder: 'SELECTOR', description: 'OS certificate store selector (macOS/Windows only)' },
@@ -19,8 +19,8 @@ export const IDENTITY_FLAGS = {
   'use-latest-expiring-certificate': { type: 'boolean', description: 'OS store tie-break (macOS/Windows only)' },
   'pkcs11-lib': { type: 'string', placeholder: 'PATH', description: 'PKCS#11 module for pkcs11: URIs (default /usr/lib/x86_64-linux-gnu/p11-kit-proxy.so; module-path= in the URI wins)' },
   'reuse-pin': { type: 'boolean', description: 'use the token user PIN for keys that want a PIN per signature (CKA_ALWAYS_AUTHENTICATE)' },
-  'tpm-key-password': { type: 'string', placeholder: 'PASSWORD', description: 'TPM key password (TPM keys are not supported)' },
-  'no-tpm-key-password': { type: 'boolean', description: 'TPM key has no password (TPM keys are not supported)' },
+  'tpm-key-password': { type: 'string', placeholder: 'PASSWORD', description: 'password of a TPM key (TSS2 PRIVATE KEY file or handle:0x81...); prompted on a terminal when absent' },
+  'no-tpm-key-password': { type: 'boolean', description: 'the TPM key has no password' },
   debug: { type: 'boolean', description: 'explain what is sent and received on stderr (never secrets)' },
 } as const satisfies FlagTable
 
@@ -58,9 +58,6 @@ export function checkIdentityFlags(flags: ParsedFlags<typeof IDENTITY_FLAGS>): v
   for (const n of ['cert-selector', 'system-store-name', 'use-latest-expiring-certificate']) {
     if (given(n)) throw new IamraError('UNSUPPORTED_ON_PLATFORM', `--${n} selects from the macOS or Windows certificate store, which is not supported on Linux; pass --certificate and --private-key`)
   }
-  if (given('tpm-key-password') || given('no-tpm-key-password') || /^handle:/i.test(flags['private-key'] ?? '')) {
-    throw new IamraError('KEY_UNSUPPORTED', 'TPM key files and handles are not supported; use tpm2-pkcs11 through a pkcs11: URI or a key file')
-  }
   if ((flags.certificate ?? []).filter((v) => /^pkcs11:/i.test(v)).length > 1) {
     throw new IamraError('USAGE', 'give at most one pkcs11: URI as --certificate (other --certificate values may be files)')
   }
@@ -81,6 +78,8 @@ export function identityInputs(flags: ParsedFlags<typeof IDENTITY_FLAGS>, prompt
     readFile: commandFileReader(env),
     pkcs11Lib: flags['pkcs11-lib'],
     reusePin: flags['reuse-pin'] === true,
+    tpmKeyPassword: flags['tpm-key-password'],
+    noTpmKeyPassword: flags['no-tpm-key-password'] === true,
   }
 }
 

@@ -3,7 +3,8 @@
  * A factory that does no I/O until the returned provider is called.
  */
 import { loadIdentity, type Identity, type IdentityInit } from '../identity/identity.js'
-import { describeKey } from '../identity/private-key.js'
+import { describeCertificateKey } from '../identity/certificates.js'
+import { algorithmFor } from '../signing/signer.js'
 import { createSession } from '../rolesanywhere/create-session.js'
 import type { SessionCredentials } from '../rolesanywhere/response.js'
 import type { SessionConfig } from '../rolesanywhere/session-config.js'
@@ -49,7 +50,7 @@ export function fromCertificate(init: FromCertificateInit): CredentialProvider {
 function describeIdentity(id: Identity, debug: (line: string) => void): void {
   const oneLine = (dn: string): string => dn.replace(/\n/g, ', ')
   debug(`leaf certificate: ${oneLine(id.leaf.subject)} (serial ${id.serial}, issuer ${oneLine(id.leaf.issuer)}, valid to ${id.notAfter.toISOString()})`)
-  debug(`key: ${describeKey(id.leaf.publicKey)}, algorithm ${id.family === 'RSA' ? 'AWS4-X509-RSA-SHA256' : 'AWS4-X509-ECDSA-SHA256'}`)
+  debug(`key: ${describeCertificateKey(id.leaf)}, algorithm ${algorithmFor(id.family)}`)
   for (const c of id.chain) debug(`chain certificate: ${oneLine(c.subject)}`)
   if (id.chain.length === 0) debug('no chain certificate: the leaf is sent alone (no X-Amz-X509-Chain); if the trust anchor is not the leaf\'s issuer, pass its intermediates with --intermediates or a full-chain file')
   for (const u of id.unrelated) debug(`ignored (does not issue the leaf): ${oneLine(u.cert.subject)} from ${u.source}`)

@@ -4,12 +4,13 @@
  * Certificates and keys come from PEM/DER files, PKCS#12 files, or PKCS#11 tokens (`pkcs11:` URIs);
  * the PKCS#12 and PKCS#11 code is loaded only when such an input is given.
  */
-import { createPublicKey, type KeyObject, type X509Certificate } from 'node:crypto'
+import { createPublicKey, type X509Certificate } from 'node:crypto'
 import { fail } from '../errors.js'
+import { mlDsaSigner } from '../mldsa/signer.js'
 import { fromKeyObject, type KeyFamily, type Signer } from '../signing/signer.js'
-import { decimalSerial, issues, loadCertificates, parseCertificates, validity, type LoadedCertificate } from './certificates.js'
+import { certificateMlDsaLevel, decimalSerial, fieldsOf, issues, loadCertificates, parseCertificates, validity, type LoadedCertificate } from './certificates.js'
 import { readIdentityFile, type IdentityFileReader } from './files.js'
-import { containsPrivateKey, loadPrivateKey, parsePrivateKey, type PasswordPrompt } from './private-key.js'
+import { containsPrivateKey, parsePrivateKey, type PasswordPrompt, type PrivateKey } from './private-key.js'
 
 export interface IdentityInit {
   /** Certificate files: PEM bundles (full chains allowed, any order), DER, PKCS#12, or one `pkcs11:` URI. */
@@ -27,13 +28,20 @@ export interface IdentityInit {
   readonly reusePin?: boolean | undefined
   /** How certificate and key inputs are read (default: bounded reads of regular files). */
   readonly readFile?: IdentityFileReader | undefined
+  /** TPM keys (a TSS2 PRIVATE KEY file or `handle:0x81…`): the password, or none, or a file holding it. */
+  readonly tpmKeyPassword?: string | undefined
+  readonly noTpmKeyPassword?: boolean | undefined
+  readonly tpmKeyPasswordFile?: string | undefined
+  /** The TPM (TPM_DEVICE syntax); default $TPM_DEVICE, then /dev/tpmrm0, /dev/tpm0. */
+  readonly tpmDevice?: string | undefined
   /** The instant validity is checked at. */
   readonly now: Date
 }
 
 /** A private key that may live outside the process (a token): its public half and a Signer. */
 export interface KeyHandle {
-  readonly publicKey: KeyObject
+  /** True when a certificate's SubjectPublicKeyInfo (DER) is this key's public key. */
+  readonly matches: (spki: Buffer) => boolean
   readonly signer: Signer
   /** Where the key is, for messages: a file name or a pkcs11: URI. */
   readonly source: string
@@ -45,6 +53,27 @@ let pkcs11: Promise<typeof import('../pkcs11/identity.js')> | undefined
 /** The PKCS#11 code, loaded on first use only (it brings the pkcs11js native addon). */
 export function pkcs11Support(): Promise<typeof import('../pkcs11/identity.js')> {
   return (pkcs11 ??= import('../pkcs11/identity.js'))
+}
+
+const TSS2_BEGIN = '-----BEGIN TSS2 PRIVATE KEY-----'
+let tpm: Promise<typeof import('../tpm/tpm-key.js')> | undefined
+
+/** The TPM code, loaded on first use only. */
+export function tpmSupport(): Promise<typeof import('../tpm/tpm-key.js')> {
+  return (tpm ??= import('../tpm/tpm-key.js'))
+}
+
+/**
+ * The TPM key named by `--private-key` (`handle:0x81…`, or a file whose bytes hold a TSS2 PRIVATE
+ * KEY), or undefined when it is some other key.
+ */
+export async function loadTpmKeyIfAny(init: Omit<IdentityInit, 'now'>, bytes: Buffer | undefined): Promise<import('../tpm/tpm-key.js').TpmKey | undefined> {
+  const ref = init.privateKeyFile
+  if (ref === undefined || (!/^handle:/i.test(ref) && bytes?.includes(TSS2_BEGIN) !== true)) return undefined
+  return (await tpmSupport()).loadTpmKey({
+    reference: ref, bytes, password: init.tpmKeyPassword, noPassword: init.noTpmKeyPassword, passwordFile: init.tpmKeyPasswordFile,
+    prompt: init.prompt, device: init.tpmDevice ?? process.env.TPM_DEVICE,
+  })
 }
 
 /** Closes token sessions and unloads PKCS#11 modules if any were used (end of a one-shot command). */
@@ -76,7 +105,7 @@ export async function loadIdentity(init: IdentityInit): Promise<Identity> {
   if (init.certificateFiles.length === 0) fail('USAGE', 'no certificate given: pass --certificate FILE')
   if (usesPkcs11(init)) return (await pkcs11Support()).loadPkcs11Identity(init)
   const certs: LoadedCertificate[] = []
-  let key: KeyObject | undefined
+  let key: PrivateKey | undefined
   let keySource = init.privateKeyFile
   const read = init.readFile ?? readIdentityFile
   for (const file of init.certificateFiles) {
@@ -95,11 +124,15 @@ export async function loadIdentity(init: IdentityInit): Promise<Identity> {
   }
   for (const file of init.intermediatesFiles ?? []) certs.push(...(await loadCertificates(file, read)))
   if (init.privateKeyFile !== undefined) {
-    key = await loadPrivateKey(init.privateKeyFile, { password: init.password, prompt: init.prompt, read })
+    const bytes = /^handle:/i.test(init.privateKeyFile) ? undefined : await read(init.privateKeyFile, 'KEY_UNREADABLE', 'private key file')
+    const tpmKey = await loadTpmKeyIfAny(init, bytes)
+    if (tpmKey !== undefined) return assembleWithSigner(certs, { matches: (s) => s.equals(tpmKey.spki), signer: tpmKey.signer, source: tpmKey.source }, init.now)
+    key = await parsePrivateKey(bytes!, init.privateKeyFile, { password: init.password, prompt: init.prompt })
   }
   if (key === undefined || keySource === undefined) {
     return fail('USAGE', 'no private key given: pass --private-key FILE (or a certificate file that also holds the key)')
   }
+  await prepareMlDsa(certs)
   return assemble(certs, key, keySource, init.now)
 }
 
@@ -111,9 +144,18 @@ export function looksLikePkcs12(bytes: Buffer): boolean {
   return bytes[at] === 0x02 && bytes[at + 1] === 0x01 && bytes[at + 2] === 0x03 && bytes[at + 3] === 0x30
 }
 
+/** Loads the ML-DSA code when a certificate has an ML-DSA key, so that chains through it can be checked. */
+export async function prepareMlDsa(certs: readonly LoadedCertificate[]): Promise<void> {
+  if (certs.some((c) => certificateMlDsaLevel(c.cert) !== undefined)) await (await import('../mldsa/noble.js')).loadMlDsa()
+}
+
 /** Picks the leaf, orders the chain and checks validity, for an in-memory key. */
-export function assemble(all: readonly LoadedCertificate[], key: KeyObject, keySource: string, now: Date): Identity {
-  return assembleWithSigner(all, { publicKey: createPublicKey(key), signer: fromKeyObject(key, keySource), source: keySource }, now)
+export function assemble(all: readonly LoadedCertificate[], key: PrivateKey, keySource: string, now: Date): Identity {
+  if ('kind' in key) {
+    return assembleWithSigner(all, { matches: key.matches, signer: mlDsaSigner(key), source: keySource }, now)
+  }
+  const spki = createPublicKey(key).export({ type: 'spki', format: 'der' })
+  return assembleWithSigner(all, { matches: (s) => s.equals(spki), signer: fromKeyObject(key, keySource), source: keySource }, now)
 }
 
 /**
@@ -122,8 +164,10 @@ export function assemble(all: readonly LoadedCertificate[], key: KeyObject, keyS
  */
 export function assembleWithSigner(all: readonly LoadedCertificate[], key: KeyHandle, now: Date, preferredLeaf?: LoadedCertificate): Identity {
   const certs = dedupe(preferredLeaf === undefined ? all : [preferredLeaf, ...all])
-  const spki = key.publicKey.export({ type: 'spki', format: 'der' })
-  const leafEntry = certs.find((c) => c.cert.publicKey.export({ type: 'spki', format: 'der' }).equals(spki))
+  const leafEntry = certs.find((c) => {
+    const spki = fieldsOf(c.cert)?.spki
+    return spki !== undefined && key.matches(spki)
+  })
   if (leafEntry === undefined) {
     const files = [...new Set(all.map((c) => c.source.replace(/ \(certificate \d+\)$/, '')))].join(', ')
     return fail('KEY_CERT_MISMATCH', `the private key ${key.source} matches none of the certificates in ${files}`)

@@ -3,7 +3,6 @@
  * password checked against the MAC, then certificates and the private key are decrypted
  * (modern PBES2/AES and legacy SHA-1 3DES/RC2 containers). Loaded only for PKCS#12 input.
  */
-import type { KeyObject } from 'node:crypto'
 import { AuthenticatedSafe, CertBag, id_certBag, id_keyBag, id_pkcs8ShroudedKeyBag, id_SafeContents, PFX, SafeContents, type SafeBag } from '@peculiar/asn1-pfx'
 import { EncryptedContentInfo, type ContentInfo } from '@peculiar/asn1-cms'
 import { EncryptedPrivateKeyInfo } from '@peculiar/asn1-pkcs8'
@@ -11,13 +10,13 @@ import { AsnConvert, OctetString } from '@peculiar/asn1-schema'
 import * as asn1js from 'asn1js'
 import { IamraError, fail } from '../errors.js'
 import { parseCertificates, type LoadedCertificate } from './certificates.js'
-import { parsePrivateKey, type PrivateKeyOptions } from './private-key.js'
+import { parsePrivateKey, type PrivateKey, type PrivateKeyOptions } from './private-key.js'
 import { bmpPassword, decryptPbe, macMatches, UnsupportedAlgorithm, type AlgorithmId } from './pkcs12-pbe.js'
 
 export interface Pkcs12Contents {
   readonly certificates: LoadedCertificate[]
   /** The first private key in the file, if any. */
-  readonly key: KeyObject | undefined
+  readonly key: PrivateKey | undefined
 }
 
 const ID_DATA = '1.2.840.113549.1.7.1'

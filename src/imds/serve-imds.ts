@@ -90,6 +90,7 @@ export async function serveImds(a: Record<string, unknown>, ctx: CliContext): Pr
       privateKeyFile: s('private-key'), prompt: ctx.promptPassword, readFile: commandFileReader(ctx.env),
       password: s('pkcs8-password') !== undefined && isEnvSource(s('pkcs8-password') ?? '') ? readEnvText(s('pkcs8-password') ?? '', ctx.env, 'USAGE', 'password') : s('pkcs8-password'),
       pkcs11Lib: s('pkcs11-lib'), reusePin: f['reuse-pin'] === true,
+      tpmKeyPassword: s('tpm-key-password'), noTpmKeyPassword: f['no-tpm-key-password'] === true, tpmDevice: ctx.env.TPM_DEVICE,
     },
     session,
     now: ctx.now,

@@ -3,12 +3,11 @@
  * afresh each time) or from a caller's signer. Errors name the option the bad input came from, and
  * never its content.
  */
-import type { KeyObject } from 'node:crypto'
 import { IamraError } from '../errors.js'
-import { parseCertificates, type LoadedCertificate } from '../identity/certificates.js'
+import { fieldsOf, parseCertificates, type LoadedCertificate } from '../identity/certificates.js'
 import { readIdentityFile } from '../identity/files.js'
 import { assemble, assembleWithSigner, looksLikePkcs12, type Identity } from '../identity/identity.js'
-import { containsPrivateKey, parsePrivateKey } from '../identity/private-key.js'
+import { containsPrivateKey, parsePrivateKey, type PrivateKey } from '../identity/private-key.js'
 import { CredentialsProviderError, type OptionField } from './credentials-provider-error.js'
 import type { IdentityInputs } from './resolve-options.js'
 import { toInternalSigner } from './signer.js'
@@ -26,7 +25,7 @@ interface SourceBytes {
 export async function loadIdentity(inputs: IdentityInputs, now: Date): Promise<Identity> {
   const certSource = await readSource('certificate', inputs.certificate)
   const certs: LoadedCertificate[] = []
-  let key: KeyObject | undefined
+  let key: PrivateKey | undefined
   let keyLabel = certSource.label
   await tagged('certificate', async () => {
     if (looksLikePkcs12(certSource.bytes)) {
@@ -49,7 +48,7 @@ export async function loadIdentity(inputs: IdentityInputs, now: Date): Promise<I
   if (inputs.signer !== undefined) {
     const leaf = endEntity(own, certSource.label)
     const signer = toInternalSigner(inputs.signer, leaf.cert)
-    return tagged('certificate', async () => assembleWithSigner(certs, { publicKey: leaf.cert.publicKey, signer, source: 'the signer' }, now, leaf))
+    return tagged('certificate', async () => assembleWithSigner(certs, { matches: (spki) => fieldsOf(leaf.cert)?.spki.equals(spki) === true, signer, source: 'the signer' }, now, leaf))
   }
   if (inputs.privateKey !== undefined) {
     const s = await readSource('privateKey', inputs.privateKey)

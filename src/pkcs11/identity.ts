@@ -85,7 +85,7 @@ async function fromSelection(sel: Selection, init: IdentityInit, files: readonly
   const onToken = sel.tokenLeaf === undefined ? [] : await tokenSession(mod, sel.tokenLeaf.token).run(undefined, 'reading certificates',
     (ctx) => findAll(ctx, sel.tokenLeaf!))
   const preferred = sel.tokenLeaf === undefined ? sel.fileLeaf : asLoaded(sel.tokenLeaf)
-  return assembleWithSigner([...onToken, ...files], { publicKey, signer: signerFor(sel, init, publicKey), source: sel.keyUri }, init.now, preferred)
+  return assembleWithSigner([...onToken, ...files], { matches: (s) => s.equals(publicKey.export({ type: 'spki', format: 'der' })), signer: signerFor(sel, init, publicKey), source: sel.keyUri }, init.now, preferred)
 }
 
 function findAll(ctx: SessionContext, leaf: FoundCertificate): LoadedCertificate[] {

@@ -35,6 +35,7 @@ export function bindingCredentials(deps: BindingCredentialsDeps): ResolveCredent
         identity: {
           certificateFiles: binding.certificateFiles, intermediatesFiles: binding.intermediatesFiles, privateKeyFile: binding.privateKeyFile,
           pkcs11Lib: binding.pkcs11Lib, reusePin: binding.reusePin,
+          tpmKeyPasswordFile: binding.tpmKeyPasswordFile, noTpmKeyPassword: binding.noTpmKeyPassword, tpmDevice: deps.env.TPM_DEVICE,
         },
         session,
         now: deps.now,

@@ -1,21 +1,23 @@
 /**
- * The private-key operation behind SigV4-X509, as a one-method interface so that file keys and
- * hardware tokens (PKCS#11) can sign the same requests.
+ * The private-key operation behind SigV4-X509, as a one-method interface so that file keys,
+ * hardware tokens (PKCS#11), TPM keys and ML-DSA keys can sign the same requests.
  */
 import { sign as cryptoSign, type KeyObject } from 'node:crypto'
 import { fail } from '../errors.js'
 
-export type KeyFamily = 'RSA' | 'EC'
+export type KeyFamily = 'RSA' | 'EC' | 'ML-DSA'
 
 export interface Signer {
   readonly family: KeyFamily
-  /** Signs `data` with SHA-256 inside the scheme: PKCS#1 v1.5 for RSA, DER ECDSA for EC. */
+  /** Signs `data`: SHA-256 inside PKCS#1 v1.5 for RSA, DER ECDSA over SHA-256 for EC, pure ML-DSA. */
   sign(data: Buffer): Promise<Buffer>
 }
 
+export type SigningAlgorithm = 'AWS4-X509-RSA-SHA256' | 'AWS4-X509-ECDSA-SHA256' | 'AWS4-X509-MLDSA'
+
 /** The SigV4-X509 algorithm name for a key family. */
-export function algorithmFor(family: KeyFamily): 'AWS4-X509-RSA-SHA256' | 'AWS4-X509-ECDSA-SHA256' {
-  return family === 'RSA' ? 'AWS4-X509-RSA-SHA256' : 'AWS4-X509-ECDSA-SHA256'
+export function algorithmFor(family: KeyFamily): SigningAlgorithm {
+  return family === 'RSA' ? 'AWS4-X509-RSA-SHA256' : family === 'EC' ? 'AWS4-X509-ECDSA-SHA256' : 'AWS4-X509-MLDSA'
 }
 
 /** Key family of a node KeyObject, or a KEY_UNSUPPORTED error naming what was found. */
@@ -25,7 +27,7 @@ export function keyFamily(key: KeyObject, source: string): KeyFamily {
   if (type === 'ec') return 'EC'
   return fail(
     'KEY_UNSUPPORTED',
-    `${source}: unsupported key type ${type ?? 'unknown'}; IAM Roles Anywhere accepts RSA and EC (P-256, P-384, P-521) keys`,
+    `${source}: unsupported key type ${type ?? 'unknown'}; IAM Roles Anywhere accepts RSA, EC (P-256, P-384, P-521) and ML-DSA keys`,
   )
 }
 

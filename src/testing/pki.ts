@@ -69,9 +69,9 @@ function randomSerial(): string {
   return Buffer.from(bytes).toString('hex')
 }
 
-async function build(opts: CertOptions, isCa: boolean): Promise<TestCert> {
+async function build(opts: CertOptions, isCa: boolean, publicKey?: webcrypto.CryptoKey): Promise<TestCert> {
   const spec = opts.key ?? 'p256'
-  const keys = await generate(spec)
+  const keys = publicKey === undefined ? await generate(spec) : ({ publicKey, privateKey: publicKey } as webcrypto.CryptoKeyPair)
   const now = Date.now()
   const notBefore = opts.notBefore ?? new Date(now - 60 * 60_000)
   const notAfter = opts.notAfter ?? new Date(now + (isCa ? 3650 : 30) * 86_400_000)
@@ -104,13 +104,13 @@ async function build(opts: CertOptions, isCa: boolean): Promise<TestCert> {
     extensions,
   })
   const der = Buffer.from(cert.rawData)
-  const key = KeyObject.from(keys.privateKey)
+  const key = KeyObject.from(keys.privateKey) // the public key when certifying someone else's key (certifyKey)
   return {
     cert: new X509Certificate(der),
     certPem: cert.toString('pem') + '\n',
     der,
     key,
-    keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    keyPem: publicKey === undefined ? key.export({ type: 'pkcs8', format: 'pem' }).toString() : '',
     keySpec: spec,
     subject,
     cryptoKeys: keys,
@@ -123,4 +123,19 @@ export function createCa(opts: CertOptions): Promise<TestCert> {
 
 export function createLeaf(opts: CertOptions & { readonly issuer: TestCert }): Promise<TestCert> {
   return build(opts, false)
+}
+
+/** The public part of a certificate issued for a key held elsewhere (a TPM, a token). */
+export type IssuedCert = Pick<TestCert, 'cert' | 'certPem' | 'der' | 'subject'>
+
+/** A client certificate for an existing public key (RSA or EC), issued by a test CA. */
+export async function certifyKey(opts: Omit<CertOptions, 'key'> & { readonly issuer: TestCert; readonly publicKey: KeyObject }): Promise<IssuedCert> {
+  const details = opts.publicKey.asymmetricKeyDetails
+  const rsa = opts.publicKey.asymmetricKeyType === 'rsa'
+  const curve = details?.namedCurve === 'secp384r1' ? 'P-384' : details?.namedCurve === 'secp521r1' ? 'P-521' : 'P-256'
+  const alg = rsa ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } : { name: 'ECDSA', namedCurve: curve }
+  const spki = opts.publicKey.export({ type: 'spki', format: 'der' })
+  const imported = await subtle.importKey('spki', spki, alg, true, ['verify'])
+  const { cert, certPem, der, subject } = await build({ ...opts, key: rsa ? 'rsa2048' : curve === 'P-384' ? 'p384' : curve === 'P-521' ? 'p521' : 'p256' }, false, imported)
+  return { cert, certPem, der, subject }
 }

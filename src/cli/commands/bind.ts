@@ -23,7 +23,7 @@ export const command: YargsCommand = {
     y
       .positional('name', { type: 'string', describe: 'binding name: letters, digits, @, _ and -' })
       .option('certificate', { type: 'string', array: true, demandOption: true, describe: 'certificate file(s): PEM bundle or DER' })
-      .option('private-key', { type: 'string', demandOption: true, describe: 'private key file' })
+      .option('private-key', { type: 'string', demandOption: true, describe: 'private key file, TSS2 PRIVATE KEY file or handle:0x81... (TPM), or pkcs11: URI' })
       .option('intermediates', { type: 'string', array: true, describe: 'intermediate CA certificate file(s)' })
       .option('trust-anchor-arn', { type: 'string', demandOption: true })
       .option('profile-arn', { type: 'string', demandOption: true })
@@ -39,7 +39,9 @@ export const command: YargsCommand = {
       .option('validate', { type: 'boolean', default: true, describe: 'check the identity locally and make one CreateSession call (--no-validate skips both)' })
       .option('timeout', { type: 'number', default: 10, describe: 'CreateSession timeout per attempt, seconds' })
       .option('pkcs11-lib', { type: 'string', describe: 'PKCS#11 module for pkcs11: URIs without module-path (default: p11-kit-proxy)' })
-      .option('reuse-pin', { type: 'boolean', describe: 'reuse the user PIN for always-authenticate token keys' }),
+      .option('reuse-pin', { type: 'boolean', describe: 'reuse the user PIN for always-authenticate token keys' })
+      .option('tpm-key-password-file', { type: 'string', describe: 'TPM key: file the server reads the key password from (absolute path; the binding never holds the password)' })
+      .option('tpm-key-password', { type: 'string', describe: 'refused: a binding never holds a password (use --tpm-key-password-file); --no-tpm-key-password: the TPM key has no password' }),
   handler: bind,
 }
 
@@ -56,13 +58,14 @@ async function bind(a: Record<string, unknown>, ctx: CliContext): Promise<number
   checkTokenPins([...certificateFiles, privateKeyFile])
   const pkcs11Lib = a['pkcs11-lib'] === undefined ? undefined : absolute(String(a['pkcs11-lib']))
   const reusePin = a['reuse-pin'] === true
+  const tpm = tpmOptions(a)
   const session = resolveSessionConfig({
     trustAnchorArn: a['trust-anchor-arn'] as string, profileArn: a['profile-arn'] as string, roleArn: a['role-arn'] as string,
     sessionDuration: a['session-duration'] as number, roleSessionName: a['role-session-name'] as string | undefined,
     region: a.region as string | undefined, endpoint: a.endpoint as string | undefined, verifyTls: true, timeoutSeconds: a.timeout as number, env: ctx.env,
   })
   if (a.validate !== false) {
-    const identity = await loadIdentity({ certificateFiles, intermediatesFiles, privateKeyFile, pkcs11Lib, reusePin, now: ctx.now() }).catch((e: unknown) => {
+    const identity = await loadIdentity({ certificateFiles, intermediatesFiles, privateKeyFile, pkcs11Lib, reusePin, ...tpm, tpmDevice: ctx.env.TPM_DEVICE, now: ctx.now() }).catch((e: unknown) => {
       if (e instanceof IamraError && e.code === 'KEY_PASSWORD_REQUIRED') {
         throw new IamraError('KEY_UNSUPPORTED', `${privateKeyFile} is encrypted, and the server cannot ask for its password: bind an unencrypted key readable only by the server (mode 0640, group iamra), or a key on a PKCS#11 token`, { cause: e })
       }
@@ -70,6 +73,11 @@ async function bind(a: Record<string, unknown>, ctx: CliContext): Promise<number
     })
     const creds = await createSession(session.request, identity, session.endpoint, {
       transport: createTransport(session.transport), now: ctx.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: Math.random, userAgent: userAgent(),
+    }).catch((e: unknown) => {
+      if (e instanceof IamraError && e.code === 'KEY_PASSWORD_REQUIRED') {
+        throw new IamraError('USAGE', `${privateKeyFile} is a TPM key with a password, and the server cannot ask for it: pass --tpm-key-password-file /path/to/file (or --no-tpm-key-password)`, { cause: e })
+      }
+      throw e
     })
     ctx.stderr(`iamra: validated ${name}: CreateSession for ${creds.assumedRoleArn ?? creds.roleArn} succeeded`)
   }
@@ -84,6 +92,7 @@ async function bind(a: Record<string, unknown>, ctx: CliContext): Promise<number
       endpoint: a.endpoint as string | undefined,
       pkcs11Lib,
       reusePin,
+      ...tpm,
       createdAt: ctx.now().toISOString(),
     },
     envFile,
@@ -93,9 +102,21 @@ async function bind(a: Record<string, unknown>, ctx: CliContext): Promise<number
   return 0
 }
 
-/** Files become absolute paths (the server's working directory is not ours); pkcs11: URIs stay as written. */
+/** Files become absolute paths (the server's working directory is not ours); pkcs11: URIs and TPM handles stay as written. */
 function absolute(value: string): string {
-  return isPkcs11Uri(value) ? value : resolve(value)
+  return isPkcs11Uri(value) || /^handle:/i.test(value) ? value : resolve(value)
+}
+
+/** A TPM key's password source for the server: a file, or none; never the password itself. */
+function tpmOptions(a: Record<string, unknown>): { tpmKeyPasswordFile?: string; noTpmKeyPassword?: true } {
+  const file = a['tpm-key-password-file']
+  if (a['tpm-key-password'] === true || typeof a['tpm-key-password'] === 'string') {
+    throw new IamraError('USAGE', 'a binding must not hold a TPM key password: use --tpm-key-password-file /path/to/file (or --no-tpm-key-password)')
+  }
+  const none = a['tpm-key-password'] === false
+  if (file !== undefined && none) throw new IamraError('USAGE', '--tpm-key-password-file cannot be combined with --no-tpm-key-password')
+  if (file !== undefined && !String(file).startsWith('/')) throw new IamraError('USAGE', '--tpm-key-password-file must be an absolute path (the server reads it)')
+  return { ...(file === undefined ? {} : { tpmKeyPasswordFile: String(file) }), ...(none ? { noTpmKeyPassword: true as const } : {}) }
 }
 
 /**

@@ -36,7 +36,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   checkIdentityFlags(flags)
   const session = sessionFromFlags(flags, ctx.env)
   const debug = flags.debug === true ? (line: string) => ctx.stderr(`debug: ${line}`) : undefined
-  const identity = identityInputs(flags, ctx.promptPassword, ctx.env)
+  const identity = { ...identityInputs(flags, ctx.promptPassword, ctx.env), tpmDevice: ctx.env.TPM_DEVICE }
   const provider = fromCertificate({ identity, session, now: ctx.now, debug })
   // the cache key covers the identity files' bytes; a pkcs11: URI counts by its text, without any PIN
   const inputs = [...identity.certificateFiles, ...(identity.intermediatesFiles ?? []), ...(identity.privateKeyFile === undefined ? [] : [identity.privateKeyFile])]
@@ -44,8 +44,10 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   const uris = tokenUris.length === 0 ? [] : tokenUris.map((await import('../../pkcs11/uri.js')).redactPin)
   // Loaded only with --cache: credential-process start-up pays for what it uses (bench/).
   const pc = flags.cache === true ? await import('../../cache/process-cache.js') : undefined
-  const key = pc === undefined ? undefined : await pc.processCacheKey([session.request, session.endpoint.url.href, session.endpoint.signingRegion, ...uris],
-    inputs.filter((i) => !/^pkcs11:/i.test(i)), (f) => (identity.readFile ?? readIdentityFile)(f, 'CERT_UNREADABLE', 'identity file'))
+  // a TPM handle counts by its text too (the key stays in the TPM)
+  const handles = inputs.filter((i) => /^handle:/i.test(i))
+  const key = pc === undefined ? undefined : await pc.processCacheKey([session.request, session.endpoint.url.href, session.endpoint.signingRegion, ...uris, ...handles],
+    inputs.filter((i) => !/^(pkcs11|handle):/i.test(i)), (f) => (identity.readFile ?? readIdentityFile)(f, 'CERT_UNREADABLE', 'identity file'))
   let creds
   try {
     creds = key === undefined || pc === undefined

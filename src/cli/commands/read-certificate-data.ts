@@ -4,7 +4,7 @@
  */
 import { createHash, type X509Certificate } from 'node:crypto'
 import { IamraError } from '../../errors.js'
-import { decimalSerial, loadCertificates } from '../../identity/certificates.js'
+import { certificateMlDsaLevel, decimalSerial, loadCertificates } from '../../identity/certificates.js'
 import { commandFileReader } from '../input-files.js'
 import { closeTokenSessions, pkcs11Support } from '../../identity/identity.js'
 import type { CliContext } from '../context.js'
@@ -43,14 +43,17 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   }
   const first = (await loadCertificates(file, commandFileReader(ctx.env)))[0]
   if (first === undefined) throw new IamraError('CERT_MALFORMED', `${file}: no certificate found`)
-  const type = first.cert.publicKey.asymmetricKeyType
-  const keyType = type === 'rsa' ? 'RSA' : type === 'ec' ? 'EC' : String(type).toUpperCase()
+  // ML-DSA first: on Node 20 `publicKey` throws for such certificates
+  const level = certificateMlDsaLevel(first.cert)
+  const type = level === undefined ? first.cert.publicKey.asymmetricKeyType : undefined
+  const keyType = level !== undefined ? `ML-DSA-${level}` : type === 'rsa' ? 'RSA' : type === 'ec' ? 'EC' : String(type).toUpperCase()
   const prefix = keyType === 'RSA' ? 'RSA' : 'EC'
   ctx.stdout(JSON.stringify({
     keyType,
     certificateData: first.der.toString('base64'),
     serialNumber: decimalSerial(first.cert),
-    supportedAlgorithms: [`${prefix}SHA256`, `${prefix}SHA384`, `${prefix}SHA512`],
+    // pure ML-DSA has no digest choice: its one algorithm is the parameter set
+    supportedAlgorithms: level !== undefined ? [keyType] : [`${prefix}SHA256`, `${prefix}SHA384`, `${prefix}SHA512`],
   }))
   return 0
 }

@@ -9,7 +9,7 @@ import { parsePrivateKey } from '../../identity/private-key.js'
 import type { CliContext } from '../context.js'
 import { helpText, parseFlags } from '../flags.js'
 import { checkIdentityFlags, IDENTITY_FLAGS, identityInputs } from '../identity-flags.js'
-import { closeTokenSessions, looksLikePkcs12, pkcs11Support, usesPkcs11 } from '../../identity/identity.js'
+import { closeTokenSessions, loadTpmKeyIfAny, looksLikePkcs12, pkcs11Support, usesPkcs11 } from '../../identity/identity.js'
 
 const FLAGS = {
   ...IDENTITY_FLAGS,
@@ -55,7 +55,11 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   const inputs = identityInputs(flags, ctx.promptPassword, ctx.env)
   const hash = digest.replace('SHA', 'sha') as 'sha256' | 'sha384' | 'sha512'
   let signature: Buffer
-  if (usesPkcs11(inputs)) {
+  const tpmKey = usesPkcs11(inputs) || inputs.privateKeyFile === undefined ? undefined
+    : await loadTpmKeyIfAny({ ...inputs, tpmDevice: ctx.env.TPM_DEVICE }, /^handle:/i.test(inputs.privateKeyFile) ? undefined : await readIdentityFile(inputs.privateKeyFile, 'KEY_UNREADABLE', 'private key file'))
+  if (tpmKey !== undefined) {
+    signature = await tpmKey.signer.signWith(hash, testStringFor(tpmKey.publicKey))
+  } else if (usesPkcs11(inputs)) {
     try {
       const { publicKey, signer } = await (await pkcs11Support()).loadPkcs11Key(inputs)
       signature = await signer.signWith(hash, testStringFor(publicKey))
@@ -69,7 +73,12 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
     const bytes = await (inputs.readFile ?? readIdentityFile)(keyFile, 'KEY_UNREADABLE', 'private key file')
     const key = looksLikePkcs12(bytes) ? (await (await import('../../identity/pkcs12.js')).parsePkcs12(bytes, keyFile, opts)).key : await parsePrivateKey(bytes, keyFile, opts)
     if (key === undefined) throw new IamraError('KEY_MALFORMED', `${keyFile}: the PKCS#12 file holds no private key`)
-    signature = sign(hash, testStringFor(createPublicKey(key)), key.asymmetricKeyType === 'ec' ? { key, dsaEncoding: 'der' } : key)
+    if ('kind' in key) {
+      // ML-DSA: the official helper signs the bare prefix || "1" (no public-key digest), pure, --digest unused
+      signature = await (await import('../../mldsa/signer.js')).mlDsaSigner(key).sign(Buffer.from(PREFIX + '1', 'utf8'))
+    } else {
+      signature = sign(hash, testStringFor(createPublicKey(key)), key.asymmetricKeyType === 'ec' ? { key, dsaEncoding: 'der' } : key)
+    }
   }
   if (format === 'bin') ctx.stdout(signature)
   else if (format === 'text') ctx.stdout(signature.toString('hex'))

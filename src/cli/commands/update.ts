@@ -34,7 +34,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   const file = credentialsFilePath(ctx.env, process.cwd())
   const debug = flags.debug === true ? (line: string) => ctx.stderr(`debug: ${line}`) : undefined
   const provider = fromCertificate({
-    identity: identityInputs(flags, askOnce(ctx.promptPassword), ctx.env),
+    identity: { ...identityInputs(flags, askOnce(ctx.promptPassword), ctx.env), tpmDevice: ctx.env.TPM_DEVICE },
     session,
     now: ctx.now,
     debug,

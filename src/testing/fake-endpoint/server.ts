@@ -52,7 +52,8 @@ function serve(handler: FakeHandler, req: IncomingMessage, res: ServerResponse):
 
 export async function startFakeEndpoint(config: FakeConfig & { host?: string; port?: number }): Promise<FakeEndpoint> {
   const handler = createFakeHandler(config)
-  const server = createServer((req, res) => serve(handler, req, res))
+  // ML-DSA certificates and signatures make headers of 20 KB and more (node's default limit is 16 KiB)
+  const server = createServer({ maxHeaderSize: 128 * 1024 }, (req, res) => serve(handler, req, res))
   const host = config.host ?? '127.0.0.1'
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

@@ -2,7 +2,8 @@
  * Verifies a SigV4-X509 CreateSession request the way IAM Roles Anywhere does, written from the
  * protocol reference alone: it must never import the signer, so a shared bug cannot pass both sides.
  */
-import { createHash, verify as cryptoVerify, type KeyObject, X509Certificate } from 'node:crypto'
+import { createHash, X509Certificate } from 'node:crypto'
+import { certKey, signedBy, verifyWithCertKey, type CertKey } from './cert-keys.js'
 
 export type RawHeaders = Readonly<Record<string, string | readonly string[] | undefined>>
 
@@ -25,7 +26,7 @@ export class VerifyError extends Error {
 const denied = (m: string): VerifyError => new VerifyError(403, 'AccessDeniedException', m)
 
 export interface ParsedAuthorization {
-  readonly algorithm: 'AWS4-X509-RSA-SHA256' | 'AWS4-X509-ECDSA-SHA256'
+  readonly algorithm: 'AWS4-X509-RSA-SHA256' | 'AWS4-X509-ECDSA-SHA256' | 'AWS4-X509-MLDSA'
   readonly serial: string
   readonly date: string
   readonly region: string
@@ -119,21 +120,19 @@ export function stringToSignOf(algorithm: string, amzDate: string, scope: string
   return [algorithm, amzDate, scope, sha256Hex(canonicalRequest)].join('\n')
 }
 
-/** RSA PKCS#1 v1.5 or DER ECDSA, SHA-256 inside the scheme. */
-export function verifySignature(stringToSign: string, publicKey: KeyObject, signature: Buffer): boolean {
-  try {
-    return cryptoVerify('sha256', Buffer.from(stringToSign, 'utf8'), publicKey, signature)
-  } catch {
-    return false
-  }
+/** RSA PKCS#1 v1.5 or DER ECDSA with SHA-256 inside the scheme, or pure ML-DSA over the string itself. */
+export function verifySignature(stringToSign: string, key: CertKey, signature: Buffer): boolean {
+  return verifyWithCertKey(key, Buffer.from(stringToSign, 'utf8'), signature)
 }
+
+const ALGORITHM_OF: Record<string, ParsedAuthorization['algorithm']> = { rsa: 'AWS4-X509-RSA-SHA256', ec: 'AWS4-X509-ECDSA-SHA256', 'ml-dsa': 'AWS4-X509-MLDSA' }
 
 export function parseAuthorization(value: string | undefined): ParsedAuthorization {
   if (value === undefined) throw denied('Missing Authentication Token')
   const m = /^(\S+) +Credential=([^,\s]+), *SignedHeaders=([^,\s]+), *Signature=([^,\s]+)$/.exec(value.trim())
   if (m === null) throw denied('Authorization header is malformed')
   const [, algorithm = '', credential = '', signed = '', sig = ''] = m
-  if (algorithm !== 'AWS4-X509-RSA-SHA256' && algorithm !== 'AWS4-X509-ECDSA-SHA256') throw denied(`Unsupported signing algorithm ${algorithm}`)
+  if (algorithm !== 'AWS4-X509-RSA-SHA256' && algorithm !== 'AWS4-X509-ECDSA-SHA256' && algorithm !== 'AWS4-X509-MLDSA') throw denied(`Unsupported signing algorithm ${algorithm}`)
   const parts = credential.split('/')
   if (parts.length !== 5 || parts[3] !== 'rolesanywhere' || parts[4] !== 'aws4_request') throw denied('Credential scope is malformed')
   const [serial = '', date = '', region = ''] = parts
@@ -165,11 +164,7 @@ function decodeCert(b64: string, what: string): X509Certificate {
 }
 
 function issuedBy(child: X509Certificate, parent: X509Certificate): boolean {
-  try {
-    return parent.ca && child.checkIssued(parent) && child.verify(parent.publicKey)
-  } catch {
-    return false
-  }
+  return signedBy(child, parent)
 }
 
 /** The path leaf → ... → trust anchor through the chain certificates, or undefined. */
@@ -223,13 +218,18 @@ export function verifySigner(req: RawRequest, c: SignatureCheck, seen: { serial?
   const chain = chainHeader === undefined ? [] : chainHeader.split(',').map((b, i) => decodeCert(b.trim(), `X-Amz-X509-Chain certificate ${i + 1}`))
   const serial = BigInt('0x' + leaf.serialNumber).toString(10)
   seen.serial = serial
-  const keyType = leaf.publicKey.asymmetricKeyType
-  if (keyType !== 'rsa' && keyType !== 'ec') throw denied(`Unsupported certificate key type ${keyType ?? 'unknown'}`)
-  if ((keyType === 'rsa') !== (auth.algorithm === 'AWS4-X509-RSA-SHA256')) throw denied(`Signing algorithm ${auth.algorithm} does not match the certificate key type ${keyType}`)
+  let key: CertKey
+  try {
+    key = certKey(leaf)
+  } catch {
+    throw denied('X-Amz-X509 certificate has an unreadable public key')
+  }
+  if (key.type === 'other') throw denied(`Unsupported certificate key type ${key.name}`)
+  if (ALGORITHM_OF[key.type] !== auth.algorithm) throw denied(`Signing algorithm ${auth.algorithm} does not match the certificate key type ${key.type}`)
   if (!/^(0|[1-9][0-9]*)$/.test(auth.serial)) throw denied('Credential must carry the certificate serial number in decimal')
   if (auth.serial !== serial) throw denied('Credential serial number does not match the signing certificate')
   const sts = stringToSignOf(auth.algorithm, rawDate, auth.scope, canonicalRequestOf(req, auth.signedHeaders))
-  if (!verifySignature(sts, leaf.publicKey, auth.signature)) throw denied('Invalid signature')
+  if (!verifySignature(sts, key, auth.signature)) throw denied('Invalid signature')
   const path = trustPath(leaf, chain, c.anchors)
   if (path === undefined) throw denied('Untrusted Signing Certificate')
   for (const [i, cert] of path.entries()) {

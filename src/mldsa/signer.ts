@@ -1,0 +1,14 @@
+/**
+ * The AWS4-X509-MLDSA signer: pure ML-DSA (FIPS 204) over the raw string to sign, empty context,
+ * deterministic (as the official helper signs), returning the raw signature bytes.
+ */
+import type { Signer } from '../signing/signer.js'
+import { loadMlDsa } from './noble.js'
+import type { MlDsaPrivateKey } from './private-key.js'
+
+export function mlDsaSigner(key: MlDsaPrivateKey): Signer {
+  return {
+    family: 'ML-DSA',
+    sign: async (data) => Buffer.from((await loadMlDsa())[key.level].sign(data, key.secretKey, { extraEntropy: false })),
+  }
+}
