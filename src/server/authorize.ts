@@ -5,8 +5,8 @@
  */
 import { IamraError } from '../errors.js'
 import { isRelative, tokenInQuery, type Mode } from '../binding/modes.js'
-import { readBinding, type Binding } from '../binding/store.js'
-import { parseToken, secretMatches } from '../binding/token.js'
+import { entryForSecret, readBinding, type Binding } from '../binding/store.js'
+import { parseToken } from '../binding/token.js'
 import type { PresentedToken } from './token-extraction.js'
 
 const REJECTED = 'access token not accepted'
@@ -29,7 +29,10 @@ export async function authorize(dir: string, presented: PresentedToken, socketNa
     if (e instanceof IamraError) throw new IamraError(e.code, 'the binding for this token cannot be used; the server log says why', { cause: e })
     throw e
   }
-  if (binding === undefined || !secretMatches(parsed.secret, binding.secretHash)) throw new IamraError('TOKEN_REJECTED', REJECTED)
+  // During a rebind the file also holds the entries the consumer's previous token opens (binding-file.ts).
+  const entry = binding === undefined ? undefined : entryForSecret(binding, parsed.secret)
+  if (entry === undefined) throw new IamraError('TOKEN_REJECTED', REJECTED)
+  binding = entry
   const wantQuery = tokenInQuery(binding.mode)
   if (wantQuery !== (presented.from === 'query')) {
     throw new IamraError('TOKEN_REJECTED', `${REJECTED}: binding ${binding.name} (mode ${binding.mode}) takes its token in the ${wantQuery ? 'access_token query parameter' : 'Authorization header'}`)
