@@ -47,7 +47,7 @@ t.test('env files per mode', async (t) => {
   t.equal(env('ecs-full-token-file'), 'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=/run/iamra/tokens/app\nAWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:7224/ecs/credentials\n')
   t.equal(renderEnvFile(envFor({ mode: 'ecs-full-query', token: 'iamra.a@b.S', url: new URL('http://127.0.0.1:9/base/'), tokenFile: '' })), 'AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:9/base/ecs/credentials?access_token=iamra.a%40b.S\n', '@ form-encoded, base path kept')
   t.same(parseEnvFile('# c\nA=1\nB="x \\"y\\" \\\\z"\nC=\'q r\'\nexport D=4\n\nbad line\n'), { A: '1', B: 'x "y" \\z', C: 'q r', D: '4' })
-  t.same(parseEnvFile(renderEnvFile([['K', 'a "b" \\c $d']])), { K: 'a "b" \\c $d' }, 'render and parse agree')
+  for (const v of ['a "b"', 'x\\y', '$(id)', '`id`', "it's", 'a b', 'a\nB=1', '~root', 'a;b']) t.throws(() => renderEnvFile([['K', v]]), { code: 'USAGE' }, `refused rather than quoted: ${JSON.stringify(v)}`)
 })
 
 t.test('binding files: needroleshere compatibility and validation of the file', async (t) => {
@@ -93,18 +93,19 @@ t.test('bind and unbind through the CLI', async (t) => {
   const noValidate = await runCli(bindArgs('novalid', '--no-validate', '--private-key', s.pki.path('s.key')))
   t.equal(noValidate.code, 0, '--no-validate skips the checks')
 
-  // Rebind: new token, env file keeps its mode and owner; a stale temp file does not block.
+  // Rebind: new token, env file keeps its mode and owner; every temp file of the name goes, old or new
+  // (binds of one name hold its lock, so none is being written).
   chmodSync(join(dir, 'env/app1'), 0o640)
   chownSync(join(dir, 'env/app1'), 65534, 65534)
   writeFileSync(join(dir, 'bindings/.app1.json.deadbeef.tmp'), 'partial')
   writeFileSync(join(dir, 'bindings/.wip.app1'), 'needroleshere leftover')
-  writeFileSync(join(dir, 'bindings/.app1.json.fresh0.tmp'), 'a concurrent bind writing now')
+  writeFileSync(join(dir, 'bindings/.app1.json.fresh0.tmp'), 'left seconds ago')
   const old = new Date(Date.now() - 3_600_000)
   for (const f of ['.app1.json.deadbeef.tmp', '.wip.app1']) utimesSync(join(dir, 'bindings', f), old, old)
   t.equal((await runCli(bindArgs('app1', '--mode', 'ecs-full-token-file'))).code, 0)
   const st = statSync(join(dir, 'env/app1'))
   t.same([st.mode & 0o777, st.uid, st.gid], [0o640, 65534, 65534], 'rebind keeps the env file mode and owner')
-  t.same(readdirSync(join(dir, 'bindings')).sort(), ['.app1.json.fresh0.tmp', 'app1.json', 'novalid.json'], 'stale temp files cleaned up, a fresh one (a concurrent bind) left alone')
+  t.same(readdirSync(join(dir, 'bindings')).sort(), ['app1.json', 'novalid.json'], 'temp files cleaned up, however fresh')
   const tokenFile = readFileSync(join(dir, 'tokens/app1'), 'utf8')
   t.match(tokenFile, /^iamra\.app1\.[A-Za-z0-9_-]+$/, 'token file without a trailing newline')
   t.not(tokenFile, token, 'rebind rotated the token')
