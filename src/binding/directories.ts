@@ -25,6 +25,10 @@ export async function ensureDirectories(dir: string): Promise<void> {
     await mkdir(path, { mode }).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== 'EEXIST') throw unusable(dir, path, e, 'cannot create')
     })
+    const st = await lstat(path).catch((e: unknown) => {
+      throw unusable(dir, path, e, 'cannot examine')
+    })
+    if (st.isSymbolicLink()) throw symlink(path)
     // Opened without following a link, and its mode set through the open directory: whatever is
     // renamed into its place meanwhile, the chmod can only reach this directory.
     const fh = await open(path, DIRECTORY_FLAGS).catch((e: unknown) => {
