@@ -197,3 +197,12 @@ t.test('a configuration directory bind may not create: its own code, not INTERNA
   t.same([r.code, /^iamra: cannot create .*: permission denied: .* \[CONFIG_DIRECTORY_UNUSABLE\]$/.test(first)], [2, true], r.stderr.trim())
   t.notOk(/INTERNAL/.test(r.stderr))
 })
+
+t.test('the docs describe the env file bind writes', async (t) => {
+  const server = readFileSync(new URL('../docs/server.md', import.meta.url), 'utf8')
+  t.notMatch(server, /double-quoted/, 'values are not quoted')
+  t.match(server, /AWS_DEFAULT_REGION/, 'boto3 reads AWS_DEFAULT_REGION, not AWS_REGION')
+  t.match(server, /--force/, 'the URL rule and its way out')
+  const serve = readFileSync(new URL('../dev/serve.sh', import.meta.url), 'utf8')
+  t.notMatch(serve, /IAMRA_\S* would|read it as an option/, 'dev/serve.sh promises no IAMRA_* variables')
+})
