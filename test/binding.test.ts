@@ -58,6 +58,39 @@ t.test('binding files: needroleshere compatibility and validation of the file', 
   t.throws(() => parseBinding('nope', 'bad.json'), { code: 'BINDING_INVALID' })
 })
 
+t.test('a binding during a rebind: previous entries open with their own settings', async (t) => {
+  const { mkdtempSync, mkdirSync, writeFileSync: write } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { authorize } = await import('../src/server/authorize.js')
+  const { entryForSecret, serialiseBinding } = await import('../src/binding/store.js')
+  const dir = mkdtempSync(join(tmpdir(), 'iamra-previous-'))
+  mkdirSync(join(dir, 'bindings'), { mode: 0o700 })
+  const entry = (roleArn: string, mode: (typeof MODES)[number]) => {
+    const issued = issueToken('app')
+    return { issued, binding: { name: 'app', secretHash: issued.secretHash, certificateFiles: ['/c'], intermediatesFiles: [], privateKeyFile: '/k', mode, createdAt: '', request: { durationSeconds: 900, trustAnchorArn: 't', profileArn: 'p', roleArn } } }
+  }
+  const oldHeader = entry('role/old', 'ecs-full')
+  const oldQuery = entry('role/older', 'ecs-full-query')
+  const next = entry('role/new', 'ecs-full-token-file')
+  const text = serialiseBinding({ ...next.binding, previous: [oldHeader.binding, oldQuery.binding] })
+  const parsed = parseBinding(text, 'b.json')
+  t.same([parsed.request.roleArn, parsed.previous?.map((p) => [p.name, p.request.roleArn, p.mode])], ['role/new', [['app', 'role/old', 'ecs-full'], ['app', 'role/older', 'ecs-full-query']]], 'round trip')
+  t.equal(parseBinding(serialiseBinding(next.binding), 'b.json').previous, undefined, 'no previous once a bind completes')
+  const secret = (tok: string) => parseToken(tok)?.secret ?? Buffer.alloc(0)
+  t.equal(entryForSecret(parsed, secret(oldQuery.issued.token))?.request.roleArn, 'role/older')
+  t.equal(entryForSecret(parsed, secret(issueToken('app').token)), undefined, 'a stranger\'s secret opens nothing')
+  write(join(dir, 'bindings/app.json'), text, { mode: 0o600 })
+  t.equal((await authorize(dir, { token: oldHeader.issued.token, from: 'header' })).request.roleArn, 'role/old', 'the token in the old env file works, with its settings')
+  t.equal((await authorize(dir, { token: oldQuery.issued.token, from: 'query' })).request.roleArn, 'role/older', 'placement checked by the entry\'s own mode')
+  await t.rejects(authorize(dir, { token: oldQuery.issued.token, from: 'header' }), { code: 'TOKEN_REJECTED' })
+  t.equal((await authorize(dir, { token: next.issued.token, from: 'header' })).request.roleArn, 'role/new')
+  write(join(dir, 'bindings/app.json'), serialiseBinding(next.binding), { mode: 0o600 })
+  await t.rejects(authorize(dir, { token: oldHeader.issued.token, from: 'header' }), { code: 'TOKEN_REJECTED' }, 'refused once the bind completed')
+  for (const bad of [{ previous: 'x' }, { previous: [{}, {}, {}] }, { previous: [{ secret_hash: 'h' }] }]) {
+    t.throws(() => parseBinding(JSON.stringify({ ...JSON.parse(serialiseBinding(next.binding)), ...bad }), 'bad.json'), { code: 'BINDING_INVALID' }, JSON.stringify(bad).slice(0, 40))
+  }
+})
+
 t.test('bind and unbind through the CLI', async (t) => {
   const s = await startScenario('p256')
   t.teardown(s.close)
