@@ -10,7 +10,7 @@
 #   node bin/iamra.mjs bind NAME --configuration-directory .iamra-dev --url http://127.0.0.1:7224 ...
 #
 # NOTIFY_SOCKET and WATCHDOG_USEC, when set, are passed on (to watch sd_notify messages).
-# No variable here starts with IAMRA_: iamra would read it as an option.
+# iamra reads no options from the environment (no IAMRA_* variables): pass them as arguments.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

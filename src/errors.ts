@@ -32,6 +32,7 @@ const CATALOGUE = {
   REGION_MISMATCH: { exit: EXIT.USAGE, status: 400 },
   ENDPOINT_INVALID: { exit: EXIT.USAGE, status: 400 },
   CONFIG_DIRECTORY_MISSING: { exit: EXIT.USAGE, status: 500 },
+  CONFIG_DIRECTORY_UNUSABLE: { exit: EXIT.USAGE, status: 500 },
   CERT_UNREADABLE: { exit: EXIT.IDENTITY, status: 500 },
   CERT_MALFORMED: { exit: EXIT.IDENTITY, status: 500 },
   CERT_EXPIRED: { exit: EXIT.IDENTITY, status: 500 },

@@ -47,7 +47,7 @@ t.test('env files per mode', async (t) => {
   t.equal(env('ecs-full-token-file'), 'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=/run/iamra/tokens/app\nAWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:7224/ecs/credentials\n')
   t.equal(renderEnvFile(envFor({ mode: 'ecs-full-query', token: 'iamra.a@b.S', url: new URL('http://127.0.0.1:9/base/'), tokenFile: '' })), 'AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:9/base/ecs/credentials?access_token=iamra.a%40b.S\n', '@ form-encoded, base path kept')
   t.same(parseEnvFile('# c\nA=1\nB="x \\"y\\" \\\\z"\nC=\'q r\'\nexport D=4\n\nbad line\n'), { A: '1', B: 'x "y" \\z', C: 'q r', D: '4' })
-  t.same(parseEnvFile(renderEnvFile([['K', 'a "b" \\c $d']])), { K: 'a "b" \\c $d' }, 'render and parse agree')
+  for (const v of ['a "b"', 'x\\y', '$(id)', '`id`', "it's", 'a b', 'a\nB=1', '~root', 'a;b']) t.throws(() => renderEnvFile([['K', v]]), { code: 'USAGE' }, `refused rather than quoted: ${JSON.stringify(v)}`)
 })
 
 t.test('binding files: needroleshere compatibility and validation of the file', async (t) => {
@@ -56,6 +56,39 @@ t.test('binding files: needroleshere compatibility and validation of the file', 
   t.same([b.mode, b.request.durationSeconds, b.intermediatesFiles], ['ecs-full-query', 900, []])
   t.throws(() => parseBinding('{"name":"x"}', 'bad.json'), { code: 'BINDING_INVALID', message: /bad\.json: missing or invalid secret_hash, private_key_file, certificate_files, mode/ })
   t.throws(() => parseBinding('nope', 'bad.json'), { code: 'BINDING_INVALID' })
+})
+
+t.test('a binding during a rebind: previous entries open with their own settings', async (t) => {
+  const { mkdtempSync, mkdirSync, writeFileSync: write } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { authorize } = await import('../src/server/authorize.js')
+  const { entryForSecret, serialiseBinding } = await import('../src/binding/store.js')
+  const dir = mkdtempSync(join(tmpdir(), 'iamra-previous-'))
+  mkdirSync(join(dir, 'bindings'), { mode: 0o700 })
+  const entry = (roleArn: string, mode: (typeof MODES)[number]) => {
+    const issued = issueToken('app')
+    return { issued, binding: { name: 'app', secretHash: issued.secretHash, certificateFiles: ['/c'], intermediatesFiles: [], privateKeyFile: '/k', mode, createdAt: '', request: { durationSeconds: 900, trustAnchorArn: 't', profileArn: 'p', roleArn } } }
+  }
+  const oldHeader = entry('role/old', 'ecs-full')
+  const oldQuery = entry('role/older', 'ecs-full-query')
+  const next = entry('role/new', 'ecs-full-token-file')
+  const text = serialiseBinding({ ...next.binding, previous: [oldHeader.binding, oldQuery.binding] })
+  const parsed = parseBinding(text, 'b.json')
+  t.same([parsed.request.roleArn, parsed.previous?.map((p) => [p.name, p.request.roleArn, p.mode])], ['role/new', [['app', 'role/old', 'ecs-full'], ['app', 'role/older', 'ecs-full-query']]], 'round trip')
+  t.equal(parseBinding(serialiseBinding(next.binding), 'b.json').previous, undefined, 'no previous once a bind completes')
+  const secret = (tok: string) => parseToken(tok)?.secret ?? Buffer.alloc(0)
+  t.equal(entryForSecret(parsed, secret(oldQuery.issued.token))?.request.roleArn, 'role/older')
+  t.equal(entryForSecret(parsed, secret(issueToken('app').token)), undefined, 'a stranger\'s secret opens nothing')
+  write(join(dir, 'bindings/app.json'), text, { mode: 0o600 })
+  t.equal((await authorize(dir, { token: oldHeader.issued.token, from: 'header' })).request.roleArn, 'role/old', 'the token in the old env file works, with its settings')
+  t.equal((await authorize(dir, { token: oldQuery.issued.token, from: 'query' })).request.roleArn, 'role/older', 'placement checked by the entry\'s own mode')
+  await t.rejects(authorize(dir, { token: oldQuery.issued.token, from: 'header' }), { code: 'TOKEN_REJECTED' })
+  t.equal((await authorize(dir, { token: next.issued.token, from: 'header' })).request.roleArn, 'role/new')
+  write(join(dir, 'bindings/app.json'), serialiseBinding(next.binding), { mode: 0o600 })
+  await t.rejects(authorize(dir, { token: oldHeader.issued.token, from: 'header' }), { code: 'TOKEN_REJECTED' }, 'refused once the bind completed')
+  for (const bad of [{ previous: 'x' }, { previous: [{}, {}, {}] }, { previous: [{ secret_hash: 'h' }] }]) {
+    t.throws(() => parseBinding(JSON.stringify({ ...JSON.parse(serialiseBinding(next.binding)), ...bad }), 'bad.json'), { code: 'BINDING_INVALID' }, JSON.stringify(bad).slice(0, 40))
+  }
 })
 
 t.test('bind and unbind through the CLI', async (t) => {
@@ -93,18 +126,19 @@ t.test('bind and unbind through the CLI', async (t) => {
   const noValidate = await runCli(bindArgs('novalid', '--no-validate', '--private-key', s.pki.path('s.key')))
   t.equal(noValidate.code, 0, '--no-validate skips the checks')
 
-  // Rebind: new token, env file keeps its mode and owner; a stale temp file does not block.
+  // Rebind: new token, env file keeps its mode and owner; every temp file of the name goes, old or new
+  // (binds of one name hold its lock, so none is being written).
   chmodSync(join(dir, 'env/app1'), 0o640)
   chownSync(join(dir, 'env/app1'), 65534, 65534)
   writeFileSync(join(dir, 'bindings/.app1.json.deadbeef.tmp'), 'partial')
   writeFileSync(join(dir, 'bindings/.wip.app1'), 'needroleshere leftover')
-  writeFileSync(join(dir, 'bindings/.app1.json.fresh0.tmp'), 'a concurrent bind writing now')
+  writeFileSync(join(dir, 'bindings/.app1.json.fresh0.tmp'), 'left seconds ago')
   const old = new Date(Date.now() - 3_600_000)
   for (const f of ['.app1.json.deadbeef.tmp', '.wip.app1']) utimesSync(join(dir, 'bindings', f), old, old)
   t.equal((await runCli(bindArgs('app1', '--mode', 'ecs-full-token-file'))).code, 0)
   const st = statSync(join(dir, 'env/app1'))
   t.same([st.mode & 0o777, st.uid, st.gid], [0o640, 65534, 65534], 'rebind keeps the env file mode and owner')
-  t.same(readdirSync(join(dir, 'bindings')).sort(), ['.app1.json.fresh0.tmp', 'app1.json', 'novalid.json'], 'stale temp files cleaned up, a fresh one (a concurrent bind) left alone')
+  t.same(readdirSync(join(dir, 'bindings')).sort(), ['app1.json', 'novalid.json'], 'temp files cleaned up, however fresh')
   const tokenFile = readFileSync(join(dir, 'tokens/app1'), 'utf8')
   t.match(tokenFile, /^iamra\.app1\.[A-Za-z0-9_-]+$/, 'token file without a trailing newline')
   t.not(tokenFile, token, 'rebind rotated the token')

@@ -10,8 +10,8 @@ import { IamraError } from '../src/errors.js'
 import { loadIdentity } from '../src/identity/identity.js'
 import { makePkiFiles } from './helpers/pki-files.js'
 
-const TA = 'arn:aws:rolesanywhere:eu-central-1:123456789012:trust-anchor/ta'
-const PR = 'arn:aws:rolesanywhere:eu-central-1:123456789012:profile/pr'
+const TA = 'arn:aws:rolesanywhere:eu-central-1:123456789012:trust-anchor/0b3f6a2e-7c41-4d8e-9a15-3e2f6b8c9d01'
+const PR = 'arn:aws:rolesanywhere:eu-central-1:123456789012:profile/6f1c2d3e-4a5b-4c6d-8e7f-901a2b3c4d5e'
 const RO = 'arn:aws:iam::123456789012:role/app'
 
 const codeOf = (f: () => unknown): string | undefined => {
@@ -34,6 +34,41 @@ t.test('ARNs', async (t) => {
     t.match((e as Error).message, /--trust-anchor-arn is required; --role-arn is required/, 'every problem at once')
   }
   t.equal(roleName('arn:aws:iam::123456789012:role/path/to/app'), 'app')
+})
+
+t.test('ARNs by the grammar of the ARNs the services issue', async (t) => {
+  const ok = (over: { trustAnchorArn?: string; profileArn?: string; roleArn?: string }): boolean => codeOf(() => checkArns({ trustAnchorArn: TA, profileArn: PR, roleArn: RO, ...over })) === undefined
+  // Legitimate forms: role paths, IAM's name characters, other partitions and regions.
+  for (const roleArn of ['arn:aws:iam::123456789012:role/path/to/name', 'arn:aws:iam::123456789012:role/service-role/My.Role+x=y,z@w_v-1', `arn:aws:iam::123456789012:role/${'n'.repeat(64)}`]) t.ok(ok({ roleArn }), roleArn)
+  const gov = (s: string): string => s.replace(':aws:', ':aws-us-gov:').replace('eu-central-1', 'us-gov-west-1')
+  t.ok(ok({ trustAnchorArn: gov(TA), profileArn: gov(PR), roleArn: gov(RO) }), 'aws-us-gov')
+  const cn = (s: string): string => s.replace(':aws:', ':aws-cn:').replace('eu-central-1', 'cn-north-1')
+  t.ok(ok({ trustAnchorArn: cn(TA), profileArn: cn(PR), roleArn: cn(RO) }), 'aws-cn')
+  // What the attack runs passed, and other malformed ARNs.
+  const bad: Array<[string, { trustAnchorArn?: string; profileArn?: string; roleArn?: string }]> = [
+    ['a newline', { roleArn: `${RO}\nEVIL=1` }],
+    ['100 KB of text', { roleArn: `${RO}${'x'.repeat(100_000)}` }],
+    ['non-ASCII', { roleArn: 'arn:aws:iam::123456789012:role/rôle' }],
+    ['../ in the role path', { roleArn: 'arn:aws:iam::123456789012:role/../../etc/app' }],
+    ['a space', { roleArn: 'arn:aws:iam::123456789012:role/my role' }],
+    ['a role name of 65 characters', { roleArn: `arn:aws:iam::123456789012:role/${'n'.repeat(65)}` }],
+    ['a role name with $', { roleArn: 'arn:aws:iam::123456789012:role/$(id)' }],
+    ['an IAM ARN with a region', { roleArn: 'arn:aws:iam:eu-central-1:123456789012:role/app' }],
+    ['an 11-digit account', { roleArn: 'arn:aws:iam::12345678901:role/app' }],
+    ['a made-up partition', { roleArn: 'arn:evil:iam::123456789012:role/app' }],
+    ['a short trust anchor id', { trustAnchorArn: TA.replace(/trust-anchor\/.*/, 'trust-anchor/ta') }],
+    ['a trust anchor id with ../', { trustAnchorArn: `${TA}/../x` }],
+    ['an upper-case profile id', { profileArn: PR.toUpperCase().replace('ARN:AWS:ROLESANYWHERE:EU-CENTRAL-1', 'arn:aws:rolesanywhere:eu-central-1').replace('PROFILE/', 'profile/') }],
+    ['a malformed region', { trustAnchorArn: TA.replace('eu-central-1', 'eu central'), profileArn: PR.replace('eu-central-1', 'eu central') }],
+    ['mixed partitions', { roleArn: 'arn:aws-cn:iam::123456789012:role/app' }],
+  ]
+  for (const [what, over] of bad) t.equal(codeOf(() => checkArns({ trustAnchorArn: TA, profileArn: PR, roleArn: RO, ...over })), 'ARN_INVALID', what)
+  try {
+    checkArns({ trustAnchorArn: TA, profileArn: PR, roleArn: `${RO}\n${'x'.repeat(100_000)}` })
+  } catch (e) {
+    const message = (e as Error).message
+    t.ok(message.length < 400 && !message.includes('\n'), 'the message shows a short, one-line excerpt of a huge or multi-line value')
+  }
 })
 
 t.test('endpoints', async (t) => {

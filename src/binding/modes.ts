@@ -2,7 +2,7 @@
  * How a consumer reaches its credentials: full or relative URI, token in a header, the query string
  * or a file. The mode decides the env file and where the server accepts the token from.
  */
-import { fail } from '../errors.js'
+import { IamraError, fail } from '../errors.js'
 
 export const MODES = ['ecs-full', 'ecs-full-query', 'ecs-relative', 'ecs-relative-query', 'ecs-full-token-file'] as const
 export type Mode = (typeof MODES)[number]
@@ -65,9 +65,26 @@ export function envFor(input: EnvInput): Array<[string, string]> {
 }
 
 /**
- * Renders `KEY=value` lines that systemd's EnvironmentFile= (and shells) read the same way:
- * values with anything but safe characters are double-quoted with `\` and `"` escaped.
+ * Characters that systemd's EnvironmentFile=, `docker run --env-file` and a shell (`set -a; . FILE`)
+ * all read as themselves in an unquoted `KEY=value` line: no quotes (docker keeps them), no `$`,
+ * backquote, backslash, `~`, `;`, `&`, `|`, `<`, `>`, parentheses or braces (a shell acts on them),
+ * no spaces or newlines. `[` and `]` only bracket IPv6 addresses; an assignment is never globbed.
+ */
+const ENV_SAFE = /^[A-Za-z0-9_./:%?=@+,[\]-]*$/
+export const ENV_SAFE_CHARACTERS = 'letters, digits and _ . / : % ? = @ + , - [ ]'
+
+export function isEnvSafe(value: string): boolean {
+  return ENV_SAFE.test(value)
+}
+
+/**
+ * Renders `KEY=value` lines, unquoted. Values are only ever tokens, URLs and paths checked with
+ * isEnvSafe; anything else is refused rather than quoted, since no quoting reads the same in all three.
  */
 export function renderEnvFile(vars: ReadonlyArray<readonly [string, string]>): string {
-  return vars.map(([k, v]) => `${k}=${/^[A-Za-z0-9_./:%?=@+-]*$/.test(v) ? v : `"${v.replace(/[\\"]/g, (c) => '\\' + c)}"`}\n`).join('')
+  return vars.map(([k, v]) => {
+    // The value is not shown: in the env file it sits beside a token.
+    if (!isEnvSafe(v)) throw new IamraError('USAGE', `${k} would hold characters an env file cannot carry safely; only ${ENV_SAFE_CHARACTERS} are written`)
+    return `${k}=${v}\n`
+  }).join('')
 }

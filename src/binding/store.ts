@@ -1,43 +1,34 @@
 /**
  * The binding store under the configuration directory: `bindings/NAME.json` (never the secret),
  * `env/NAME` (the consumer's EnvironmentFile=) and, in token-file mode, `tokens/NAME`.
+ *
+ * A bind replaces these files so that, killed at any instant, it leaves the consumer a token the
+ * server accepts, with the settings written together with it:
+ *   1. the binding file gains the new entry and keeps the entries the consumer's present tokens open
+ *      (`previous`): the old token still works, with its old settings;
+ *   2. the token file, then the env file, are renamed into place: the new token works;
+ *   3. the binding file loses `previous`: the old token stops working;
+ *   4. a token file the new mode does not use is removed.
+ * Each step is one rename (or unlink), synced before the next. A per-name lock keeps binds and
+ * unbinds of one name apart, so each starts by removing every temp file an earlier, killed one left.
  */
-import { statSync } from 'node:fs'
-import { chmod, lstat, mkdir, readdir, unlink } from 'node:fs/promises'
+import { statSync, type Stats } from 'node:fs'
+import { readdir, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { IamraError, fail } from '../errors.js'
-import { writeFilesAtomic, type AtomicWriteOptions } from '../fs/atomic-write.js'
-import { readRegularFileSync, UnreadableFileError } from '../fs/read-bounded.js'
-import { modeFromKind, modeKind, type Mode } from './modes.js'
+import { prepareWrite, syncDirectory, type AtomicWriteOptions, type PreparedWrite } from '../fs/atomic-write.js'
+import { withLock } from '../fs/lock.js'
+import { IDENTITY_FILE_LIMIT, readRegularFileSync, UnreadableFileError } from '../fs/read-bounded.js'
+import { bindingEntries, parseBinding, serialiseBinding, type Binding } from './binding-file.js'
+import { consumerSecrets } from './consumer-tokens.js'
+import { checkDirectories, ensureDirectories, regularOrAbsent } from './directories.js'
 import { checkName } from './names.js'
+import { readOwnFile } from './own-file.js'
+import { secretMatches } from './token.js'
 
-export interface BindingRequest {
-  readonly durationSeconds: number
-  readonly trustAnchorArn: string
-  readonly profileArn: string
-  readonly roleArn: string
-  readonly roleSessionName?: string | undefined
-}
-
-export interface Binding {
-  readonly name: string
-  readonly secretHash: string
-  readonly certificateFiles: readonly string[]
-  readonly intermediatesFiles: readonly string[]
-  readonly privateKeyFile: string
-  readonly request: BindingRequest
-  readonly mode: Mode
-  readonly region?: string | undefined
-  readonly endpoint?: string | undefined
-  /** PKCS#11 module for pkcs11: URIs without module-path. */
-  readonly pkcs11Lib?: string | undefined
-  /** Reuse the user PIN for always-authenticate token keys. */
-  readonly reusePin?: boolean | undefined
-  /** TPM key: the file the server reads its password from (never the password itself), or no password. */
-  readonly tpmKeyPasswordFile?: string | undefined
-  readonly noTpmKeyPassword?: boolean | undefined
-  readonly createdAt: string
-}
+export { bindingEntries, entryForSecret, parseBinding, serialiseBinding } from './binding-file.js'
+export type { Binding, BindingRequest } from './binding-file.js'
+export { ensureDirectories } from './directories.js'
 
 export interface BindingPaths {
   readonly binding: string
@@ -48,23 +39,6 @@ export interface BindingPaths {
 export function bindingPaths(dir: string, name: string): BindingPaths {
   checkName(name)
   return { binding: join(dir, 'bindings', `${name}.json`), env: join(dir, 'env', name), token: join(dir, 'tokens', name) }
-}
-
-/** Directories: bindings/ and env/ private to the owner; tokens/ traversable for consumers' groups. */
-export async function ensureDirectories(dir: string): Promise<void> {
-  // A directory we create must stay traversable for token-file readers (tokens/ is 0711).
-  await mkdir(dir, { recursive: true, mode: 0o711 })
-  for (const [sub, mode] of [['bindings', 0o700], ['env', 0o700], ['tokens', 0o711]] as const) {
-    const path = join(dir, sub)
-    await mkdir(path, { recursive: true, mode })
-    // mkdir's mode is narrowed by the umask and not applied to an existing directory.
-    await chmod(path, mode).catch((e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPERM') {
-        throw new IamraError('USAGE', `${path} belongs to another user: bind as the user that owns ${dir} (the server trusts only its own or root's files)`)
-      }
-      throw e
-    })
-  }
 }
 
 /**
@@ -91,81 +65,6 @@ export function configurationDirectory(flag: string | undefined, env: Readonly<R
   return dir
 }
 
-export function serialiseBinding(b: Binding): string {
-  return JSON.stringify({
-    name: b.name,
-    secret_hash: b.secretHash,
-    certificate_files: b.certificateFiles,
-    intermediates_files: b.intermediatesFiles,
-    private_key_file: b.privateKeyFile,
-    request: {
-      durationSeconds: b.request.durationSeconds,
-      profileArn: b.request.profileArn,
-      roleArn: b.request.roleArn,
-      trustAnchorArn: b.request.trustAnchorArn,
-      ...(b.request.roleSessionName === undefined ? {} : { roleSessionName: b.request.roleSessionName }),
-    },
-    mode: { kind: modeKind(b.mode) },
-    ...(b.region === undefined ? {} : { region: b.region }),
-    ...(b.endpoint === undefined ? {} : { endpoint: b.endpoint }),
-    ...(b.pkcs11Lib === undefined ? {} : { pkcs11_lib: b.pkcs11Lib }),
-    ...(b.reusePin === true ? { reuse_pin: true } : {}),
-    ...(b.tpmKeyPasswordFile === undefined ? {} : { tpm_key_password_file: b.tpmKeyPasswordFile }),
-    ...(b.noTpmKeyPassword === true ? { no_tpm_key_password: true } : {}),
-    created_at: b.createdAt,
-  }, null, 2) + '\n'
-}
-
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
-const strings = (v: unknown): string[] | undefined => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : undefined)
-
-/** Parses a binding file (ours, or needroleshere's); lists every bad field at once. */
-export function parseBinding(text: string, source: string): Binding {
-  let raw: unknown
-  try {
-    raw = JSON.parse(text)
-  } catch {
-    return fail('BINDING_INVALID', `${source} is not JSON`)
-  }
-  const problems: string[] = []
-  const o = isObj(raw) ? raw : {}
-  const req = isObj(o.request) ? o.request : {}
-  const str = (obj: Record<string, unknown>, key: string): string => {
-    const v = obj[key]
-    if (typeof v !== 'string' || v === '') problems.push(key)
-    return typeof v === 'string' ? v : ''
-  }
-  const name = str(o, 'name')
-  const secretHash = str(o, 'secret_hash')
-  const privateKeyFile = str(o, 'private_key_file')
-  const certificateFiles = strings(o.certificate_files) ?? (problems.push('certificate_files'), [])
-  const mode = modeFromKind(isObj(o.mode) ? o.mode.kind : undefined) ?? (problems.push('mode'), 'ecs-full')
-  const duration = req.durationSeconds ?? 3600
-  if (typeof duration !== 'number' || !Number.isInteger(duration)) problems.push('request.durationSeconds')
-  const request: BindingRequest = {
-    durationSeconds: typeof duration === 'number' ? duration : 3600,
-    trustAnchorArn: str(req, 'trustAnchorArn'),
-    profileArn: str(req, 'profileArn'),
-    roleArn: str(req, 'roleArn'),
-    ...(typeof req.roleSessionName === 'string' ? { roleSessionName: req.roleSessionName } : {}),
-  }
-  if (problems.length > 0) fail('BINDING_INVALID', `${source}: missing or invalid ${problems.join(', ')}`)
-  return {
-    name, secretHash, certificateFiles, privateKeyFile, request, mode,
-    intermediatesFiles: strings(o.intermediates_files) ?? [],
-    region: typeof o.region === 'string' ? o.region : undefined,
-    endpoint: typeof o.endpoint === 'string' ? o.endpoint : undefined,
-    pkcs11Lib: typeof o.pkcs11_lib === 'string' ? o.pkcs11_lib : undefined,
-    reusePin: o.reuse_pin === true,
-    tpmKeyPasswordFile: typeof o.tpm_key_password_file === 'string' ? o.tpm_key_password_file : undefined,
-    noTpmKeyPassword: o.no_tpm_key_password === true,
-    createdAt: typeof o.created_at === 'string' ? o.created_at : '',
-  }
-}
-
-/** A binding file is a few hundred bytes; anything far larger is not one. */
-export const BINDING_FILE_LIMIT = 256 * 1024
-
 /** Reads a binding; undefined when there is none by that name. */
 export async function readBinding(dir: string, name: string): Promise<Binding | undefined> {
   const { binding } = bindingPaths(dir, name)
@@ -182,6 +81,9 @@ export async function readBinding(dir: string, name: string): Promise<Binding | 
   }
   return parseNamedBinding(text, binding, name)
 }
+
+/** A binding file is a few hundred bytes; anything far larger is not one. */
+export const BINDING_FILE_LIMIT = 256 * 1024
 
 /**
  * A binding file's text, read bounded: a regular file only, never blocking (a FIFO planted there
@@ -210,47 +112,143 @@ export interface WriteBindingInput {
   readonly tokenFile?: { readonly content: string; readonly gid?: number | undefined } | undefined
 }
 
-/**
- * Writes token file, binding and env file: all three are prepared (written, synced, owned) before
- * any is renamed into place, so a failure leaves the previous binding whole. Leftovers of earlier
- * runs are removed first.
- */
+/** Writes token file, binding and env file in the order described at the top of this file. */
 export async function writeBinding(dir: string, input: WriteBindingInput): Promise<BindingPaths> {
-  const paths = bindingPaths(dir, input.binding.name)
+  const name = input.binding.name
+  const paths = bindingPaths(dir, name)
   await ensureDirectories(dir)
-  await removeStaleTemps(dir, input.binding.name)
-  const files: Array<{ path: string; data: string; opts: AtomicWriteOptions }> = []
-  if (input.tokenFile !== undefined) {
-    const gid = input.tokenFile.gid
-    // The token file's access is what this bind says, never what an earlier bind allowed.
-    const self = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }
-    files.push({ path: paths.token, data: input.tokenFile.content, opts: { preserve: false, ...(gid === undefined ? { mode: 0o600, ...self } : { mode: 0o640, uid: self.uid, gid }) } })
-  }
-  files.push({ path: paths.binding, data: serialiseBinding(input.binding), opts: { mode: 0o600 } })
-  files.push({ path: paths.env, data: input.envFile, opts: { mode: 0o600 } })
-  await writeFilesAtomic(files)
-  if (input.tokenFile === undefined) await unlink(paths.token).catch(ignoreMissing)
+  await withLock(lockPath(dir, name), () => replaceFiles(paths, input), LOCK_OPTIONS)
   return paths
+}
+
+/** The files of one bind, written and synced but not yet renamed into place. */
+interface PreparedFiles {
+  /** The binding with the entries the consumer's present tokens open, or the final one if there are none. */
+  readonly first: PreparedWrite
+  readonly token: PreparedWrite | undefined
+  readonly env: PreparedWrite
+  /** The final binding, when `first` is not it. */
+  readonly last: PreparedWrite | undefined
+  readonly all: readonly PreparedWrite[]
+}
+
+/** Steps 1 to 4 (see the top of this file), under NAME's lock. */
+async function replaceFiles(paths: BindingPaths, input: WriteBindingInput): Promise<void> {
+  const name = input.binding.name
+  await removeLeftovers(dirname(dirname(paths.binding)), name)
+  const existing = { binding: await regularOrAbsent(paths.binding), env: await regularOrAbsent(paths.env), token: await regularOrAbsent(paths.token) }
+  const files = await prepareFiles(paths, input, await liveEntries(paths, name), existing.env)
+  try {
+    await files.first.commit()
+    await syncDirectory(dirname(paths.binding))
+    if (files.token !== undefined) {
+      await files.token.commit()
+      await syncDirectory(dirname(paths.token))
+    }
+    await files.env.commit()
+    await syncDirectory(dirname(paths.env))
+    if (files.last !== undefined) {
+      await files.last.commit()
+      await syncDirectory(dirname(paths.binding))
+    }
+    if (input.tokenFile === undefined && existing.token !== undefined) {
+      await unlink(paths.token).catch(ignoreMissing)
+      await syncDirectory(dirname(paths.token))
+    }
+  } finally {
+    // After a failure part-way, the files not yet renamed go; those that were are consistent (see above).
+    await Promise.all(files.all.map((p) => p.abort()))
+  }
+}
+
+async function prepareFiles(paths: BindingPaths, input: WriteBindingInput, live: readonly Binding[], env: Stats | undefined): Promise<PreparedFiles> {
+  const all: PreparedWrite[] = []
+  const prepare = async (path: string, data: string, opts: AtomicWriteOptions): Promise<PreparedWrite> => {
+    const p = await prepareWrite(path, data, { ...opts, preserve: false })
+    all.push(p)
+    return p
+  }
+  const self = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }
+  try {
+    const last = await prepare(paths.binding, serialiseBinding({ ...input.binding, previous: undefined }), { mode: 0o600, ...self })
+    const first = live.length === 0 ? last : await prepare(paths.binding, serialiseBinding({ ...input.binding, previous: live }), { mode: 0o600, ...self })
+    let token: PreparedWrite | undefined
+    if (input.tokenFile !== undefined) {
+      const gid = input.tokenFile.gid
+      // The token file's access is what this bind says, never what an earlier bind allowed.
+      token = await prepare(paths.token, input.tokenFile.content, gid === undefined ? { mode: 0o600, ...self } : { mode: 0o640, uid: self.uid, gid })
+    }
+    // The env file keeps the mode and owner it was given (a consumer may read it directly), where we may.
+    const envFile = await prepare(paths.env, input.envFile, env === undefined ? { mode: 0o600, ...self } : { mode: env.mode & 0o7777, ...ownerWeMayKeep(env) })
+    return { first, token, env: envFile, last: first === last ? undefined : last, all }
+  } catch (e) {
+    await Promise.all(all.map((p) => p.abort()))
+    throw e
+  }
+}
+
+/** The entries of the present binding that the consumer's present tokens open. */
+async function liveEntries(paths: BindingPaths, name: string): Promise<Binding[]> {
+  const text = await readOwnFile(paths.binding, IDENTITY_FILE_LIMIT)
+  if (text === undefined) return []
+  let current: Binding
+  try {
+    current = parseBinding(text, paths.binding)
+  } catch {
+    return [] // an unreadable binding opens nothing: there is nothing to keep
+  }
+  const secrets = await consumerSecrets({ name, env: paths.env, token: paths.token })
+  return bindingEntries(current).filter((e) => secrets.some((s) => secretMatches(s, e.secretHash))).slice(0, 2)
+}
+
+/** Keeps a file's owner and group where this process may give them (root, or its own uid and one of its groups). */
+function ownerWeMayKeep(st: { uid: number; gid: number }): { uid?: number; gid?: number } {
+  const uid = process.getuid?.()
+  if (uid === undefined) return {}
+  if (uid === 0) return { uid: st.uid, gid: st.gid }
+  if (st.uid === uid && (st.gid === process.getgid?.() || (process.getgroups?.() ?? []).includes(st.gid))) return { uid: st.uid, gid: st.gid }
+  return { uid, gid: process.getgid?.() ?? st.gid }
 }
 
 /** Removes everything bind wrote for NAME; parts already gone are fine. Returns what was removed. */
 export async function removeBinding(dir: string, name: string): Promise<string[]> {
   const paths = bindingPaths(dir, name)
-  const removed: string[] = []
-  // The binding file goes first: from that moment the token is refused.
-  for (const p of [paths.binding, paths.env, paths.token]) {
-    try {
-      await unlink(p)
-      removed.push(p)
-    } catch (e) {
-      ignoreMissing(e)
+  const present = await checkDirectories(dir)
+  const remove = async (): Promise<string[]> => {
+    const removed: string[] = []
+    // The binding file goes first: from that moment the token is refused. Unlinking a name never
+    // follows a link, so whatever is there goes, and nothing elsewhere.
+    for (const p of [paths.binding, paths.env, paths.token]) {
+      try {
+        await unlink(p)
+        removed.push(p)
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ENOTDIR') throw e
+      }
     }
+    await removeLeftovers(dir, name)
+    return removed
   }
-  await removeStaleTemps(dir, name)
-  return removed
+  // Without bindings/ there is no lock to take, and no binding: only orphans to remove.
+  return present.bindings === true ? withLock(lockPath(dir, name), remove, LOCK_OPTIONS) : remove()
 }
 
-async function removeStaleTemps(dir: string, name: string): Promise<void> {
+/** One lock per binding name, beside its binding file (bindings/.NAME.lock). */
+function lockPath(dir: string, name: string): string {
+  return join(dir, 'bindings', `.${name}`)
+}
+
+/**
+ * A bind holds its lock for milliseconds, so a lock untouched for 3 s is a killed holder's, whatever
+ * its content (one killed before writing its pid leaves it empty).
+ */
+const LOCK_OPTIONS = { staleMs: 3_000 }
+
+/**
+ * Temp files of NAME that a killed bind left (`.NAME.json.*.tmp`, `.NAME.*.tmp`, needroleshere's
+ * `.wip.NAME`). Called under NAME's lock, so none of them is being written now.
+ */
+async function removeLeftovers(dir: string, name: string): Promise<void> {
   for (const sub of ['bindings', 'env', 'tokens']) {
     let entries: string[]
     try {
@@ -259,19 +257,11 @@ async function removeStaleTemps(dir: string, name: string): Promise<void> {
       ignoreMissing(e)
       continue
     }
-    const prefixes = [`.${name}.json.`, `.${name}.`, `.wip.${name}`]
     for (const entry of entries) {
-      if (prefixes.some((p) => entry.startsWith(p)) && (entry.endsWith('.tmp') || entry === `.wip.${name}`)) {
-        // Only leftovers: a concurrent bind of the same name may be writing its own temp files now.
-        const path = join(dir, sub, entry)
-        const age = Date.now() - (await lstat(path).then((s) => s.mtimeMs, () => Date.now()))
-        if (age > STALE_TEMP_MS) await unlink(path).catch(ignoreMissing)
-      }
+      if ((entry.startsWith(`.${name}.`) && entry.endsWith('.tmp')) || entry === `.wip.${name}`) await unlink(join(dir, sub, entry)).catch(ignoreMissing)
     }
   }
 }
-
-const STALE_TEMP_MS = 60_000
 
 function ignoreMissing(e: unknown): void {
   if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e

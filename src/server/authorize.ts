@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { IamraError } from '../errors.js'
 import { isRelative, tokenInQuery, type Mode } from '../binding/modes.js'
-import type { Binding } from '../binding/store.js'
+import { entryForSecret, type Binding } from '../binding/store.js'
 import { hashSecret, parseToken, secretMatches } from '../binding/token.js'
 import { BindingLookup } from './binding-lookup.js'
 import type { PresentedToken } from './token-extraction.js'
@@ -49,11 +49,14 @@ export async function authorize(dir: string, presented: PresentedToken, socketNa
     if (e instanceof IamraError) throw new IamraError(e.code, 'the binding for this token cannot be used; the server log says why', { cause: e })
     throw e
   }
-  // Always one comparison, so an unknown name costs what a wrong secret costs.
-  const matches = secretMatches(parsed.secret, found.found ? found.binding.secretHash : DUMMY_HASH)
-  if (!found.found) throw rejected(found.reason)
-  const binding = found.binding
-  if (!matches) throw rejected(`wrong secret for binding "${binding.name}" (an old token after a rebind, or a mistyped one)`)
+  // Always at least one comparison, so an unknown name costs what a wrong secret costs. During a
+  // rebind the file also holds the entries the consumer's previous token opens (binding-file.ts).
+  if (!found.found) {
+    secretMatches(parsed.secret, DUMMY_HASH)
+    throw rejected(found.reason)
+  }
+  const binding = entryForSecret(found.binding, parsed.secret)
+  if (binding === undefined) throw rejected(`wrong secret for binding "${found.binding.name}" (an old token after a rebind, or a mistyped one)`)
   const wantQuery = tokenInQuery(binding.mode)
   if (wantQuery !== (presented.from === 'query')) {
     const msg = `${REJECTED}: binding ${binding.name} (mode ${binding.mode}) takes its token in the ${wantQuery ? 'access_token query parameter' : 'Authorization header'}`

@@ -2,11 +2,14 @@
 import { resolve } from 'node:path'
 import type { Argv } from 'yargs'
 import { IamraError } from '../../errors.js'
-import { MODES, envFor, parseMode, renderEnvFile } from '../../binding/modes.js'
+import { parseConsumerUrl } from '../../binding/consumer-url.js'
+import { ENV_SAFE_CHARACTERS, MODES, envFor, isEnvSafe, isRelative, parseMode, renderEnvFile } from '../../binding/modes.js'
 import { checkName } from '../../binding/names.js'
 import { bindingPaths, configurationDirectory, writeBinding } from '../../binding/store.js'
 import { issueToken } from '../../binding/token.js'
+import { readIdentityFile } from '../../identity/files.js'
 import { loadIdentity } from '../../identity/identity.js'
+import { UnreadableFileError } from '../../fs/read-bounded.js'
 import { isPkcs11Uri, parsePkcs11Uri } from '../../pkcs11/uri.js'
 import { createSession } from '../../rolesanywhere/create-session.js'
 import { resolveSessionConfig } from '../../rolesanywhere/session-config.js'
@@ -32,7 +35,8 @@ export const command: YargsCommand = {
       .option('session-duration', { type: 'number', default: 3600, describe: 'seconds, 900 to 43200' })
       .option('role-session-name', { type: 'string' })
       .option('endpoint', { type: 'string', describe: 'Roles Anywhere endpoint URL' })
-      .option('url', { type: 'string', default: 'http://127.0.0.1:7224', describe: 'server base URL written into the full-URI modes\' env file' })
+      .option('url', { type: 'string', default: 'http://127.0.0.1:7224', describe: 'server base URL written into the full-URI modes\' env file: http only to loopback, localhost, 169.254.170.2, 169.254.170.23 or [fd00:ec2::23]; https to any host' })
+      .option('force', { type: 'boolean', default: false, describe: 'write a --url the AWS SDKs would refuse (plain http to another host)' })
       .option('mode', { type: 'string', choices: MODES, default: 'ecs-full', describe: 'how the consumer presents its token' })
       .option('token-file-group', { type: 'string', describe: 'ecs-full-token-file: group that may read the token file (mode 0640)' })
       .option('configuration-directory', { type: 'string', describe: 'default: $RUNTIME_DIRECTORY' })
@@ -49,14 +53,18 @@ async function bind(a: Record<string, unknown>, ctx: CliContext): Promise<number
   const name = checkName(String(a.name))
   const dir = resolve(configurationDirectory(a['configuration-directory'] as string | undefined, ctx.env))
   const mode = parseMode(String(a.mode))
-  const url = parseBaseUrl(String(a.url))
+  // The relative modes write no URL (the SDKs always call 169.254.170.2), so --url is not checked for them.
+  const url = isRelative(mode) ? new URL('http://169.254.170.2') : parseConsumerUrl(String(a.url), a.force === true)
   const gid = a['token-file-group'] === undefined ? undefined : await groupId(String(a['token-file-group']))
   if (gid !== undefined && mode !== 'ecs-full-token-file') throw new IamraError('USAGE', '--token-file-group is only for --mode ecs-full-token-file')
-  const certificateFiles = (a.certificate as string[]).map(absolute)
-  const intermediatesFiles = ((a.intermediates as string[] | undefined) ?? []).map(absolute)
-  const privateKeyFile = absolute(String(a['private-key']))
+  const certificateFiles = (a.certificate as string[]).map((v) => identityPath(v, '--certificate'))
+  const intermediatesFiles = ((a.intermediates as string[] | undefined) ?? []).map((v) => identityPath(v, '--intermediates'))
+  const privateKeyFile = identityPath(String(a['private-key']), '--private-key')
   checkTokenPins([...certificateFiles, privateKeyFile])
-  const pkcs11Lib = a['pkcs11-lib'] === undefined ? undefined : absolute(String(a['pkcs11-lib']))
+  const validate = a.validate !== false
+  for (const f of [...certificateFiles, ...intermediatesFiles]) await checkIdentityFile(f, 'CERT_UNREADABLE', 'certificate file', validate)
+  await checkIdentityFile(privateKeyFile, 'KEY_UNREADABLE', 'private key file', validate)
+  const pkcs11Lib = a['pkcs11-lib'] === undefined ? undefined : resolve(String(a['pkcs11-lib']))
   const reusePin = a['reuse-pin'] === true
   const tpm = tpmOptions(a)
   const session = resolveSessionConfig({
@@ -64,7 +72,14 @@ async function bind(a: Record<string, unknown>, ctx: CliContext): Promise<number
     sessionDuration: a['session-duration'] as number, roleSessionName: a['role-session-name'] as string | undefined,
     region: a.region as string | undefined, endpoint: a.endpoint as string | undefined, verifyTls: true, timeoutSeconds: a.timeout as number, env: ctx.env,
   })
-  if (a.validate !== false) {
+  // The token and env file first: whatever they cannot hold is refused before any request or write.
+  const { token, secretHash } = issueToken(name)
+  const paths = bindingPaths(dir, name)
+  if (mode === 'ecs-full-token-file' && !isEnvSafe(paths.token)) {
+    throw new IamraError('USAGE', `--configuration-directory: the token file's path would go into the env file, which cannot carry it safely; use a directory named with ${ENV_SAFE_CHARACTERS} only`)
+  }
+  const envFile = renderEnvFile(envFor({ mode, token, url, tokenFile: paths.token }))
+  if (validate) {
     const identity = await loadIdentity({ certificateFiles, intermediatesFiles, privateKeyFile, pkcs11Lib, reusePin, ...tpm, tpmDevice: ctx.env.TPM_DEVICE, now: ctx.now() }).catch((e: unknown) => {
       if (e instanceof IamraError && e.code === 'KEY_PASSWORD_REQUIRED') {
         throw new IamraError('KEY_UNSUPPORTED', `${privateKeyFile} is encrypted, and the server cannot ask for its password: bind an unencrypted key readable only by the server (mode 0640, group iamra), or a key on a PKCS#11 token`, { cause: e })
@@ -81,9 +96,6 @@ async function bind(a: Record<string, unknown>, ctx: CliContext): Promise<number
     })
     ctx.stderr(`iamra: validated ${name}: CreateSession for ${creds.assumedRoleArn ?? creds.roleArn} succeeded`)
   }
-  const { token, secretHash } = issueToken(name)
-  const paths = bindingPaths(dir, name)
-  const envFile = renderEnvFile(envFor({ mode, token, url, tokenFile: paths.token }))
   await writeBinding(dir, {
     binding: {
       name, secretHash, certificateFiles, intermediatesFiles, privateKeyFile, mode,
@@ -102,8 +114,14 @@ async function bind(a: Record<string, unknown>, ctx: CliContext): Promise<number
   return 0
 }
 
-/** Files become absolute paths (the server's working directory is not ours); pkcs11: URIs and TPM handles stay as written. */
-function absolute(value: string): string {
+/**
+ * Files become absolute paths (the server's working directory is not ours); pkcs11: URIs and TPM
+ * handles stay as written. `env:NAME` sources are for one-shot commands: the server cannot see bind's environment.
+ */
+function identityPath(value: string, flag: string): string {
+  if (value.startsWith('env:')) {
+    throw new IamraError('USAGE', `${flag} env:…: bind cannot take a certificate or key from its environment, since the server reads them itself on every refresh and cannot see bind's environment; give a file the server can read, or a pkcs11: URI`)
+  }
   return isPkcs11Uri(value) || /^handle:/i.test(value) ? value : resolve(value)
 }
 
@@ -117,6 +135,22 @@ function tpmOptions(a: Record<string, unknown>): { tpmKeyPasswordFile?: string; 
   if (file !== undefined && none) throw new IamraError('USAGE', '--tpm-key-password-file cannot be combined with --no-tpm-key-password')
   if (file !== undefined && !String(file).startsWith('/')) throw new IamraError('USAGE', '--tpm-key-password-file must be an absolute path (the server reads it)')
   return { ...(file === undefined ? {} : { tpmKeyPasswordFile: String(file) }), ...(none ? { noTpmKeyPassword: true as const } : {}) }
+}
+
+/**
+ * A certificate or key file must be a regular file of sane size: the server reads it on every
+ * refresh, and a FIFO or a device there would stall or flood it. Without validation a file that is
+ * missing or unreadable now is accepted (it may be installed later); anything else is refused.
+ */
+async function checkIdentityFile(path: string, code: 'CERT_UNREADABLE' | 'KEY_UNREADABLE', what: string, validate: boolean): Promise<void> {
+  if (isPkcs11Uri(path) || /^handle:/i.test(path)) return
+  try {
+    await readIdentityFile(path, code, what)
+  } catch (e) {
+    const problem = e instanceof IamraError && e.cause instanceof UnreadableFileError ? e.cause.problem : undefined
+    if (!validate && (problem === 'missing' || problem === 'denied')) return
+    throw e
+  }
 }
 
 /**
@@ -135,16 +169,4 @@ function checkTokenPins(values: readonly string[]): void {
   if (uris.length > 0 && !uris.some((u) => parsePkcs11Uri(u).pinSource !== undefined)) {
     throw new IamraError('USAGE', 'a binding with a pkcs11: URI needs pin-source=/path/to/pin-file in it: the server cannot ask for a PIN')
   }
-}
-
-function parseBaseUrl(value: string): URL {
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    throw new IamraError('USAGE', `--url "${value}" is not a URL (expected e.g. http://127.0.0.1:7224)`)
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new IamraError('USAGE', `--url "${value}" must be http:// or https://`)
-  if (url.search !== '' || url.hash !== '' || url.username !== '') throw new IamraError('USAGE', `--url "${value}" must be a base URL without query, fragment or credentials`)
-  return url
 }

@@ -1,0 +1,152 @@
+/**
+ * The binding file's format (`bindings/NAME.json`, needroleshere's field names) and which of its
+ * entries a token's secret opens. While a bind replaces a binding, the file also lists the entries
+ * whose tokens the consumer may still hold (`previous`), so that the env file can be replaced after
+ * the binding file without a moment in which the consumer's token is refused; the bind removes them
+ * once the env file is in place.
+ */
+import { fail } from '../errors.js'
+import { modeFromKind, modeKind, type Mode } from './modes.js'
+import { secretMatches } from './token.js'
+
+export interface BindingRequest {
+  readonly durationSeconds: number
+  readonly trustAnchorArn: string
+  readonly profileArn: string
+  readonly roleArn: string
+  readonly roleSessionName?: string | undefined
+}
+
+export interface Binding {
+  readonly name: string
+  readonly secretHash: string
+  readonly certificateFiles: readonly string[]
+  readonly intermediatesFiles: readonly string[]
+  readonly privateKeyFile: string
+  readonly request: BindingRequest
+  readonly mode: Mode
+  readonly region?: string | undefined
+  readonly endpoint?: string | undefined
+  /** PKCS#11 module for pkcs11: URIs without module-path. */
+  readonly pkcs11Lib?: string | undefined
+  /** Reuse the user PIN for always-authenticate token keys. */
+  readonly reusePin?: boolean | undefined
+  /** TPM key: the file the server reads its password from (never the password itself), or no password. */
+  readonly tpmKeyPasswordFile?: string | undefined
+  readonly noTpmKeyPassword?: boolean | undefined
+  readonly createdAt: string
+  /** Only during a bind: the entries being replaced whose tokens a consumer still holds (at most two). */
+  readonly previous?: readonly Binding[] | undefined
+}
+
+/** More previous entries than a bind ever writes (one per file a consumer reads its token from). */
+const MAX_PREVIOUS = 2
+
+function serialiseEntry(b: Binding): Record<string, unknown> {
+  return {
+    secret_hash: b.secretHash,
+    certificate_files: b.certificateFiles,
+    intermediates_files: b.intermediatesFiles,
+    private_key_file: b.privateKeyFile,
+    request: {
+      durationSeconds: b.request.durationSeconds,
+      profileArn: b.request.profileArn,
+      roleArn: b.request.roleArn,
+      trustAnchorArn: b.request.trustAnchorArn,
+      ...(b.request.roleSessionName === undefined ? {} : { roleSessionName: b.request.roleSessionName }),
+    },
+    mode: { kind: modeKind(b.mode) },
+    ...(b.region === undefined ? {} : { region: b.region }),
+    ...(b.endpoint === undefined ? {} : { endpoint: b.endpoint }),
+    ...(b.pkcs11Lib === undefined ? {} : { pkcs11_lib: b.pkcs11Lib }),
+    ...(b.reusePin === true ? { reuse_pin: true } : {}),
+    ...(b.tpmKeyPasswordFile === undefined ? {} : { tpm_key_password_file: b.tpmKeyPasswordFile }),
+    ...(b.noTpmKeyPassword === true ? { no_tpm_key_password: true } : {}),
+    created_at: b.createdAt,
+  }
+}
+
+export function serialiseBinding(b: Binding): string {
+  const previous = b.previous ?? []
+  if (previous.length > MAX_PREVIOUS) throw new Error(`at most ${MAX_PREVIOUS} previous entries`)
+  return JSON.stringify({
+    name: b.name,
+    ...serialiseEntry(b),
+    ...(previous.length === 0 ? {} : { previous: previous.map(serialiseEntry) }),
+  }, null, 2) + '\n'
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+const strings = (v: unknown): string[] | undefined => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : undefined)
+
+/** Parses a binding file (ours, or needroleshere's); lists every bad field at once. */
+export function parseBinding(text: string, source: string): Binding {
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch {
+    return fail('BINDING_INVALID', `${source} is not JSON`)
+  }
+  const problems: string[] = []
+  const o = isObj(raw) ? raw : {}
+  const name = typeof o.name === 'string' && o.name !== '' ? o.name : (problems.push('name'), '')
+  const entry = parseEntry(o, name, '', problems)
+  let previous: Binding[] | undefined
+  if (o.previous !== undefined) {
+    if (!Array.isArray(o.previous) || o.previous.length > MAX_PREVIOUS) problems.push('previous')
+    else previous = o.previous.map((p, i) => parseEntry(isObj(p) ? p : {}, name, `previous[${i}].`, problems))
+  }
+  if (problems.length > 0) fail('BINDING_INVALID', `${source}: missing or invalid ${problems.join(', ')}`)
+  return previous === undefined ? entry : { ...entry, previous }
+}
+
+function parseEntry(o: Record<string, unknown>, name: string, at: string, problems: string[]): Binding {
+  const req = isObj(o.request) ? o.request : {}
+  const str = (obj: Record<string, unknown>, key: string, label = key): string => {
+    const v = obj[key]
+    if (typeof v !== 'string' || v === '') problems.push(at + label)
+    return typeof v === 'string' ? v : ''
+  }
+  const secretHash = str(o, 'secret_hash')
+  const privateKeyFile = str(o, 'private_key_file')
+  const certificateFiles = strings(o.certificate_files) ?? (problems.push(`${at}certificate_files`), [])
+  const mode = modeFromKind(isObj(o.mode) ? o.mode.kind : undefined) ?? (problems.push(`${at}mode`), 'ecs-full')
+  const duration = req.durationSeconds ?? 3600
+  if (typeof duration !== 'number' || !Number.isInteger(duration)) problems.push(`${at}request.durationSeconds`)
+  const request: BindingRequest = {
+    durationSeconds: typeof duration === 'number' ? duration : 3600,
+    trustAnchorArn: str(req, 'trustAnchorArn'),
+    profileArn: str(req, 'profileArn'),
+    roleArn: str(req, 'roleArn'),
+    ...(typeof req.roleSessionName === 'string' ? { roleSessionName: req.roleSessionName } : {}),
+  }
+  return {
+    name, secretHash, certificateFiles, privateKeyFile, request, mode,
+    intermediatesFiles: strings(o.intermediates_files) ?? [],
+    region: typeof o.region === 'string' ? o.region : undefined,
+    endpoint: typeof o.endpoint === 'string' ? o.endpoint : undefined,
+    pkcs11Lib: typeof o.pkcs11_lib === 'string' ? o.pkcs11_lib : undefined,
+    reusePin: o.reuse_pin === true,
+    tpmKeyPasswordFile: typeof o.tpm_key_password_file === 'string' ? o.tpm_key_password_file : undefined,
+    noTpmKeyPassword: o.no_tpm_key_password === true,
+    createdAt: typeof o.created_at === 'string' ? o.created_at : '',
+  }
+}
+
+/** The binding and its previous entries, each on its own (without `previous`). */
+export function bindingEntries(b: Binding): Binding[] {
+  const { previous = [], ...current } = b
+  return [current, ...previous]
+}
+
+/**
+ * The entry a secret opens, if any: the current one first. Every entry is compared, each in constant
+ * time, so the time taken does not say which one matched.
+ */
+export function entryForSecret(b: Binding, secret: Buffer): Binding | undefined {
+  let found: Binding | undefined
+  for (const e of bindingEntries(b)) {
+    if (secretMatches(secret, e.secretHash) && found === undefined) found = e
+  }
+  return found
+}
