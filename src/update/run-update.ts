@@ -115,7 +115,7 @@ export async function writeProfile(file: string, profile: string, creds: FileCre
       text = (await readBoundedFile(target, { maxBytes: CREDENTIALS_FILE_LIMIT })).toString('latin1')
     } catch (e) {
       if (!(e instanceof UnreadableFileError)) throw e
-      if (e.problem !== 'missing') throw new IamraError('FILE_UNWRITABLE', `cannot update ${describe(file, target)}: it ${e.message}`, { cause: e })
+      if (e.problem !== 'missing') throw new IamraError('FILE_UNWRITABLE', `cannot update ${describe(file, target)}: ${e.message}`, { cause: e })
     }
     const latin1Profile = Buffer.from(profile, 'utf8').toString('latin1')
     await writeFileAtomic(target, Buffer.from(updateProfile(text, latin1Profile, creds), 'latin1'), { mode: 0o600, underLock: true }).catch((e: unknown) => {
