@@ -246,9 +246,8 @@ async function sweepPending(lockPath: string, opts: LockOptions): Promise<void> 
     if (!name.startsWith(prefix)) continue
     const m = /^(?:break\.)*(\d+)\.new$/.exec(name.slice(prefix.length))
     if (m === null || Number(m[1]) === ours) continue
-    const path = join(dir, name)
-    const content = await readFile(path, 'utf8').catch(() => undefined)
-    if (content !== undefined && holderGone(content, opts)) await unlink(path).catch(() => {})
+    // Named by its creator's pid: once that process is gone, nobody will link it into place any more.
+    if (opts.isAlive !== undefined ? !opts.isAlive(Number(m[1])) : !processAlive(Number(m[1]), undefined)) await unlink(join(dir, name)).catch(() => {})
   }
 }
 
