@@ -279,3 +279,23 @@ t.test('credential-process --env-file: a directory, FIFO, device or missing file
     t.match(r.stderr, /^iamra: cannot read the|^iamra: the env file/, path)
   }
 })
+
+t.test('a FIFO, symlink or directory planted where the lock belongs is reported at once, never waited on', async (t) => {
+  const dir = tmp(t)
+  const file = join(dir, 'credentials')
+  const elsewhere = join(dir, 'elsewhere')
+  writeFileSync(elsewhere, `${process.ppid}@${hostname()} 0123456789abcdef\n`)
+  const plant: Array<[string, () => void]> = [
+    ['FIFO', () => void spawnSync('mkfifo', [`${file}.lock`])],
+    ['symlink', () => symlinkSync(elsewhere, `${file}.lock`)],
+    ['directory', () => mkdirSync(`${file}.lock`)],
+  ]
+  for (const [name, make] of plant) {
+    rmSync(`${file}.lock`, { recursive: true, force: true })
+    make()
+    const started = Date.now()
+    t.equal(await codeOf(writeProfile(file, 'p', C, { timeoutMs: 5000 })), 'FILE_UNWRITABLE', name)
+    t.ok(Date.now() - started < 2000, `${name}: at once`)
+  }
+  t.equal(readFileSync(elsewhere, 'utf8'), `${process.ppid}@${hostname()} 0123456789abcdef\n`, 'the symlink target is untouched')
+})

@@ -8,8 +8,8 @@
  * queue in memory first, so the file lock only ever arbitrates between processes.
  */
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { link, open, readdir, readFile, unlink, utimes } from 'node:fs/promises'
+import { constants, readFileSync } from 'node:fs'
+import { link, open, readdir, unlink, utimes } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { IamraError } from '../errors.js'
@@ -103,7 +103,7 @@ async function acquire(lockPath: string, timeoutMs: number, opts: LockOptions): 
     if (await takeOverIfStale(lockPath, now().getTime(), opts)) continue
     const remaining = deadline - now().getTime()
     if (remaining <= 0) {
-      const holder = (await readFile(lockPath, 'utf8').catch(() => '')).split(' ')[0] || 'unknown'
+      const holder = ((await look(lockPath).catch(() => undefined))?.content ?? '').split(' ')[0] || 'unknown'
       throw new IamraError('LOCK_TIMEOUT', `${lockPath} has been held by ${holder} for over ${timeoutMs / 1000} s; remove it if no iamra process is using it`)
     }
     await sleep(Math.min(remaining, Math.round(Math.min(250, 10 * 2 ** attempt) * (0.5 + random() / 2))))
@@ -118,19 +118,31 @@ interface Seen {
   readonly content: string
 }
 
+/** A lock holds one short line; anything bigger is not a lock of ours. */
+const LOCK_MAX_BYTES = 4096
+/** Non-blocking and not through a symlink: a FIFO or link planted where a lock belongs must not stall or steer us. */
+const LOOK_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW
+
 async function look(path: string): Promise<Seen | undefined> {
-  const fh = await open(path, 'r').catch((e: NodeJS.ErrnoException) => {
+  const fh = await open(path, LOOK_FLAGS).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT') return undefined
-    throw e
+    if (e.code === 'ELOOP') throw notALock(path)
+    throw unwritable(path, 'read the lock file', e)
   })
   if (fh === undefined) return undefined
   try {
-    const { dev, ino, mtimeMs } = await fh.stat()
-    return { dev, ino, mtimeMs, content: await fh.readFile('utf8') }
+    const st = await fh.stat()
+    if (!st.isFile() || st.size > LOCK_MAX_BYTES) throw notALock(path)
+    const buf = Buffer.alloc(LOCK_MAX_BYTES)
+    const { bytesRead } = await fh.read(buf, 0, LOCK_MAX_BYTES, 0)
+    return { dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs, content: buf.subarray(0, bytesRead).toString('utf8') }
   } finally {
     await fh.close()
   }
 }
+
+const notALock = (path: string): IamraError =>
+  new IamraError('FILE_UNWRITABLE', `${path} is not a lock file iamra wrote (a symlink, FIFO, device, directory or large file); remove it`)
 
 const sameFile = (a: Seen, b: Seen): boolean => a.dev === b.dev && a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.content === b.content
 
@@ -176,7 +188,7 @@ async function removeIf(path: string, check: (now: Seen) => boolean, opts: LockO
     }
     return 'done'
   } finally {
-    const mine = await readFile(guard, 'utf8').catch(() => undefined)
+    const mine = (await look(guard).catch(() => undefined))?.content
     if (mine === token) await unlink(guard).catch(() => {})
   }
 }
