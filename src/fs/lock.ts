@@ -220,7 +220,8 @@ async function createExclusive(path: string, opts: LockOptions): Promise<string 
       return token
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? ''
-      if (code === 'EEXIST') return undefined
+      // ENOENT: another host sharing the directory (NFS) swept our pending file as its pid is not running there.
+      if (code === 'EEXIST' || code === 'ENOENT') return undefined
       if (!NO_LINKS.has(code)) throw e
     }
     return await createInPlace(path, token)
