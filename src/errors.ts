@@ -84,6 +84,7 @@ const CATALOGUE = {
   METHOD_NOT_ALLOWED: { exit: EXIT.USAGE, status: 405 },
   BAD_REQUEST: { exit: EXIT.USAGE, status: 400 },
   LOCK_TIMEOUT: { exit: EXIT.UNAVAILABLE, status: 503 },
+  FILE_UNWRITABLE: { exit: EXIT.OTHER, status: 500 },
   INTERNAL: { exit: EXIT.OTHER, status: 500 },
 } as const satisfies Record<string, CodeInfo>
 

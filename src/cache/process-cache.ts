@@ -4,10 +4,12 @@
  * window remains; a lock makes parallel invocations share one CreateSession.
  */
 import { createHash } from 'node:crypto'
-import { chmod, mkdir, readFile, stat } from 'node:fs/promises'
+import { chmod, mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { IamraError } from '../errors.js'
 import { writeFileAtomic } from '../fs/atomic-write.js'
+import { readBoundedFile, SECRET_FILE_LIMIT } from '../fs/read-bounded.js'
+import { unwritable } from '../fs/unwritable.js'
 import type { SessionCredentials } from '../rolesanywhere/response.js'
 import { withLock } from '../fs/lock.js'
 import { DEFAULT_REFRESH_WINDOW_MS } from './credential-cache.js'
@@ -22,7 +24,8 @@ export function processCacheDirectory(env: Readonly<Record<string, string | unde
 
 /**
  * The cache key: everything that decides the answer, including the bytes of the identity files;
- * undefined when a file cannot be read (the identity loader then reports it properly).
+ * undefined when a file cannot be read (the identity loader then reports it properly). `read` is the
+ * command's reader: bounded, and a pipe such as `<(…)` read once and kept, so the loader gets it too.
  */
 export async function processCacheKey(parts: unknown, files: readonly string[], read: (file: string) => Promise<Buffer>): Promise<string | undefined> {
   const h = createHash('sha256').update(JSON.stringify(parts))
@@ -71,7 +74,9 @@ export async function cachedAcrossProcesses(init: ProcessCacheInit, fetch: () =>
       accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey, sessionToken: creds.sessionToken,
       expiration: creds.expiresAt.toISOString(), roleArn: creds.roleArn, fetchedAt: init.now().getTime(),
     }
-    await writeFileAtomic(file, JSON.stringify(body), { mode: 0o600 })
+    await writeFileAtomic(file, JSON.stringify(body), { mode: 0o600, preserve: false, underLock: true }).catch((e: unknown) => {
+      throw unwritable(file, 'write the cache file', e)
+    })
     init.debug?.(`cache written ${file}`)
     return creds
   }, { timeoutMs: 60_000 })
@@ -80,7 +85,7 @@ export async function cachedAcrossProcesses(init: ProcessCacheInit, fetch: () =>
 async function readFresh(file: string, now: number, window: number): Promise<SessionCredentials | undefined> {
   let c: Partial<CachedFile>
   try {
-    c = JSON.parse(await readFile(file, 'utf8')) as Partial<CachedFile>
+    c = JSON.parse((await readBoundedFile(file, { maxBytes: SECRET_FILE_LIMIT })).toString('utf8')) as Partial<CachedFile>
   } catch {
     return undefined // missing or damaged: fetch and overwrite
   }
@@ -91,11 +96,17 @@ async function readFresh(file: string, now: number, window: number): Promise<Ses
   return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: expiresAt, expiresAt, roleArn: c.roleArn ?? '', assumedRoleArn: undefined }
 }
 
-/** Creates the directory 0700; refuses one that another user owns, tightens one we own. */
+/** Creates the directory 0700; refuses one that another user owns or that is not a directory, tightens one we own. */
 async function ensurePrivateDirectory(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 })
-  const st = await stat(dir)
+  const st = await mkdir(dir, { recursive: true, mode: 0o700 }).then(() => stat(dir)).catch((e: unknown) => {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'EEXIST' || code === 'ENOTDIR') throw new IamraError('FILE_UNWRITABLE', `the cache directory ${dir} (or a part of its path) is not a directory; pass --cache-dir DIR`, { cause: e })
+    throw unwritable(dir, 'create the cache directory', e)
+  })
+  if (!st.isDirectory()) throw new IamraError('FILE_UNWRITABLE', `the cache directory ${dir} is not a directory; pass --cache-dir DIR`)
   const uid = process.getuid?.()
   if (uid !== undefined && st.uid !== uid) throw new IamraError('USAGE', `the cache directory ${dir} belongs to another user (uid ${st.uid}); pass --cache-dir`)
-  if ((st.mode & 0o077) !== 0) await chmod(dir, 0o700)
+  if ((st.mode & 0o077) !== 0) await chmod(dir, 0o700).catch((e: unknown) => {
+    throw unwritable(dir, 'make private (chmod 700) the cache directory', e)
+  })
 }

@@ -3,8 +3,8 @@
  * by the AWS_CONTAINER_* variables of a binding's env file or of this process: the fallback for
  * tools that only speak credential_process. The caller needs the token, never the private key.
  */
-import { readFile } from 'node:fs/promises'
 import { ERROR_CODES, IamraError, type IamraErrorCode } from '../errors.js'
+import { readBoundedFile, SECRET_FILE_LIMIT, UnreadableFileError } from '../fs/read-bounded.js'
 import type { SessionCredentials } from '../rolesanywhere/response.js'
 import { TransportError, type Transport } from '../rolesanywhere/transport.js'
 
@@ -36,13 +36,23 @@ export async function containerEndpointFrom(vars: Readonly<Record<string, string
   let authorization = vars.AWS_CONTAINER_AUTHORIZATION_TOKEN
   const tokenFile = vars.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE
   if (tokenFile !== undefined && tokenFile !== '') {
-    try {
-      authorization = (await readFile(tokenFile, 'utf8')).replace(/\r?\n$/, '')
-    } catch (e) {
-      throw new IamraError('USAGE', `cannot read the token file ${tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e })
-    }
+    authorization = (await readSmallFile(tokenFile, 'the token file')).replace(/\r?\n$/, '')
   }
   return { url, authorization: authorization === '' ? undefined : authorization }
+}
+
+/**
+ * A token or env file named by the user: a regular file (or a link to one) of at most 64 KiB, as `bind` and
+ * Kubernetes write them; a directory, FIFO, device or socket is refused at once rather than read or waited on.
+ * Errors name the file, never its content.
+ */
+export async function readSmallFile(path: string, what: string): Promise<string> {
+  try {
+    return (await readBoundedFile(path, { maxBytes: SECRET_FILE_LIMIT })).toString('utf8')
+  } catch (e) {
+    if (!(e instanceof UnreadableFileError)) throw e
+    throw new IamraError('USAGE', `cannot read ${what} ${path}: ${e.message}`, { cause: e })
+  }
 }
 
 export interface FromServerDeps {

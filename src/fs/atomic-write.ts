@@ -1,10 +1,12 @@
 /**
- * Atomic file replacement: a temp file in the same directory (O_EXCL, the final mode from the
- * start), fsync, rename, fsync of the directory. Readers see the old or the new file, never a mix.
- * Several files can be prepared first and renamed together, so a failure changes none of them.
+ * Atomic file replacement: a temp file in the same directory (O_EXCL, 0600 while it is written,
+ * the final mode just before the rename), fsync, rename, fsync of the directory. Readers see the
+ * old or the new file, never a mix. Several files can be prepared first and renamed together, so a
+ * failure changes none of them. A writer that holds the target's lock uses a fixed temp name, so
+ * the next writer removes what a killed one left (secrets must not outlive a crash on disk).
  */
 import { randomBytes } from 'node:crypto'
-import { open, rename, stat, unlink } from 'node:fs/promises'
+import { open, readdir, rename, stat, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 
 export interface AtomicWriteOptions {
@@ -15,6 +17,11 @@ export interface AtomicWriteOptions {
   /** Owner and group for the written file (numeric); changing them needs privilege. */
   readonly uid?: number | undefined
   readonly gid?: number | undefined
+  /**
+   * The caller holds the target's lock (src/fs/lock.ts), so no one else writes it now: the temp file is
+   * `.<name>.iamra-new`, and any temp file a killed writer left for this target is removed first.
+   */
+  readonly underLock?: boolean
 }
 
 export interface PreparedWrite {
@@ -38,8 +45,10 @@ export async function prepareWrite(path: string, data: string | Buffer, opts: At
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
     }
   }
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
-  const fh = await open(tmp, 'wx', mode)
+  const tmp = opts.underLock === true ? lockedTempPath(path) : join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
+  if (opts.underLock === true) await removeLeftovers(path)
+  // 0600 while the content is written: a temp file left by a crash never shows more than its owner may see.
+  const fh = await open(tmp, 'wx', 0o600)
   try {
     await fh.writeFile(data)
     await fh.chmod(mode) // the umask may have narrowed the mode given to open()
@@ -89,6 +98,25 @@ export async function writeFilesAtomic(files: ReadonlyArray<{ path: string; data
 
 export async function writeFileAtomic(path: string, data: string | Buffer, opts: AtomicWriteOptions = {}): Promise<void> {
   await writeFilesAtomic([{ path, data, opts }])
+}
+
+const lockedTempPath = (path: string): string => join(dirname(path), `.${basename(path)}.iamra-new`)
+
+/**
+ * Removes the temp files of `path` that writers killed mid-write left: the fixed-name one, and the random-named
+ * ones (`.<name>.<12 hex>.tmp`) of versions before it. Only call it holding the target's lock.
+ */
+export async function removeLeftovers(path: string): Promise<void> {
+  const base = basename(path)
+  const random = /^\.(.*)\.[0-9a-f]{12}\.tmp$/
+  const names = await readdir(dirname(path)).catch(() => [] as string[])
+  for (const name of names) {
+    if (name === `.${base}.iamra-new` || random.exec(name)?.[1] === base) {
+      await unlink(join(dirname(path), name)).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e
+      })
+    }
+  }
 }
 
 export async function syncDirectory(dir: string): Promise<void> {

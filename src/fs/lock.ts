@@ -1,14 +1,19 @@
 /**
- * An advisory lock beside a file: `<path>.lock`, created with O_EXCL and holding
- * `<pid>@<host> <nonce>`. A lock whose process is gone, or older than `staleMs`, is removed under a guard
+ * An advisory lock beside a file: `<path>.lock`, holding `<pid>@<host> <nonce> <start>` from the moment it exists
+ * (written to `<path>.lock.<pid>.new` first, then hard-linked into place, which fails if a lock is there). A lock
+ * whose process is gone (no such pid, a zombie, or a pid reused by a process started at another time), or older
+ * than `staleMs`, is removed under a guard
  * (`<path>.lock.break`, see takeOverIfStale) and then competed for like any other. Waiting is bounded, with
  * jittered backoff, and the lock is always released. Callers in one process
  * queue in memory first, so the file lock only ever arbitrates between processes.
  */
 import { randomBytes } from 'node:crypto'
-import { open, readFile, unlink, utimes } from 'node:fs/promises'
+import { constants, readFileSync } from 'node:fs'
+import { link, open, readdir, unlink, utimes } from 'node:fs/promises'
 import { hostname } from 'node:os'
+import { basename, dirname, join } from 'node:path'
 import { IamraError } from '../errors.js'
+import { unwritable } from './unwritable.js'
 
 export interface LockOptions {
   /** Give up after this long (default 10 s). */
@@ -38,6 +43,7 @@ export async function withLock<T>(path: string, fn: () => Promise<T>, opts: Lock
   try {
     await inTime(before, timeoutMs, lockPath)
     const token = await acquire(lockPath, timeoutMs, opts)
+    await sweepPending(lockPath, opts).catch(() => {})
     // A heartbeat on the mtime, so that a long hold (a CreateSession in process-cache) is never taken for stale.
     const beat = setInterval(() => void utimes(lockPath, new Date(), new Date()).catch(() => {}), (opts.staleMs ?? STALE_MS) / 3)
     beat.unref()
@@ -97,7 +103,7 @@ async function acquire(lockPath: string, timeoutMs: number, opts: LockOptions): 
     if (await takeOverIfStale(lockPath, now().getTime(), opts)) continue
     const remaining = deadline - now().getTime()
     if (remaining <= 0) {
-      const holder = (await readFile(lockPath, 'utf8').catch(() => '')).split(' ')[0] || 'unknown'
+      const holder = ((await look(lockPath).catch(() => undefined))?.content ?? '').split(' ')[0] || 'unknown'
       throw new IamraError('LOCK_TIMEOUT', `${lockPath} has been held by ${holder} for over ${timeoutMs / 1000} s; remove it if no iamra process is using it`)
     }
     await sleep(Math.min(remaining, Math.round(Math.min(250, 10 * 2 ** attempt) * (0.5 + random() / 2))))
@@ -112,19 +118,31 @@ interface Seen {
   readonly content: string
 }
 
+/** A lock holds one short line; anything bigger is not a lock of ours. */
+const LOCK_MAX_BYTES = 4096
+/** Non-blocking and not through a symlink: a FIFO or link planted where a lock belongs must not stall or steer us. */
+const LOOK_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW
+
 async function look(path: string): Promise<Seen | undefined> {
-  const fh = await open(path, 'r').catch((e: NodeJS.ErrnoException) => {
+  const fh = await open(path, LOOK_FLAGS).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT') return undefined
-    throw e
+    if (e.code === 'ELOOP') throw notALock(path)
+    throw unwritable(path, 'read the lock file', e)
   })
   if (fh === undefined) return undefined
   try {
-    const { dev, ino, mtimeMs } = await fh.stat()
-    return { dev, ino, mtimeMs, content: await fh.readFile('utf8') }
+    const st = await fh.stat()
+    if (!st.isFile() || st.size > LOCK_MAX_BYTES) throw notALock(path)
+    const buf = Buffer.alloc(LOCK_MAX_BYTES)
+    const { bytesRead } = await fh.read(buf, 0, LOCK_MAX_BYTES, 0)
+    return { dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs, content: buf.subarray(0, bytesRead).toString('utf8') }
   } finally {
     await fh.close()
   }
 }
+
+const notALock = (path: string): IamraError =>
+  new IamraError('FILE_UNWRITABLE', `${path} is not a lock file iamra wrote (a symlink, FIFO, device, directory or large file); remove it`)
 
 const sameFile = (a: Seen, b: Seen): boolean => a.dev === b.dev && a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.content === b.content
 
@@ -170,19 +188,57 @@ async function removeIf(path: string, check: (now: Seen) => boolean, opts: LockO
     }
     return 'done'
   } finally {
-    const mine = await readFile(guard, 'utf8').catch(() => undefined)
+    const mine = (await look(guard).catch(() => undefined))?.content
     if (mine === token) await unlink(guard).catch(() => {})
   }
 }
 
-/** Create `path` with O_EXCL holding a fresh `<pid>@<host> <nonce>`: the token, or undefined when it exists. */
+/** Errors of link() that mean the file system has no hard links (some FUSE and FAT mounts): create in place there. */
+const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'])
+
+/**
+ * Create `path` holding a fresh token: the token, or undefined when it exists. The token is written to a pending
+ * file first and hard-linked into place, so a lock file is never seen empty: a process killed at any point leaves
+ * either no lock or one naming it, which the next one takes over at once.
+ */
 async function createExclusive(path: string, opts: LockOptions): Promise<string | undefined> {
+  const pid = opts.pid ?? process.pid
+  const token = `${pid}@${hostname()} ${randomBytes(8).toString('hex')} ${opts.pid === undefined ? startTimeOf(pid) ?? '-' : '-'}\n`
+  const pending = `${path}.${pid}.new`
+  try {
+    await unlink(pending).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e
+    })
+    const fh = await open(pending, 'wx', 0o600)
+    try {
+      await fh.writeFile(token)
+    } finally {
+      await fh.close()
+    }
+    try {
+      await link(pending, path)
+      return token
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? ''
+      // ENOENT: another host sharing the directory (NFS) swept our pending file as its pid is not running there.
+      if (code === 'EEXIST' || code === 'ENOENT') return undefined
+      if (!NO_LINKS.has(code)) throw e
+    }
+    return await createInPlace(path, token)
+  } catch (e) {
+    throw unwritable(path, 'create the lock file', e)
+  } finally {
+    await unlink(pending).catch(() => {})
+  }
+}
+
+/** Where hard links are not supported: O_EXCL, then the token (a crash in between leaves an empty lock, stale once old). */
+async function createInPlace(path: string, token: string): Promise<string | undefined> {
   const fh = await open(path, 'wx', 0o600).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'EEXIST') return undefined
-    throw new IamraError('INTERNAL', `cannot create the lock file ${path}: ${e.code ?? e.message}`, { cause: e })
+    throw e
   })
   if (fh === undefined) return undefined
-  const token = `${opts.pid ?? process.pid}@${hostname()} ${randomBytes(8).toString('hex')}\n`
   try {
     await fh.writeFile(token)
   } catch (e) {
@@ -194,22 +250,86 @@ async function createExclusive(path: string, opts: LockOptions): Promise<string 
   return token
 }
 
+/** Removes pending files (`<lock>[.break…].<pid>.new`) left by processes killed while creating a lock or guard. */
+async function sweepPending(lockPath: string, opts: LockOptions): Promise<void> {
+  const dir = dirname(lockPath)
+  const prefix = `${basename(lockPath)}.`
+  const ours = opts.pid ?? process.pid
+  for (const name of await readdir(dir)) {
+    if (!name.startsWith(prefix)) continue
+    const m = /^(?:break\.)*(\d+)\.new$/.exec(name.slice(prefix.length))
+    if (m === null || Number(m[1]) === ours) continue
+    // Named by its creator's pid: once that process is gone, nobody will link it into place any more.
+    if (opts.isAlive !== undefined ? !opts.isAlive(Number(m[1])) : !processAlive(Number(m[1]), undefined)) await unlink(join(dir, name)).catch(() => {})
+  }
+}
+
 function isStale(content: string, ageMs: number, opts: LockOptions): boolean {
   if (ageMs > (opts.staleMs ?? STALE_MS)) return true
-  const m = /^(\d+)@(\S*) /.exec(content)
+  return holderGone(content, opts)
+}
+
+/** True when the token names a process on this host that no longer runs; false when it may (or cannot be probed). */
+function holderGone(content: string, opts: LockOptions): boolean {
+  const m = /^(\d+)@(\S*) \S+(?: (\S+))?/.exec(content)
   // An empty file is being written by its creator; a lock from another host (NFS) cannot be probed.
   if (m === null || m[2] !== hostname()) return false
   const pid = Number(m[1])
   // Our own pid while we queue first in-process: a leftover of an earlier process with the same pid (pid 1 in containers).
   if (pid === (opts.pid ?? process.pid)) return true
-  return !(opts.isAlive ?? processAlive)(pid)
+  if (opts.isAlive !== undefined) return !opts.isAlive(pid)
+  return !processAlive(pid, m[3])
 }
 
-function processAlive(pid: number): boolean {
+/**
+ * Whether `pid` runs, as the process that wrote the lock: on Linux, /proc tells a zombie (killed, not yet reaped
+ * by its parent: it holds nothing) and a pid reused by a process started at another time from the holder.
+ */
+function processAlive(pid: number, start: string | undefined): boolean {
+  const stat = procStat(pid)
+  if (stat === 'gone') return false
+  if (stat !== undefined) {
+    if (stat.state === 'Z' || stat.state === 'X' || stat.state === 'x') return false
+    if (start !== undefined && start !== '-' && start !== stat.start) return false
+    return true
+  }
   try {
     process.kill(pid, 0)
     return true
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM'
   }
+}
+
+/** A process's state letter and start time (clock ticks after boot) from /proc; 'gone' if none; undefined without /proc. */
+function procStat(pid: number): { state: string; start: string } | 'gone' | undefined {
+  let text: string
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    // With /proc mounted, no entry means no process; without /proc (macOS), ask kill(2).
+    return code === 'ENOENT' && procMounted() ? 'gone' : undefined
+  }
+  // The command name (field 2) may hold spaces and parentheses: count fields from the last ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
+  const state = fields[0]
+  const start = fields[19]
+  return state === undefined || start === undefined ? undefined : { state, start }
+}
+
+let procSelf: boolean | undefined
+const procMounted = (): boolean => (procSelf ??= (() => {
+  try {
+    readFileSync('/proc/self/stat')
+    return true
+  } catch {
+    return false
+  }
+})())
+
+/** Our own start time, written into our locks so that a later process reusing our pid is not taken for us. */
+function startTimeOf(pid: number): string | undefined {
+  const stat = procStat(pid)
+  return typeof stat === 'object' ? stat.start : undefined
 }

@@ -3,10 +3,12 @@
  * with an atomic replace, then sleep until 20 minutes before expiry. Failures are retried with
  * jittered exponential backoff instead of exiting; the loop ends when `signal` aborts.
  */
-import { mkdir, readFile, realpath, stat } from 'node:fs/promises'
+import { lstat, mkdir, readlink, realpath, stat } from 'node:fs/promises'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { IamraError } from '../errors.js'
 import { writeFileAtomic } from '../fs/atomic-write.js'
+import { readBoundedFile, UnreadableFileError } from '../fs/read-bounded.js'
+import { unwritable } from '../fs/unwritable.js'
 import { updateProfile, type FileCredentials } from './credentials-file.js'
 import { withLock, type LockOptions } from '../fs/lock.js'
 
@@ -91,22 +93,73 @@ export function retryDelay(failures: number, random: () => number): number {
   return Math.round(d / 2 + (random() * d) / 2)
 }
 
-/** Read, edit and atomically replace the file under the lock; a new file is 0600 in a 0700 directory. */
+/** Far beyond any real credentials file; a bigger one is not edited (nor read into memory). */
+const CREDENTIALS_FILE_LIMIT = 16 * 1024 * 1024
+
+/**
+ * Read, edit and atomically replace the file under the lock; a new file is 0600 in a 0700 directory. Only a regular
+ * file (or a symlink to one, which stays a link) is edited: a device such as /dev/null, a FIFO or a directory is
+ * refused before anything is created beside it.
+ */
 export async function writeProfile(file: string, profile: string, creds: FileCredentials, lock: LockOptions = {}): Promise<void> {
   // Edit the target of a symlinked credentials file rather than replacing the link with a file.
-  const target = await realpath(file).catch(() => file)
-  await mkdir(dirname(target), { recursive: true, mode: 0o700 })
+  const target = await realpath(file).catch(() => resolveLinks(file))
+  await refuseIrregular(file, target)
+  await mkdir(dirname(target), { recursive: true, mode: 0o700 }).catch((e: unknown) => {
+    throw unwritable(dirname(target), 'create the directory', e)
+  })
   await withLock(target, async () => {
     let text = ''
     try {
       // latin1 maps bytes 1:1 to code units, so bytes outside the edited lines survive whatever the encoding.
-      text = (await readFile(target)).toString('latin1')
+      text = (await readBoundedFile(target, { maxBytes: CREDENTIALS_FILE_LIMIT })).toString('latin1')
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
+      if (!(e instanceof UnreadableFileError)) throw e
+      if (e.problem !== 'missing') throw new IamraError('FILE_UNWRITABLE', `cannot update ${describe(file, target)}: ${e.message}`, { cause: e })
     }
     const latin1Profile = Buffer.from(profile, 'utf8').toString('latin1')
-    await writeFileAtomic(target, Buffer.from(updateProfile(text, latin1Profile, creds), 'latin1'), { mode: 0o600 })
+    await writeFileAtomic(target, Buffer.from(updateProfile(text, latin1Profile, creds), 'latin1'), { mode: 0o600, underLock: true }).catch((e: unknown) => {
+      throw unwritable(target, 'replace', e)
+    })
   }, lock)
+}
+
+/** Fails at once, before any CreateSession, when `file` exists and is not a regular file (or a link to one). */
+export async function checkCredentialsFile(file: string): Promise<void> {
+  await refuseIrregular(file, await realpath(file).catch(() => resolveLinks(file)))
+}
+
+const describe = (file: string, target: string): string => (file === target ? file : `${file} (a link to ${target})`)
+
+/** Refuses an existing target that is not a regular file; a missing one is created. */
+async function refuseIrregular(file: string, target: string): Promise<void> {
+  let st
+  try {
+    st = await stat(target)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return
+    throw unwritable(target, 'update', e)
+  }
+  if (st.isFile()) return
+  const kind = st.isDirectory() ? 'a directory' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : st.isFIFO() ? 'a named pipe' : st.isSocket() ? 'a socket' : 'not a regular file'
+  throw new IamraError('FILE_UNWRITABLE', `refusing to update ${describe(file, target)}: it is ${kind}, not a regular file; point AWS_SHARED_CREDENTIALS_FILE at a regular file`)
+}
+
+/** The path with symlinks followed, also a dangling one (its target is created); at most 40 links, like the kernel. */
+async function resolveLinks(file: string): Promise<string> {
+  let path = file
+  for (let i = 0; i < 40; i++) {
+    let st
+    try {
+      st = await lstat(path)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return path
+      throw unwritable(path, 'update', e)
+    }
+    if (!st.isSymbolicLink()) return path
+    path = resolve(dirname(path), await readlink(path))
+  }
+  throw new IamraError('FILE_UNWRITABLE', `cannot update ${file}: too many levels of symbolic links`)
 }
 
 async function waitUntil(at: number, init: RunUpdateInit): Promise<void> {

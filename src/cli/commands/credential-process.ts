@@ -2,7 +2,6 @@
 import { fromCertificate } from '../../credentials/from-certificate.js'
 import { processOutput } from '../../credentials/process-output.js'
 import type { CliContext } from '../context.js'
-import { readFile } from 'node:fs/promises'
 import { IamraError } from '../../errors.js'
 import { createTransport } from '../../rolesanywhere/transport.js'
 import { helpText, integerFlag, parseFlags, type ParsedFlags } from '../flags.js'
@@ -63,7 +62,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
 
 /** The fallback through the server: no key or certificate flags, just the binding's URI and token. */
 async function viaServer(flags: ParsedFlags<typeof FLAGS>, ctx: CliContext): Promise<number> {
-  const [{ parseEnvFile }, { containerEndpointFrom, credentialsFromServer }] = await Promise.all([
+  const [{ parseEnvFile }, { containerEndpointFrom, credentialsFromServer, readSmallFile }] = await Promise.all([
     import('../../credentials/env-file.js'), import('../../credentials/from-server.js'),
   ])
   const local = Object.keys(flags).filter((k) => !['env-file', 'from-environment', 'timeout', 'debug', 'no-verify-ssl'].includes(k))
@@ -74,12 +73,8 @@ async function viaServer(flags: ParsedFlags<typeof FLAGS>, ctx: CliContext): Pro
   const file = flags['env-file']
   let vars: Readonly<Record<string, string | undefined>> = ctx.env
   if (file !== undefined) {
-    let text: string
-    try {
-      text = await readFile(file, 'utf8')
-    } catch (e) {
-      throw new IamraError('USAGE', `cannot read the env file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e })
-    }
+    const text = await readSmallFile(file, 'the env file')
+    if (text.trim() === '') throw new IamraError('USAGE', `the env file ${file} is empty (give the env file that iamra bind wrote)`)
     vars = parseEnvFile(text)
   }
   const endpoint = await containerEndpointFrom(vars, file ?? 'the environment')

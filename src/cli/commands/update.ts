@@ -1,7 +1,7 @@
 /** `iamra update`: the drop-in for `aws_signing_helper update`, keeping one profile of ~/.aws/credentials fresh. */
 import { fromCertificate } from '../../credentials/from-certificate.js'
 import { IamraError } from '../../errors.js'
-import { credentialsFilePath, runUpdate } from '../../update/run-update.js'
+import { checkCredentialsFile, credentialsFilePath, runUpdate } from '../../update/run-update.js'
 import type { CliContext } from '../context.js'
 import { helpText, parseFlags } from '../flags.js'
 import { checkIdentityFlags, sessionFromFlags, identityInputs, IDENTITY_FLAGS, SESSION_FLAGS } from '../identity-flags.js'
@@ -32,6 +32,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   if (profile === '' || /[\r\n[\]]/.test(profile)) throw new IamraError('USAGE', '--profile must be non-empty and hold no line break or square bracket')
   const session = sessionFromFlags(flags, ctx.env)
   const file = credentialsFilePath(ctx.env, process.cwd())
+  await checkCredentialsFile(file)
   const debug = flags.debug === true ? (line: string) => ctx.stderr(`debug: ${line}`) : undefined
   const provider = fromCertificate({
     identity: { ...identityInputs(flags, askOnce(ctx.promptPassword), ctx.env), tpmDevice: ctx.env.TPM_DEVICE },
