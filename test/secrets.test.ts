@@ -78,6 +78,8 @@ t.test('the installed command echoes no key either (real process, every command 
 
 t.test('recognising key material', async (t) => {
   t.ok(looksLikeKeyMaterial('-----BEGIN PRIVATE KEY-----'), 'armour')
+  t.ok(looksLikeKeyMaterial('MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgm3Bq8QhP6Zr7l4a2\nnA9S7vK1yLdZcW0pQv3Xq9XJq2ahRANCAAT'), 'a PEM body without its armour, over lines')
+  t.notOk(looksLikeKeyMaterial('arn:aws:iam::123456789012:role/x\nX=1'), 'a line break alone is for the command to judge (an ARN check names it)')
   t.ok(looksLikeKeyMaterial('MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgm3Bq8QhP6Zr7l4a2nA9S7vK1yLdZcW0pQv3Xq9XJq2ahRANCAAT'), 'a base64 body on one line')
   t.notOk(looksLikeKeyMaterial('/etc/pki/tls/private/a-very-long-directory-name-for-the-service-account-keys/key.pem'), 'a long path')
   t.notOk(looksLikeKeyMaterial('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'), 'a hex digest')

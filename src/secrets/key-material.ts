@@ -14,7 +14,7 @@ const BASE64_RUN = /^(M|LS0t)[A-Za-z0-9+/_-]{62,}={0,2}$/
 
 /** True when a command-line value looks like the contents of a key or certificate rather than a name. */
 export function looksLikeKeyMaterial(value: string, opts: { secretFlag?: boolean } = {}): boolean {
-  if (PEM_MARKER.test(value) || /[\r\n]/.test(value)) return true
+  if (PEM_MARKER.test(value)) return true
   // A long random password is legitimate; only armour or line breaks betray a key there.
   if (opts.secretFlag === true) return false
   const compact = value.replace(/\\n|\s+/g, '')
