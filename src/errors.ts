@@ -78,6 +78,12 @@ const CATALOGUE = {
   METHOD_NOT_ALLOWED: { exit: EXIT.USAGE, status: 405 },
   BAD_REQUEST: { exit: EXIT.USAGE, status: 400 },
   LOCK_TIMEOUT: { exit: EXIT.UNAVAILABLE, status: 503 },
+  // Kubernetes node agent (src/kubernetes/)
+  SA_TOKEN_REJECTED: { exit: EXIT.DENIED, status: 403 },
+  SA_NOT_BOUND: { exit: EXIT.DENIED, status: 403 },
+  AGENT_HOST_REFUSED: { exit: EXIT.DENIED, status: 403 },
+  RATE_LIMITED: { exit: EXIT.UNAVAILABLE, status: 429 },
+  JWKS_UNAVAILABLE: { exit: EXIT.UNAVAILABLE, status: 503 },
   INTERNAL: { exit: EXIT.OTHER, status: 500 },
 } as const satisfies Record<string, CodeInfo>
 

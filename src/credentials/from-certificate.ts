@@ -3,6 +3,7 @@
  * A factory that does no I/O until the returned provider is called.
  */
 import { loadIdentity, type Identity, type IdentityInit } from '../identity/identity.js'
+import { loadConsistentIdentity } from '../identity/consistent-load.js'
 import { describeKey } from '../identity/private-key.js'
 import { createSession } from '../rolesanywhere/create-session.js'
 import type { SessionCredentials } from '../rolesanywhere/response.js'
@@ -30,7 +31,7 @@ export function fromCertificate(init: FromCertificateInit): CredentialProvider {
   const transport = init.transport ?? createTransport(init.session.transport)
   const debug = init.debug
   return async () => {
-    const identity = await loadIdentity({ ...init.identity, now: init.now() })
+    const identity = await loadConsistentIdentity(() => loadIdentity({ ...init.identity, now: init.now() }), init.sleep)
     init.onIdentity?.(identity)
     if (debug !== undefined) describeIdentity(identity, debug)
     debug?.(`endpoint ${init.session.endpoint.url.href} (region ${init.session.endpoint.signingRegion}${init.session.endpoint.fips ? ', FIPS' : ''})`)
