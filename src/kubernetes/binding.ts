@@ -3,7 +3,7 @@
  * the token bindings but with mode kind "Kubernetes", a `service_accounts` list and no secret.
  * The agent lists them (briefly cached) and picks the one naming a token's service account.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { fail } from '../errors.js'
 import type { BindingRequest } from '../binding/store.js'
@@ -115,8 +115,21 @@ function untrusted(path: string): string | undefined {
   const st = statSync(path)
   const uid = process.getuid?.()
   if (uid !== undefined && st.uid !== uid && st.uid !== 0) return `${path} is owned by uid ${st.uid}, not by the agent's user or root`
-  if ((st.mode & 0o022) !== 0) return `${path} is writable by group or others (mode ${(st.mode & 0o777).toString(8)})`
+  if ((st.mode & 0o022) !== 0 && !readOnlyMount(path)) return `${path} is writable by group or others (mode ${(st.mode & 0o777).toString(8)})`
   return undefined
+}
+
+/**
+ * A ConfigMap volume's directory is mode 0777 but mounted read-only: nobody in this mount
+ * namespace can write it, so its mode does not matter (access(2) reports EROFS).
+ */
+function readOnlyMount(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK)
+    return false
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EROFS'
+  }
 }
 
 /** Every Kubernetes binding under `dir/bindings`, read now. */
