@@ -22,12 +22,19 @@ function documents(text: string): Obj[] {
 const version = onPath('kubectl') ? kubectl(['version', '--client']).out : ''
 const kustomize = /Kustomize Version: v(\d+)/.exec(version)?.[1]
 if (!onPath('kubectl')) t.skip('manifests: kubectl is not installed (it renders the kustomization)', async () => {})
-else if (kustomize === undefined || Number(kustomize) < 4) t.skip(`manifests: kubectl's kustomize is older than v4 (${version.trim().split('\n').join('; ')})`, async () => {})
 else {
   t.test('kubectl kustomize renders every manifest', async (t) => {
     t.comment(`versions: ${version.trim().split('\n').join('; ')}`)
-    const rendered = kubectl(['kustomize', ROOT])
-    t.equal(rendered.code, 0, rendered.err)
+    // Each directory renders with any kustomize (Debian's kubectl 1.20 embeds v2.0.3); the root,
+    // whose resources are directories, needs kustomize v4 or later.
+    const parts = ['node-agent', 'sidecar'].map((d) => kubectl(['kustomize', `${ROOT}/${d}`]))
+    for (const p of parts) t.equal(p.code, 0, p.err)
+    const rendered = { out: parts.map((p) => p.out.trimEnd()).join('\n---\n') + '\n' }
+    if (kustomize !== undefined && Number(kustomize) >= 4) {
+      const root = kubectl(['kustomize', ROOT])
+      t.equal(root.code, 0, root.err)
+      t.equal(root.out.split(/^kind: /m).length, rendered.out.split(/^kind: /m).length, 'the root kustomization renders both')
+    } else t.comment(`root kustomization not rendered: kustomize ${kustomize ?? '?'} is older than v4`)
     // Offline YAML → JSON: kubectl's local mode touches no server.
     const json = kubectl(['annotate', '--local', '-f', '-', '-o', 'json', 'iamra.test/rendered=yes'], rendered.out)
     t.equal(json.code, 0, json.err)
