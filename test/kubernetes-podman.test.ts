@@ -15,6 +15,9 @@ import { makePkiFiles } from './helpers/pki-files.js'
 import { onPath } from './helpers/processes.js'
 import { PROFILE_ARN, ROLE_ARN, TRUST_ANCHOR_ARN } from './helpers/scenario.js'
 
+// Loading the image, building the client and two pods with start-up retries take minutes.
+t.setTimeout(600_000)
+
 const CONTRIB = new URL('../contrib/kubernetes', import.meta.url).pathname
 const RELEASE = new URL('../dist/release', import.meta.url).pathname
 
