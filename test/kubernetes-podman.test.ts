@@ -6,9 +6,10 @@
 // one more container of the same image inside it. Podman uses a private store under a temp dir.
 import t, { type Test } from 'tap'
 import { execFile } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
+import { AtomicWriterDir } from './helpers/atomic-writer.js'
 import { buildGoProbe } from './helpers/go-probe.js'
 import { ISSUER, jwksOf, podToken, signingKey } from './helpers/k8s-issuer.js'
 import { makePkiFiles } from './helpers/pki-files.js'
@@ -92,6 +93,19 @@ else {
       writeFileSync(join(dir, 'tls.crt'), chain)
       writeFileSync(join(dir, 'tls.key'), readFileSync(pki.path('key.pem')))
       writeFileSync(join(dir, 'root.pem'), readFileSync(pki.path('root.pem')))
+      // podman before 4.4 writes a secret volume's files still base64-encoded: there the Secret is
+      // replaced by a directory in the kubelet's own ..data layout, so the pod itself still runs.
+      const version = (await podman(['version', '--format', '{{.Client.Version}}'])).stdout.trim()
+      const [major = 0, minor = 0] = version.split('.').map(Number)
+      const secretsWork = major > 4 || (major === 4 && minor >= 4)
+      let volumePatch = '    - {op: add, path: /spec/volumes/0/secret/optional, value: false}  # podman 4.3 dereferences an unset optional'
+      if (!secretsWork) {
+        t.comment(`podman ${version}: its secret volumes hold base64 text, so the Secret volume is replaced by a hostPath in the ..data layout`)
+        const vol = new AtomicWriterDir(join(dir, 'volume'), ['tls.crt', 'tls.key', 'root.pem'], 0o644) // read by uid 65532
+        vol.write({ 'tls.crt': chain, 'tls.key': readFileSync(pki.path('key.pem'), 'utf8'), 'root.pem': readFileSync(pki.path('root.pem'), 'utf8') })
+        chmodSync(join(dir, 'volume'), 0o755)
+        volumePatch = `    - {op: replace, path: /spec/volumes/0, value: {name: tls, hostPath: {path: "${join(dir, 'volume')}", type: Directory}}}`
+      }
       writeFileSync(join(dir, 'kustomization.yaml'), `apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
@@ -103,12 +117,7 @@ images:
 - name: docker.io/amazon/aws-cli
   newName: localhost/iamra-test-client
   newTag: k8s
-secretGenerator:
-- name: app-roles-anywhere-tls
-  files: [tls.crt, tls.key, root.pem]
-  options:
-    disableNameSuffixHash: true
-configMapGenerator:
+${secretsWork ? 'secretGenerator:\n- name: app-roles-anywhere-tls\n  files: [tls.crt, tls.key, root.pem]\n  options:\n    disableNameSuffixHash: true\n' : ''}configMapGenerator:
 - name: iamra-sidecar
   behavior: replace
   literals:
@@ -129,8 +138,7 @@ patches:
     name: app-with-iamra-secret
   patch: |-
     - {op: add, path: /spec/restartPolicy, value: OnFailure}
-    # podman 4.3 dereferences an unset "optional" of a secret volume.
-    - {op: add, path: /spec/volumes/0/secret/optional, value: false}
+${volumePatch}
     - {op: remove, path: /spec/containers/0/command}
     # podman does not expand $(VAR) references in args, as the kubelet does: the ARNs as literals.
     - {op: replace, path: /spec/containers/1/args/6, value: "${TRUST_ANCHOR_ARN}"}

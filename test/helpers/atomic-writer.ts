@@ -8,7 +8,7 @@ import { join } from 'node:path'
 export class AtomicWriterDir {
   #current: string | undefined
   #n = 0
-  constructor(readonly dir: string, readonly names: readonly string[]) {
+  constructor(readonly dir: string, readonly names: readonly string[], readonly mode = 0o600) {
     mkdirSync(dir, { recursive: true })
   }
 
@@ -16,7 +16,7 @@ export class AtomicWriterDir {
   write(payload: Readonly<Record<string, string>>): void {
     const ts = `..2026_11_29_04_00_00.${process.pid}_${++this.#n}`
     mkdirSync(join(this.dir, ts), { mode: 0o755 })
-    for (const name of this.names) writeFileSync(join(this.dir, ts, name), payload[name] ?? '', { mode: 0o600 })
+    for (const name of this.names) writeFileSync(join(this.dir, ts, name), payload[name] ?? '', { mode: this.mode })
     symlinkSync(ts, join(this.dir, '..data_tmp'))
     renameSync(join(this.dir, '..data_tmp'), join(this.dir, '..data'))
     if (this.#current === undefined) for (const name of this.names) symlinkSync(join('..data', name), join(this.dir, name))
