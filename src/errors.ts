@@ -85,6 +85,12 @@ const CATALOGUE = {
   BAD_REQUEST: { exit: EXIT.USAGE, status: 400 },
   LOCK_TIMEOUT: { exit: EXIT.UNAVAILABLE, status: 503 },
   FILE_UNWRITABLE: { exit: EXIT.OTHER, status: 500 },
+  // Kubernetes node agent (src/kubernetes/)
+  SA_TOKEN_REJECTED: { exit: EXIT.DENIED, status: 403 },
+  SA_NOT_BOUND: { exit: EXIT.DENIED, status: 403 },
+  AGENT_HOST_REFUSED: { exit: EXIT.DENIED, status: 403 },
+  RATE_LIMITED: { exit: EXIT.UNAVAILABLE, status: 429 },
+  JWKS_UNAVAILABLE: { exit: EXIT.UNAVAILABLE, status: 503 },
   INTERNAL: { exit: EXIT.OTHER, status: 500 },
 } as const satisfies Record<string, CodeInfo>
 

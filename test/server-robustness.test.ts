@@ -82,9 +82,9 @@ async function rotationRig(t: Test, layout: 'plain' | 'kubelet', opts: { cache?:
     request: { ...REQUEST, trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN },
   })
   const resolve = bindingCredentials({ env: {}, now: () => new Date() })
-  const cache = new CredentialCache({ isLocalTransient: (await import('../src/server/rotation.js')).isMidRotation })
+  const cache = new CredentialCache({ isLocalTransient: (await import('../src/identity/rotation.js')).isMidRotation })
   t.teardown(() => cache.clear())
-  const { retryMidRotation } = await import('../src/server/rotation.js')
+  const { retryMidRotation } = await import('../src/identity/rotation.js')
   const app = await buildApp({
     configurationDirectory: dir,
     resolveCredentials: opts.cache === false ? (b) => retryMidRotation(() => resolve(b)) : cachedCredentials(resolve, cache),
@@ -215,7 +215,7 @@ t.test('a pair that stays inconsistent: cached credentials while valid, else a c
 t.test('IMDS mode: a refresh that meets a half-rotated pair reads it again (the wrapper serveImds uses)', async (t) => {
   const s = await startScenario('p256')
   t.teardown(s.close)
-  const { retryMidRotation } = await import('../src/server/rotation.js')
+  const { retryMidRotation } = await import('../src/identity/rotation.js')
   const leaf = await createLeaf({ name: 'iamra imds rotated', key: 'p256', issuer: s.pki.intermediate })
   writeFileSync(s.pki.path('leaf.pem'), leaf.certPem) // renewed certificate, old key
   const fixes = sleep(50).then(() => writeFileSync(s.pki.path('key.pem'), leaf.keyPem))
@@ -609,7 +609,7 @@ t.test('IMDS mode under load: refreshes that meet a renaming rotation give no fa
     mint: async () => ({ accessKeyId: `ASIA${Date.now()}`, secretAccessKey: 'x', sessionToken: 'y', expiration: new Date(Date.now() + 1000) }),
   })
   t.teardown(s.close)
-  const { isMidRotation, retryMidRotation } = await import('../src/server/rotation.js')
+  const { isMidRotation, retryMidRotation } = await import('../src/identity/rotation.js')
   const { fromCertificate } = await import('../src/credentials/from-certificate.js')
   const { resolveSessionConfig } = await import('../src/rolesanywhere/session-config.js')
   const certPath = s.pki.write('tls.crt', s.pki.leaf.certPem + s.pki.intermediate.certPem)

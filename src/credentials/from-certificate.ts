@@ -5,6 +5,7 @@
 import { loadIdentity, type Identity, type IdentityInit } from '../identity/identity.js'
 import { describeCertificateKey } from '../identity/certificates.js'
 import { algorithmFor } from '../signing/signer.js'
+import { retryMidRotation } from '../identity/rotation.js'
 import { createSession } from '../rolesanywhere/create-session.js'
 import type { SessionCredentials } from '../rolesanywhere/response.js'
 import type { SessionConfig } from '../rolesanywhere/session-config.js'
@@ -31,7 +32,9 @@ export function fromCertificate(init: FromCertificateInit): CredentialProvider {
   const transport = init.transport ?? createTransport(init.session.transport)
   const debug = init.debug
   return async () => {
-    const identity = await loadIdentity({ ...init.identity, now: init.now() })
+    // A pair read in the middle of a renewal (a `..data` swap, a rename of one file then the other)
+    // is read again after short waits, so only a matching pair is ever used to sign.
+    const identity = await retryMidRotation(() => loadIdentity({ ...init.identity, now: init.now() }), init.sleep)
     init.onIdentity?.(identity)
     if (debug !== undefined) describeIdentity(identity, debug)
     debug?.(`endpoint ${init.session.endpoint.url.href} (region ${init.session.endpoint.signingRegion}${init.session.endpoint.fips ? ', FIPS' : ''})`)

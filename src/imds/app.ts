@@ -108,6 +108,10 @@ export async function buildImdsApp(opts: ImdsAppOptions): Promise<App> {
     }
   })
 
+  // Liveness/readiness probes (Kubernetes sidecar): no token needed, nothing secret in the answer.
+  // The server listens only after its first CreateSession succeeded, so answering means ready.
+  fastify.get('/healthz', async (_request, reply) => sendText(reply, 200, 'ok'))
+
   fastify.setErrorHandler((error: Error, request, reply) => answerUnexpected(error, request, reply))
   return http.finish()
 }

@@ -16,7 +16,7 @@ import { ServerMetrics } from '../server/metrics.js'
 import { startMetricsServer } from '../server/metrics-server.js'
 import { runServer } from '../server/run-server.js'
 import { createServiceManager } from '../server/service-manager.js'
-import { isMidRotation, retryMidRotation } from '../server/rotation.js'
+import { isMidRotation } from '../identity/rotation.js'
 import type { CliContext } from '../cli/context.js'
 import { last, list } from '../cli/flags.js'
 import { checkIdentityFlags, IDENTITY_FLAGS, SESSION_FLAGS } from '../cli/identity-flags.js'
@@ -105,8 +105,8 @@ export async function serveImds(a: Record<string, unknown>, ctx: CliContext): Pr
   const fetch = async () => {
     const started = performance.now()
     try {
-      // A refresh that meets a half-rotated certificate and key reads them again after short waits.
-      const creds = await retryMidRotation(provider)
+      // A refresh that meets a half-rotated certificate and key reads them again (in fromCertificate).
+      const creds = await provider()
       metrics.createSession.inc({ binding: roleName, result: 'ok' })
       return creds
     } catch (e) {

@@ -7,7 +7,7 @@
 import type { CredentialCache } from '../cache/credential-cache.js'
 import { bindingKey, bindingLineage } from './binding-key.js'
 import type { ResolveCredentials } from './binding-credentials.js'
-import { isMidRotation, realSleep, ROTATION_WAITS_MS, type Sleep } from './rotation.js'
+import { isMidRotation, realSleep, ROTATION_WAITS_MS, type Sleep } from '../identity/rotation.js'
 
 export function cachedCredentials(resolve: ResolveCredentials, cache: CredentialCache, sleep: Sleep = realSleep): ResolveCredentials {
   return async (binding) => {

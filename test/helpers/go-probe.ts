@@ -23,7 +23,8 @@ function moduleVersion(dir: string): string {
   }
 }
 
-export async function buildGoProbe(): Promise<GoProbe> {
+/** `static`: CGO off, for a scratch container image (test/kubernetes-podman.test.ts). */
+export async function buildGoProbe(opts: { static?: boolean } = {}): Promise<GoProbe> {
   if (!onPath('go')) return { kind: 'skip', reason: 'go is not installed (apt-get install golang-go)' }
   if (!existsSync(`${SDK}/config`)) return { kind: 'skip', reason: `${SDK} is missing (apt-get install golang-github-aws-aws-sdk-go-v2-dev)` }
   const g = mkdtempSync(join(tmpdir(), 'iamra-goprobe-'))
@@ -33,7 +34,7 @@ export async function buildGoProbe(): Promise<GoProbe> {
   const out = join(g, 'credprobe')
   // With a C compiler the standard library's prebuilt packages are used (~2x faster than CGO_ENABLED=0,
   // which rebuilds net and os/user); go 1.19 needs CGO_ENABLED=0 when there is none.
-  const env = { PATH: process.env.PATH ?? '', HOME: g, GOPATH: `${g}:${GOCODE}`, GO111MODULE: 'off', GOCACHE: join(g, 'cache'), GOFLAGS: '', ...(onPath('gcc') ? {} : { CGO_ENABLED: '0' }) }
+  const env = { PATH: process.env.PATH ?? '', HOME: g, GOPATH: `${g}:${GOCODE}`, GO111MODULE: 'off', GOCACHE: join(g, 'cache'), GOFLAGS: '', ...(onPath('gcc') && opts.static !== true ? {} : { CGO_ENABLED: '0' }) }
   const result = await new Promise<{ ok: boolean; stderr: string }>((resolve) => {
     execFile('go', ['build', '-o', out, '.'], { cwd: src, env, timeout: 180_000, killSignal: 'SIGKILL' }, (err, _stdout, stderr) => resolve({ ok: err === null, stderr: stderr || String(err?.message ?? '') }))
   })

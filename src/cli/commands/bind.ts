@@ -18,6 +18,7 @@ import { userAgent } from '../../version.js'
 import type { CliContext } from '../context.js'
 import type { YargsCommand } from '../yargs-cli.js'
 import { groupId } from './group-id.js'
+import { bindKubernetes, KUBERNETES_MODE } from '../../kubernetes/bind-kubernetes.js'
 
 export const command: YargsCommand = {
   command: 'bind <name>',
@@ -37,7 +38,8 @@ export const command: YargsCommand = {
       .option('endpoint', { type: 'string', describe: 'Roles Anywhere endpoint URL' })
       .option('url', { type: 'string', default: 'http://127.0.0.1:7224', describe: 'server base URL written into the full-URI modes\' env file: http only to loopback, localhost, 169.254.170.2, 169.254.170.23 or [fd00:ec2::23]; https to any host' })
       .option('force', { type: 'boolean', default: false, describe: 'write a --url the AWS SDKs would refuse (plain http to another host)' })
-      .option('mode', { type: 'string', choices: MODES, default: 'ecs-full', describe: 'how the consumer presents its token' })
+      .option('mode', { type: 'string', choices: [...MODES, KUBERNETES_MODE], default: 'ecs-full', describe: 'how the consumer presents its token (kubernetes: pods of --service-account, through the node agent)' })
+      .option('service-account', { type: 'string', array: true, describe: 'kubernetes mode: NAMESPACE/NAME whose pods get this role; repeatable' })
       .option('token-file-group', { type: 'string', describe: 'ecs-full-token-file: group that may read the token file (mode 0640)' })
       .option('configuration-directory', { type: 'string', describe: 'default: $RUNTIME_DIRECTORY' })
       .option('validate', { type: 'boolean', default: true, describe: 'check the identity locally and make one CreateSession call (--no-validate skips both)' })
@@ -50,6 +52,8 @@ export const command: YargsCommand = {
 }
 
 async function bind(a: Record<string, unknown>, ctx: CliContext): Promise<number> {
+  if (a.mode === KUBERNETES_MODE) return bindKubernetes(a, ctx)
+  if (a['service-account'] !== undefined) throw new IamraError('USAGE', '--service-account is only for --mode kubernetes')
   const name = checkName(String(a.name))
   const dir = resolve(configurationDirectory(a['configuration-directory'] as string | undefined, ctx.env))
   const mode = parseMode(String(a.mode))

@@ -21,8 +21,9 @@ import { runServer } from '../../server/run-server.js'
 import { imdsModeRequested, imdsOptions, serveImds } from '../../imds/serve-imds.js'
 import { createServiceManager } from '../../server/service-manager.js'
 import { redactUrl } from '../../server/token-extraction.js'
-import { isMidRotation, retryMidRotation } from '../../server/rotation.js'
+import { isMidRotation, retryMidRotation } from '../../identity/rotation.js'
 import { describeInventory, inventory, scanCertificateExpiry } from '../../server/startup-scan.js'
+import { kubernetesModeRequested, kubernetesOptions, serveKubernetes } from '../../kubernetes/serve-agent.js'
 import type { CliContext } from '../context.js'
 import type { YargsCommand } from '../yargs-cli.js'
 
@@ -30,7 +31,7 @@ export const command: YargsCommand = {
   command: 'serve',
   describe: 'serve credentials to bound consumers (ECS container-credentials protocol); with --certificate ... --role-arn: one role over IMDSv2 (as aws_signing_helper serve)',
   builder: (y: Argv) =>
-    imdsOptions(y)
+    kubernetesOptions(imdsOptions(y))
       .option('configuration-directory', { type: 'string', describe: 'where bind writes; default: $RUNTIME_DIRECTORY' })
       .option('listen', { type: 'string', array: true, describe: 'HOST:PORT, [IPV6]:PORT or /path.sock; ignored under socket activation (default 127.0.0.1:7224; IMDS mode: loopback only, default 127.0.0.1:9911)' })
       .option('cache', { type: 'boolean', default: true, describe: 'cache credentials per binding (--no-cache: one CreateSession per request)' })
@@ -42,6 +43,7 @@ export const command: YargsCommand = {
 }
 
 async function serve(a: Record<string, unknown>, ctx: CliContext): Promise<number> {
+  if (kubernetesModeRequested(a)) return serveKubernetes(a, ctx)
   if (imdsModeRequested(a)) return serveImds(a, ctx)
   const dir = resolve(configurationDirectory(a['configuration-directory'] as string | undefined, ctx.env))
   const addresses = ((a.listen as string[] | undefined) ?? []).map(parseListen)
