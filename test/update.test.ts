@@ -531,3 +531,30 @@ t.test('review fix: the guard of a takeover: a live one is waited for, one left 
   t.equal(await withLock(file, async () => 'ran', { timeoutMs: 5000 }), 'ran', 'an old empty guard is stale')
   t.same(readdirSync(dir), [], 'no lock or guard left')
 })
+
+t.test('merge fix: what killed processes leave beside a lock goes with the next taker; a live process\'s guard stays', async (t) => {
+  const dir = tmp(t)
+  const file = join(dir, 'credentials')
+  const lockPath = `${file}.lock`
+  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout
+  const tokenOf = (pid: string | number): string => `${pid}@${hostname()} 0123456789abcdef\n`
+  // Killed while clearing a stale guard: the guard above a free one, which nothing on the way to the lock looks at.
+  writeFileSync(`${lockPath}.break.break`, tokenOf(dead))
+  writeFileSync(`${lockPath}.break.break.break.break`, tokenOf(dead))
+  writeFileSync(`${lockPath}.break.${dead}.new`, tokenOf(dead))
+  t.equal(await withLock(file, async () => 'ran', { timeoutMs: 5000 }), 'ran')
+  t.same(readdirSync(dir), [], 'the dead process\'s guards and pending file are gone')
+  writeFileSync(`${lockPath}.break.break`, tokenOf(process.ppid))
+  t.equal(await withLock(file, async () => 'ran', { timeoutMs: 5000 }), 'ran')
+  t.same(readdirSync(dir), ['credentials.lock.break.break'], 'a live process\'s guard is left to it')
+  rmSync(`${lockPath}.break.break`)
+  // Processes killed one after another while creating the lock: their pending files go even while it is held.
+  writeFileSync(lockPath, tokenOf(process.ppid))
+  writeFileSync(`${lockPath}.${dead}.new`, tokenOf(dead))
+  writeFileSync(`${lockPath}.break.${dead}.new`, tokenOf(dead))
+  writeFileSync(`${lockPath}.${process.ppid}.new`, tokenOf(process.ppid))
+  let err: unknown
+  await withLock(file, async () => t.fail('must not run'), { timeoutMs: 300 }).catch((e: unknown) => { err = e })
+  t.equal((err as IamraError).code, 'LOCK_TIMEOUT', 'the live holder keeps the lock')
+  t.same(readdirSync(dir).sort(), ['credentials.lock', `credentials.lock.${process.ppid}.new`], 'only the dead process\'s pending files are removed')
+})

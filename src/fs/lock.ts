@@ -3,7 +3,8 @@
  * (written to `<path>.lock.<pid>.new` first, then hard-linked into place, which fails if a lock is there). A lock
  * whose process is gone (no such pid, a zombie, or a pid reused by a process started at another time), or older
  * than `staleMs`, is removed under a guard
- * (`<path>.lock.break`, see takeOverIfStale) and then competed for like any other. Waiting is bounded, with
+ * (`<path>.lock.break`, see takeOverIfStale) and then competed for like any other. What killed processes leave
+ * beside it (pending files, guards) is removed by the next process to take the lock. Waiting is bounded, with
  * jittered backoff, and the lock is always released. Callers in one process
  * queue in memory first, so the file lock only ever arbitrates between processes.
  */
@@ -42,7 +43,11 @@ export async function withLock<T>(path: string, fn: () => Promise<T>, opts: Lock
   queues.set(lockPath, mine)
   try {
     await inTime(before, timeoutMs, lockPath)
+    // Pending files are named by their creator's pid, so those of dead processes can go before we compete: a run
+    // of processes killed while creating the lock does not pile them up.
+    await sweepPending(lockPath, opts).catch(() => {})
     const token = await acquire(lockPath, timeoutMs, opts)
+    await sweepGuards(lockPath, opts).catch(() => {})
     await sweepPending(lockPath, opts).catch(() => {})
     // A heartbeat on the mtime, so that a long hold (a CreateSession in process-cache) is never taken for stale.
     const beat = setInterval(() => void utimes(lockPath, new Date(), new Date()).catch(() => {}), (opts.staleMs ?? STALE_MS) / 3)
@@ -248,6 +253,28 @@ async function createInPlace(path: string, token: string): Promise<string | unde
   }
   await fh.close()
   return token
+}
+
+/**
+ * Removes guards (`<lock>.break`, `<lock>.break.break`, …) left by processes killed while holding one. Acquiring the
+ * lock takes over only the guards it runs into: one killed holder can leave the guard above a free one (killed
+ * while clearing a stale guard), and nothing would ever look at it again. Called while we hold the lock, so a guard
+ * now is either a dead process's or one a live process holds for a moment (it judged our lock stale): each is
+ * removed like a stale lock, under its own guard after a second look, so a live one is never removed. Highest
+ * first, so that each one's own guard has been cleared before it.
+ */
+async function sweepGuards(lockPath: string, opts: LockOptions): Promise<void> {
+  const base = basename(lockPath)
+  const levels: number[] = []
+  for (const name of await readdir(dirname(lockPath))) {
+    const m = name.startsWith(base) ? /^((?:\.break)+)$/.exec(name.slice(base.length)) : null
+    if (m?.[1] !== undefined) levels.push(m[1].length / '.break'.length)
+  }
+  const now = opts.now ?? (() => new Date())
+  for (const level of levels.sort((a, b) => b - a)) {
+    // At the top depth: a guard above this one that is still there is a live process's, to be left alone.
+    await takeOverIfStale(lockPath + '.break'.repeat(level), now().getTime(), opts, MAX_GUARD_DEPTH).catch(() => {})
+  }
 }
 
 /** Removes pending files (`<lock>[.break…].<pid>.new`) left by processes killed while creating a lock or guard. */
