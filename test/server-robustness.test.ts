@@ -212,10 +212,12 @@ t.test('a pair that stays inconsistent: cached credentials while valid, else a c
   t.ok(ms < 2000, `after ${ms} ms (bounded re-reads)`)
 })
 
-t.test('IMDS mode: a refresh that meets a half-rotated pair reads it again (the wrapper serveImds uses)', async (t) => {
+t.test('IMDS mode, the agent and credential-process: a provider that meets a half-rotated pair reads it again', async (t) => {
   const s = await startScenario('p256')
   t.teardown(s.close)
   const { retryMidRotation } = await import('../src/identity/rotation.js')
+  const { fromCertificate } = await import('../src/credentials/from-certificate.js')
+  const { resolveSessionConfig } = await import('../src/rolesanywhere/session-config.js')
   const leaf = await createLeaf({ name: 'iamra imds rotated', key: 'p256', issuer: s.pki.intermediate })
   writeFileSync(s.pki.path('leaf.pem'), leaf.certPem) // renewed certificate, old key
   const fixes = sleep(50).then(() => writeFileSync(s.pki.path('key.pem'), leaf.keyPem))
@@ -224,8 +226,22 @@ t.test('IMDS mode: a refresh that meets a half-rotated pair reads it again (the 
   const id = await retryMidRotation(load)
   await fixes
   t.equal(id.serial, BigInt('0x' + leaf.cert.serialNumber).toString(), 'read again after a short wait: the new pair')
-  const source = readFileSync(new URL('../src/imds/serve-imds.ts', import.meta.url), 'utf8')
-  t.match(source, /retryMidRotation\(provider\)/, 'serveImds wraps its provider in it')
+
+  // The provider every long-running mode builds on (serveImds, the node agent) does the same by itself.
+  const next = await createLeaf({ name: 'iamra imds rotated again', key: 'p256', issuer: s.pki.intermediate })
+  writeFileSync(s.pki.path('leaf.pem'), next.certPem)
+  const fixesAgain = sleep(50).then(() => writeFileSync(s.pki.path('key.pem'), next.keyPem))
+  const session = resolveSessionConfig({
+    trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: s.fake.url, verifyTls: true, env: {},
+  })
+  const provider = fromCertificate({
+    identity: { certificateFiles: [s.pki.path('leaf.pem')], intermediatesFiles: [s.pki.path('int.pem')], privateKeyFile: s.pki.path('key.pem') },
+    session, now: () => new Date(),
+  })
+  const got = await provider()
+  await fixesAgain
+  t.match(got.accessKeyId, /^ASIA/, 'fromCertificate rode out the half-rotated pair')
+  t.equal(s.fake.calls.at(-1)?.serial, BigInt('0x' + next.cert.serialNumber).toString(), 'and signed with the new pair')
 })
 
 // ---------------------------------------------------------------------------------------------
