@@ -44,6 +44,7 @@ export function buildDeb(arch, { binary, addon, sbomJson, nodeLicense, outDir, w
   mkdirSync(join(tree, 'etc/iamra/bind'), { recursive: true })
   const doc = 'usr/share/doc/iamra'
   put(tree, `${doc}/copyright`, readFileSync(join(here, 'copyright')))
+  put(tree, 'usr/share/lintian/overrides/iamra', readFileSync(join(here, 'lintian-overrides')))
   put(tree, `${doc}/changelog.gz`, gz(Buffer.from(changelog(date))))
   put(tree, `${doc}/README.md.gz`, gz(readFileSync(join(root, 'README.md'))))
   for (const d of ['install.md', 'server.md', 'credential-process.md', 'hardware-keys.md', 'errors.md']) {
@@ -71,10 +72,11 @@ export function buildDeb(arch, { binary, addon, sbomJson, nodeLicense, outDir, w
     'Priority: optional',
     ...(pkg.homepage ? [`Homepage: ${pkg.homepage}`] : []),
     `Description: ${pkg.description}`,
-    ' iamra gets temporary AWS credentials for workloads holding an X.509 certificate',
-    ' through IAM Roles Anywhere: a credential_process helper for the AWS CLI and SDKs,',
-    ' and a socket-activated systemd server giving each service its own role through the',
-    ' ECS container-credentials protocol. The binary embeds its Node.js runtime.',
+    ' iamra gets temporary AWS credentials for workloads holding an X.509',
+    ' certificate through IAM Roles Anywhere: a credential_process helper for',
+    ' the AWS CLI and SDKs, and a socket-activated systemd server giving each',
+    ' service its own role through the ECS container-credentials protocol.',
+    ' The binary embeds its Node.js runtime.',
     '',
   ].join('\n'))
   mkdirSync(outDir, { recursive: true })
