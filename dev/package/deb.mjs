@@ -82,7 +82,7 @@ export function buildDeb(arch, { binary, addon, sbomJson, nodeLicense, outDir, w
   mkdirSync(outDir, { recursive: true })
   const out = join(outDir, debName(arch))
   step(`${arch}: ${debName(arch)}`)
-  run('dpkg-deb', ['--root-owner-group', '-Zxz', '-z6', '--build', tree, out], { purpose: 'building the .deb (apt install dpkg-dev)' })
+  run('dpkg-deb', ['--root-owner-group', '-Zxz', '-z1', '--build', tree, out], { purpose: 'building the .deb (apt install dpkg-dev)' })
   return { path: out, files }
 }
 
