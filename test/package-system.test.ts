@@ -15,7 +15,7 @@ import { ensureRelease, RELEASE, releaseToolsMissing, ROOT, VERSION } from './he
 import { makePkiFiles } from './helpers/pki-files.js'
 import { onPath } from './helpers/processes.js'
 import { PROFILE_ARN, ROLE_ARN, TRUST_ANCHOR_ARN } from './helpers/scenario.js'
-import { BOTOCORE_PROBE, JS_PROBE } from './helpers/server-process.js'
+import { JS_PROBE } from './helpers/server-process.js'
 
 t.setTimeout(25 * 60_000)
 const ROOT_PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'python3-botocore']
@@ -77,12 +77,12 @@ if (missing !== undefined) {
     mkdirSync(join(share, 'dist'), { recursive: true })
     copyFileSync(join(RELEASE, `iamra_${VERSION}_amd64.deb`), join(share, 'iamra.deb'))
     for (const f of ['leaf.pem', 'int.pem', 'key.pem', 'root.pem']) copyFileSync(pki.path(f), join(share, 'pki', f))
-    copyFileSync(BOTOCORE_PROBE, join(share, 'botocore-probe.py'))
+    copyFileSync(join(ROOT, 'test/system/botocore-probe.py'), join(share, 'botocore-probe.py'))
     copyFileSync(join(ROOT, 'test/system/fake-endpoint.mjs'), join(share, 'fake-endpoint.mjs'))
     copyFileSync(join(ROOT, 'test/system/deb-scenario.sh'), join(share, 'deb-scenario.sh'))
     execFileSync('cp', ['-a', join(ROOT, 'dist/testing.mjs'), join(ROOT, 'dist/chunks'), join(share, 'dist/')])
     const boot = await podman(['run', '-d', '--name', `${name}-debian`, '--systemd=always', '--privileged', '--runtime', 'runc', '--network', 'none',
-      '-v', `${share}:/srv/test:ro`, '-v', `${nodeDir}:/srv/test/node:ro`, '--rootfs', `${root}:O`, '/sbin/init'])
+      '-v', `${share}:/srv/test:ro`, '-v', `${nodeDir}:/srv/node:ro`, '--rootfs', `${root}:O`, '/sbin/init'])
     t.equal(boot.code, 0, `podman run: ${boot.err}`)
     const up = await podman(['exec', `${name}-debian`, 'timeout', '90', 'systemctl', 'is-system-running', '--wait'], 120_000)
     t.match(up.out.trim(), /^(running|degraded)$/, `systemd is up: ${up.out}${up.err}`)

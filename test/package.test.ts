@@ -46,7 +46,7 @@ if (missing !== undefined) {
   })
 
   t.test('the x64 binary alone, no node on PATH: version, credential-process against the fake endpoint', async (t) => {
-    t.equal(spawnSync('/bin/sh', ['-c', 'command -v node'], { env: { PATH: emptyPath } }).status, 1, 'no node on this PATH')
+    t.ok([1, 127].includes(spawnSync('/bin/sh', ['-c', 'command -v node'], { env: { PATH: emptyPath } }).status ?? -1), 'no node on this PATH')
     const v = await run(['version'])
     t.equal(v.stdout.trim(), VERSION)
     const s = await startScenario('p256')

@@ -2,8 +2,8 @@
 # Runs inside a booted Debian 12 container (systemd as PID 1, no network but loopback): installs
 # the iamra .deb, binds two roles to two consumer services, exercises the units, purges. Prints
 # "CHECK name value" lines that test/package-system.test.ts asserts on. /srv/test is read-only:
-#   iamra.deb, pki/{leaf.pem,int.pem,key.pem,root.pem}, botocore-probe.py, fake-endpoint.mjs,
-#   node/bin/node (the shipped runtime), dist/testing.mjs.
+#   iamra.deb, pki/{leaf.pem,int.pem,key.pem,root.pem}, botocore-probe.py (this directory's), fake-endpoint.mjs,
+#   dist/testing.mjs; /srv/node/bin/node is the shipped runtime.
 set -u
 say() { printf 'CHECK %s %s\n' "$1" "$(printf '%s' "$2" | tr '\n' ' ')"; }
 snap() {
@@ -13,10 +13,10 @@ snap() {
     -o -path /etc/passwd- -o -path /etc/group- -o -path /etc/shadow- -o -path /etc/gshadow- -o -path /var/lib/private \) -prune -o -print | sort
 }
 show() { systemctl show -p "$2" --value "$1"; }
-wait_for() { for _ in $(seq 1 100); do eval "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
+wait_for() { for _ in $(seq 1 "${2:-100}"); do eval "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
 
-snap > /tmp/before.txt
-dpkg -i /srv/test/iamra.deb > /tmp/dpkg.log 2>&1; say dpkg-install $?
+snap > /var/tmp/iamra-before.txt
+dpkg -i /srv/test/iamra.deb > /var/tmp/iamra-dpkg.log 2>&1; say dpkg-install $?
 say user-shell "$(getent passwd iamra | cut -d: -f7)"
 say socket-enabled "$(systemctl is-enabled iamra.socket)"
 say socket-state-after-install "$(systemctl is-active iamra.socket)"
@@ -24,7 +24,7 @@ say pki-dir "$(stat -c '%a %U %G' /etc/iamra/pki)"
 say conffiles "$(dpkg-query -W -f='${Conffiles}' iamra | awk '{print $1}' | sort | tr '\n' ' ')"
 
 # The fake endpoint on loopback, as a transient unit running the shipped runtime.
-systemd-run --quiet --unit iamra-fake -p Type=exec /srv/test/node/bin/node /srv/test/fake-endpoint.mjs /srv/test/dist/testing.mjs /srv/test/pki/root.pem 7799
+systemd-run --quiet --unit iamra-fake -p Type=exec /srv/node/bin/node /srv/test/fake-endpoint.mjs /srv/test/dist/testing.mjs /srv/test/pki/root.pem 7799
 wait_for 'python3 -c "import socket; socket.create_connection((\"127.0.0.1\", 7799), 1)"'; say fake-endpoint $?
 
 install -m 0640 -o root -g iamra /srv/test/pki/leaf.pem /etc/iamra/pki/app.crt
@@ -81,6 +81,7 @@ probe_write() { nsenter -t "$pid" -m setpriv --reuid=iamra --regid=iamra --clear
 say write-etc "$(probe_write /etc/iamra/probe)"
 say write-var "$(probe_write /var/lib/probe)"
 say write-run "$(probe_write /run/iamra/probe)"
+say run-mount "$(nsenter -t "$pid" -m findmnt -no OPTIONS -T /run/iamra)"
 say write-usr "$(probe_write /usr/lib/iamra/probe)"
 say write-tmp "$(probe_write /tmp/probe)"
 say privileges "$(grep -E '^(NoNewPrivs|CapEff):' /proc/$pid/status | tr -s '\t ' ' ')"
@@ -88,7 +89,7 @@ say privileges "$(grep -E '^(NoNewPrivs|CapEff):' /proc/$pid/status | tr -s '\t 
 # A crash: Restart=on-failure brings it back, still socket-activated; a consumer gets credentials.
 restarts=$(show iamra.service NRestarts)
 kill -9 "$pid"
-wait_for '[ "$(systemctl is-active iamra.service)" = active ] && [ "$(systemctl show -p MainPID --value iamra.service)" != '"$pid"' ]'
+wait_for '[ "$(show iamra.service NRestarts)" -gt '"$restarts"' ] && [ "$(systemctl is-active iamra.service)" = active ]' 300
 say restart "$(( $(show iamra.service NRestarts) - restarts )) $(systemctl is-active iamra.service)"
 say app-a-after-restart "$(systemctl restart app-a.service >/dev/null 2>&1; journalctl -q -u app-a.service -o cat --no-pager | grep '^{' | tail -1)"
 
@@ -100,8 +101,9 @@ systemctl stop app-a.service app-b.service 'iamra-bind@*' iamra-fake >/dev/null 
 rm -f /etc/systemd/system/app-a.service /etc/systemd/system/app-b.service /etc/iamra/bind/*.conf /etc/iamra/pki/*
 rm -rf /etc/systemd/system/iamra.service.d
 systemctl daemon-reload
-dpkg -r iamra >> /tmp/dpkg.log 2>&1; say dpkg-remove "$? $( [ -f /etc/default/iamra ] && echo config-kept) $( [ -e /usr/bin/iamra ] || echo binary-gone)"
-dpkg --purge iamra >> /tmp/dpkg.log 2>&1; say dpkg-purge $?
-snap > /tmp/after.txt
-say file-list-diff "$(diff /tmp/before.txt /tmp/after.txt | grep '^[<>]' | head -20)"
-say dpkg-log "$(grep -iE 'warn|error' /tmp/dpkg.log | head -5)"
+dpkg -r iamra >> /var/tmp/iamra-dpkg.log 2>&1; say dpkg-remove "$? $( [ -f /etc/default/iamra ] && echo config-kept) $( [ -e /usr/bin/iamra ] || echo binary-gone)"
+dpkg --purge iamra >> /var/tmp/iamra-dpkg.log 2>&1; say dpkg-purge $?
+snap > /var/tmp/iamra-after.txt
+say file-list-diff "$(diff /var/tmp/iamra-before.txt /var/tmp/iamra-after.txt | grep '^[<>]' | head -20)"
+say dpkg-log "$(grep -iE 'warn|error|fail' /var/tmp/iamra-dpkg.log | head -5)"
+cat /var/tmp/iamra-dpkg.log >&2
