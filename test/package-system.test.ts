@@ -53,7 +53,6 @@ if (missing !== undefined) {
   const built = await ensureRelease()
   if (built > 0) t.comment(`npm run package took ${(built / 1000).toFixed(0)} s`)
   const work = mkdtempSync(join(tmpdir(), 'iamra-system-'))
-  t.teardown(() => rmSync(work, { recursive: true, force: true }))
   // A private podman store and configuration (runc; no ulimits: the sandbox lacks CAP_SYS_RESOURCE).
   writeFileSync(join(work, 'containers.conf'), '[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\n')
   const env = { ...process.env, CONTAINERS_CONF: join(work, 'containers.conf') }
@@ -61,9 +60,12 @@ if (missing !== undefined) {
   const podman = (args: string[], timeout = 120_000) => sh('podman', [...store, ...args], { timeout, env })
   const buildah = (args: string[], timeout = 120_000) => sh('buildah', [...store, ...args], { timeout, env })
   const name = `iamra-test-${randomBytes(4).toString('hex')}`
-  t.teardown(async () => {
+  t.teardown(async () => { // containers first (their overlay mounts live under work), then the files
     await podman(['rm', '-f', '-t', '0', `${name}-debian`, `${name}-fake`, `${name}-imds`, `${name}-client`])
     await podman(['pod', 'rm', '-f', `${name}-pod`])
+    const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(`${work}/`))
+    for (const m of mounts.sort().reverse()) await sh('umount', ['--lazy', m])
+    rmSync(work, { recursive: true, force: true })
   })
 
   const pki = await makePkiFiles('p256')
