@@ -13,8 +13,10 @@ import { bundleCjs, buildSea } from './sea.mjs'
 import { arm64Sysroot } from './sysroot.mjs'
 import { bundledPackages, sbom, sha256 } from './sbom.mjs'
 import { run, step } from './run.mjs'
+import { inputsDigest, STAMP } from './inputs.mjs'
 
 const started = Date.now()
+const digest = inputsDigest() // of the sources as they are when the build starts
 const arches = (process.env.IAMRA_PACKAGE_ARCHES ?? 'x64,arm64').split(',').filter((a) => a in targets)
 const only = new Set((process.env.IAMRA_PACKAGE_ONLY ?? 'sea,deb,oci').split(','))
 const gitTime = () => { try { return run('git', ['log', '-1', '--format=%ct'], { cwd: root }).trim() } catch { return '' } }
@@ -62,6 +64,7 @@ for (const arch of arches) {
   void t
 }
 writeFileSync(join(releaseDir, 'SHA256SUMS'), artifacts.sort().map((a) => `${sha256(join(releaseDir, a))}  ${a}\n`).join(''))
+writeFileSync(join(releaseDir, STAMP), digest)
 rmSync(work, { recursive: true, force: true })
 const sizes = readdirSync(releaseDir).map((f) => `  ${f}  ${(statSync(join(releaseDir, f)).size / 1e6).toFixed(1)} MB`).join('\n')
 step(`dist/release/ in ${((Date.now() - started) / 1000).toFixed(0)} s:\n${sizes}`)

@@ -2,25 +2,17 @@
 // from other sources (a digest of the inputs is kept beside it). One builder at a time across
 // test processes (an mkdir lock); each wait is bounded.
 import { execFileSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 
 export const ROOT = new URL('../../', import.meta.url).pathname.replace(/\/$/, '')
 export const RELEASE = join(ROOT, 'dist/release')
 export const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
 
-function files(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]).sort()
-}
-
-/** Digest of everything the release is made from. */
-export function inputsDigest(): string {
-  const h = createHash('sha256')
-  for (const f of [...files(join(ROOT, 'src')), ...files(join(ROOT, 'dev/package')), ...files(join(ROOT, 'contrib')), join(ROOT, 'package-lock.json'), join(ROOT, 'package.json'), join(ROOT, 'README.md')]) {
-    h.update(f.slice(ROOT.length)).update('\0').update(readFileSync(f)).update('\0')
-  }
-  return h.digest('hex')
+/** Digest of everything the release is made from (dev/package/inputs.mjs; npm run package writes it too). */
+export async function inputsDigest(): Promise<string> {
+  const m = await import(join(ROOT, 'dev/package/inputs.mjs')) as { inputsDigest(): string }
+  return m.inputsDigest()
 }
 
 /** Why the release cannot be built here, or undefined. */
@@ -37,7 +29,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** Makes sure dist/release matches the sources; returns how long the build took (0 when fresh). */
 export async function ensureRelease(): Promise<number> {
   const stamp = join(RELEASE, '.inputs-sha256')
-  const digest = inputsDigest()
+  const digest = await inputsDigest()
   const fresh = (): boolean => existsSync(join(RELEASE, 'SHA256SUMS')) && existsSync(stamp) && readFileSync(stamp, 'utf8') === digest
   if (fresh()) return 0
   const lock = join(ROOT, 'dist/.release-lock')
@@ -63,7 +55,6 @@ export async function ensureRelease(): Promise<number> {
         })
       }, reject)
     })
-    writeFileSync(stamp, digest)
     return Date.now() - started
   } finally {
     rmSync(lock, { recursive: true, force: true })
