@@ -7,11 +7,11 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ensureRelease, RELEASE, releaseToolsMissing, VERSION } from './helpers/release.js'
+import { ensureRelease, RELEASE, releaseToolsMissing, ROOT, VERSION } from './helpers/release.js'
 import { startScenario } from './helpers/scenario.js'
 import { makeSoftHsm, softHsmMissing, SOFTHSM_MODULE } from './helpers/softhsm.js'
 import { freePort, onPath } from './helpers/processes.js'
-import { BOTOCORE_PROBE, isolatedEnv, readEnvFile, runIsolated } from './helpers/server-process.js'
+import { isolatedEnv, readEnvFile, runIsolated } from './helpers/server-process.js'
 
 t.setTimeout(20 * 60_000)
 const missing = releaseToolsMissing()
@@ -82,8 +82,8 @@ if (missing !== undefined) {
   })
 
   t.test('the x64 binary: serve under systemd-socket-activate, botocore gets the bound role', async (t) => {
-    if (!onPath('systemd-socket-activate') || spawnSync('python3', ['-c', 'import boto3']).status !== 0) {
-      t.skip('systemd-socket-activate or python3-boto3 missing', async () => {})
+    if (!onPath('systemd-socket-activate') || spawnSync('python3', ['-c', 'import botocore']).status !== 0) {
+      t.skip('systemd-socket-activate or python3-botocore missing', async () => {})
       return
     }
     const s = await startScenario('p256')
@@ -103,7 +103,7 @@ if (missing !== undefined) {
     t.teardown(() => { try { process.kill(-child.pid!, 'SIGKILL') } catch { /* gone */ } })
     for (let i = 0; i < 100 && !err.includes('Listening on'); i++) await new Promise((r) => setTimeout(r, 50))
     const env = readEnvFile(join(dir, 'env/app'))
-    const probe = await runIsolated('python3', [BOTOCORE_PROBE], isolatedEnv(alone, env), 60_000)
+    const probe = await runIsolated('python3', [join(ROOT, 'test/system/botocore-probe.py')], isolatedEnv(alone, env), 60_000)
     t.equal(probe.code, 0, `${probe.stdout}${probe.stderr}\n${err.slice(-1500)}`)
     t.same([probe.json[0]?.ok, probe.json[0]?.method, probe.json[0]?.hasToken], [true, 'container-role', true])
     t.equal(s.fake.calls.at(-1)?.roleArn, s.sessionArgs[5], 'the bound role')
