@@ -3,7 +3,7 @@
 import { build } from 'esbuild'
 import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ADDON_NAME, SEA_FUSE, root, targets, version } from './config.mjs'
+import { SEA_FUSE, root, targets, version } from './config.mjs'
 import { runtimeNode } from './runtime.mjs'
 import { arm64Sysroot } from './sysroot.mjs'
 import { run, step } from './run.mjs'
@@ -68,4 +68,3 @@ export function buildSea(arch, bundle, workDir) {
   return out
 }
 
-export { ADDON_NAME }
