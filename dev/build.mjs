@@ -1,11 +1,14 @@
 // Bundles the CLI (code-split, so each command loads only its own chunk) and the testing kit.
 import { build } from 'esbuild'
 import { execFileSync } from 'node:child_process'
-import { readFileSync, rmSync } from 'node:fs'
+import { readFileSync, readdirSync, rmSync } from 'node:fs'
 
 const root = new URL('..', import.meta.url).pathname
 const { version } = JSON.parse(readFileSync(`${root}package.json`, 'utf8'))
-rmSync(`${root}dist`, { recursive: true, force: true })
+// dist/release (npm run package) is kept: its artifacts do not come from this build.
+for (const e of (() => { try { return readdirSync(`${root}dist`) } catch { return [] } })()) {
+  if (e !== 'release') rmSync(`${root}dist/${e}`, { recursive: true, force: true })
+}
 await build({
   absWorkingDir: root,
   entryPoints: { iamra: 'src/cli/process.ts', testing: 'src/testing/index.ts' },

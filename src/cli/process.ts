@@ -4,7 +4,8 @@ import { main } from './main.js'
 const stop = new AbortController()
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort())
 
-const code = await main(process.argv.slice(2), {
+// No top-level await: the single executables bundle this entry as CommonJS (dev/package/sea.mjs).
+void main(process.argv.slice(2), {
   env: process.env,
   stdout: (chunk) => process.stdout.write(chunk),
   stderr: (line) => process.stderr.write(line.endsWith('\n') ? line : line + '\n'),
@@ -12,5 +13,6 @@ const code = await main(process.argv.slice(2), {
   // node:tty only when a password is really needed (start-up cost of credential-process).
   promptPassword: async (message) => (await import('./tty-prompt.js')).promptOnTerminal(message),
   stopSignal: stop.signal,
+}).then((code) => {
+  process.exitCode = code
 })
-process.exitCode = code

