@@ -32,13 +32,13 @@ rmSync(releaseDir, { recursive: true, force: true })
 mkdirSync(releaseDir, { recursive: true })
 
 step('bundling the CLI as one CommonJS script')
-const { outfile, metafile } = await bundleCjs(work)
+const { outfile, assets, assetDir, metafile } = await bundleCjs(work)
 const packages = bundledPackages(metafile)
 const artifacts = []
 const writeSbom = (name, json) => { writeFileSync(join(releaseDir, `${name}.cdx.json`), json); artifacts.push(`${name}.cdx.json`) }
 
 for (const arch of arches) {
-  const built = buildSea(arch, outfile, work)
+  const built = await buildSea(arch, outfile, work, assets, assetDir)
   const addon = buildAddon(arch)
   const binName = `iamra-${version}-linux-${arch}`
   const addonName = `pkcs11js-linux-${arch}.node`

@@ -6,7 +6,6 @@
  */
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs'
 import { open } from 'node:fs/promises'
-import { Socket } from 'node:net'
 
 /** Why a file could not be read; callers turn it into their own error code. */
 export type FileProblem = 'missing' | 'denied' | 'directory' | 'not-regular' | 'too-large' | 'timeout' | 'io'
@@ -109,7 +108,9 @@ function readAllSync(path: string, fd: number, maxBytes: number): Buffer {
   return Buffer.concat(chunks, total)
 }
 
-function readPipe(path: string, fd: number, maxBytes: number, timeoutMs: number, close: () => void): Promise<Buffer> {
+async function readPipe(path: string, fd: number, maxBytes: number, timeoutMs: number, close: () => void): Promise<Buffer> {
+  // node:net only for a pipe: a plain file does not pay its load time (credential-process start-up)
+  const { Socket } = await import('node:net')
   return new Promise((resolve, reject) => {
     const sock = new Socket({ fd, readable: true, writable: false })
     const chunks: Buffer[] = []
