@@ -4,7 +4,7 @@
 // qemu-aarch64-static, lintian on both .debs, checksums and SBOMs.
 import t from 'tap'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ensureRelease, RELEASE, releaseToolsMissing, ROOT, VERSION } from './helpers/release.js'
@@ -57,6 +57,27 @@ if (missing !== undefined) {
     t.equal(s.fake.calls.length, 1)
     const bad = await run(['credential-process', ...s.args, '--session-duration', '10'])
     t.same([bad.code, bad.stdout], [2, ''], 'usage errors as from source')
+  })
+
+  t.test('the x64 binary: Node options on its command line or in NODE_OPTIONS do not steer the runtime', async (t) => {
+    // Node reads `--env-file FILE` from a SEA's argv before any script runs, and takes NODE_OPTIONS
+    // from that file; `credential-process --env-file` is also our own flag (the binding's env file).
+    const dir = mkdtempSync(join(alone, 'node-options-'))
+    const marker = join(dir, 'ran')
+    const hook = join(dir, 'hook.cjs')
+    writeFileSync(hook, `require('node:fs').writeFileSync(${JSON.stringify(marker)}, 'x')\n`)
+    const envFile = join(dir, 'consumer.env')
+    writeFileSync(envFile, `NODE_OPTIONS=--require ${hook}\nIAMRA_ENV_FILE_PROBE=applied\n`)
+    const viaFile = await run(['credential-process', '--env-file', envFile])
+    t.equal(viaFile.code, 2, viaFile.stderr)
+    t.match(viaFile.stderr, /sets neither AWS_CONTAINER_CREDENTIALS_FULL_URI nor AWS_CONTAINER_CREDENTIALS_RELATIVE_URI \[USAGE\]/, 'our own --env-file handling answered')
+    t.notOk(existsSync(marker), 'NODE_OPTIONS from the env file did not run its --require')
+    const viaEnv = await run(['version'], { NODE_OPTIONS: `--require ${hook}` })
+    t.same([viaEnv.code, viaEnv.stdout.trim()], [0, VERSION], viaEnv.stderr)
+    t.notOk(existsSync(marker), 'NODE_OPTIONS in the environment did not run its --require')
+    const asFlags = await run(['--require', hook, 'version'])
+    t.equal(asFlags.code, 2, 'a Node flag before the command is an unknown iamra command')
+    t.notOk(existsSync(marker), 'a --require on the command line did not run')
   })
 
   t.test('the x64 binary: PKCS#11 key on SoftHSM with the addon beside it; without it, an error naming the file', async (t) => {
