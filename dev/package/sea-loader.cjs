@@ -4,7 +4,10 @@
 // runtime: unlike the SEA's own code cache (top-level code only), it holds every function the path
 // ran, so nothing of it is compiled at start-up. Every other piece is its own asset, compiled the
 // first time something requires it. A piece's `require("./NAME")` is another piece; anything else
-// is a built-in (require() in a SEA loads built-ins only).
+// is a built-in (require() in a SEA loads built-ins only). node:crypto (6–8 ms to load) is handed
+// to the pieces as a stand-in that loads it on the first use of any of its exports: esbuild's
+// CommonJS reads `import { createHash } from 'node:crypto'` as `crypto_ns.createHash` at each use,
+// so a `--cache` hit, which uses none of it, never loads it.
 'use strict'
 /**
  * require: the script's own; asset(name, text): an asset's content (a string when text, else
@@ -25,7 +28,26 @@ module.exports = function iamraLoad(require, asset, entry) {
     piece.call(m.exports, m.exports, requirePiece, m)
     return m.exports
   }
-  const requirePiece = (spec) => (spec.startsWith('./') ? load(spec.slice(2)) : require(spec))
+  const lazy = new Map()
+  const lazyBuiltin = (spec) => {
+    let real
+    const get = () => (real ??= require(spec))
+    return new Proxy({}, {
+      get: (_, k) => get()[k],
+      has: (_, k) => k in get(),
+      ownKeys: () => Reflect.ownKeys(get()),
+      getOwnPropertyDescriptor: (_, k) => {
+        const d = Reflect.getOwnPropertyDescriptor(get(), k)
+        return d === undefined ? undefined : { ...d, configurable: true }
+      },
+    })
+  }
+  const requirePiece = (spec) => {
+    if (spec.startsWith('./')) return load(spec.slice(2))
+    if (spec !== 'node:crypto') return require(spec)
+    if (!lazy.has(spec)) lazy.set(spec, lazyBuiltin(spec))
+    return lazy.get(spec)
+  }
   load(entry)
   return script
 }

@@ -3,7 +3,8 @@
  * in a 0700 directory ($XDG_RUNTIME_DIR/iamra, else ~/.cache/iamra), reused while the refresh
  * window remains; a lock makes parallel invocations share one CreateSession.
  */
-import { createHash } from 'node:crypto'
+// SHA-256 in JavaScript: a cache hit then never loads node:crypto (6–8 ms of the binary's start-up)
+import { sha256 } from '@noble/hashes/sha2.js'
 import { chmod, mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { IamraError } from '../errors.js'
@@ -28,13 +29,13 @@ export function processCacheDirectory(env: Readonly<Record<string, string | unde
  * command's reader: bounded, and a pipe such as `<(…)` read once and kept, so the loader gets it too.
  */
 export async function processCacheKey(parts: unknown, files: readonly string[], read: (file: string) => Promise<Buffer>): Promise<string | undefined> {
-  const h = createHash('sha256').update(JSON.stringify(parts))
+  const h = sha256.create().update(new TextEncoder().encode(JSON.stringify(parts)))
   try {
     for (const f of files) h.update(await read(f))
   } catch {
     return undefined
   }
-  return h.digest('hex')
+  return Buffer.from(h.digest()).toString('hex')
 }
 
 interface CachedFile {
