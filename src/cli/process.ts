@@ -1,5 +1,6 @@
 /** The process entry point: builds the real CliContext and exits with main()'s code. */
 import { main } from './main.js'
+import { createStdoutWriter } from './write-stdout.js'
 
 const stop = new AbortController()
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort())
@@ -7,7 +8,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.a
 // No top-level await: the single executables bundle this entry as CommonJS (dev/package/sea.mjs).
 void main(process.argv.slice(2), {
   env: process.env,
-  stdout: (chunk) => process.stdout.write(chunk),
+  stdout: createStdoutWriter(),
   stderr: (line) => process.stderr.write(line.endsWith('\n') ? line : line + '\n'),
   now: () => new Date(),
   // node:tty only when a password is really needed (start-up cost of credential-process).
