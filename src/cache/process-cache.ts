@@ -9,7 +9,7 @@ import { chmod, mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { IamraError } from '../errors.js'
 import { writeFileAtomic } from '../fs/atomic-write.js'
-import { readBoundedFile, SECRET_FILE_LIMIT } from '../fs/read-bounded.js'
+import { readRegularFileSync, SECRET_FILE_LIMIT } from '../fs/read-bounded.js'
 import { unwritable } from '../fs/unwritable.js'
 import type { SessionCredentials } from '../rolesanywhere/response.js'
 import { withLock } from '../fs/lock.js'
@@ -86,7 +86,8 @@ export async function cachedAcrossProcesses(init: ProcessCacheInit, fetch: () =>
 async function readFresh(file: string, now: number, window: number): Promise<SessionCredentials | undefined> {
   let c: Partial<CachedFile>
   try {
-    c = JSON.parse((await readBoundedFile(file, { maxBytes: SECRET_FILE_LIMIT })).toString('utf8')) as Partial<CachedFile>
+    // synchronous: one small local file, cheaper than fs/promises' thread-pool round trips
+    c = JSON.parse(readRegularFileSync(file, { maxBytes: SECRET_FILE_LIMIT }).toString('utf8')) as Partial<CachedFile>
   } catch {
     return undefined // missing or damaged: fetch and overwrite
   }
