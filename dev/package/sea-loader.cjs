@@ -4,10 +4,11 @@
 // runtime: unlike the SEA's own code cache (top-level code only), it holds every function the path
 // ran, so nothing of it is compiled at start-up. Every other piece is its own asset, compiled the
 // first time something requires it. A piece's `require("./NAME")` is another piece; anything else
-// is a built-in (require() in a SEA loads built-ins only). node:crypto (6–8 ms to load) is handed
-// to the pieces as a stand-in that loads it on the first use of any of its exports: esbuild's
-// CommonJS reads `import { createHash } from 'node:crypto'` as `crypto_ns.createHash` at each use,
-// so a `--cache` hit, which uses none of it, never loads it.
+// is a built-in (require() in a SEA loads built-ins only). node:crypto (6–8 ms to load) and
+// node:fs/promises (~2 ms, with readline and os) are handed to the pieces as stand-ins that load
+// them on the first use of any export: esbuild's CommonJS reads `import { createHash } from
+// 'node:crypto'` as `crypto_ns.createHash` at each use, so a `--cache` hit, which uses neither,
+// never loads them.
 'use strict'
 /**
  * require: the script's own; asset(name, text): an asset's content (a string when text, else
@@ -44,7 +45,7 @@ module.exports = function iamraLoad(require, asset, entry) {
   }
   const requirePiece = (spec) => {
     if (spec.startsWith('./')) return load(spec.slice(2))
-    if (spec !== 'node:crypto') return require(spec)
+    if (spec !== 'node:crypto' && spec !== 'node:fs/promises') return require(spec)
     if (!lazy.has(spec)) lazy.set(spec, lazyBuiltin(spec))
     return lazy.get(spec)
   }

@@ -5,7 +5,7 @@
  */
 // SHA-256 in JavaScript: a cache hit then never loads node:crypto (6–8 ms of the binary's start-up)
 import { sha256 } from '@noble/hashes/sha2.js'
-import { chmod, mkdir, stat } from 'node:fs/promises'
+import { chmodSync, mkdirSync, statSync, type Stats } from 'node:fs'
 import { join } from 'node:path'
 import { IamraError } from '../errors.js'
 import { writeFileAtomic } from '../fs/atomic-write.js'
@@ -56,7 +56,7 @@ export interface ProcessCacheInit {
 }
 
 export async function cachedAcrossProcesses(init: ProcessCacheInit, fetch: () => Promise<SessionCredentials>): Promise<SessionCredentials> {
-  await ensurePrivateDirectory(init.dir)
+  ensurePrivateDirectory(init.dir)
   const file = join(init.dir, `${init.key}.json`)
   const window = init.refreshWindowMs ?? DEFAULT_REFRESH_WINDOW_MS
   const fresh = await readFresh(file, init.now().getTime(), window)
@@ -98,17 +98,28 @@ async function readFresh(file: string, now: number, window: number): Promise<Ses
   return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: expiresAt, expiresAt, roleArn: c.roleArn ?? '', assumedRoleArn: undefined }
 }
 
-/** Creates the directory 0700; refuses one that another user owns or that is not a directory, tightens one we own. */
-async function ensurePrivateDirectory(dir: string): Promise<void> {
-  const st = await mkdir(dir, { recursive: true, mode: 0o700 }).then(() => stat(dir)).catch((e: unknown) => {
+/**
+ * Creates the directory 0700; refuses one that another user owns or that is not a directory, tightens
+ * one we own. Synchronous, like the cache file's read: a cache hit then needs no fs/promises at all.
+ */
+function ensurePrivateDirectory(dir: string): void {
+  let st: Stats
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    st = statSync(dir)
+  } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
     if (code === 'EEXIST' || code === 'ENOTDIR') throw new IamraError('FILE_UNWRITABLE', `the cache directory ${dir} (or a part of its path) is not a directory; pass --cache-dir DIR`, { cause: e })
     throw unwritable(dir, 'create the cache directory', e)
-  })
+  }
   if (!st.isDirectory()) throw new IamraError('FILE_UNWRITABLE', `the cache directory ${dir} is not a directory; pass --cache-dir DIR`)
   const uid = process.getuid?.()
   if (uid !== undefined && st.uid !== uid) throw new IamraError('USAGE', `the cache directory ${dir} belongs to another user (uid ${st.uid}); pass --cache-dir`)
-  if ((st.mode & 0o077) !== 0) await chmod(dir, 0o700).catch((e: unknown) => {
-    throw unwritable(dir, 'make private (chmod 700) the cache directory', e)
-  })
+  if ((st.mode & 0o077) !== 0) {
+    try {
+      chmodSync(dir, 0o700)
+    } catch (e) {
+      throw unwritable(dir, 'make private (chmod 700) the cache directory', e)
+    }
+  }
 }
