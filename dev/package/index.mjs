@@ -31,7 +31,7 @@ mkdirSync(work, { recursive: true })
 rmSync(releaseDir, { recursive: true, force: true })
 mkdirSync(releaseDir, { recursive: true })
 
-step('bundling the CLI as one CommonJS script')
+step('bundling the CLI: the credential-process path as the main script, the rest as SEA assets')
 const { outfile, assets, assetDir, metafile } = await bundleCjs(work)
 const packages = bundledPackages(metafile)
 const artifacts = []
