@@ -4,7 +4,7 @@
 // qemu-aarch64-static, lintian on both .debs, checksums and SBOMs.
 import t from 'tap'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ensureRelease, RELEASE, releaseToolsMissing, ROOT, VERSION } from './helpers/release.js'
@@ -57,6 +57,25 @@ if (missing !== undefined) {
     t.equal(s.fake.calls.length, 1)
     const bad = await run(['credential-process', ...s.args, '--session-duration', '10'])
     t.same([bad.code, bad.stdout], [2, ''], 'usage errors as from source')
+  })
+
+  t.test('the x64 binary: nothing on its command line or in NODE_OPTIONS steers the embedded runtime', async (t) => {
+    const marker = join(alone, 'ran')
+    writeFileSync(join(alone, 'evil.cjs'), `require('node:fs').writeFileSync(${JSON.stringify(marker)}, 'x')\n`)
+    const envFile = join(alone, 'binding.env')
+    writeFileSync(envFile, `NODE_OPTIONS=--require ${join(alone, 'evil.cjs')}\nAWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:9/x\nAWS_CONTAINER_AUTHORIZATION_TOKEN=abc\n`)
+    for (const args of [['--env-file', envFile], [`--env-file=${envFile}`]]) {
+      const r = await run(['credential-process', ...args, '--timeout', '1'])
+      t.notOk(existsSync(marker), `${args.join(' ')}: nothing in the file ran inside iamra`)
+      t.match(r.stderr, /^iamra: .*\[SERVER_UNREACHABLE\]\n$/, `${args.join(' ')}: iamra read the file itself`)
+    }
+    for (const path of [join(alone, 'none.env'), alone]) {
+      const r = await run(['credential-process', '--env-file', path])
+      t.not(r.code, 9, `${path}: not the runtime's exit 9`)
+      t.match(r.stderr, /^iamra: .*\[[A-Z_]+\]\n$/, `${path}: iamra's own one-line error`)
+    }
+    const v = await run(['version'], { NODE_OPTIONS: `--require ${join(alone, 'evil.cjs')}` })
+    t.same([v.code, existsSync(marker)], [0, false], 'NODE_OPTIONS from the environment is ignored')
   })
 
   t.test('the x64 binary: PKCS#11 key on SoftHSM with the addon beside it; without it, an error naming the file', async (t) => {
