@@ -58,6 +58,8 @@ function writeConsumerLock(project: string, tarball: string): void {
   const repoLock = JSON.parse(readFileSync(join(REPO, 'package-lock.json'), 'utf8')) as { packages: Record<string, Entry> }
   const manifest = JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')) as Record<string, unknown>
   const dependencies = { iamra: tarball }
+  // The consumer resolves as this checkout does: our lock was made with our `overrides` (cookie 1.1.1).
+  const overrides = own.overrides
   const packages: Record<string, unknown> = {
     '': { name: manifest.name, dependencies },
     'node_modules/iamra': {
@@ -70,7 +72,7 @@ function writeConsumerLock(project: string, tarball: string): void {
     const { devOptional, ...rest } = entry
     packages[path] = devOptional === true ? { ...rest, optional: true } : rest
   }
-  writeFileSync(join(project, 'package.json'), JSON.stringify({ ...manifest, dependencies }, null, 2))
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ ...manifest, dependencies, ...(overrides === undefined ? {} : { overrides }) }, null, 2))
   writeFileSync(join(project, 'package-lock.json'), JSON.stringify({ name: manifest.name, lockfileVersion: 3, requires: true, packages }, null, 2))
 }
 

@@ -59,25 +59,23 @@ if (missing !== undefined) {
     t.same([bad.code, bad.stdout], [2, ''], 'usage errors as from source')
   })
 
-  t.test('the x64 binary: Node options on its command line or in NODE_OPTIONS do not steer the runtime', async (t) => {
-    // Node reads `--env-file FILE` from a SEA's argv before any script runs, and takes NODE_OPTIONS
-    // from that file; `credential-process --env-file` is also our own flag (the binding's env file).
-    const dir = mkdtempSync(join(alone, 'node-options-'))
-    const marker = join(dir, 'ran')
-    const hook = join(dir, 'hook.cjs')
-    writeFileSync(hook, `require('node:fs').writeFileSync(${JSON.stringify(marker)}, 'x')\n`)
-    const envFile = join(dir, 'consumer.env')
-    writeFileSync(envFile, `NODE_OPTIONS=--require ${hook}\nIAMRA_ENV_FILE_PROBE=applied\n`)
-    const viaFile = await run(['credential-process', '--env-file', envFile])
-    t.equal(viaFile.code, 2, viaFile.stderr)
-    t.match(viaFile.stderr, /sets neither AWS_CONTAINER_CREDENTIALS_FULL_URI nor AWS_CONTAINER_CREDENTIALS_RELATIVE_URI \[USAGE\]/, 'our own --env-file handling answered')
-    t.notOk(existsSync(marker), 'NODE_OPTIONS from the env file did not run its --require')
-    const viaEnv = await run(['version'], { NODE_OPTIONS: `--require ${hook}` })
-    t.same([viaEnv.code, viaEnv.stdout.trim()], [0, VERSION], viaEnv.stderr)
-    t.notOk(existsSync(marker), 'NODE_OPTIONS in the environment did not run its --require')
-    const asFlags = await run(['--require', hook, 'version'])
-    t.equal(asFlags.code, 2, 'a Node flag before the command is an unknown iamra command')
-    t.notOk(existsSync(marker), 'a --require on the command line did not run')
+  t.test('the x64 binary: nothing on its command line or in NODE_OPTIONS steers the embedded runtime', async (t) => {
+    const marker = join(alone, 'ran')
+    writeFileSync(join(alone, 'evil.cjs'), `require('node:fs').writeFileSync(${JSON.stringify(marker)}, 'x')\n`)
+    const envFile = join(alone, 'binding.env')
+    writeFileSync(envFile, `NODE_OPTIONS=--require ${join(alone, 'evil.cjs')}\nAWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:9/x\nAWS_CONTAINER_AUTHORIZATION_TOKEN=abc\n`)
+    for (const args of [['--env-file', envFile], [`--env-file=${envFile}`]]) {
+      const r = await run(['credential-process', ...args, '--timeout', '1'])
+      t.notOk(existsSync(marker), `${args.join(' ')}: nothing in the file ran inside iamra`)
+      t.match(r.stderr, /^iamra: .*\[SERVER_UNREACHABLE\]\n$/, `${args.join(' ')}: iamra read the file itself`)
+    }
+    for (const path of [join(alone, 'none.env'), alone]) {
+      const r = await run(['credential-process', '--env-file', path])
+      t.not(r.code, 9, `${path}: not the runtime's exit 9`)
+      t.match(r.stderr, /^iamra: .*\[[A-Z_]+\]\n$/, `${path}: iamra's own one-line error`)
+    }
+    const v = await run(['version'], { NODE_OPTIONS: `--require ${join(alone, 'evil.cjs')}` })
+    t.same([v.code, existsSync(marker)], [0, false], 'NODE_OPTIONS from the environment is ignored')
   })
 
   t.test('the x64 binary: PKCS#11 key on SoftHSM with the addon beside it; without it, an error naming the file', async (t) => {

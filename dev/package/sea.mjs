@@ -165,9 +165,14 @@ export async function buildSea(arch, bundle, workDir, assets = {}, assetDir = un
   }
   const blob = join(dir, 'sea.blob')
   const config = join(dir, 'sea-config.json')
-  // execArgvExtension "none": NODE_OPTIONS (from the environment, or from an env file that Node
-  // itself reads when our own `--env-file FILE` flag is on the command line) cannot steer the runtime.
-  writeFileSync(config, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: true, execArgvExtension: 'none', assets }))
+  // execArgv ['--'] ends the runtime's options before the user's arguments: without it Node 24 reads
+  // `--env-file` anywhere on the command line (ours, credential-process --env-file, among them) and
+  // applies its NODE_OPTIONS; execArgvExtension 'none' also ignores NODE_OPTIONS from the environment,
+  // so nothing outside the binary steers the runtime of a credentials helper.
+  writeFileSync(config, JSON.stringify({
+    main: bundle, output: blob, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: true,
+    execArgv: ['--'], execArgvExtension: 'none', assets,
+  }))
   step(`${arch}: SEA blob with code cache, made by node ${arch}${arch === process.arch ? '' : ' under qemu-aarch64-static'}`)
   const { cmd, pre } = runtimeCommand(arch)
   run(cmd, [...pre, '--experimental-sea-config', config], { cwd: dir, purpose: `running the ${arch} runtime to make the SEA blob` })

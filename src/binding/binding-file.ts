@@ -17,14 +17,13 @@ export interface BindingRequest {
   readonly roleSessionName?: string | undefined
 }
 
-export interface Binding {
+/** Where a role's credentials come from, as every kind of binding (token or Kubernetes) stores it. */
+export interface BindingSource {
   readonly name: string
-  readonly secretHash: string
   readonly certificateFiles: readonly string[]
   readonly intermediatesFiles: readonly string[]
   readonly privateKeyFile: string
   readonly request: BindingRequest
-  readonly mode: Mode
   readonly region?: string | undefined
   readonly endpoint?: string | undefined
   /** PKCS#11 module for pkcs11: URIs without module-path. */
@@ -35,6 +34,11 @@ export interface Binding {
   readonly tpmKeyPasswordFile?: string | undefined
   readonly noTpmKeyPassword?: boolean | undefined
   readonly createdAt: string
+}
+
+export interface Binding extends BindingSource {
+  readonly secretHash: string
+  readonly mode: Mode
   /** Only during a bind: the entries being replaced whose tokens a consumer still holds (at most two). */
   readonly previous?: readonly Binding[] | undefined
 }
@@ -42,9 +46,9 @@ export interface Binding {
 /** More previous entries than a bind ever writes (one per file a consumer reads its token from). */
 const MAX_PREVIOUS = 2
 
-function serialiseEntry(b: Binding): Record<string, unknown> {
+/** The fields of a binding's source, as the file holds them (needroleshere's names). */
+export function serialiseSource(b: BindingSource): Record<string, unknown> {
   return {
-    secret_hash: b.secretHash,
     certificate_files: b.certificateFiles,
     intermediates_files: b.intermediatesFiles,
     private_key_file: b.privateKeyFile,
@@ -55,7 +59,6 @@ function serialiseEntry(b: Binding): Record<string, unknown> {
       trustAnchorArn: b.request.trustAnchorArn,
       ...(b.request.roleSessionName === undefined ? {} : { roleSessionName: b.request.roleSessionName }),
     },
-    mode: { kind: modeKind(b.mode) },
     ...(b.region === undefined ? {} : { region: b.region }),
     ...(b.endpoint === undefined ? {} : { endpoint: b.endpoint }),
     ...(b.pkcs11Lib === undefined ? {} : { pkcs11_lib: b.pkcs11Lib }),
@@ -64,6 +67,10 @@ function serialiseEntry(b: Binding): Record<string, unknown> {
     ...(b.noTpmKeyPassword === true ? { no_tpm_key_password: true } : {}),
     created_at: b.createdAt,
   }
+}
+
+function serialiseEntry(b: Binding): Record<string, unknown> {
+  return { secret_hash: b.secretHash, ...serialiseSource(b), mode: { kind: modeKind(b.mode) } }
 }
 
 export function serialiseBinding(b: Binding): string {
@@ -100,17 +107,16 @@ export function parseBinding(text: string, source: string): Binding {
   return previous === undefined ? entry : { ...entry, previous }
 }
 
-function parseEntry(o: Record<string, unknown>, name: string, at: string, problems: string[]): Binding {
+/** The source fields of a binding file's object; each bad field is added to `problems` (prefixed with `at`). */
+export function parseSource(o: Record<string, unknown>, name: string, at: string, problems: string[]): BindingSource {
   const req = isObj(o.request) ? o.request : {}
   const str = (obj: Record<string, unknown>, key: string, label = key): string => {
     const v = obj[key]
     if (typeof v !== 'string' || v === '') problems.push(at + label)
     return typeof v === 'string' ? v : ''
   }
-  const secretHash = str(o, 'secret_hash')
   const privateKeyFile = str(o, 'private_key_file')
   const certificateFiles = strings(o.certificate_files) ?? (problems.push(`${at}certificate_files`), [])
-  const mode = modeFromKind(isObj(o.mode) ? o.mode.kind : undefined) ?? (problems.push(`${at}mode`), 'ecs-full')
   const duration = req.durationSeconds ?? 3600
   if (typeof duration !== 'number' || !Number.isInteger(duration)) problems.push(`${at}request.durationSeconds`)
   const request: BindingRequest = {
@@ -118,10 +124,10 @@ function parseEntry(o: Record<string, unknown>, name: string, at: string, proble
     trustAnchorArn: str(req, 'trustAnchorArn'),
     profileArn: str(req, 'profileArn'),
     roleArn: str(req, 'roleArn'),
-    ...(typeof req.roleSessionName === 'string' ? { roleSessionName: req.roleSessionName } : {}),
+    ...(typeof req.roleSessionName === 'string' && req.roleSessionName !== '' ? { roleSessionName: req.roleSessionName } : {}),
   }
   return {
-    name, secretHash, certificateFiles, privateKeyFile, request, mode,
+    name, certificateFiles, privateKeyFile, request,
     intermediatesFiles: strings(o.intermediates_files) ?? [],
     region: typeof o.region === 'string' ? o.region : undefined,
     endpoint: typeof o.endpoint === 'string' ? o.endpoint : undefined,
@@ -131,6 +137,17 @@ function parseEntry(o: Record<string, unknown>, name: string, at: string, proble
     noTpmKeyPassword: o.no_tpm_key_password === true,
     createdAt: typeof o.created_at === 'string' ? o.created_at : '',
   }
+}
+
+function parseEntry(o: Record<string, unknown>, name: string, at: string, problems: string[]): Binding {
+  const secretOk = typeof o.secret_hash === 'string' && o.secret_hash !== ''
+  const mode = modeFromKind(isObj(o.mode) ? o.mode.kind : undefined)
+  const found: string[] = []
+  const source = parseSource(o, name, at, found)
+  // Reported in the file's own order: secret, files, mode, then the request.
+  const files = found.filter((p) => p === `${at}private_key_file` || p === `${at}certificate_files`)
+  problems.push(...(secretOk ? [] : [`${at}secret_hash`]), ...files, ...(mode === undefined ? [`${at}mode`] : []), ...found.filter((p) => !files.includes(p)))
+  return { ...source, secretHash: secretOk ? String(o.secret_hash) : '', mode: mode ?? 'ecs-full' }
 }
 
 /** The binding and its previous entries, each on its own (without `previous`). */

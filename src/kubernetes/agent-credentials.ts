@@ -4,6 +4,7 @@
  * and all pods sharing one session name cost one CreateSession per session lifetime; at most
  * `maxConcurrent` CreateSessions run at once whatever the number of pods.
  */
+import { bindingIdentity } from '../credentials/binding-identity.js'
 import { createHash } from 'node:crypto'
 import type { CredentialCache } from '../cache/credential-cache.js'
 import { fromCertificate } from '../credentials/from-certificate.js'
@@ -67,10 +68,7 @@ export function agentCredentials(init: AgentCredentialsInit): AgentCredentials {
       })
       try {
         const creds = await fromCertificate({
-          identity: {
-            certificateFiles: binding.certificateFiles, intermediatesFiles: binding.intermediatesFiles, privateKeyFile: binding.privateKeyFile,
-            pkcs11Lib: binding.pkcs11Lib, reusePin: binding.reusePin,
-          },
+          identity: bindingIdentity(binding, init.env),
           session,
           now: init.now,
           signal: init.signal,

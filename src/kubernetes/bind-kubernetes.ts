@@ -18,10 +18,10 @@ import { createTransport } from '../rolesanywhere/transport.js'
 import { userAgent } from '../version.js'
 import { serialiseKubernetesBinding } from './binding.js'
 import { formatServiceAccount, parseServiceAccount } from './service-account.js'
+import { checkIdentityFile, identityPath, tpmOptions } from '../cli/bind-inputs.js'
 
 export const KUBERNETES_MODE = 'kubernetes'
 
-const absolute = (v: string): string => (isPkcs11Uri(v) ? v : resolve(v))
 
 export async function bindKubernetes(a: Record<string, unknown>, ctx: CliContext): Promise<number> {
   const name = checkName(String(a.name))
@@ -32,20 +32,24 @@ export async function bindKubernetes(a: Record<string, unknown>, ctx: CliContext
     if (a[flag] !== undefined) throw new IamraError('USAGE', `--${flag} does not apply to --mode kubernetes (no token is issued)`)
   }
   const unique = [...new Map(sas.map((s) => [formatServiceAccount(s), s])).values()]
-  const certificateFiles = (a.certificate as string[]).map(absolute)
-  const intermediatesFiles = ((a.intermediates as string[] | undefined) ?? []).map(absolute)
-  const privateKeyFile = absolute(String(a['private-key']))
+  const certificateFiles = (a.certificate as string[]).map((v) => identityPath(v, '--certificate'))
+  const intermediatesFiles = ((a.intermediates as string[] | undefined) ?? []).map((v) => identityPath(v, '--intermediates'))
+  const privateKeyFile = identityPath(String(a['private-key']), '--private-key')
   if ([...certificateFiles, privateKeyFile].some(isPkcs11Uri)) {
     throw new IamraError('USAGE', '--mode kubernetes takes certificate and key files (a node agent in a container has no PKCS#11 token); bind a file-based identity')
   }
-  const pkcs11Lib = a['pkcs11-lib'] === undefined ? undefined : absolute(String(a['pkcs11-lib']))
+  const validate = a.validate !== false
+  for (const f of [...certificateFiles, ...intermediatesFiles]) await checkIdentityFile(f, 'CERT_UNREADABLE', 'certificate file', validate)
+  await checkIdentityFile(privateKeyFile, 'KEY_UNREADABLE', 'private key file', validate)
+  const tpm = tpmOptions(a)
+  const pkcs11Lib = a['pkcs11-lib'] === undefined ? undefined : resolve(String(a['pkcs11-lib']))
   const session = resolveSessionConfig({
     trustAnchorArn: a['trust-anchor-arn'] as string, profileArn: a['profile-arn'] as string, roleArn: a['role-arn'] as string,
     sessionDuration: a['session-duration'] as number, roleSessionName: a['role-session-name'] as string | undefined,
     region: a.region as string | undefined, endpoint: a.endpoint as string | undefined, verifyTls: true, timeoutSeconds: a.timeout as number, env: ctx.env,
   })
-  if (a.validate !== false) {
-    const identity = await loadIdentity({ certificateFiles, intermediatesFiles, privateKeyFile, now: ctx.now() })
+  if (validate) {
+    const identity = await loadIdentity({ certificateFiles, intermediatesFiles, privateKeyFile, ...tpm, tpmDevice: ctx.env.TPM_DEVICE, now: ctx.now() })
     const creds = await createSession(session.request, identity, session.endpoint, {
       transport: createTransport(session.transport), now: ctx.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: Math.random, userAgent: userAgent(),
     })
@@ -57,7 +61,7 @@ export async function bindKubernetes(a: Record<string, unknown>, ctx: CliContext
     path: paths.binding,
     data: serialiseKubernetesBinding({
       name, serviceAccounts: unique, certificateFiles, intermediatesFiles, privateKeyFile, request: session.request,
-      region: a.region as string | undefined, endpoint: a.endpoint as string | undefined, pkcs11Lib, reusePin: false, createdAt: ctx.now().toISOString(),
+      region: a.region as string | undefined, endpoint: a.endpoint as string | undefined, pkcs11Lib, reusePin: false, ...tpm, createdAt: ctx.now().toISOString(),
     }),
     opts: { mode: 0o600 },
   }])

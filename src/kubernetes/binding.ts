@@ -3,26 +3,17 @@
  * the token bindings but with mode kind "Kubernetes", a `service_accounts` list and no secret.
  * The agent lists them (briefly cached) and picks the one naming a token's service account.
  */
-import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs'
+import { accessSync, constants, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { fail } from '../errors.js'
-import type { BindingRequest } from '../binding/store.js'
+import { parseSource, serialiseSource, type BindingSource } from '../binding/binding-file.js'
+import { readBindingText } from '../binding/store.js'
 import { formatServiceAccount, parseServiceAccount, type ServiceAccountRef } from './service-account.js'
 
 export const KUBERNETES_KIND = 'Kubernetes'
 
-export interface KubernetesBinding {
-  readonly name: string
+export interface KubernetesBinding extends BindingSource {
   readonly serviceAccounts: readonly ServiceAccountRef[]
-  readonly certificateFiles: readonly string[]
-  readonly intermediatesFiles: readonly string[]
-  readonly privateKeyFile: string
-  readonly request: BindingRequest
-  readonly region?: string | undefined
-  readonly endpoint?: string | undefined
-  readonly pkcs11Lib?: string | undefined
-  readonly reusePin?: boolean | undefined
-  readonly createdAt: string
 }
 
 export function serialiseKubernetesBinding(b: KubernetesBinding): string {
@@ -30,21 +21,7 @@ export function serialiseKubernetesBinding(b: KubernetesBinding): string {
     name: b.name,
     mode: { kind: KUBERNETES_KIND },
     service_accounts: b.serviceAccounts.map(formatServiceAccount),
-    certificate_files: b.certificateFiles,
-    intermediates_files: b.intermediatesFiles,
-    private_key_file: b.privateKeyFile,
-    request: {
-      durationSeconds: b.request.durationSeconds,
-      profileArn: b.request.profileArn,
-      roleArn: b.request.roleArn,
-      trustAnchorArn: b.request.trustAnchorArn,
-      ...(b.request.roleSessionName === undefined ? {} : { roleSessionName: b.request.roleSessionName }),
-    },
-    ...(b.region === undefined ? {} : { region: b.region }),
-    ...(b.endpoint === undefined ? {} : { endpoint: b.endpoint }),
-    ...(b.pkcs11Lib === undefined ? {} : { pkcs11_lib: b.pkcs11Lib }),
-    ...(b.reusePin === true ? { reuse_pin: true } : {}),
-    created_at: b.createdAt,
+    ...serialiseSource(b),
   }, null, 2) + '\n'
 }
 
@@ -59,16 +36,8 @@ export function isKubernetesBindingJson(raw: unknown): boolean {
 /** Parses a Kubernetes binding file; lists every bad field at once. */
 export function parseKubernetesBinding(raw: unknown, source: string): KubernetesBinding {
   const o = isObj(raw) ? raw : {}
-  const req = isObj(o.request) ? o.request : {}
   const problems: string[] = []
-  const str = (obj: Record<string, unknown>, key: string): string => {
-    const v = obj[key]
-    if (typeof v !== 'string' || v === '') problems.push(key)
-    return typeof v === 'string' ? v : ''
-  }
-  const name = str(o, 'name')
-  const privateKeyFile = str(o, 'private_key_file')
-  const certificateFiles = strings(o.certificate_files) ?? (problems.push('certificate_files'), [])
+  const name = typeof o.name === 'string' && o.name !== '' ? o.name : (problems.push('name'), '')
   const serviceAccounts: ServiceAccountRef[] = []
   const sas = strings(o.service_accounts)
   if (sas === undefined || sas.length === 0) problems.push('service_accounts')
@@ -79,25 +48,9 @@ export function parseKubernetesBinding(raw: unknown, source: string): Kubernetes
       problems.push(`service_accounts (${JSON.stringify(s)})`)
     }
   }
-  const duration = req.durationSeconds ?? 3600
-  if (typeof duration !== 'number' || !Number.isInteger(duration)) problems.push('request.durationSeconds')
-  const request: BindingRequest = {
-    durationSeconds: typeof duration === 'number' ? duration : 3600,
-    trustAnchorArn: str(req, 'trustAnchorArn'),
-    profileArn: str(req, 'profileArn'),
-    roleArn: str(req, 'roleArn'),
-    ...(typeof req.roleSessionName === 'string' && req.roleSessionName !== '' ? { roleSessionName: req.roleSessionName } : {}),
-  }
+  const parsed = parseSource(o, name, '', problems)
   if (problems.length > 0) fail('BINDING_INVALID', `${source}: missing or invalid ${problems.join(', ')}`)
-  return {
-    name, serviceAccounts, certificateFiles, privateKeyFile, request,
-    intermediatesFiles: strings(o.intermediates_files) ?? [],
-    region: typeof o.region === 'string' ? o.region : undefined,
-    endpoint: typeof o.endpoint === 'string' ? o.endpoint : undefined,
-    pkcs11Lib: typeof o.pkcs11_lib === 'string' ? o.pkcs11_lib : undefined,
-    reusePin: o.reuse_pin === true,
-    createdAt: typeof o.created_at === 'string' ? o.created_at : '',
-  }
+  return { ...parsed, serviceAccounts }
 }
 
 export interface BindingListing {
@@ -148,7 +101,7 @@ export function listKubernetesBindings(dir: string): BindingListing {
   for (const file of names.sort()) {
     const path = join(bindingsDir, file)
     try {
-      const raw: unknown = JSON.parse(readFileSync(path, 'utf8'))
+      const raw: unknown = JSON.parse(readBindingText(path)) // bounded: a FIFO or a huge file planted there fails alone
       if (!isKubernetesBindingJson(raw)) continue
       const problem = untrusted(path)
       if (problem !== undefined) {

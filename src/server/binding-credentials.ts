@@ -1,4 +1,5 @@
 /** Credentials for one binding: its files are read and its CreateSession made afresh on every call. */
+import { bindingIdentity } from '../credentials/binding-identity.js'
 import type { Binding } from '../binding/store.js'
 import { fromCertificate } from '../credentials/from-certificate.js'
 import type { SessionCredentials } from '../rolesanywhere/response.js'
@@ -32,11 +33,7 @@ export function bindingCredentials(deps: BindingCredentialsDeps): ResolveCredent
     })
     try {
       const creds = await fromCertificate({
-        identity: {
-          certificateFiles: binding.certificateFiles, intermediatesFiles: binding.intermediatesFiles, privateKeyFile: binding.privateKeyFile,
-          pkcs11Lib: binding.pkcs11Lib, reusePin: binding.reusePin,
-          tpmKeyPasswordFile: binding.tpmKeyPasswordFile, noTpmKeyPassword: binding.noTpmKeyPassword, tpmDevice: deps.env.TPM_DEVICE,
-        },
+        identity: bindingIdentity(binding, deps.env),
         session,
         now: deps.now,
         signal: deps.signal,

@@ -7,9 +7,8 @@ import { ENV_SAFE_CHARACTERS, MODES, envFor, isEnvSafe, isRelative, parseMode, r
 import { checkName } from '../../binding/names.js'
 import { bindingPaths, configurationDirectory, writeBinding } from '../../binding/store.js'
 import { issueToken } from '../../binding/token.js'
-import { readIdentityFile } from '../../identity/files.js'
+import { checkIdentityFile, identityPath, tpmOptions } from '../bind-inputs.js'
 import { loadIdentity } from '../../identity/identity.js'
-import { UnreadableFileError } from '../../fs/read-bounded.js'
 import { isPkcs11Uri, parsePkcs11Uri } from '../../pkcs11/uri.js'
 import { createSession } from '../../rolesanywhere/create-session.js'
 import { resolveSessionConfig } from '../../rolesanywhere/session-config.js'
@@ -118,44 +117,8 @@ async function bind(a: Record<string, unknown>, ctx: CliContext): Promise<number
   return 0
 }
 
-/**
- * Files become absolute paths (the server's working directory is not ours); pkcs11: URIs and TPM
- * handles stay as written. `env:NAME` sources are for one-shot commands: the server cannot see bind's environment.
- */
-function identityPath(value: string, flag: string): string {
-  if (value.startsWith('env:')) {
-    throw new IamraError('USAGE', `${flag} env:…: bind cannot take a certificate or key from its environment, since the server reads them itself on every refresh and cannot see bind's environment; give a file the server can read, or a pkcs11: URI`)
-  }
-  return isPkcs11Uri(value) || /^handle:/i.test(value) ? value : resolve(value)
-}
 
-/** A TPM key's password source for the server: a file, or none; never the password itself. */
-function tpmOptions(a: Record<string, unknown>): { tpmKeyPasswordFile?: string; noTpmKeyPassword?: true } {
-  const file = a['tpm-key-password-file']
-  if (a['tpm-key-password'] === true || typeof a['tpm-key-password'] === 'string') {
-    throw new IamraError('USAGE', 'a binding must not hold a TPM key password: use --tpm-key-password-file /path/to/file (or --no-tpm-key-password)')
-  }
-  const none = a['tpm-key-password'] === false
-  if (file !== undefined && none) throw new IamraError('USAGE', '--tpm-key-password-file cannot be combined with --no-tpm-key-password')
-  if (file !== undefined && !String(file).startsWith('/')) throw new IamraError('USAGE', '--tpm-key-password-file must be an absolute path (the server reads it)')
-  return { ...(file === undefined ? {} : { tpmKeyPasswordFile: String(file) }), ...(none ? { noTpmKeyPassword: true as const } : {}) }
-}
 
-/**
- * A certificate or key file must be a regular file of sane size: the server reads it on every
- * refresh, and a FIFO or a device there would stall or flood it. Without validation a file that is
- * missing or unreadable now is accepted (it may be installed later); anything else is refused.
- */
-async function checkIdentityFile(path: string, code: 'CERT_UNREADABLE' | 'KEY_UNREADABLE', what: string, validate: boolean): Promise<void> {
-  if (isPkcs11Uri(path) || /^handle:/i.test(path)) return
-  try {
-    await readIdentityFile(path, code, what)
-  } catch (e) {
-    const problem = e instanceof IamraError && e.cause instanceof UnreadableFileError ? e.cause.problem : undefined
-    if (!validate && (problem === 'missing' || problem === 'denied')) return
-    throw e
-  }
-}
 
 /**
  * The server cannot prompt and a binding file must never hold a PIN: a token URI takes its PIN
