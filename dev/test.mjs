@@ -13,7 +13,9 @@ const tapBin = join(root, 'node_modules/tap/dist/esm/run.mjs')
 function runTap(node, files, label) {
   return new Promise((resolve) => {
     process.stdout.write(`# tap on ${label}\n`)
-    const env = { ...process.env, PATH: `${dirname(node)}:${process.env.PATH ?? ''}` }
+    // The second runtime comes first on PATH (tests that start `node` get it too); this machine's
+    // Node keeps PATH as it is, so tools found there (python3 with boto3, aws) stay the same.
+    const env = node === process.execPath ? { ...process.env } : { ...process.env, PATH: `${dirname(node)}:${process.env.PATH ?? ''}` }
     const child = spawn(node, [tapBin, ...files], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] })
     let summary = ''
     let tail = ''
@@ -32,8 +34,8 @@ function runTap(node, files, label) {
  * root's home is not reachable for that user, so the suite runs a copy inside this checkout.
  */
 function runnableByAll(node, version) {
-  const dir = join(root, 'node_modules/.cache/iamra-runtime')
-  const copy = join(dir, `node-${version}`)
+  const dir = join(root, `node_modules/.cache/iamra-runtime/node-${version}/bin`)
+  const copy = join(dir, 'node')
   if (!existsSync(copy)) {
     mkdirSync(dir, { recursive: true, mode: 0o755 })
     copyFileSync(node, `${copy}.tmp`)
