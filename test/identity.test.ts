@@ -123,3 +123,27 @@ t.test('review fixes: negative serials, PINs hidden wherever they stand', async 
     t.notOk(redactPin(`invalid PKCS#11 URI ${uri}: reason`).includes('S3CRET'), uri)
   }
 })
+
+t.test('a wrong password that happens to leave valid padding is still a wrong password, not a malformed key', async (t) => {
+  const { generateKeyPairSync, createPrivateKey: create } = await import('node:crypto')
+  const { parsePrivateKey: parse } = await import('../src/identity/private-key.js')
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const pem = privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'the-right-one' }).toString()
+  // About 1 wrong password in 256 decrypts to garbage with valid padding; find one (bounded).
+  let lucky: string | undefined
+  for (let i = 0; i < 4000 && lucky === undefined; i++) {
+    try {
+      create({ key: pem, format: 'pem', passphrase: `wrong-${i}` })
+    } catch (e) {
+      if (!/BAD_DECRYPT/.test((e as { code?: string }).code ?? '')) lucky = `wrong-${i}`
+    }
+  }
+  if (lucky === undefined) {
+    t.fail('no wrong password with valid padding among 4000 (expected about 16)')
+    return
+  }
+  await t.rejects(parse(Buffer.from(pem), 'enc.pem', { password: lucky }), { code: 'KEY_PASSWORD_WRONG' }, `${lucky}: KEY_PASSWORD_WRONG`)
+  await t.rejects(parse(Buffer.from(pem), 'enc.pem', { password: 'wrong-x' }), { code: 'KEY_PASSWORD_WRONG' }, 'an ordinary wrong password too')
+  const opened = await parse(Buffer.from(pem), 'enc.pem', { password: 'the-right-one' })
+  t.equal('asymmetricKeyType' in opened ? opened.asymmetricKeyType : undefined, 'ec', 'the right one opens it')
+})

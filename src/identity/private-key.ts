@@ -75,6 +75,15 @@ async function fromPem(text: string, source: string, opts: PrivateKeyOptions): P
     // Node 20 decrypts, then cannot read an ML-DSA key: decrypt it here and look inside.
     const inner = block.label === 'ENCRYPTED PRIVATE KEY' && block.der !== undefined ? await decryptPkcs8(block.der, password) : undefined
     if (inner !== undefined && (await mlDsaLevelOf(inner)) !== undefined) return (await mlDsaKeys()).parseMlDsaPkcs8(inner, source)
+    // About one wrong password in 256 leaves valid-looking padding: what comes out is then no key at all,
+    // and OpenSSL names the parse failure (ERR_OSSL_UNSUPPORTED, ASN.1 errors) rather than the password.
+    if (inner !== undefined) {
+      try {
+        return createPrivateKey({ key: inner, format: 'der', type: 'pkcs8' })
+      } catch {
+        throw new IamraError('KEY_PASSWORD_WRONG', `${source}: wrong password for the encrypted private key`, { cause: e })
+      }
+    }
     throw new IamraError('KEY_MALFORMED', `${source}: cannot decrypt the private key (${code || (e as Error).message}); PBES2 with AES is supported`, { cause: e })
   }
 }
