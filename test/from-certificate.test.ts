@@ -10,7 +10,7 @@ t.test('fromCertificate yields expiration as a Date that an SDK client accepts, 
   const s = await startScenario('p256')
   t.teardown(s.close)
   const session = resolveSessionConfig({
-    trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, region: REGION, endpoint: s.fake.url, verifyTls: true, env: {},
+    trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, region: REGION, endpoint: s.fake.url, verifyTls: true, environment: {},
   })
   const provider = fromCertificate({
     identity: { certificateFiles: [s.pki.path('leaf.pem')], intermediatesFiles: [s.pki.path('int.pem')], privateKeyFile: s.pki.path('key.pem') },

@@ -12,7 +12,9 @@ import { fromCertificate } from '../src/credentials/from-certificate.js'
 import { IamraError } from '../src/errors.js'
 import { buildImdsApp } from '../src/imds/app.js'
 import { imdsCredentialSource, roleNameOf, type ImdsCredentialSource } from '../src/imds/credentials.js'
-import { checkImdsListen, isLoopbackHost, parseHopLimit } from '../src/imds/listen-policy.js'
+import { checkImdsListen, isLoopbackHost } from '../src/imds/listen-policy.js'
+import { typedFlags } from '../src/cli/flags.js'
+import { SERVE_FLAGS } from '../src/cli/commands/serve-flags.js'
 import { MAX_TOKENS, TokenStore } from '../src/imds/token-store.js'
 import type { SessionCredentials } from '../src/rolesanywhere/response.js'
 import { resolveSessionConfig } from '../src/rolesanywhere/session-config.js'
@@ -169,7 +171,7 @@ t.test('refresh ahead, single flight, last good through an outage, then 503 (fak
   const scenario = await startScenario('p256', { now: () => new Date(clock), failures })
   t.teardown(() => scenario.close())
   const session = resolveSessionConfig({
-    trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: scenario.fake.url, verifyTls: true, env: {},
+    trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: scenario.fake.url, verifyTls: true, environment: {},
   })
   const provider = fromCertificate({
     identity: { certificateFiles: [scenario.pki.path('leaf.pem')], intermediatesFiles: [scenario.pki.path('int.pem')], privateKeyFile: scenario.pki.path('key.pem') },
@@ -264,7 +266,7 @@ t.test('flags: validation and the listen policy (in-process)', async (t) => {
   t.equal(scenario.fake.calls.length, 0, '... before anything is sent')
   const noArn = await runCli(['serve', '--certificate', scenario.pki.path('leaf.pem'), '--port', '0'])
   t.same([noArn.code, /--trust-anchor-arn is required/.test(noArn.stderr)], [2, true], 'a credential flag selects IMDS mode: ARNs are required')
-  t.equal(parseHopLimit(undefined), 64, 'default hop limit')
+  t.equal(typedFlags(SERVE_FLAGS, {}).flags['hop-limit'], 64, 'default hop limit')
   for (const h of ['127.0.0.1', '127.3.2.1', '::1', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', 'localhost']) t.ok(isLoopbackHost(h), h)
   for (const h of ['0.0.0.0', '::', '10.0.0.1', 'fe80::1', 'example.com', '128.0.0.1']) t.notOk(isLoopbackHost(h), h)
   t.doesNotThrow(() => checkImdsListen([parseListen('[::1]:9911'), parseListen('127.0.0.1:0')]))

@@ -4,6 +4,9 @@ import { checkArns, roleName } from '../src/rolesanywhere/arn.js'
 import { resolveEndpoint, sessionsPath } from '../src/rolesanywhere/endpoint.js'
 import { bypassed, proxyFor } from '../src/rolesanywhere/proxy.js'
 import { resolveSessionConfig } from '../src/rolesanywhere/session-config.js'
+import { readSessionEnvironment } from '../src/rolesanywhere/session-environment.js'
+import { parseFlags } from '../src/cli/flags.js'
+import { SESSION_FLAGS, sessionFromFlags } from '../src/cli/identity-flags.js'
 import { backoff, createSession } from '../src/rolesanywhere/create-session.js'
 import { TransportError, type HttpRequest, type HttpResponse } from '../src/rolesanywhere/transport.js'
 import { IamraError } from '../src/errors.js'
@@ -101,13 +104,17 @@ t.test('proxy selection', async (t) => {
 })
 
 t.test('session configuration', async (t) => {
-  const base = { trustAnchorArn: TA, profileArn: PR, roleArn: RO, verifyTls: true, env: {} }
+  const base = { trustAnchorArn: TA, profileArn: PR, roleArn: RO, verifyTls: true, environment: {} }
+  // Durations as typed on a command line reach the core through the flag layer, which makes them numbers.
+  const viaFlags = (duration: string) => sessionFromFlags(parseFlags('test', SESSION_FLAGS, ['--trust-anchor-arn', TA, '--profile-arn', PR, '--role-arn', RO, '--session-duration', duration]).flags, {})
   const c = resolveSessionConfig(base)
   t.same([c.request.durationSeconds, c.endpoint.signingRegion, c.transport.timeoutMs], [3600, 'eu-central-1', 10_000])
   t.equal(resolveSessionConfig({ ...base, region: 'eu-west-1' }).endpoint.url.host, 'rolesanywhere.eu-west-1.amazonaws.com', '--region wins over the ARN')
-  for (const bad of ['899', '43201', '1e3', 'abc']) t.equal(codeOf(() => resolveSessionConfig({ ...base, sessionDuration: bad })), 'USAGE', `duration ${bad}`)
-  t.equal(resolveSessionConfig({ ...base, sessionDuration: '43200' }).request.durationSeconds, 43200)
-  t.equal(codeOf(() => resolveSessionConfig({ ...base, env: { AWS_CA_BUNDLE: '/nonexistent/ca.pem' } })), 'ENDPOINT_INVALID')
+  for (const bad of ['899', '43201', '1e3', 'abc']) t.equal(codeOf(() => viaFlags(bad)), 'USAGE', `duration ${bad}`)
+  for (const bad of [899, 43201, 1000.5]) t.equal(codeOf(() => resolveSessionConfig({ ...base, durationSeconds: bad })), 'USAGE', `duration ${bad}`)
+  t.equal(viaFlags('43200').request.durationSeconds, 43200)
+  t.equal(resolveSessionConfig({ ...base, durationSeconds: 43200 }).request.durationSeconds, 43200)
+  t.equal(codeOf(() => resolveSessionConfig({ ...base, environment: readSessionEnvironment({ AWS_CA_BUNDLE: '/nonexistent/ca.pem' }) })), 'ENDPOINT_INVALID')
   t.equal(resolveSessionConfig({ ...base, roleSessionName: 'x' }).request.roleSessionName, 'x')
 })
 
@@ -187,7 +194,7 @@ t.test('review fixes: loopback never proxied, https proxies refused, empty endpo
   t.equal(proxyFor(new URL('http://127.0.0.1:8080'), { HTTP_PROXY: 'http://p:1' }), undefined)
   t.equal(proxyFor(new URL('https://localhost:8443'), { HTTPS_PROXY: 'http://p:1' }), undefined)
   const base = { trustAnchorArn: TA, profileArn: PR, roleArn: RO, verifyTls: true }
-  t.equal(codeOf(() => resolveSessionConfig({ ...base, env: { HTTPS_PROXY: 'https://proxy:3129' } })), 'ENDPOINT_INVALID')
+  t.equal(codeOf(() => resolveSessionConfig({ ...base, environment: readSessionEnvironment({ HTTPS_PROXY: 'https://proxy:3129' }) })), 'ENDPOINT_INVALID')
   t.equal(resolveEndpoint({ region: 'us-east-1', env: { AWS_ENDPOINT_URL_ROLESANYWHERE: '', AWS_ENDPOINT_URL: 'http://b' } }).url.host, 'b')
 })
 

@@ -232,7 +232,7 @@ t.test('IMDS mode, the agent and credential-process: a provider that meets a hal
   writeFileSync(s.pki.path('leaf.pem'), next.certPem)
   const fixesAgain = sleep(50).then(() => writeFileSync(s.pki.path('key.pem'), next.keyPem))
   const session = resolveSessionConfig({
-    trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: s.fake.url, verifyTls: true, env: {},
+    trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: s.fake.url, verifyTls: true, environment: {},
   })
   const provider = fromCertificate({
     identity: { certificateFiles: [s.pki.path('leaf.pem')], intermediatesFiles: [s.pki.path('int.pem')], privateKeyFile: s.pki.path('key.pem') },
@@ -632,7 +632,7 @@ t.test('IMDS mode under load: refreshes that meet a renaming rotation give no fa
   const keyPath = s.pki.path('key.pem')
   const provider = fromCertificate({
     identity: { certificateFiles: [certPath], privateKeyFile: keyPath },
-    session: resolveSessionConfig({ trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: s.fake.url, verifyTls: true, env: {} }),
+    session: resolveSessionConfig({ trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: s.fake.url, verifyTls: true, environment: {} }),
     now: () => new Date(),
   })
   const cache = new CredentialCache({ isLocalTransient: isMidRotation }) // as serveImds builds it

@@ -178,7 +178,7 @@ t.test('the loop: refresh at expiry - 20 min, backoff after failures, stop on ab
   const s = await startScenario('p256', { now, failures: Array.from({ length: 6 }, down) })
   t.teardown(s.close)
   const file = join(tmp(t), 'credentials')
-  const session = resolveSessionConfig({ trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: s.fake.url, verifyTls: true, env: {} })
+  const session = resolveSessionConfig({ trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: s.fake.url, verifyTls: true, environment: {} })
   const provider = fromCertificate({
     identity: { certificateFiles: [s.pki.path('leaf.pem')], intermediatesFiles: [s.pki.path('int.pem')], privateKeyFile: s.pki.path('key.pem') },
     session, now, sleep: async (ms) => void (clock += ms), random: () => 0.5,

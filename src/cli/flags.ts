@@ -1,26 +1,57 @@
 /**
- * A small declarative flag layer over node:util.parseArgs: cobra-compatible spellings
- * (`--flag value`, `--flag=value`, `--bool=true`), repeatable flags, help text, usage errors.
+ * The one flag layer every command declares its flags through: a table (name → type, default,
+ * description, ...) that drives parsing, the checks of numbers and choices, and the help text. The
+ * official helper's commands parse with node:util.parseArgs (start-up speed); bind, unbind and serve
+ * hand the same table to yargs (yargs-cli.ts), and both give back the same shape: typed values with
+ * defaults applied, plus the set of flags actually given.
  */
 import { parseArgs } from 'node:util'
 import { IamraError } from '../errors.js'
 
 export interface FlagSpec {
-  readonly type: 'string' | 'boolean'
+  /** `integer` and `number` come out as numbers, checked against min/max; `choice` against choices. */
+  readonly type: 'string' | 'boolean' | 'integer' | 'number' | 'choice'
+  /** Repeatable; the values come out as an array. A repeated single-value flag: the last one wins. */
   readonly multiple?: boolean
   readonly description: string
-  /** Shown in help; not applied (commands apply defaults, so "given" stays detectable). */
-  readonly default?: string
+  /** Applied when the flag is absent (it is then not in `given`); shown in help. */
+  readonly default?: string | number | boolean
+  /** Shown in help only: a default the command (or the core) works out itself. */
+  readonly defaultText?: string
   readonly placeholder?: string
+  readonly min?: number
+  readonly max?: number
+  /** `seconds`: the message of a bad value says "a whole number of seconds from MIN to MAX". */
+  readonly unit?: 'seconds'
+  readonly choices?: readonly string[]
+  /** Choices compared without regard to case; the value comes out spelled as in `choices`. */
+  readonly ignoreCase?: boolean
+  readonly required?: boolean
+  /** Holds a secret: its value is never repeated in a message. */
+  readonly secret?: boolean
+  /** Help section heading. */
+  readonly group?: string
+  readonly hidden?: boolean
 }
 
 export type FlagTable = Readonly<Record<string, FlagSpec>>
 
-export type ParsedFlags<T extends FlagTable> = {
-  [K in keyof T]?: T[K]['type'] extends 'boolean' ? boolean : T[K]['multiple'] extends true ? string[] : string
+type ValueOf<S extends FlagSpec> = S['type'] extends 'boolean' ? boolean
+  : S['type'] extends 'integer' | 'number' ? number
+    : S['type'] extends 'choice' ? (S['choices'] extends readonly (infer C)[] ? C : string)
+    : S['multiple'] extends true ? string[] : string
+
+export type ParsedFlags<T extends FlagTable> = { [K in keyof T]?: ValueOf<T[K]> }
+
+export interface Parsed<T extends FlagTable> {
+  readonly flags: ParsedFlags<T>
+  /** The flags on the command line (defaults are not given). */
+  readonly given: ReadonlySet<keyof T & string>
+  readonly positionals: string[]
 }
 
-export function parseFlags<T extends FlagTable>(command: string, table: T, args: readonly string[]): { flags: ParsedFlags<T>; positionals: string[] } {
+/** Parses with node:util.parseArgs: cobra spellings (`--flag value`, `--flag=value`, `--bool=true`). */
+export function parseFlags<T extends FlagTable>(command: string, table: T, args: readonly string[]): Parsed<T> {
   const normalised: string[] = []
   for (const arg of args) {
     const m = /^--([a-z0-9-]+)=(true|false)$/i.exec(arg)
@@ -32,14 +63,68 @@ export function parseFlags<T extends FlagTable>(command: string, table: T, args:
     normalised.push(arg)
   }
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {}
-  for (const [name, spec] of Object.entries(table)) options[name] = spec.multiple === true ? { type: spec.type, multiple: true } : { type: spec.type }
+  for (const [name, spec] of Object.entries(table)) {
+    const type = spec.type === 'boolean' ? 'boolean' : 'string'
+    options[name] = spec.multiple === true ? { type, multiple: true } : { type }
+  }
+  let values: Record<string, string | boolean | (string | boolean)[] | undefined>
+  let positionals: string[]
   try {
-    const { values, positionals } = parseArgs({ args: normalised, options, strict: true, allowPositionals: true })
-    return { flags: values as ParsedFlags<T>, positionals }
+    ;({ values, positionals } = parseArgs({ args: normalised, options, strict: true, allowPositionals: true }))
   } catch (e) {
     const msg = (e as Error).message.replace(/\. To specify a positional argument.*$/s, '')
     throw new IamraError('USAGE', `${command}: ${msg} (see iamra ${command} --help)`)
   }
+  return { ...typedFlags(table, values), positionals }
+}
+
+/**
+ * Raw values (strings, booleans, arrays of them) as a parser left them → typed values with defaults,
+ * every number and choice checked here and only here. `--help` skips the checks.
+ */
+export function typedFlags<T extends FlagTable>(table: T, raw: Readonly<Record<string, unknown>>): Omit<Parsed<T>, 'positionals'> {
+  const flags: Record<string, unknown> = {}
+  const given = new Set<keyof T & string>()
+  const checking = raw.help !== true
+  for (const [name, spec] of Object.entries(table)) {
+    const v = raw[name]
+    if (v === undefined) {
+      if (spec.default !== undefined) flags[name] = spec.default
+      continue
+    }
+    given.add(name)
+    if (spec.type === 'boolean') flags[name] = v === true || v === 'true'
+    else if (spec.multiple === true) flags[name] = (Array.isArray(v) ? v : [v]).map(String)
+    else {
+      const one = String(Array.isArray(v) ? v[v.length - 1] : v)
+      flags[name] = checking ? checkValue(name, spec, one) : one
+    }
+  }
+  return { flags: flags as ParsedFlags<T>, given }
+}
+
+/** The one check of a number or a choice given as text. */
+export function checkValue(name: string, spec: FlagSpec, raw: string): string | number {
+  const shown = spec.secret === true ? '(not shown)' : `"${raw}"`
+  if (spec.type === 'choice') {
+    const choices = spec.choices ?? []
+    const found = choices.find((c) => (spec.ignoreCase === true ? c.toLowerCase() === raw.toLowerCase() : c === raw))
+    if (found === undefined) throw new IamraError('USAGE', `--${name} must be ${choices.slice(0, -1).join(', ')} or ${choices.at(-1) ?? ''}, got ${shown}`)
+    return found
+  }
+  if (spec.type !== 'integer' && spec.type !== 'number') return raw
+  const min = spec.min ?? Number.MIN_SAFE_INTEGER
+  const max = spec.max ?? Number.MAX_SAFE_INTEGER
+  const pattern = spec.type === 'integer' ? /^\s*-?\d+\s*$/ : /^\s*-?(\d+\.?\d*|\.\d+)\s*$/
+  const n = pattern.test(raw) ? Number(raw) : NaN
+  const kind = spec.type === 'integer' ? 'a whole number' : 'a number'
+  if (spec.unit === 'seconds') {
+    if (!(n >= min && n <= max)) throw new IamraError('USAGE', `--${name} must be ${kind} of seconds from ${min} to ${max}, got ${shown}`)
+  } else {
+    if (Number.isNaN(n)) throw new IamraError('USAGE', `--${name} must be ${kind}, got ${shown}`)
+    if (n < min || n > max) throw new IamraError('USAGE', `--${name} must be between ${min} and ${max}, got ${spec.secret === true ? shown : n}`)
+  }
+  return n
 }
 
 /** One value of a flag that may be repeated: the last one wins, as with cobra. */
@@ -51,19 +136,33 @@ export function list(v: string | string[] | undefined): string[] {
   return v === undefined ? [] : Array.isArray(v) ? v : [v]
 }
 
-export function integerFlag(name: string, raw: string | undefined, min: number, max: number, fallback: number): number {
-  if (raw === undefined) return fallback
-  if (!/^-?\d+$/.test(raw.trim())) throw new IamraError('USAGE', `--${name} must be a whole number, got "${raw}"`)
-  const n = Number(raw)
-  if (n < min || n > max) throw new IamraError('USAGE', `--${name} must be between ${min} and ${max}, got ${n}`)
-  return n
+const placeholderOf = (s: FlagSpec): string =>
+  s.placeholder ?? (s.type === 'choice' ? (s.choices ?? []).join('|') : s.type === 'integer' || s.type === 'number' ? 'N' : 'VALUE')
+
+/** The one help layout: usage, summary, then the flags (by group, in table order). */
+export function helpText(usage: string, summary: string, table: FlagTable, positionals: ReadonlyArray<readonly [string, string]> = []): string {
+  const row = (left: string, text: string): string => `${left.padEnd(36)} ${text}`
+  const groups = new Map<string, string[]>()
+  for (const [name, s] of Object.entries(table)) {
+    if (s.hidden === true) continue
+    const left = `  --${name}${s.type === 'boolean' ? '' : ` ${placeholderOf(s)}`}`
+    const shownDefault = s.defaultText ?? (s.default === undefined || s.default === false ? undefined : String(s.default))
+    const extra = [s.required === true ? 'required' : '', s.multiple === true ? 'repeatable' : '', shownDefault !== undefined ? `default ${shownDefault}` : ''].filter(Boolean).join(', ')
+    const rows = groups.get(s.group ?? 'Flags:') ?? []
+    rows.push(row(left, `${s.description}${extra ? ` (${extra})` : ''}`))
+    groups.set(s.group ?? 'Flags:', rows)
+  }
+  const args = positionals.length === 0 ? '' : `Arguments:\n${positionals.map(([n, d]) => row(`  ${n}`, d)).join('\n')}\n\n`
+  const sections = [...groups].map(([title, rows]) => `${title}\n${rows.join('\n')}\n`).join('\n')
+  return `Usage: ${usage}\n\n${summary}\n\n${args}${sections}`
 }
 
-export function helpText(usage: string, summary: string, table: FlagTable): string {
-  const rows = Object.entries(table).map(([name, s]) => {
-    const left = `  --${name}${s.type === 'string' ? ` ${s.placeholder ?? 'VALUE'}` : ''}`
-    const extra = [s.multiple === true ? 'repeatable' : '', s.default !== undefined ? `default ${s.default}` : ''].filter(Boolean).join(', ')
-    return `${left.padEnd(36)} ${s.description}${extra ? ` (${extra})` : ''}`
-  })
-  return `Usage: ${usage}\n\n${summary}\n\nFlags:\n${rows.join('\n')}\n`
+/** A command whose flags yargs parses (bind, unbind, serve): the same table, the same help. */
+export interface TableCommand<T extends FlagTable> {
+  readonly usage: string
+  readonly summary: string
+  /** One required positional argument: name and description. */
+  readonly positional?: readonly [string, string]
+  readonly flags: T
+  run(parsed: Parsed<T>, ctx: import('./context.js').CliContext): Promise<number>
 }

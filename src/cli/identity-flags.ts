@@ -1,25 +1,28 @@
 /**
  * The official helper's identity and CreateSession flags, shared by credential-process,
- * sign-string and (later) serve/update, with its mutual exclusions and Linux limits.
+ * sign-string, update and serve's IMDS mode, with its mutual exclusions and Linux limits, and their
+ * conversion into the typed inputs of the core.
  */
 import { IamraError } from '../errors.js'
+import { MAX_DURATION, MIN_DURATION } from '../rolesanywhere/create-session.js'
 import { resolveSessionConfig, type SessionConfig } from '../rolesanywhere/session-config.js'
+import { readSessionEnvironment } from '../rolesanywhere/session-environment.js'
 import type { IdentityInit } from '../identity/identity.js'
 import { isEnvSource, readEnvText } from '../secrets/env-source.js'
+import { commandFileReader } from '../identity/input-files.js'
 import { last, list, type FlagTable, type ParsedFlags } from './flags.js'
-import { commandFileReader } from './input-files.js'
 
 export const IDENTITY_FLAGS = {
   certificate: { type: 'string', multiple: true, placeholder: 'FILE|URI|env:NAME', description: 'certificate file (PEM bundle, full chain in any order, DER, or PKCS#12 .p12/.pfx with its key), a pkcs11: URI, or env:NAME for PEM or base64 in an environment variable' },
   'private-key': { type: 'string', placeholder: 'FILE|URI|env:NAME', description: 'private key file (PKCS#8, PKCS#1, SEC1, encrypted PKCS#8, TSS2 PRIVATE KEY), handle:0x81... (TPM), a pkcs11: URI (RFC 7512), or env:NAME' },
   intermediates: { type: 'string', multiple: true, placeholder: 'FILE|env:NAME', description: 'intermediate CA certificates (PEM bundle)' },
-  'pkcs8-password': { type: 'string', placeholder: 'PASSWORD', description: 'password of an encrypted PKCS#8 key or a PKCS#12 file, or env:NAME (prompted on a terminal when absent)' },
+  'pkcs8-password': { type: 'string', secret: true, placeholder: 'PASSWORD', description: 'password of an encrypted PKCS#8 key or a PKCS#12 file, or env:NAME (prompted on a terminal when absent)' },
   'cert-selector': { type: 'string', placeholder: 'SELECTOR', description: 'OS certificate store selector (macOS/Windows only)' },
   'system-store-name': { type: 'string', placeholder: 'NAME', description: 'Windows certificate store (Windows only)' },
   'use-latest-expiring-certificate': { type: 'boolean', description: 'OS store tie-break (macOS/Windows only)' },
   'pkcs11-lib': { type: 'string', placeholder: 'PATH', description: 'PKCS#11 module for pkcs11: URIs (default /usr/lib/x86_64-linux-gnu/p11-kit-proxy.so; module-path= in the URI wins)' },
   'reuse-pin': { type: 'boolean', description: 'use the token user PIN for keys that want a PIN per signature (CKA_ALWAYS_AUTHENTICATE)' },
-  'tpm-key-password': { type: 'string', placeholder: 'PASSWORD', description: 'password of a TPM key (TSS2 PRIVATE KEY file or handle:0x81...); prompted on a terminal when absent' },
+  'tpm-key-password': { type: 'string', secret: true, placeholder: 'PASSWORD', description: 'password of a TPM key (TSS2 PRIVATE KEY file or handle:0x81...); prompted on a terminal when absent' },
   'no-tpm-key-password': { type: 'boolean', description: 'the TPM key has no password' },
   debug: { type: 'boolean', description: 'explain what is sent and received on stderr (never secrets)' },
 } as const satisfies FlagTable
@@ -28,13 +31,13 @@ export const SESSION_FLAGS = {
   'trust-anchor-arn': { type: 'string', placeholder: 'ARN', description: 'trust anchor ARN (its region is the default region)' },
   'profile-arn': { type: 'string', placeholder: 'ARN', description: 'profile ARN' },
   'role-arn': { type: 'string', placeholder: 'ARN', description: 'role to assume' },
-  'session-duration': { type: 'string', placeholder: 'SECONDS', default: '3600', description: 'session duration, 900 to 43200 seconds' },
+  'session-duration': { type: 'integer', unit: 'seconds', min: MIN_DURATION, max: MAX_DURATION, placeholder: 'SECONDS', defaultText: '3600', description: 'session duration, 900 to 43200 seconds' },
   'role-session-name': { type: 'string', placeholder: 'NAME', description: 'role session name (the profile must allow it)' },
   region: { type: 'string', placeholder: 'REGION', description: 'signing and endpoint region' },
   endpoint: { type: 'string', placeholder: 'URL', description: 'Roles Anywhere endpoint URL (a path prefix is kept); wins over AWS_ENDPOINT_URL_ROLESANYWHERE' },
   'no-verify-ssl': { type: 'boolean', description: 'do not verify the endpoint TLS certificate (testing only)' },
   'with-proxy': { type: 'boolean', description: 'use HTTPS_PROXY/NO_PROXY (always honoured; accepted for compatibility)' },
-  timeout: { type: 'string', placeholder: 'SECONDS', default: '10', description: 'per-attempt timeout for CreateSession' },
+  timeout: { type: 'integer', unit: 'seconds', min: 1, max: 300, placeholder: 'SECONDS', defaultText: '10', description: 'per-attempt timeout for CreateSession' },
 } as const satisfies FlagTable
 
 const EXCLUSIONS: ReadonlyArray<readonly [string, readonly string[]]> = [
@@ -83,18 +86,18 @@ export function identityInputs(flags: ParsedFlags<typeof IDENTITY_FLAGS>, prompt
   }
 }
 
-/** The CreateSession configuration the official flags describe (all checks before any I/O). */
+/** The CreateSession configuration the official flags (already typed) and the environment describe. */
 export function sessionFromFlags(flags: ParsedFlags<typeof SESSION_FLAGS>, env: Readonly<Record<string, string | undefined>>): SessionConfig {
   return resolveSessionConfig({
     trustAnchorArn: flags['trust-anchor-arn'],
     profileArn: flags['profile-arn'],
     roleArn: flags['role-arn'],
-    sessionDuration: flags['session-duration'],
+    durationSeconds: flags['session-duration'],
     roleSessionName: flags['role-session-name'],
     region: flags.region,
     endpoint: flags.endpoint,
     verifyTls: flags['no-verify-ssl'] !== true,
     timeoutSeconds: flags.timeout,
-    env,
+    environment: readSessionEnvironment(env),
   })
 }

@@ -12,15 +12,15 @@ import type { CliContext } from './context.js'
 import * as credentialProcess from './commands/credential-process.js'
 import * as readCertificateData from './commands/read-certificate-data.js'
 import * as signString from './commands/sign-string.js'
-import type { YargsCommand } from './yargs-cli.js'
+import type { FlagTable, TableCommand } from './flags.js'
 
 type Command = { run(args: readonly string[], ctx: CliContext): Promise<number> }
 
 /** A yargs-parsed command, loaded (with yargs) only when it runs. */
-function yargsCommand(name: string, load: () => Promise<{ command: YargsCommand }>): () => Promise<Command> {
+function yargsCommand(name: string, load: () => Promise<{ command: TableCommand<FlagTable> }>): () => Promise<Command> {
   return async () => {
-    const { runYargs } = await import('./yargs-cli.js')
-    return { run: (args, ctx) => runYargs(name, async () => (await load()).command, args, ctx) }
+    const [{ runYargs }, { command }] = await Promise.all([import('./yargs-cli.js'), load()])
+    return { run: (args, ctx) => runYargs(name, command, args, ctx) }
   }
 }
 

@@ -6,7 +6,6 @@
  */
 import { isIPv4, isIPv6 } from 'node:net'
 import { IamraError } from '../errors.js'
-import { integerFlag } from '../cli/flags.js'
 import { describeListen, type ListenAddress } from '../server/listen.js'
 
 export const DEFAULT_IMDS_PORT = 9911
@@ -20,14 +19,6 @@ export function isLoopbackHost(host: string): boolean {
   if (!isIPv6(h)) return false
   const canonical = new URL(`http://[${h}]/`).hostname // e.g. [::1], [::ffff:7f00:1]
   return canonical === '[::1]' || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(canonical)
-}
-
-export function parseHopLimit(raw: string | undefined): number {
-  return integerFlag('hop-limit', raw, 1, 255, DEFAULT_HOP_LIMIT)
-}
-
-export function parsePort(raw: string | undefined): number {
-  return integerFlag('port', raw, 0, 65535, DEFAULT_IMDS_PORT)
 }
 
 /** Refuses what an IMDS client cannot reach safely: non-loopback TCP and unix sockets. */

@@ -12,6 +12,7 @@ import { readIdentityFileSync } from '../identity/files.js'
 import { isPkcs11Uri } from '../pkcs11/uri.js'
 import type { SessionCredentials } from '../rolesanywhere/response.js'
 import { resolveSessionConfig } from '../rolesanywhere/session-config.js'
+import { readSessionEnvironment } from '../rolesanywhere/session-environment.js'
 import type { Transport } from '../rolesanywhere/transport.js'
 import type { KubernetesBinding } from './binding.js'
 
@@ -60,11 +61,10 @@ export function agentCredentials(init: AgentCredentialsInit): AgentCredentials {
       const session = resolveSessionConfig({
         ...binding.request,
         roleSessionName: binding.request.roleSessionName ?? sessionName,
-        sessionDuration: binding.request.durationSeconds,
         region: binding.region,
         endpoint: binding.endpoint,
         verifyTls: true,
-        env: init.env,
+        environment: readSessionEnvironment(init.env),
       })
       try {
         const creds = await fromCertificate({

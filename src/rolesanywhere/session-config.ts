@@ -1,26 +1,30 @@
 /**
- * Turns flag values and the environment into a checked CreateSession configuration: ARNs,
- * region, endpoint, duration, TLS and proxy settings. All problems are reported before any I/O.
+ * Turns typed settings (numbers are numbers) and what the environment said (read at the edge, see
+ * session-environment.ts) into a checked CreateSession configuration: ARNs, region, endpoint,
+ * duration, TLS and proxy settings. No I/O: it reads neither files nor environment variables.
  */
-import { readFileSync } from 'node:fs'
 import { IamraError } from '../errors.js'
 import { checkArns } from './arn.js'
 import { MAX_DURATION, MIN_DURATION, type SessionRequest } from './create-session.js'
 import { resolveEndpoint, type ResolvedEndpoint } from './endpoint.js'
 import { proxyFor } from './proxy.js'
+import { environmentVariables, type SessionEnvironment } from './session-environment.js'
 import type { TransportOptions } from './transport.js'
 
 export interface SessionConfigInit {
   readonly trustAnchorArn?: string | undefined
   readonly profileArn?: string | undefined
   readonly roleArn?: string | undefined
-  readonly sessionDuration?: string | number | undefined
+  /** Seconds, 900 to 43200; 3600 when absent. */
+  readonly durationSeconds?: number | undefined
   readonly roleSessionName?: string | undefined
   readonly region?: string | undefined
   readonly endpoint?: string | undefined
   readonly verifyTls: boolean
-  readonly timeoutSeconds?: string | number | undefined
-  readonly env: Readonly<Record<string, string | undefined>>
+  /** Per attempt, 1 to 300 seconds; 10 when absent. */
+  readonly timeoutSeconds?: number | undefined
+  /** Endpoint and proxy variables and the CA bundle, from readSessionEnvironment (none: {}). */
+  readonly environment: SessionEnvironment
 }
 
 export interface SessionConfig {
@@ -31,19 +35,12 @@ export interface SessionConfig {
 
 export function resolveSessionConfig(init: SessionConfigInit): SessionConfig {
   const arns = checkArns(init)
-  const durationSeconds = wholeNumber('session-duration', init.sessionDuration, MIN_DURATION, MAX_DURATION, 3600)
+  const durationSeconds = wholeNumber('session-duration', init.durationSeconds, MIN_DURATION, MAX_DURATION, 3600)
   const timeoutSeconds = wholeNumber('timeout', init.timeoutSeconds, 1, 300, 10)
   const region = init.region !== undefined && init.region !== '' ? init.region : arns.region
-  const endpoint = resolveEndpoint({ region, endpoint: init.endpoint, env: init.env })
-  const caFile = init.env.AWS_CA_BUNDLE
-  let caPem: string | undefined
-  if (caFile !== undefined && caFile !== '') {
-    try {
-      caPem = readFileSync(caFile, 'utf8')
-    } catch (e) {
-      throw new IamraError('ENDPOINT_INVALID', `AWS_CA_BUNDLE=${caFile} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e })
-    }
-  }
+  const env = environmentVariables(init.environment)
+  const endpoint = resolveEndpoint({ region, endpoint: init.endpoint, env })
+  const caPem = init.environment.caPem
   return {
     request: {
       trustAnchorArn: init.trustAnchorArn ?? '',
@@ -58,7 +55,7 @@ export function resolveSessionConfig(init: SessionConfigInit): SessionConfig {
       verifyTls: init.verifyTls,
       ...(caPem === undefined ? {} : { caPem }),
       ...(() => {
-        const proxy = proxyFor(endpoint.url, init.env)
+        const proxy = proxyFor(endpoint.url, env)
         if (proxy !== undefined && proxy.protocol !== 'http:') {
           throw new IamraError('ENDPOINT_INVALID', `proxy ${proxy.protocol}//${proxy.host}: only http:// proxies are supported (the tunnel to the endpoint is TLS either way)`)
         }
@@ -68,11 +65,10 @@ export function resolveSessionConfig(init: SessionConfigInit): SessionConfig {
   }
 }
 
-function wholeNumber(flag: string, raw: string | number | undefined, min: number, max: number, fallback: number): number {
-  if (raw === undefined || raw === '') return fallback
-  const n = typeof raw === 'number' ? raw : /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN
+function wholeNumber(flag: string, n: number | undefined, min: number, max: number, fallback: number): number {
+  if (n === undefined) return fallback
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new IamraError('USAGE', `--${flag} must be a whole number of seconds from ${min} to ${max}, got "${raw}"`)
+    throw new IamraError('USAGE', `--${flag} must be a whole number of seconds from ${min} to ${max}, got "${n}"`)
   }
   return n
 }

@@ -4,6 +4,7 @@ import type { Binding } from '../binding/store.js'
 import { fromCertificate } from '../credentials/from-certificate.js'
 import type { SessionCredentials } from '../rolesanywhere/response.js'
 import { resolveSessionConfig } from '../rolesanywhere/session-config.js'
+import { readSessionEnvironment } from '../rolesanywhere/session-environment.js'
 import type { Transport } from '../rolesanywhere/transport.js'
 
 export interface BindingCredentialsDeps {
@@ -25,11 +26,10 @@ export function bindingCredentials(deps: BindingCredentialsDeps): ResolveCredent
     const done = (result: string): void => deps.onExchange?.(binding, result, (performance.now() - started) / 1000)
     const session = resolveSessionConfig({
       ...binding.request,
-      sessionDuration: binding.request.durationSeconds,
       region: binding.region,
       endpoint: binding.endpoint,
       verifyTls: true,
-      env: deps.env,
+      environment: readSessionEnvironment(deps.env),
     })
     try {
       const creds = await fromCertificate({

@@ -1,6 +1,5 @@
 /** `iamra bind NAME`: a binding file, an env file and a fresh token for one role and consumer. */
 import { resolve } from 'node:path'
-import type { Argv } from 'yargs'
 import { IamraError } from '../../errors.js'
 import { parseConsumerUrl } from '../../binding/consumer-url.js'
 import { ENV_SAFE_CHARACTERS, MODES, envFor, isEnvSafe, isRelative, parseMode, renderEnvFile } from '../../binding/modes.js'
@@ -10,71 +9,82 @@ import { issueToken } from '../../binding/token.js'
 import { checkIdentityFile, identityPath, tpmOptions } from '../bind-inputs.js'
 import { loadIdentity } from '../../identity/identity.js'
 import { isPkcs11Uri, parsePkcs11Uri } from '../../pkcs11/uri.js'
-import { createSession } from '../../rolesanywhere/create-session.js'
-import { resolveSessionConfig } from '../../rolesanywhere/session-config.js'
+import { createSession, MAX_DURATION, MIN_DURATION } from '../../rolesanywhere/create-session.js'
+import { resolveSessionConfig, type SessionConfig } from '../../rolesanywhere/session-config.js'
+import { readSessionEnvironment } from '../../rolesanywhere/session-environment.js'
 import { createTransport } from '../../rolesanywhere/transport.js'
 import { userAgent } from '../../version.js'
 import type { CliContext } from '../context.js'
-import type { YargsCommand } from '../yargs-cli.js'
+import type { ParsedFlags, TableCommand } from '../flags.js'
 import { groupId } from './group-id.js'
 import { bindKubernetes, KUBERNETES_MODE } from '../../kubernetes/bind-kubernetes.js'
+import { formatServiceAccount, parseServiceAccount } from '../../kubernetes/service-account.js'
 
-export const command: YargsCommand = {
-  command: 'bind <name>',
-  describe: 'bind a role to a consumer: writes bindings/NAME.json and env/NAME with a new token',
-  builder: (y: Argv) =>
-    y
-      .positional('name', { type: 'string', describe: 'binding name: letters, digits, @, _ and -' })
-      .option('certificate', { type: 'string', array: true, demandOption: true, describe: 'certificate file(s): PEM bundle or DER' })
-      .option('private-key', { type: 'string', demandOption: true, describe: 'private key file, TSS2 PRIVATE KEY file or handle:0x81... (TPM), or pkcs11: URI' })
-      .option('intermediates', { type: 'string', array: true, describe: 'intermediate CA certificate file(s)' })
-      .option('trust-anchor-arn', { type: 'string', demandOption: true })
-      .option('profile-arn', { type: 'string', demandOption: true })
-      .option('role-arn', { type: 'string', demandOption: true })
-      .option('region', { type: 'string', describe: 'default: the trust anchor ARN\'s region' })
-      .option('session-duration', { type: 'number', default: 3600, describe: 'seconds, 900 to 43200' })
-      .option('role-session-name', { type: 'string' })
-      .option('endpoint', { type: 'string', describe: 'Roles Anywhere endpoint URL' })
-      .option('url', { type: 'string', default: 'http://127.0.0.1:7224', describe: 'server base URL written into the full-URI modes\' env file: http only to loopback, localhost, 169.254.170.2, 169.254.170.23 or [fd00:ec2::23]; https to any host' })
-      .option('force', { type: 'boolean', default: false, describe: 'write a --url the AWS SDKs would refuse (plain http to another host)' })
-      .option('mode', { type: 'string', choices: [...MODES, KUBERNETES_MODE], default: 'ecs-full', describe: 'how the consumer presents its token (kubernetes: pods of --service-account, through the node agent)' })
-      .option('service-account', { type: 'string', array: true, describe: 'kubernetes mode: NAMESPACE/NAME whose pods get this role; repeatable' })
-      .option('token-file-group', { type: 'string', describe: 'ecs-full-token-file: group that may read the token file (mode 0640)' })
-      .option('configuration-directory', { type: 'string', describe: 'default: $RUNTIME_DIRECTORY' })
-      .option('validate', { type: 'boolean', default: true, describe: 'check the identity locally and make one CreateSession call (--no-validate skips both)' })
-      .option('timeout', { type: 'number', default: 10, describe: 'CreateSession timeout per attempt, seconds' })
-      .option('pkcs11-lib', { type: 'string', describe: 'PKCS#11 module for pkcs11: URIs without module-path (default: p11-kit-proxy)' })
-      .option('reuse-pin', { type: 'boolean', describe: 'reuse the user PIN for always-authenticate token keys' })
-      .option('tpm-key-password-file', { type: 'string', describe: 'TPM key: file the server reads the key password from (absolute path; the binding never holds the password)' })
-      .option('tpm-key-password', { type: 'string', describe: 'refused: a binding never holds a password (use --tpm-key-password-file); --no-tpm-key-password: the TPM key has no password' }),
-  handler: bind,
+const FLAGS = {
+  certificate: { type: 'string', multiple: true, required: true, placeholder: 'FILE|URI', description: 'certificate file(s): PEM bundle or DER' },
+  'private-key': { type: 'string', required: true, placeholder: 'FILE|URI', description: 'private key file, TSS2 PRIVATE KEY file or handle:0x81... (TPM), or pkcs11: URI' },
+  intermediates: { type: 'string', multiple: true, placeholder: 'FILE', description: 'intermediate CA certificate file(s)' },
+  'trust-anchor-arn': { type: 'string', required: true, placeholder: 'ARN', description: 'trust anchor ARN' },
+  'profile-arn': { type: 'string', required: true, placeholder: 'ARN', description: 'profile ARN' },
+  'role-arn': { type: 'string', required: true, placeholder: 'ARN', description: 'role to assume' },
+  region: { type: 'string', placeholder: 'REGION', defaultText: 'the trust anchor ARN\'s region', description: 'signing and endpoint region' },
+  'session-duration': { type: 'integer', unit: 'seconds', min: MIN_DURATION, max: MAX_DURATION, default: 3600, placeholder: 'SECONDS', description: 'seconds, 900 to 43200' },
+  'role-session-name': { type: 'string', placeholder: 'NAME', description: 'role session name (the profile must allow it)' },
+  endpoint: { type: 'string', placeholder: 'URL', description: 'Roles Anywhere endpoint URL' },
+  url: { type: 'string', placeholder: 'URL', default: 'http://127.0.0.1:7224', description: 'server base URL written into the full-URI modes\' env file: http only to loopback, localhost, 169.254.170.2, 169.254.170.23 or [fd00:ec2::23]; https to any host' },
+  force: { type: 'boolean', description: 'write a --url the AWS SDKs would refuse (plain http to another host)' },
+  mode: { type: 'choice', choices: [...MODES, KUBERNETES_MODE], placeholder: 'MODE', default: 'ecs-full', description: 'how the consumer presents its token (kubernetes: pods of --service-account, through the node agent)' },
+  'service-account': { type: 'string', multiple: true, placeholder: 'NAMESPACE/NAME', description: 'kubernetes mode: NAMESPACE/NAME whose pods get this role' },
+  'token-file-group': { type: 'string', placeholder: 'GROUP', description: 'ecs-full-token-file: group that may read the token file (mode 0640)' },
+  'configuration-directory': { type: 'string', placeholder: 'DIR', defaultText: '$RUNTIME_DIRECTORY', description: 'where the binding, env and token files go' },
+  validate: { type: 'boolean', default: true, description: 'check the identity locally and make one CreateSession call (--no-validate skips both)' },
+  timeout: { type: 'integer', unit: 'seconds', min: 1, max: 300, default: 10, placeholder: 'SECONDS', description: 'CreateSession timeout per attempt, seconds' },
+  'pkcs11-lib': { type: 'string', placeholder: 'PATH', description: 'PKCS#11 module for pkcs11: URIs without module-path (default: p11-kit-proxy)' },
+  'reuse-pin': { type: 'boolean', description: 'reuse the user PIN for always-authenticate token keys' },
+  'tpm-key-password-file': { type: 'string', placeholder: 'FILE', description: 'TPM key: file the server reads the key password from (absolute path; the binding never holds the password)' },
+  'tpm-key-password': { type: 'string', secret: true, placeholder: 'PASSWORD', description: 'refused: a binding never holds a password (use --tpm-key-password-file)' },
+  'no-tpm-key-password': { type: 'boolean', description: 'the TPM key has no password' },
+} as const
+
+type BindFlags = ParsedFlags<typeof FLAGS>
+
+export const command: TableCommand<typeof FLAGS> = {
+  usage: 'iamra bind NAME --certificate FILE|URI --private-key FILE|URI --trust-anchor-arn ARN --profile-arn ARN --role-arn ARN [flags]',
+  summary: 'Binds a role to a consumer: writes bindings/NAME.json and env/NAME with a new token.',
+  positional: ['NAME', 'binding name: letters, digits, @, _ and -'],
+  flags: FLAGS,
+  run: ({ flags, positionals }, ctx) => (flags.mode === KUBERNETES_MODE ? bindForKubernetes(positionals[0] ?? '', flags, ctx) : bind(positionals[0] ?? '', flags, ctx)),
 }
 
-async function bind(a: Record<string, unknown>, ctx: CliContext): Promise<number> {
-  if (a.mode === KUBERNETES_MODE) return bindKubernetes(a, ctx)
+/** The session the flags describe (bindings always verify TLS). */
+function sessionOf(flags: BindFlags, ctx: CliContext): SessionConfig {
+  return resolveSessionConfig({
+    trustAnchorArn: flags['trust-anchor-arn'], profileArn: flags['profile-arn'], roleArn: flags['role-arn'],
+    durationSeconds: flags['session-duration'], roleSessionName: flags['role-session-name'],
+    region: flags.region, endpoint: flags.endpoint, verifyTls: true, timeoutSeconds: flags.timeout, environment: readSessionEnvironment(ctx.env),
+  })
+}
+
+async function bind(rawName: string, a: BindFlags, ctx: CliContext): Promise<number> {
   if (a['service-account'] !== undefined) throw new IamraError('USAGE', '--service-account is only for --mode kubernetes')
-  const name = checkName(String(a.name))
-  const dir = resolve(configurationDirectory(a['configuration-directory'] as string | undefined, ctx.env))
+  const name = checkName(rawName)
+  const dir = resolve(configurationDirectory(a['configuration-directory'], ctx.env))
   const mode = parseMode(String(a.mode))
   // The relative modes write no URL (the SDKs always call 169.254.170.2), so --url is not checked for them.
   const url = isRelative(mode) ? new URL('http://169.254.170.2') : parseConsumerUrl(String(a.url), a.force === true)
-  const gid = a['token-file-group'] === undefined ? undefined : await groupId(String(a['token-file-group']))
+  const gid = a['token-file-group'] === undefined ? undefined : await groupId(a['token-file-group'])
   if (gid !== undefined && mode !== 'ecs-full-token-file') throw new IamraError('USAGE', '--token-file-group is only for --mode ecs-full-token-file')
-  const certificateFiles = (a.certificate as string[]).map((v) => identityPath(v, '--certificate'))
-  const intermediatesFiles = ((a.intermediates as string[] | undefined) ?? []).map((v) => identityPath(v, '--intermediates'))
+  const certificateFiles = (a.certificate ?? []).map((v) => identityPath(v, '--certificate'))
+  const intermediatesFiles = (a.intermediates ?? []).map((v) => identityPath(v, '--intermediates'))
   const privateKeyFile = identityPath(String(a['private-key']), '--private-key')
   checkTokenPins([...certificateFiles, privateKeyFile])
   const validate = a.validate !== false
   for (const f of [...certificateFiles, ...intermediatesFiles]) await checkIdentityFile(f, 'CERT_UNREADABLE', 'certificate file', validate)
   await checkIdentityFile(privateKeyFile, 'KEY_UNREADABLE', 'private key file', validate)
-  const pkcs11Lib = a['pkcs11-lib'] === undefined ? undefined : resolve(String(a['pkcs11-lib']))
+  const pkcs11Lib = a['pkcs11-lib'] === undefined ? undefined : resolve(a['pkcs11-lib'])
   const reusePin = a['reuse-pin'] === true
   const tpm = tpmOptions(a)
-  const session = resolveSessionConfig({
-    trustAnchorArn: a['trust-anchor-arn'] as string, profileArn: a['profile-arn'] as string, roleArn: a['role-arn'] as string,
-    sessionDuration: a['session-duration'] as number, roleSessionName: a['role-session-name'] as string | undefined,
-    region: a.region as string | undefined, endpoint: a.endpoint as string | undefined, verifyTls: true, timeoutSeconds: a.timeout as number, env: ctx.env,
-  })
+  const session = sessionOf(a, ctx)
   // The token and env file first: whatever they cannot hold is refused before any request or write.
   const { token, secretHash } = issueToken(name)
   const paths = bindingPaths(dir, name)
@@ -103,8 +113,8 @@ async function bind(a: Record<string, unknown>, ctx: CliContext): Promise<number
     binding: {
       name, secretHash, certificateFiles, intermediatesFiles, privateKeyFile, mode,
       request: session.request,
-      region: a.region as string | undefined,
-      endpoint: a.endpoint as string | undefined,
+      region: a.region,
+      endpoint: a.endpoint,
       pkcs11Lib,
       reusePin,
       ...tpm,
@@ -117,7 +127,34 @@ async function bind(a: Record<string, unknown>, ctx: CliContext): Promise<number
   return 0
 }
 
-
+/** `--mode kubernetes`: no token, no env file; the node agent serves the pods of the service accounts. */
+async function bindForKubernetes(rawName: string, a: BindFlags, ctx: CliContext): Promise<number> {
+  const name = checkName(rawName)
+  const dir = resolve(configurationDirectory(a['configuration-directory'], ctx.env))
+  const sas = (a['service-account'] ?? []).map(parseServiceAccount)
+  if (sas.length === 0) throw new IamraError('USAGE', '--mode kubernetes needs --service-account NAMESPACE/NAME (repeatable)')
+  for (const flag of ['token-file-group'] as const) {
+    if (a[flag] !== undefined) throw new IamraError('USAGE', `--${flag} does not apply to --mode kubernetes (no token is issued)`)
+  }
+  const serviceAccounts = [...new Map(sas.map((s) => [formatServiceAccount(s), s])).values()]
+  const certificateFiles = (a.certificate ?? []).map((v) => identityPath(v, '--certificate'))
+  const intermediatesFiles = (a.intermediates ?? []).map((v) => identityPath(v, '--intermediates'))
+  const privateKeyFile = identityPath(String(a['private-key']), '--private-key')
+  if ([...certificateFiles, privateKeyFile].some(isPkcs11Uri)) {
+    throw new IamraError('USAGE', '--mode kubernetes takes certificate and key files (a node agent in a container has no PKCS#11 token); bind a file-based identity')
+  }
+  const validate = a.validate !== false
+  for (const f of [...certificateFiles, ...intermediatesFiles]) await checkIdentityFile(f, 'CERT_UNREADABLE', 'certificate file', validate)
+  await checkIdentityFile(privateKeyFile, 'KEY_UNREADABLE', 'private key file', validate)
+  const tpm = tpmOptions(a)
+  const pkcs11Lib = a['pkcs11-lib'] === undefined ? undefined : resolve(a['pkcs11-lib'])
+  const session = sessionOf(a, ctx)
+  await bindKubernetes({
+    dir, name, serviceAccounts, certificateFiles, intermediatesFiles, privateKeyFile, session,
+    region: a.region, endpoint: a.endpoint, pkcs11Lib, ...tpm, validate,
+  }, { now: ctx.now, tpmDevice: ctx.env.TPM_DEVICE, stderr: ctx.stderr })
+  return 0
+}
 
 
 /**

@@ -4,7 +4,7 @@ import { processOutput } from '../../credentials/process-output.js'
 import type { CliContext } from '../context.js'
 import { IamraError } from '../../errors.js'
 import { createTransport } from '../../rolesanywhere/transport.js'
-import { helpText, integerFlag, parseFlags, type ParsedFlags } from '../flags.js'
+import { helpText, parseFlags, type Parsed } from '../flags.js'
 import { checkIdentityFlags, sessionFromFlags, IDENTITY_FLAGS, identityInputs, SESSION_FLAGS } from '../identity-flags.js'
 import { readIdentityFile } from '../../identity/files.js'
 import { closeTokenSessions } from '../../identity/identity.js'
@@ -26,12 +26,13 @@ export const HELP = helpText(
 )
 
 export async function run(args: readonly string[], ctx: CliContext): Promise<number> {
-  const { flags } = parseFlags('credential-process', FLAGS, args)
+  const parsed = parseFlags('credential-process', FLAGS, args)
+  const { flags } = parsed
   if (flags.help === true) {
     ctx.stdout(HELP)
     return 0
   }
-  if (flags['env-file'] !== undefined || flags['from-environment'] === true) return viaServer(flags, ctx)
+  if (flags['env-file'] !== undefined || flags['from-environment'] === true) return viaServer(parsed, ctx)
   checkIdentityFlags(flags)
   const session = sessionFromFlags(flags, ctx.env)
   const debug = flags.debug === true ? (line: string) => ctx.stderr(`debug: ${line}`) : undefined
@@ -61,11 +62,11 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
 }
 
 /** The fallback through the server: no key or certificate flags, just the binding's URI and token. */
-async function viaServer(flags: ParsedFlags<typeof FLAGS>, ctx: CliContext): Promise<number> {
+async function viaServer({ flags, given }: Parsed<typeof FLAGS>, ctx: CliContext): Promise<number> {
   const [{ parseEnvFile }, { containerEndpointFrom, credentialsFromServer, readSmallFile }] = await Promise.all([
     import('../../credentials/env-file.js'), import('../../credentials/from-server.js'),
   ])
-  const local = Object.keys(flags).filter((k) => !['env-file', 'from-environment', 'timeout', 'debug', 'no-verify-ssl'].includes(k))
+  const local = [...given].filter((k) => !['env-file', 'from-environment', 'timeout', 'debug', 'no-verify-ssl'].includes(k))
   if (local.length > 0 || (flags['env-file'] !== undefined && flags['from-environment'] === true)) {
     throw new IamraError('USAGE', `--env-file and --from-environment take their settings from the binding; drop ${
       [...local, ...(flags['from-environment'] === true && flags['env-file'] !== undefined ? ['one of --env-file and --from-environment'] : [])].map((k) => (k.startsWith('one') ? k : `--${k}`)).join(', ')}`)
@@ -78,7 +79,7 @@ async function viaServer(flags: ParsedFlags<typeof FLAGS>, ctx: CliContext): Pro
     vars = parseEnvFile(text)
   }
   const endpoint = await containerEndpointFrom(vars, file ?? 'the environment')
-  const timeoutMs = integerFlag('timeout', flags.timeout, 1, 300, 10) * 1000
+  const timeoutMs = (flags.timeout ?? 10) * 1000
   const creds = await credentialsFromServer(endpoint, {
     transport: createTransport({ timeoutMs, verifyTls: flags['no-verify-ssl'] !== true }),
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),

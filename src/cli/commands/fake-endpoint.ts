@@ -1,63 +1,33 @@
 /** `iamra fake-endpoint`: runs the verifying fake Roles Anywhere endpoint until SIGINT/SIGTERM. */
 import { readFile } from 'node:fs/promises'
-import { parseArgs } from 'node:util'
 import { IamraError } from '../../errors.js'
 import { certificatesOf, type FakeConfig } from '../../testing/fake-endpoint/handler.js'
 import { startFakeEndpoint } from '../../testing/fake-endpoint/server.js'
 import { stsMinter } from '../../testing/fake-endpoint/sts-mint.js'
 import type { CliContext } from '../context.js'
+import { helpText, parseFlags } from '../flags.js'
 
-export const HELP = `Usage: iamra fake-endpoint --trust-anchor FILE [flags]
-
-Runs a fake IAM Roles Anywhere CreateSession endpoint over plain HTTP for offline tests. It checks
-SigV4-X509 signatures, certificate chains and parameters like the service and answers in its shapes.
-
-Flags:
-  --trust-anchor FILE          trusted CA certificates (PEM); repeatable, required
-  --region REGION              signing region and ARN region to require (default us-east-1)
-  --host HOST                  address to listen on (default 127.0.0.1)
-  --port PORT                  port to listen on (default 0: any free port)
-  --trust-anchor-arn ARN       accepted trust-anchor ARN; repeatable (default: any in the region)
-  --profile-arn ARN            accepted profile ARN; repeatable (default: any in the region)
-  --path-prefix PATH           serve POST PATH/sessions instead of /sessions
-  --max-skew-seconds N         allowed X-Amz-Date skew (default 300)
-  --sts-endpoint URL           mint real credentials with sts:AssumeRole at URL (e.g. moto)
-  --sts-access-key-id ID       access key for --sts-endpoint
-  --sts-secret-access-key KEY  secret key for --sts-endpoint
-  --help                       show this help
-`
-
-const OPTIONS = {
-  'trust-anchor': { type: 'string', multiple: true },
-  region: { type: 'string' },
-  host: { type: 'string' },
-  port: { type: 'string' },
-  'trust-anchor-arn': { type: 'string', multiple: true },
-  'profile-arn': { type: 'string', multiple: true },
-  'path-prefix': { type: 'string' },
-  'max-skew-seconds': { type: 'string' },
-  'sts-endpoint': { type: 'string' },
-  'sts-access-key-id': { type: 'string' },
-  'sts-secret-access-key': { type: 'string' },
-  help: { type: 'boolean' },
+const FLAGS = {
+  'trust-anchor': { type: 'string', multiple: true, placeholder: 'FILE', description: 'trusted CA certificates (PEM); required' },
+  region: { type: 'string', placeholder: 'REGION', default: 'us-east-1', description: 'signing region and ARN region to require' },
+  host: { type: 'string', placeholder: 'HOST', default: '127.0.0.1', description: 'address to listen on' },
+  port: { type: 'integer', min: 0, max: 65535, default: 0, placeholder: 'PORT', description: 'port to listen on (0: any free port)' },
+  'trust-anchor-arn': { type: 'string', multiple: true, placeholder: 'ARN', defaultText: 'any in the region', description: 'accepted trust-anchor ARN' },
+  'profile-arn': { type: 'string', multiple: true, placeholder: 'ARN', defaultText: 'any in the region', description: 'accepted profile ARN' },
+  'path-prefix': { type: 'string', placeholder: 'PATH', description: 'serve POST PATH/sessions instead of /sessions' },
+  'max-skew-seconds': { type: 'integer', min: 0, max: 86_400, default: 300, placeholder: 'N', description: 'allowed X-Amz-Date skew' },
+  'sts-endpoint': { type: 'string', placeholder: 'URL', description: 'mint real credentials with sts:AssumeRole at URL (e.g. moto)' },
+  'sts-access-key-id': { type: 'string', placeholder: 'ID', description: 'access key for --sts-endpoint' },
+  'sts-secret-access-key': { type: 'string', secret: true, placeholder: 'KEY', description: 'secret key for --sts-endpoint' },
+  help: { type: 'boolean', description: 'show this help' },
 } as const
 
-function integer(value: string | undefined, flag: string, max: number, fallback: number): number {
-  if (value === undefined) return fallback
-  if (!/^\d+$/.test(value) || Number(value) > max) throw new IamraError('USAGE', `--${flag} must be an integer from 0 to ${max}, got "${value}"`)
-  return Number(value)
-}
-
-function parse(args: readonly string[]) {
-  try {
-    return parseArgs({ args: [...args], options: OPTIONS, strict: true, allowPositionals: false }).values
-  } catch (e) {
-    throw new IamraError('USAGE', `fake-endpoint: ${(e as Error).message.replace(/\. To specify a positional argument.*$/s, '')}`, { cause: e })
-  }
-}
+export const HELP = helpText('iamra fake-endpoint --trust-anchor FILE [flags]',
+  'Runs a fake IAM Roles Anywhere CreateSession endpoint over plain HTTP for offline tests. It checks\nSigV4-X509 signatures, certificate chains and parameters like the service and answers in its shapes.', FLAGS)
 
 export async function run(args: readonly string[], ctx: CliContext): Promise<number> {
-  const flags = parse(args)
+  const { flags, positionals } = parseFlags('fake-endpoint', FLAGS, args)
+  if (positionals.length > 0) throw new IamraError('USAGE', `fake-endpoint: unexpected argument "${positionals[0]}" (see iamra fake-endpoint --help)`)
   if (flags.help === true) {
     ctx.stdout(HELP)
     return 0
@@ -89,8 +59,8 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
     trustAnchors,
     region,
     host: flags.host ?? '127.0.0.1',
-    port: integer(flags.port, 'port', 65535, 0),
-    maxSkewMs: integer(flags['max-skew-seconds'], 'max-skew-seconds', 86_400, 300) * 1000,
+    port: flags.port ?? 0,
+    maxSkewMs: (flags['max-skew-seconds'] ?? 300) * 1000,
     ...(flags['trust-anchor-arn'] === undefined ? {} : { trustAnchorArns: flags['trust-anchor-arn'] }),
     ...(flags['profile-arn'] === undefined ? {} : { profileArns: flags['profile-arn'] }),
     ...(flags['path-prefix'] === undefined ? {} : { pathPrefix: flags['path-prefix'] }),

@@ -5,7 +5,7 @@
 import { createHash, type X509Certificate } from 'node:crypto'
 import { IamraError } from '../../errors.js'
 import { certificateMlDsaLevel, decimalSerial, loadCertificates } from '../../identity/certificates.js'
-import { commandFileReader } from '../input-files.js'
+import { commandFileReader } from '../../identity/input-files.js'
 import { closeTokenSessions, pkcs11Support } from '../../identity/identity.js'
 import type { CliContext } from '../context.js'
 import { helpText, list, parseFlags } from '../flags.js'

@@ -4,8 +4,6 @@
  */
 import { readdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import type { Argv } from 'yargs'
-import { IamraError } from '../../errors.js'
 import { closeTokenSessions } from '../../identity/identity.js'
 import { configurationDirectory } from '../../binding/store.js'
 import { CredentialCache } from '../../cache/credential-cache.js'
@@ -18,38 +16,31 @@ import { DEFAULT_LISTEN, describeListen, parseListen, takeListenFds } from '../.
 import { ServerMetrics } from '../../server/metrics.js'
 import { startMetricsServer } from '../../server/metrics-server.js'
 import { runServer } from '../../server/run-server.js'
-import { imdsModeRequested, imdsOptions, serveImds } from '../../imds/serve-imds.js'
 import { createServiceManager } from '../../server/service-manager.js'
 import { redactUrl } from '../../server/token-extraction.js'
 import { isMidRotation, retryMidRotation } from '../../identity/rotation.js'
 import { describeInventory, inventory, scanCertificateExpiry } from '../../server/startup-scan.js'
-import { kubernetesModeRequested, kubernetesOptions, serveKubernetes } from '../../kubernetes/serve-agent.js'
 import type { CliContext } from '../context.js'
-import type { YargsCommand } from '../yargs-cli.js'
+import type { ParsedFlags, TableCommand } from '../flags.js'
+import { SERVE_FLAGS } from './serve-flags.js'
+import { agentModeRequested, imdsModeRequested, serveAgentMode, serveImdsMode } from './serve-modes.js'
 
-export const command: YargsCommand = {
-  command: 'serve',
-  describe: 'serve credentials to bound consumers (ECS container-credentials protocol); with --certificate ... --role-arn: one role over IMDSv2 (as aws_signing_helper serve)',
-  builder: (y: Argv) =>
-    kubernetesOptions(imdsOptions(y))
-      .option('configuration-directory', { type: 'string', describe: 'where bind writes; default: $RUNTIME_DIRECTORY' })
-      .option('listen', { type: 'string', array: true, describe: 'HOST:PORT, [IPV6]:PORT or /path.sock; ignored under socket activation (default 127.0.0.1:7224; IMDS mode: loopback only, default 127.0.0.1:9911)' })
-      .option('cache', { type: 'boolean', default: true, describe: 'cache credentials per binding (--no-cache: one CreateSession per request)' })
-      .option('refresh-window', { type: 'number', default: 1200, describe: 'seconds: credentials with less left are refreshed before being served' })
-      .option('metrics-listen', { type: 'string', describe: 'HOST:PORT or /path.sock for GET /metrics (Prometheus); off by default' })
-      .option('expiry-warning-days', { type: 'number', default: 7, describe: 'warn when a binding\'s certificate expires within this many days' })
-      .option('log-level', { type: 'string', choices: ['fatal', 'error', 'warn', 'info', 'debug'], default: 'info' }),
-  handler: serve,
+export const command: TableCommand<typeof SERVE_FLAGS> = {
+  usage: 'iamra serve [--configuration-directory DIR] [--listen ADDRESS] [flags] | iamra serve --certificate FILE --private-key FILE --trust-anchor-arn ARN --profile-arn ARN --role-arn ARN [flags] | iamra serve --kubernetes-issuer URL --kubernetes-audience AUD --kubernetes-jwks FILE|URL [flags]',
+  summary: 'Serves credentials to bound consumers (ECS container-credentials protocol); with --certificate ... --role-arn: one role over IMDSv2 (as aws_signing_helper serve); with --kubernetes-issuer: the node agent for kubernetes bindings.',
+  flags: SERVE_FLAGS,
+  run: async (parsed, ctx) => {
+    if (agentModeRequested(parsed.given)) return serveAgentMode(parsed, ctx)
+    if (imdsModeRequested(parsed.given)) return serveImdsMode(parsed, ctx)
+    return serve(parsed.flags, ctx)
+  },
 }
 
-async function serve(a: Record<string, unknown>, ctx: CliContext): Promise<number> {
-  if (kubernetesModeRequested(a)) return serveKubernetes(a, ctx)
-  if (imdsModeRequested(a)) return serveImds(a, ctx)
-  const dir = resolve(configurationDirectory(a['configuration-directory'] as string | undefined, ctx.env))
-  const addresses = ((a.listen as string[] | undefined) ?? []).map(parseListen)
-  const metricsAddress = a['metrics-listen'] === undefined ? undefined : parseListen(String(a['metrics-listen']))
-  const warnDays = Number(a['expiry-warning-days'])
-  if (!(warnDays >= 0 && warnDays <= 3650)) throw new IamraError('USAGE', `--expiry-warning-days must be 0 to 3650, got ${String(a['expiry-warning-days'])}`)
+async function serve(a: ParsedFlags<typeof SERVE_FLAGS>, ctx: CliContext): Promise<number> {
+  const dir = resolve(configurationDirectory(a['configuration-directory'], ctx.env))
+  const addresses = (a.listen ?? []).map(parseListen)
+  const metricsAddress = a['metrics-listen'] === undefined ? undefined : parseListen(a['metrics-listen'])
+  const warnDays = a['expiry-warning-days'] ?? 7
   // Only main() passes the real process.env; the LISTEN_* variables are consumed from it.
   const inherited = takeListenFds(ctx.env as Record<string, string | undefined>, process.pid)
   const metrics = new ServerMetrics()
@@ -75,7 +66,7 @@ async function serve(a: Record<string, unknown>, ctx: CliContext): Promise<numbe
       metrics.createSessionSeconds.observe({ binding: b.name }, seconds)
     },
   })
-  const cache = new CredentialCache({ refreshWindowMs: refreshWindowMs(a['refresh-window']), onEvent: metrics.onCacheEvent, isLocalTransient: isMidRotation })
+  const cache = new CredentialCache({ refreshWindowMs: (a['refresh-window'] ?? 1200) * 1000, onEvent: metrics.onCacheEvent, isLocalTransient: isMidRotation })
   const app = await buildApp({
     configurationDirectory: dir,
     // Without a cache, a half-rotated pair is still read again after short waits.
@@ -87,7 +78,7 @@ async function serve(a: Record<string, unknown>, ctx: CliContext): Promise<numbe
       return expiringSoon === 0 ? 'ok' : `ok; warning: ${expiringSoon} certificate(s) expire within ${warnDays} days, the first on ${earliest?.toISOString()}`
     },
     logger: {
-      level: String(a['log-level']),
+      level: a['log-level'] ?? 'info',
       serializers: { req: (req: { method: string; url: string }) => ({ method: req.method, url: redactUrl(req.url) }) },
       redact: ['req.headers.authorization', 'headers.authorization'],
     },
@@ -115,10 +106,4 @@ async function serve(a: Record<string, unknown>, ctx: CliContext): Promise<numbe
     await closeTokenSessions()
   }
   return 0
-}
-
-function refreshWindowMs(raw: unknown): number {
-  const seconds = Number(raw)
-  if (!Number.isInteger(seconds) || seconds < 0 || seconds > 6 * 3600) throw new IamraError('USAGE', `--refresh-window must be 0 to 21600 seconds, got ${String(raw)}`)
-  return seconds * 1000
 }

@@ -13,8 +13,8 @@ import { closeTokenSessions, loadTpmKeyIfAny, looksLikePkcs12, pkcs11Support, us
 
 const FLAGS = {
   ...IDENTITY_FLAGS,
-  format: { type: 'string', placeholder: 'json|text|bin', default: 'json', description: 'output: hex as a JSON string, bare hex, or raw bytes' },
-  digest: { type: 'string', placeholder: 'SHA256|SHA384|SHA512', default: 'SHA256', description: 'digest inside the signature' },
+  format: { type: 'choice', choices: ['json', 'text', 'bin'], ignoreCase: true, placeholder: 'json|text|bin', default: 'json', description: 'output: hex as a JSON string, bare hex, or raw bytes' },
+  digest: { type: 'choice', choices: ['SHA256', 'SHA384', 'SHA512'], ignoreCase: true, placeholder: 'SHA256|SHA384|SHA512', default: 'SHA256', description: 'digest inside the signature' },
   help: { type: 'boolean', description: 'show this help' },
 } as const
 
@@ -48,10 +48,8 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
     return 0
   }
   checkIdentityFlags(flags)
-  const format = (flags.format ?? 'json').toLowerCase()
-  if (!['json', 'text', 'bin'].includes(format)) throw new IamraError('USAGE', `--format must be json, text or bin, got "${flags.format}"`)
-  const digest = (flags.digest ?? 'SHA256').toUpperCase()
-  if (!['SHA256', 'SHA384', 'SHA512'].includes(digest)) throw new IamraError('USAGE', `--digest must be SHA256, SHA384 or SHA512, got "${flags.digest}"`)
+  const format = flags.format ?? 'json'
+  const digest = flags.digest ?? 'SHA256'
   const inputs = identityInputs(flags, ctx.promptPassword, ctx.env)
   const hash = digest.replace('SHA', 'sha') as 'sha256' | 'sha384' | 'sha512'
   let signature: Buffer

@@ -6,7 +6,7 @@
  * fs/promises (credential-process start-up, bench/).
  */
 import { statSync } from 'node:fs'
-import { readIdentityFile, readIdentityFileSync, type IdentityFileReader } from '../identity/files.js'
+import { readIdentityFile, readIdentityFileSync, type IdentityFileReader } from './files.js'
 import { isEnvSource, readEnvBytes } from '../secrets/env-source.js'
 
 export function commandFileReader(env: Readonly<Record<string, string | undefined>>): IdentityFileReader {
