@@ -6,15 +6,21 @@
 import { get } from 'node:http'
 import { IamraError } from '../../errors.js'
 import type { CliContext } from '../context.js'
+import { helpText, parseFlags } from '../flags.js'
 
-export const HELP = 'Usage: iamra probe http://HOST:PORT/healthz [--timeout SECONDS]\nExits 0 when the URL answers 200, 5 otherwise.\n'
+const FLAGS = {
+  timeout: { type: 'number', unit: 'seconds', min: 1, max: 60, default: 3, placeholder: 'SECONDS', description: 'how long to wait for the answer' },
+  help: { type: 'boolean', description: 'show this help' },
+} as const
+
+export const HELP = helpText('iamra probe http://HOST:PORT/healthz [--timeout SECONDS]', 'Exits 0 when the URL answers 200, 5 otherwise.', FLAGS, [['URL', 'an http:// URL']])
 
 export async function run(args: readonly string[], ctx: CliContext): Promise<number> {
-  if (args[0] === '--help') return (ctx.stdout(HELP), 0)
-  const [target, flag, value, ...rest] = args
-  if (target === undefined || rest.length > 0 || (flag !== undefined && (flag !== '--timeout' || value === undefined))) throw new IamraError('USAGE', `probe: ${HELP.split('\n')[0]}`)
-  const seconds = value === undefined ? 3 : Number(value)
-  if (!(seconds > 0 && seconds <= 60)) throw new IamraError('USAGE', `probe: --timeout must be 1 to 60 seconds, got ${value}`)
+  const { flags, positionals } = parseFlags('probe', FLAGS, args)
+  if (flags.help === true) return (ctx.stdout(HELP), 0)
+  const [target, ...rest] = positionals
+  if (target === undefined || rest.length > 0) throw new IamraError('USAGE', 'probe: Usage: iamra probe http://HOST:PORT/healthz [--timeout SECONDS]')
+  const seconds = flags.timeout ?? 3
   let url: URL
   try {
     url = new URL(target)
