@@ -19,7 +19,8 @@ const FLAGS = {
   help: { type: 'boolean', description: 'show this help' },
 } as const
 
-export const HELP = helpText(
+/** Built when asked for: credential-process start-up does not pay for it. */
+export const help = (): string => helpText(
   'iamra credential-process --certificate FILE|URI [--private-key FILE|URI] --trust-anchor-arn ARN --profile-arn ARN --role-arn ARN [flags]',
   'Obtains temporary credentials from IAM Roles Anywhere and prints them in the credential_process format.',
   FLAGS,
@@ -29,7 +30,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   const parsed = parseFlags('credential-process', FLAGS, args)
   const { flags } = parsed
   if (flags.help === true) {
-    ctx.stdout(HELP)
+    ctx.stdout(help())
     return 0
   }
   if (flags['env-file'] !== undefined || flags['from-environment'] === true) return viaServer(parsed, ctx)

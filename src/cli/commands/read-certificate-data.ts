@@ -20,13 +20,14 @@ const FLAGS = {
   help: { type: 'boolean', description: 'show this help' },
 } as const
 
-export const HELP = helpText('iamra read-certificate-data --certificate FILE|URI',
+/** Built when asked for: credential-process start-up does not pay for it. */
+export const help = (): string => helpText('iamra read-certificate-data --certificate FILE|URI',
   'Prints the key type, base64 DER, decimal serial and supported algorithms of the (first) certificate in FILE; for a pkcs11: URI, lists the matching certificates on the tokens.', FLAGS)
 
 export async function run(args: readonly string[], ctx: CliContext): Promise<number> {
   const { flags } = parseFlags('read-certificate-data', FLAGS, args)
   if (flags.help === true) {
-    ctx.stdout(HELP)
+    ctx.stdout(help())
     return 0
   }
   checkIdentityFlags(flags)

@@ -18,7 +18,8 @@ const FLAGS = {
   help: { type: 'boolean', description: 'show this help' },
 } as const
 
-export const HELP = helpText('iamra sign-string --private-key FILE|URI [--certificate FILE|URI] [--format json|text|bin] [--digest SHA256|SHA384|SHA512]',
+/** Built when asked for: credential-process start-up does not pay for it. */
+export const help = (): string => helpText('iamra sign-string --private-key FILE|URI [--certificate FILE|URI] [--format json|text|bin] [--digest SHA256|SHA384|SHA512]',
   'Signs the fixed string "AWS Roles Anywhere Credential Helper Signing Test" || "1" || SHA256("IAM RA" || public key), as the official helper does.', FLAGS)
 
 const PREFIX = 'AWS Roles Anywhere Credential Helper Signing Test'
@@ -44,7 +45,7 @@ const pad = (b: Buffer, n: number): Buffer => (b.length >= n ? b : Buffer.concat
 export async function run(args: readonly string[], ctx: CliContext): Promise<number> {
   const { flags } = parseFlags('sign-string', FLAGS, args)
   if (flags.help === true) {
-    ctx.stdout(HELP)
+    ctx.stdout(help())
     return 0
   }
   checkIdentityFlags(flags)
