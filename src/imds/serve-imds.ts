@@ -94,6 +94,7 @@ export async function serveImds(a: Record<string, unknown>, ctx: CliContext): Pr
     },
     session,
     now: ctx.now,
+    random: ctx.random,
     signal: ctx.stopSignal,
     debug: f.debug === true ? (line: string) => ctx.stderr(`debug: ${line}`) : undefined,
     onIdentity: (id) => {
@@ -116,7 +117,7 @@ export async function serveImds(a: Record<string, unknown>, ctx: CliContext): Pr
       metrics.createSessionSeconds.observe({ binding: roleName }, (performance.now() - started) / 1000)
     }
   }
-  const cache = new CredentialCache({ refreshWindowMs: refreshSeconds * 1000, onEvent: metrics.onCacheEvent, now, isLocalTransient: isMidRotation })
+  const cache = new CredentialCache({ refreshWindowMs: refreshSeconds * 1000, onEvent: metrics.onCacheEvent, now, random: ctx.random, isLocalTransient: isMidRotation })
   const credentials = imdsCredentialSource(fetch, cache, now)
   try {
     await credentials() // PR #200: no server without a first good CreateSession
@@ -128,7 +129,7 @@ export async function serveImds(a: Record<string, unknown>, ctx: CliContext): Pr
   const app = await buildImdsApp({
     roleName,
     credentials,
-    tokens: new TokenStore({ now }),
+    tokens: new TokenStore({ now, random: ctx.randomBytes }),
     onResponse: (route, status) => metrics.requests.inc({ route, status: String(status) }),
     logger: { level: String(a['log-level'] ?? 'info'), serializers: { req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url }) } },
   })

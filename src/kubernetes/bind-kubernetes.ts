@@ -51,7 +51,7 @@ export async function bindKubernetes(a: Record<string, unknown>, ctx: CliContext
   if (validate) {
     const identity = await loadIdentity({ certificateFiles, intermediatesFiles, privateKeyFile, ...tpm, tpmDevice: ctx.env.TPM_DEVICE, now: ctx.now() })
     const creds = await createSession(session.request, identity, session.endpoint, {
-      transport: createTransport(session.transport), now: ctx.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: Math.random, userAgent: userAgent(),
+      transport: createTransport(session.transport), now: ctx.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: ctx.random, userAgent: userAgent(),
     })
     ctx.stderr(`iamra: validated ${name}: CreateSession for ${creds.assumedRoleArn ?? creds.roleArn} succeeded`)
   }
@@ -63,7 +63,7 @@ export async function bindKubernetes(a: Record<string, unknown>, ctx: CliContext
       name, serviceAccounts: unique, certificateFiles, intermediatesFiles, privateKeyFile, request: session.request,
       region: a.region as string | undefined, endpoint: a.endpoint as string | undefined, pkcs11Lib, reusePin: false, ...tpm, createdAt: ctx.now().toISOString(),
     }),
-    opts: { mode: 0o600 },
+    opts: { mode: 0o600, randomBytes: ctx.randomBytes },
   }])
   // A token binding of the same name stops working: its env file and token file go too.
   for (const p of [paths.env, paths.token]) {

@@ -130,12 +130,12 @@ export async function serveKubernetes(a: Record<string, unknown>, ctx: CliContex
   })
   // A JWKS source down at start-up is not fatal: the agent retries on the first requests.
   await keys.load().catch(() => {})
-  const cache = new CredentialCache({ refreshWindowMs: refreshSeconds * 1000, onEvent: metrics.onCacheEvent, now })
+  const cache = new CredentialCache({ refreshWindowMs: refreshSeconds * 1000, onEvent: metrics.onCacheEvent, now, random: ctx.random })
   const app = await buildAgentApp({
     verify: createTokenVerifier({ jose, keys, issuer: config.issuer, audiences: config.audiences, clockToleranceSeconds: config.clockTolerance, now: ctx.now }),
     bindings: cachedListing(dir, 1000, now),
     credentials: agentCredentials({
-      cache, env: ctx.env, now: ctx.now, signal: ctx.stopSignal,
+      cache, env: ctx.env, now: ctx.now, random: ctx.random, signal: ctx.stopSignal,
       onExchange: (b, result, seconds) => {
         metrics.createSession.inc({ binding: b.name, result })
         metrics.createSessionSeconds.observe({ binding: b.name }, seconds)

@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import type { Argv } from 'yargs'
 import { checkName } from '../../binding/names.js'
 import { configurationDirectory, removeBinding } from '../../binding/store.js'
+import { FileLocks } from '../../fs/lock.js'
 import type { CliContext } from '../context.js'
 import type { YargsCommand } from '../yargs-cli.js'
 
@@ -14,7 +15,7 @@ export const command: YargsCommand = {
   handler: async (a: Record<string, unknown>, ctx: CliContext) => {
     const name = checkName(String(a.name))
     const dir = resolve(configurationDirectory(a['configuration-directory'] as string | undefined, ctx.env))
-    const removed = await removeBinding(dir, name)
+    const removed = await removeBinding(dir, name, { locks: new FileLocks(ctx) })
     ctx.stderr(removed.length === 0 ? `iamra: ${name} was not bound; nothing to remove` : `iamra: unbound ${name}`)
     return 0
   },
