@@ -5,8 +5,9 @@
  * than `staleMs`, is removed under a guard
  * (`<path>.lock.break`, see takeOverIfStale) and then competed for like any other. What killed processes leave
  * beside it (pending files, guards) is removed by the next process to take the lock. Waiting is bounded, with
- * jittered backoff, and the lock is always released. Callers in one process
- * queue in memory first, so the file lock only ever arbitrates between processes.
+ * jittered backoff, and the lock is always released. Callers sharing one FileLocks (one per process, made where
+ * the entry point's clock and randomness are) queue in memory first, so the file lock only ever arbitrates between
+ * processes.
  */
 import { constants, readFileSync } from 'node:fs'
 import { link, open, readdir, unlink, utimes } from 'node:fs/promises'
