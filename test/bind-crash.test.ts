@@ -10,9 +10,14 @@ import { join } from 'node:path'
 import { parseEnvFile } from '../src/credentials/env-file.js'
 import { IamraError } from '../src/errors.js'
 import { authorize } from '../src/server/authorize.js'
+import { BindingLookup } from '../src/server/binding-lookup.js'
 import type { PresentedToken } from '../src/server/token-extraction.js'
 import { BIN } from './helpers/cli.js'
 import type { Readable } from 'node:stream'
+
+/** One lookup per configuration directory, as a server owns one (with its parsed-file memo). */
+const lookups = new Map<string, BindingLookup>()
+const lookupFor = (dir: string): BindingLookup => lookups.get(dir) ?? (lookups.set(dir, new BindingLookup(dir)), lookupFor(dir))
 
 const HOOK = new URL('./fixtures/kill-at-step.mjs', import.meta.url).pathname
 const MODES = ['ecs-full', 'ecs-full-token-file', 'ecs-full-query'] as const
@@ -106,7 +111,7 @@ async function consumerView(dir: string, name: string): Promise<View | string> {
     presented = { token: url.searchParams.get('access_token') ?? '', from: 'query' }
   }
   try {
-    const b = await authorize(dir, presented)
+    const b = await authorize(lookupFor(dir), presented)
     return { token: presented.token, roleRun: Number(/role\/run-(\d+)$/.exec(b.request.roleArn)?.[1]), urlRun: Number(url.port) - 20000, fromTokenFile }
   } catch (e) {
     return `token refused: ${e instanceof IamraError ? e.code : String(e)}`
@@ -175,7 +180,7 @@ class Sequence {
       if (this.last !== undefined && this.last.token !== view.token) {
         // Tried in both placements: a mode change alone must not be what refuses it.
         for (const from of ['header', 'query'] as const) {
-          const old = await authorize(this.s.dir, { token: this.last.token, from }).then(() => 'accepted', () => 'refused')
+          const old = await authorize(lookupFor(this.s.dir), { token: this.last.token, from }).then(() => 'accepted', () => 'refused')
           if (old !== 'refused') this.inconsistent.push(`${where}: the replaced token is still accepted (${from})`)
         }
       }

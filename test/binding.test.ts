@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { envFor, renderEnvFile, MODES } from '../src/binding/modes.js'
 import { isValidName } from '../src/binding/names.js'
 import { hashSecret, issueToken, parseToken, secretMatches } from '../src/binding/token.js'
+import { realRandom } from './helpers/runtime.js'
 import { parseBinding, readBinding } from '../src/binding/store.js'
 import { parseEnvFile } from '../src/credentials/env-file.js'
 import { buildApp } from '../src/server/app.js'
@@ -16,8 +17,8 @@ import { startScenario } from './helpers/scenario.js'
 
 t.test('tokens', async (t) => {
   t.equal(hashSecret(Buffer.from('thisisatest.')), 'HMH2ZT39k34kFlafxZaIu2h8P5gfnx4k5jX6mkTib7-QWAwXBaKd7uC9B6Y59mcf', "needroleshere's hash vector")
-  const a = issueToken('app')
-  const b = issueToken('app')
+  const a = issueToken('app', realRandom.randomBytes)
+  const b = issueToken('app', realRandom.randomBytes)
   t.not(a.token, b.token)
   const parsed = parseToken(a.token)
   t.equal(parsed?.name, 'app')
@@ -62,11 +63,13 @@ t.test('a binding during a rebind: previous entries open with their own settings
   const { mkdtempSync, mkdirSync, writeFileSync: write } = await import('node:fs')
   const { tmpdir } = await import('node:os')
   const { authorize } = await import('../src/server/authorize.js')
+  const { BindingLookup } = await import('../src/server/binding-lookup.js')
   const { entryForSecret, serialiseBinding } = await import('../src/binding/store.js')
   const dir = mkdtempSync(join(tmpdir(), 'iamra-previous-'))
   mkdirSync(join(dir, 'bindings'), { mode: 0o700 })
+  const lookup = new BindingLookup(dir)
   const entry = (roleArn: string, mode: (typeof MODES)[number]) => {
-    const issued = issueToken('app')
+    const issued = issueToken('app', realRandom.randomBytes)
     return { issued, binding: { name: 'app', secretHash: issued.secretHash, certificateFiles: ['/c'], intermediatesFiles: [], privateKeyFile: '/k', mode, createdAt: '', request: { durationSeconds: 900, trustAnchorArn: 't', profileArn: 'p', roleArn } } }
   }
   const oldHeader = entry('role/old', 'ecs-full')
@@ -78,14 +81,14 @@ t.test('a binding during a rebind: previous entries open with their own settings
   t.equal(parseBinding(serialiseBinding(next.binding), 'b.json').previous, undefined, 'no previous once a bind completes')
   const secret = (tok: string) => parseToken(tok)?.secret ?? Buffer.alloc(0)
   t.equal(entryForSecret(parsed, secret(oldQuery.issued.token))?.request.roleArn, 'role/older')
-  t.equal(entryForSecret(parsed, secret(issueToken('app').token)), undefined, 'a stranger\'s secret opens nothing')
+  t.equal(entryForSecret(parsed, secret(issueToken('app', realRandom.randomBytes).token)), undefined, 'a stranger\'s secret opens nothing')
   write(join(dir, 'bindings/app.json'), text, { mode: 0o600 })
-  t.equal((await authorize(dir, { token: oldHeader.issued.token, from: 'header' })).request.roleArn, 'role/old', 'the token in the old env file works, with its settings')
-  t.equal((await authorize(dir, { token: oldQuery.issued.token, from: 'query' })).request.roleArn, 'role/older', 'placement checked by the entry\'s own mode')
-  await t.rejects(authorize(dir, { token: oldQuery.issued.token, from: 'header' }), { code: 'TOKEN_REJECTED' })
-  t.equal((await authorize(dir, { token: next.issued.token, from: 'header' })).request.roleArn, 'role/new')
+  t.equal((await authorize(lookup, { token: oldHeader.issued.token, from: 'header' })).request.roleArn, 'role/old', 'the token in the old env file works, with its settings')
+  t.equal((await authorize(lookup, { token: oldQuery.issued.token, from: 'query' })).request.roleArn, 'role/older', 'placement checked by the entry\'s own mode')
+  await t.rejects(authorize(lookup, { token: oldQuery.issued.token, from: 'header' }), { code: 'TOKEN_REJECTED' })
+  t.equal((await authorize(lookup, { token: next.issued.token, from: 'header' })).request.roleArn, 'role/new')
   write(join(dir, 'bindings/app.json'), serialiseBinding(next.binding), { mode: 0o600 })
-  await t.rejects(authorize(dir, { token: oldHeader.issued.token, from: 'header' }), { code: 'TOKEN_REJECTED' }, 'refused once the bind completed')
+  await t.rejects(authorize(lookup, { token: oldHeader.issued.token, from: 'header' }), { code: 'TOKEN_REJECTED' }, 'refused once the bind completed')
   for (const bad of [{ previous: 'x' }, { previous: [{}, {}, {}] }, { previous: [{ secret_hash: 'h' }] }]) {
     t.throws(() => parseBinding(JSON.stringify({ ...JSON.parse(serialiseBinding(next.binding)), ...bad }), 'bad.json'), { code: 'BINDING_INVALID' }, JSON.stringify(bad).slice(0, 40))
   }
@@ -173,7 +176,7 @@ t.test('credential-process through the server (--env-file, --from-environment)',
   const s = await startScenario('p256')
   t.teardown(s.close)
   const dir = join(s.pki.dir, 'run')
-  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: bindingCredentials({ env: {}, now: () => new Date() }) })
+  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: bindingCredentials({ env: {}, now: () => new Date(), random: Math.random }) })
   await app.fastify.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(() => app.fastify.close())
   const url = `http://127.0.0.1:${(app.fastify.server.address() as AddressInfo).port}`
@@ -204,9 +207,9 @@ t.test('several files replaced together, or none', async (t) => {
   const { writeFilesAtomic } = await import('../src/fs/atomic-write.js')
   const dir = mkdtempSync(join(tmpdir(), 'iamra-atomic-'))
   write(join(dir, 'a'), 'old a')
-  await t.rejects(writeFilesAtomic([{ path: join(dir, 'a'), data: 'new a' }, { path: join(dir, 'missing-dir', 'b'), data: 'b' }]))
+  await t.rejects(writeFilesAtomic([{ path: join(dir, 'a'), data: 'new a', opts: realRandom }, { path: join(dir, 'missing-dir', 'b'), data: 'b', opts: realRandom }]))
   t.equal(read(join(dir, 'a'), 'utf8'), 'old a', 'the first file is untouched when the second cannot be prepared')
   t.same(ls(dir), ['a'], 'no temp file left behind')
-  await writeFilesAtomic([{ path: join(dir, 'a'), data: 'new a' }, { path: join(dir, 'b'), data: 'b', opts: { mode: 0o640 } }])
+  await writeFilesAtomic([{ path: join(dir, 'a'), data: 'new a', opts: realRandom }, { path: join(dir, 'b'), data: 'b', opts: { mode: 0o640, ...realRandom } }])
   t.same([read(join(dir, 'a'), 'utf8'), read(join(dir, 'b'), 'utf8'), statSync(join(dir, 'b')).mode & 0o777], ['new a', 'b', 0o640])
 })

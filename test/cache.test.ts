@@ -112,7 +112,7 @@ t.test('in the server: one CreateSession for many requests, a renewed certificat
   const token = /AWS_CONTAINER_AUTHORIZATION_TOKEN=(\S+)/.exec(await import('node:fs').then((fs) => fs.readFileSync(join(dir, 'env/app'), 'utf8')))?.[1] ?? ''
   const cache = new CredentialCache()
   t.teardown(() => cache.clear())
-  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, now: () => new Date() }), cache) })
+  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, now: () => new Date(), random: Math.random }), cache) })
   t.teardown(() => app.fastify.close())
   const get = () => app.fastify.inject({ method: 'GET', url: '/ecs/credentials', headers: { authorization: `Bearer ${token}` } })
   const first = await Promise.all(Array.from({ length: 10 }, get))

@@ -7,12 +7,12 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, 
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { IamraError } from '../src/errors.js'
-import { withLock } from '../src/fs/lock.js'
 import { cachedAcrossProcesses } from '../src/cache/process-cache.js'
 import { writeProfile } from '../src/update/run-update.js'
 import type { MintRequest } from '../src/testing/fake-endpoint/handler.js'
 import { runCli, spawnCli, BIN } from './helpers/cli.js'
 import { startScenario } from './helpers/scenario.js'
+import { testLocks } from './helpers/runtime.js'
 
 type Tap = { teardown(fn: () => unknown): void }
 const tmp = (t: Tap): string => {
@@ -35,22 +35,29 @@ const WORKER = join(workerDir, 'worker.mjs')
 await build({
   stdin: {
     contents: `import { writeProfile } from './update/run-update.ts'
-import { withLock } from './fs/lock.ts'
+import { FileLocks } from './fs/lock.ts'
+import { randomBytes } from 'node:crypto'
 import { cachedAcrossProcesses } from './cache/process-cache.ts'
+const locks = new FileLocks({ now: () => new Date(), random: Math.random, randomBytes })
+const withLock = (path, fn, opts) => locks.withLock(path, fn, opts)
 const [mode, path] = process.argv.slice(2)
 const creds = (i) => ({ accessKeyId: 'ASIA' + i, secretAccessKey: 'secret-' + i, sessionToken: 'token-' + i })
 if (mode === 'hold') await withLock(path, async () => { console.log('held'); await new Promise(() => setInterval(() => {}, 1000)) })
-if (mode === 'write') await writeProfile(path, 'p', creds(0)).then(() => console.log('ok'), (e) => console.log('code:' + (e.code ?? e.message)))
-if (mode === 'update-loop') for (let i = 0; ; i++) { await writeProfile(path, 'p', creds(i)); if (i === 0) console.log('ready') }
+if (mode === 'write') await writeProfile(path, 'p', creds(0), locks).then(() => console.log('ok'), (e) => console.log('code:' + (e.code ?? e.message)))
+if (mode === 'update-loop') for (let i = 0; ; i++) { await writeProfile(path, 'p', creds(i), locks); if (i === 0) console.log('ready') }
 if (mode === 'cache-loop') for (let i = 0; ; i++) {
   // Credentials that expire at once: every call finds the entry stale and writes it again under the lock.
-  await cachedAcrossProcesses({ dir: path, key: 'k', now: () => new Date() }, async () => ({ ...creds(i), expiration: new Date(Date.now() + 1), expiresAt: new Date(Date.now() + 1), roleArn: 'r', assumedRoleArn: undefined }))
+  await cachedAcrossProcesses({ dir: path, key: 'k', now: () => new Date(), locks }, async () => ({ ...creds(i), expiration: new Date(Date.now() + 1), expiresAt: new Date(Date.now() + 1), roleArn: 'r', assumedRoleArn: undefined }))
   if (i === 0) console.log('ready')
 }`,
     resolveDir: new URL('../src', import.meta.url).pathname, loader: 'ts',
   },
   bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: WORKER, logLevel: 'error',
 })
+
+/** This test process's file locks. */
+const locks = testLocks()
+const withLock = <T>(path: string, fn: () => Promise<T>, opts: { timeoutMs?: number } = {}): Promise<T> => locks.withLock(path, fn, opts)
 
 /** Resolves with the first stdout line matching `re`, or rejects after `ms`. */
 const lineFrom = (child: ChildProcess, re: RegExp, ms: number): Promise<string> => new Promise((resolve, reject) => {
@@ -94,7 +101,7 @@ t.test('a lock whose holder was SIGKILLed (and is a zombie) is taken over at onc
   await holder.kill()
   t.match(readFileSync(`/proc/${holder.pid}/stat`, 'utf8'), /\) Z /, 'the killed holder is a zombie: kill(pid, 0) still succeeds')
   const started = Date.now()
-  await writeProfile(file, 'p', C)
+  await writeProfile(file, 'p', C, locks)
   const ms = Date.now() - started
   t.ok(ms < 1000, `the next writer took ${ms} ms (before: 10 s, then LOCK_TIMEOUT)`)
   t.match(readFileSync(file, 'utf8'), /^\[keep\]\nx = 1\n\[p\]\naws_access_key_id = ASIAKILLED\n/)
@@ -169,7 +176,7 @@ t.test('update killed at many points: the file is whole, no temp file or lock ou
   const file = join(dir, 'credentials')
   writeFileSync(file, '# mine\n[keep]\nx = 1\n', { mode: 0o600 })
   const { leftBehind, slowest } = await killRounds(t, 'update-loop', file, ROUNDS, async () => {
-    await writeProfile(file, 'p', C)
+    await writeProfile(file, 'p', C, locks)
     t.match(readFileSync(file, 'utf8'), /^# mine\n\[keep\]\nx = 1\n\[p\]\naws_access_key_id = ASIAKILLED\n/)
   }, () => readdirSync(dir).length === 1)
   t.ok(slowest < 1000, `the slowest next run took ${slowest} ms`)
@@ -180,7 +187,7 @@ t.test('update killed at many points: the file is whole, no temp file or lock ou
 t.test('credential-process --cache killed at many points: no temp file holding credentials outlives the next write', async (t) => {
   const dir = join(tmp(t), 'cache')
   const { leftBehind, slowest } = await killRounds(t, 'cache-loop', dir, ROUNDS, async () => {
-    const got = await cachedAcrossProcesses({ dir, key: 'k', now: () => new Date() }, async () => ({ ...C, expiration: new Date(Date.now() + 3_600_000), expiresAt: new Date(Date.now() + 3_600_000), roleArn: 'r', assumedRoleArn: undefined }))
+    const got = await cachedAcrossProcesses({ dir, key: 'k', now: () => new Date(), locks }, async () => ({ ...C, expiration: new Date(Date.now() + 3_600_000), expiresAt: new Date(Date.now() + 3_600_000), roleArn: 'r', assumedRoleArn: undefined }))
     t.equal(got.accessKeyId.startsWith('ASIA'), true)
     // Make the entry stale again for the next round's worker and next writer.
     writeFileSync(join(dir, 'k.json'), '{}', { mode: 0o600 })
@@ -194,7 +201,7 @@ t.test('temp files of older versions (random names) are removed under the lock t
   const file = join(dir, 'credentials')
   writeFileSync(join(dir, '.credentials.0123456789ab.tmp'), '[p]\naws_secret_access_key = leaked\n', { mode: 0o600 })
   writeFileSync(join(dir, '.other.0123456789ab.tmp'), 'not ours to remove')
-  await writeProfile(file, 'p', C)
+  await writeProfile(file, 'p', C, locks)
   t.same(readdirSync(dir).sort(), ['.other.0123456789ab.tmp', 'credentials'])
 })
 
@@ -215,7 +222,7 @@ t.test('update refuses what is not a regular file, before any CreateSession, and
     const path = join(dir, name)
     const before = lstatSync(path)
     const started = Date.now()
-    t.equal(await codeOf(writeProfile(path, 'p', C)), 'FILE_UNWRITABLE', name)
+    t.equal(await codeOf(writeProfile(path, 'p', C, locks)), 'FILE_UNWRITABLE', name)
     t.ok(Date.now() - started < 2000, `${name}: at once`)
     const r = await runCli(['update', '--once', ...s.args], { env: { AWS_SHARED_CREDENTIALS_FILE: path } })
     t.equal(r.code, 1, `${name}: exit 1`)
@@ -228,7 +235,7 @@ t.test('update refuses what is not a regular file, before any CreateSession, and
   // A dangling link is followed: its target is created and the link kept.
   mkdirSync(join(dir, 'real'))
   symlinkSync('real/credentials', join(dir, 'dangling'))
-  await writeProfile(join(dir, 'dangling'), 'p', C)
+  await writeProfile(join(dir, 'dangling'), 'p', C, locks)
   t.ok(lstatSync(join(dir, 'dangling')).isSymbolicLink(), 'the link stays a link')
   t.match(readFileSync(join(dir, 'real', 'credentials'), 'utf8'), /^\[p\]\naws_access_key_id = ASIAKILLED\n/)
 })
@@ -294,7 +301,7 @@ t.test('a FIFO, symlink or directory planted where the lock belongs is reported 
     rmSync(`${file}.lock`, { recursive: true, force: true })
     make()
     const started = Date.now()
-    t.equal(await codeOf(writeProfile(file, 'p', C, { timeoutMs: 5000 })), 'FILE_UNWRITABLE', name)
+    t.equal(await codeOf(writeProfile(file, 'p', C, locks, { timeoutMs: 5000 })), 'FILE_UNWRITABLE', name)
     t.ok(Date.now() - started < 2000, `${name}: at once`)
   }
   t.equal(readFileSync(elsewhere, 'utf8'), `${process.ppid}@${hostname()} 0123456789abcdef\n`, 'the symlink target is untouched')

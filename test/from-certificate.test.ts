@@ -16,6 +16,7 @@ t.test('fromCertificate yields expiration as a Date that an SDK client accepts, 
     identity: { certificateFiles: [s.pki.path('leaf.pem')], intermediatesFiles: [s.pki.path('int.pem')], privateKeyFile: s.pki.path('key.pem') },
     session,
     now: () => new Date(),
+    random: Math.random,
   })
   const creds = await provider()
   t.ok(creds.expiration instanceof Date, 'a Date')

@@ -25,6 +25,7 @@ import { buildGoProbe } from './helpers/go-probe.js'
 import { makePkiFiles } from './helpers/pki-files.js'
 import { onPath, stopProcess } from './helpers/processes.js'
 import { PROFILE_ARN, ROLE_ARN, startScenario, TRUST_ANCHOR_ARN } from './helpers/scenario.js'
+import { randomBytes } from 'node:crypto'
 
 const ROLE = 'iamra-test'
 const CREDS: SessionCredentials = {
@@ -38,7 +39,7 @@ const DENIED: FakeFailure = { status: 403, errorType: 'AccessDeniedException', m
 const built = existsSync(new URL('../dist/iamra.mjs', import.meta.url))
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-async function imdsApp(t: Test, credentials: ImdsCredentialSource, tokens = new TokenStore()) {
+async function imdsApp(t: Test, credentials: ImdsCredentialSource, tokens = new TokenStore({ now: Date.now, random: randomBytes })) {
   const app = await buildImdsApp({ roleName: ROLE, credentials, tokens })
   t.teardown(() => app.fastify.close())
   const req = (method: string, url: string, headers: Record<string, string> = {}, payload?: string) =>
@@ -49,7 +50,7 @@ async function imdsApp(t: Test, credentials: ImdsCredentialSource, tokens = new 
 
 t.test('token store: TTL, expiry, sweep, cap with earliest-expiring eviction, constant-time check', async (t) => {
   let now = 1_000_000
-  const store = new TokenStore({ now: () => now })
+  const store = new TokenStore({ now: () => now, random: randomBytes })
   const a = store.issue(10)
   t.match(a, /^[A-Za-z0-9_-]{100}$/, '100 characters')
   t.not(store.issue(10), a, 'tokens are random')
@@ -79,7 +80,7 @@ t.test('token store: TTL, expiry, sweep, cap with earliest-expiring eviction, co
 
 t.test('inject matrix: every route and status', async (t) => {
   let now = Date.UTC(2026, 0, 1)
-  const { app, req, token } = await imdsApp(t, async () => ({ creds: CREDS, lastUpdated: new Date('2026-01-01T00:00:00.250Z') }), new TokenStore({ now: () => now }))
+  const { app, req, token } = await imdsApp(t, async () => ({ creds: CREDS, lastUpdated: new Date('2026-01-01T00:00:00.250Z') }), new TokenStore({ now: () => now, random: randomBytes }))
   const tok = await token()
   const put = await req('PUT', TOKEN, { [TTL]: '21600' })
   t.equal(put.statusCode, 200)
@@ -175,12 +176,12 @@ t.test('refresh ahead, single flight, last good through an outage, then 503 (fak
   })
   const provider = fromCertificate({
     identity: { certificateFiles: [scenario.pki.path('leaf.pem')], intermediatesFiles: [scenario.pki.path('int.pem')], privateKeyFile: scenario.pki.path('key.pem') },
-    session, now: () => new Date(clock), sleep: async () => {},
+    session, now: () => new Date(clock), random: Math.random, sleep: async () => {},
   })
   let pendingTimer: (() => void) | undefined
   const cache = new CredentialCache({ now: () => clock, setTimer: (fn) => ((pendingTimer = fn), {}), clearTimer: () => {} })
   t.teardown(() => cache.clear())
-  const { req } = await imdsApp(t, imdsCredentialSource(provider, cache, () => clock), new TokenStore({ now: () => clock }))
+  const { req } = await imdsApp(t, imdsCredentialSource(provider, cache, () => clock), new TokenStore({ now: () => clock, random: randomBytes }))
   const calls = (): number => scenario.fake.calls.length
   const tok = (await req('PUT', TOKEN, { [TTL]: '21600' })).body
   const get = async () => {

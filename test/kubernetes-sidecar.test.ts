@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { buildImdsApp } from '../src/imds/app.js'
 import { TokenStore } from '../src/imds/token-store.js'
 import { runCli } from './helpers/cli.js'
+import { randomBytes } from 'node:crypto'
 
 t.test('IMDS mode: GET /healthz needs no token and says only "ok"', async (t) => {
   let asked = 0
@@ -15,7 +16,7 @@ t.test('IMDS mode: GET /healthz needs no token and says only "ok"', async (t) =>
       asked++
       throw new Error('not used')
     },
-    tokens: new TokenStore({ now: Date.now }),
+    tokens: new TokenStore({ now: Date.now, random: randomBytes }),
   })
   t.teardown(() => app.fastify.close())
   const r = await app.fastify.inject({ method: 'GET', url: '/healthz', headers: { host: '10.244.1.7:9911' } })

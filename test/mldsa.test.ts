@@ -183,7 +183,7 @@ t.test('bind and serve with an ML-DSA key', async (t) => {
     '--trust-anchor-arn', TRUST_ANCHOR_ARN, '--profile-arn', PROFILE_ARN, '--role-arn', ROLE_ARN, '--endpoint', fake.url])
   t.equal(b.code, 0, b.stderr)
   const token = /AWS_CONTAINER_AUTHORIZATION_TOKEN=(\S+)/.exec(readFileSync(join(run, 'env/pq'), 'utf8'))?.[1] ?? ''
-  const app = await buildApp({ configurationDirectory: run, resolveCredentials: bindingCredentials({ env: {}, now: () => new Date() }) })
+  const app = await buildApp({ configurationDirectory: run, resolveCredentials: bindingCredentials({ env: {}, now: () => new Date(), random: Math.random }) })
   t.teardown(() => app.fastify.close())
   const res = await app.fastify.inject({ method: 'GET', url: '/ecs/credentials', headers: { authorization: token } })
   t.equal(res.statusCode, 200, res.body)

@@ -39,7 +39,7 @@ else {
     t.same([stored?.certificateFiles[0], stored?.pkcs11Lib], [cert(`pin-source=${pinFile}`), SOFTHSM_MODULE], 'the URI is stored as written, with the module')
 
     const token = /AWS_CONTAINER_AUTHORIZATION_TOKEN=(\S+)/.exec(readFileSync(join(dir, 'env/hsm'), 'utf8'))?.[1] ?? ''
-    const app = await buildApp({ configurationDirectory: dir, resolveCredentials: bindingCredentials({ env: {}, now: () => new Date() }) })
+    const app = await buildApp({ configurationDirectory: dir, resolveCredentials: bindingCredentials({ env: {}, now: () => new Date(), random: Math.random }) })
     t.teardown(() => app.fastify.close())
     for (let i = 0; i < 3; i++) {
       const res = await app.fastify.inject({ method: 'GET', url: '/ecs/credentials', headers: { authorization: token } })

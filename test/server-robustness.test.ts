@@ -22,6 +22,7 @@ import { createTransport, TransportError } from '../src/rolesanywhere/transport.
 import { buildApp } from '../src/server/app.js'
 import { redactUrl } from '../src/server/token-extraction.js'
 import { authorize } from '../src/server/authorize.js'
+import { BindingLookup } from '../src/server/binding-lookup.js'
 import { bindingCredentials } from '../src/server/binding-credentials.js'
 import { cachedCredentials } from '../src/server/cached-credentials.js'
 import { createLeaf, type TestCert } from '../src/testing/pki.js'
@@ -29,6 +30,7 @@ import { loadIdentity } from '../src/identity/identity.js'
 import { addBinding, REQUEST } from './helpers/bindings.js'
 import { BIN } from './helpers/cli.js'
 import { PROFILE_ARN, ROLE_ARN, startScenario, TRUST_ANCHOR_ARN, type Scenario } from './helpers/scenario.js'
+import { randomBytes } from 'node:crypto'
 
 const MIN = 60_000
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
@@ -81,7 +83,7 @@ async function rotationRig(t: Test, layout: 'plain' | 'kubelet', opts: { cache?:
     certificateFiles: [certPath], privateKeyFile: keyPath, endpoint: s.fake.url, region: 'us-east-1',
     request: { ...REQUEST, trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN },
   })
-  const resolve = bindingCredentials({ env: {}, now: () => new Date() })
+  const resolve = bindingCredentials({ env: {}, now: () => new Date(), random: Math.random })
   const cache = new CredentialCache({ isLocalTransient: (await import('../src/identity/rotation.js')).isMidRotation })
   t.teardown(() => cache.clear())
   const { retryMidRotation } = await import('../src/identity/rotation.js')
@@ -236,7 +238,7 @@ t.test('IMDS mode, the agent and credential-process: a provider that meets a hal
   })
   const provider = fromCertificate({
     identity: { certificateFiles: [s.pki.path('leaf.pem')], intermediatesFiles: [s.pki.path('int.pem')], privateKeyFile: s.pki.path('key.pem') },
-    session, now: () => new Date(),
+    session, now: () => new Date(), random: Math.random,
   })
   const got = await provider()
   await fixesAgain
@@ -284,7 +286,7 @@ t.test('credentials expiring while a refresh hangs: a coded 504/503, never `unde
   let firstImds = true
   const source = imdsCredentialSource(() => (firstImds ? ((firstImds = false), Promise.resolve(creds(new Date(Date.now() + 150)))) : hang()), imdsCache, Date.now)
   await source()
-  const imds = await buildImdsApp({ roleName: 'app', credentials: source, tokens: new TokenStore() })
+  const imds = await buildImdsApp({ roleName: 'app', credentials: source, tokens: new TokenStore({ now: Date.now, random: randomBytes }) })
   t.teardown(() => imds.fastify.close())
   const tok = (await imds.fastify.inject({ method: 'PUT', url: '/latest/api/token', headers: { host: '127.0.0.1', 'x-aws-ec2-metadata-token-ttl-seconds': '60' } })).body
   await sleep(90)
@@ -517,9 +519,10 @@ t.test('an unknown binding name costs the same time as a wrong secret', async (t
   const secret = token.split('.')[2] ?? ''
   const wrongSecret = { token: `iamra.app.${'B'.repeat(secret.length)}`, from: 'header' as const }
   const unknownName = { token: `iamra.apq.${'B'.repeat(secret.length)}`, from: 'header' as const }
+  const lookup = new BindingLookup(dir)
   const once = async (p: typeof wrongSecret): Promise<number> => {
     const t0 = process.hrtime.bigint()
-    await authorize(dir, p).catch(() => {})
+    await authorize(lookup, p).catch(() => {})
     return Number(process.hrtime.bigint() - t0)
   }
   for (let i = 0; i < 300; i++) await once(i % 2 === 0 ? wrongSecret : unknownName) // warm up
@@ -588,7 +591,7 @@ t.test('upstream hangs, then comes back: coded answers only, and the first succe
   const transport = createTransport({ timeoutMs: 150, verifyTls: true })
   const cache = new CredentialCache({ maxRefreshWaitMs: 100 })
   t.teardown(() => cache.clear())
-  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, now: () => new Date(), transport }), cache) })
+  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, now: () => new Date(), random: Math.random, transport }), cache) })
   t.teardown(() => app.fastify.close())
   const ask = () => app.fastify.inject({ method: 'GET', url: '/ecs/credentials', headers: { authorization: token } })
   t.equal((await ask()).statusCode, 200, 'served before the outage')
@@ -634,10 +637,11 @@ t.test('IMDS mode under load: refreshes that meet a renaming rotation give no fa
     identity: { certificateFiles: [certPath], privateKeyFile: keyPath },
     session: resolveSessionConfig({ trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: s.fake.url, verifyTls: true, environment: {} }),
     now: () => new Date(),
+    random: Math.random,
   })
   const cache = new CredentialCache({ isLocalTransient: isMidRotation }) // as serveImds builds it
   t.teardown(() => cache.clear())
-  const app = await buildImdsApp({ roleName: 'iamra-test', credentials: imdsCredentialSource(() => retryMidRotation(provider), cache, Date.now), tokens: new TokenStore() })
+  const app = await buildImdsApp({ roleName: 'iamra-test', credentials: imdsCredentialSource(() => retryMidRotation(provider), cache, Date.now), tokens: new TokenStore({ now: Date.now, random: randomBytes }) })
   t.teardown(() => app.fastify.close())
   const host = { host: '127.0.0.1' }
   const tok = (await app.fastify.inject({ method: 'PUT', url: '/latest/api/token', headers: { ...host, 'x-aws-ec2-metadata-token-ttl-seconds': '60' } })).body

@@ -11,6 +11,7 @@ import { extractToken, redactUrl } from '../src/server/token-extraction.js'
 import type { SessionCredentials } from '../src/rolesanywhere/response.js'
 import type { Binding } from '../src/binding/store.js'
 import { addBinding } from './helpers/bindings.js'
+import { testLocks } from './helpers/runtime.js'
 
 const CREDS: SessionCredentials = {
   accessKeyId: 'ASIAEXAMPLE', secretAccessKey: 'secret', sessionToken: 'session', expiration: new Date('2099-01-01T00:00:00.123456Z'),
@@ -107,7 +108,7 @@ t.test('routes, live re-reads, unbind and rebind', async (t) => {
   const second = await addBinding(dir, 'app', 'ecs-full') // rebind: a new token
   t.equal((await get('/ecs/credentials', auth(first.token))).statusCode, 403, 'the old token stops working at once')
   t.equal((await get('/ecs/credentials', auth(second.token))).statusCode, 200, 'the new one works without a restart')
-  await removeBinding(dir, 'app')
+  await removeBinding(dir, 'app', { locks: testLocks() })
   t.equal((await get('/ecs/credentials', auth(second.token))).statusCode, 403, 'unbind takes effect at once')
 })
 

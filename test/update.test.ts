@@ -11,10 +11,16 @@ import { IamraError } from '../src/errors.js'
 import type { FakeFailure, MintRequest } from '../src/testing/fake-endpoint/handler.js'
 import { resolveSessionConfig } from '../src/rolesanywhere/session-config.js'
 import { updateProfile, type FileCredentials } from '../src/update/credentials-file.js'
-import { withLock } from '../src/fs/lock.js'
+import type { LockDeps, LockOptions } from '../src/fs/lock.js'
 import { credentialsFilePath, retryDelay, runUpdate, writeProfile } from '../src/update/run-update.js'
 import { BIN, runCli, spawnCli } from './helpers/cli.js'
+import { realRandom, testLocks } from './helpers/runtime.js'
 import { PROFILE_ARN, ROLE_ARN, startScenario, TRUST_ANCHOR_ARN } from './helpers/scenario.js'
+
+/** This test process's file locks; a call with its own sleep stands for another process (its own queue). */
+const locks = testLocks()
+const withLock = <T>(path: string, fn: () => Promise<T>, opts: LockOptions & Pick<LockDeps, 'sleep'> = {}): Promise<T> =>
+  (opts.sleep === undefined ? locks : testLocks({ sleep: opts.sleep })).withLock(path, fn, opts)
 
 const C: FileCredentials = { accessKeyId: 'ASIANEW', secretAccessKey: 'new/secret+key', sessionToken: 'new-token==' }
 const KEYS = 'aws_access_key_id = ASIANEW\naws_secret_access_key = new/secret+key\naws_session_token = new-token==\n'
@@ -92,7 +98,7 @@ t.test('refuses values and names that would corrupt the file', async (t) => {
 t.test('files: created 0600 in 0700 directories, mode, owner, symlink and foreign bytes kept', async (t) => {
   const dir = tmp(t)
   const file = join(dir, 'a', 'b', 'credentials')
-  await writeProfile(file, 'default', C)
+  await writeProfile(file, 'default', C, locks)
   t.equal(readFileSync(file, 'utf8'), `[default]\n${KEYS}\n`)
   t.equal(statSync(file).mode & 0o777, 0o600, 'new file 0600')
   t.equal(statSync(join(dir, 'a')).mode & 0o777, 0o700, 'new directory 0700')
@@ -101,7 +107,7 @@ t.test('files: created 0600 in 0700 directories, mode, owner, symlink and foreig
   const root = process.getuid?.() === 0
   if (root) chownSync(file, 1234, 4321)
   const before = statSync(file)
-  await writeProfile(file, 'default', { ...C, accessKeyId: 'ASIASECOND' })
+  await writeProfile(file, 'default', { ...C, accessKeyId: 'ASIASECOND' }, locks)
   const after = statSync(file)
   t.same([after.mode & 0o777, after.uid, after.gid], [0o640, before.uid, before.gid], `mode 0640 and owner ${root ? '1234:4321' : '(own)'} kept`)
   t.not(after.ino, before.ino, 'replaced by rename, not rewritten in place')
@@ -111,11 +117,11 @@ t.test('files: created 0600 in 0700 directories, mode, owner, symlink and foreig
   writeFileSync(real, Buffer.concat([Buffer.from('# caf'), Buffer.from([0xe9, 0xff]), Buffer.from('\n[p]\n')]))
   const link = join(dir, 'link')
   symlinkSync(real, link)
-  await writeProfile(link, 'p', C)
+  await writeProfile(link, 'p', C, locks)
   t.ok(lstatSync(link).isSymbolicLink(), 'the symlink stays a symlink')
   t.same(readFileSync(real).subarray(0, 7), Buffer.concat([Buffer.from('# caf'), Buffer.from([0xe9, 0xff])]), 'non-UTF-8 bytes kept')
   t.match(readFileSync(real, 'latin1'), /\[p\]\naws_access_key_id = ASIANEW\n/)
-  await writeProfile(real, 'café', C)
+  await writeProfile(real, 'café', C, locks)
   t.match(readFileSync(real, 'utf8'), /\[café\]\naws_access_key_id/, 'UTF-8 profile name')
 })
 
@@ -130,14 +136,14 @@ t.test('lock: serialises writers, takes over stale locks, bounded wait', async (
   const dir = tmp(t)
   const file = join(dir, 'credentials')
   const profiles = Array.from({ length: 20 }, (_, i) => `p${i}`)
-  await Promise.all(profiles.map((p) => writeProfile(file, p, { ...C, accessKeyId: `ASIA${p.toUpperCase()}` })))
+  await Promise.all(profiles.map((p) => writeProfile(file, p, { ...C, accessKeyId: `ASIA${p.toUpperCase()}` }, locks)))
   const text = readFileSync(file, 'utf8')
   t.same(profiles.filter((p) => !text.includes(`[${p}]\naws_access_key_id = ASIA${p.toUpperCase()}\n`)), [], '20 concurrent in-process writers: nothing lost')
 
   const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout
   writeFileSync(`${file}.lock`, `${dead}@${hostname()} 0123456789abcdef\n`)
   const started = Date.now()
-  await writeProfile(file, 'p0', { ...C, accessKeyId: 'ASIAAFTERSTALE' })
+  await writeProfile(file, 'p0', { ...C, accessKeyId: 'ASIAAFTERSTALE' }, locks)
   t.ok(Date.now() - started < 2000, 'a lock of a dead process is taken over at once')
   t.match(readFileSync(file, 'utf8'), /aws_access_key_id = ASIAAFTERSTALE/)
   t.notOk(readdirSync(dir).some((n) => n.includes('.lock')), 'lock released')
@@ -194,7 +200,7 @@ t.test('the loop: refresh at expiry - 20 min, backoff after failures, stop on ab
       writes.push(clock - t0)
       return c
     },
-    file, profile: 'loop', once: false, now, random: () => 1, log: (l) => log.push(l), signal: stop.signal,
+    file, profile: 'loop', once: false, now, random: () => 1, locks, log: (l) => log.push(l), signal: stop.signal,
     sleep: async (ms) => {
       sleeps.push(ms)
       clock += ms
@@ -227,7 +233,7 @@ t.test('the loop: refresh at expiry - 20 min, backoff after failures, stop on ab
       if (at.length === 2) setImmediate(() => short.abort())
       return at.length === 2 ? new Promise(() => {}) : { ...C, expiresAt: new Date(clock + 15 * 60_000) }
     },
-    file, profile: 'short', once: false, now, random: () => 1, log: () => {}, signal: short.signal,
+    file, profile: 'short', once: false, now, random: () => 1, locks, log: () => {}, signal: short.signal,
     sleep: async (ms) => void (clock += ms),
   })
   t.equal(at[1]! - at[0]!, 7.5 * 60_000, '15-minute credentials refreshed after 7.5 minutes; a hung provider does not block the stop')
@@ -313,10 +319,13 @@ t.test('separate processes hammering one file: lock plus atomic replace lose not
   const worker = join(dir, 'worker.mjs')
   await build({
     stdin: { contents: `import { writeProfile } from './update/run-update.ts'
-import { withLock } from './fs/lock.ts'
+import { FileLocks } from './fs/lock.ts'
+import { randomBytes } from 'node:crypto'
+const locks = new FileLocks({ now: () => new Date(), random: Math.random, randomBytes })
+const withLock = (path, fn, opts) => locks.withLock(path, fn, opts)
 const [file, profile, n] = process.argv.slice(2)
 if (profile === '--hold') await withLock(file, async () => { console.log('held'); await new Promise((r) => setTimeout(r, Number(n))) }, { staleMs: 300 })
-else for (let i = 1; i <= Number(n); i++) await writeProfile(file, profile, { accessKeyId: 'ASIA' + i, secretAccessKey: profile, sessionToken: 'token' })`, resolveDir: new URL('../src', import.meta.url).pathname, loader: 'ts' },
+else for (let i = 1; i <= Number(n); i++) await writeProfile(file, profile, { accessKeyId: 'ASIA' + i, secretAccessKey: profile, sessionToken: 'token' }, locks)`, resolveDir: new URL('../src', import.meta.url).pathname, loader: 'ts' },
     bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: worker, logLevel: 'error',
   })
   const file = join(dir, 'credentials')
@@ -371,7 +380,7 @@ t.test('review fix: a credentials file readable by others is kept as is, with a 
   const log: string[] = []
   const code = await runUpdate({
     provider: async () => ({ ...C, expiresAt: new Date(Date.now() + 3_600_000) }),
-    file, profile: 'default', once: true, now: () => new Date(), random: () => 0, log: (l) => log.push(l), signal: new AbortController().signal,
+    file, profile: 'default', once: true, now: () => new Date(), random: () => 0, locks, log: (l) => log.push(l), signal: new AbortController().signal,
     sleep: async () => {},
   })
   t.equal(code, 0)
@@ -384,8 +393,13 @@ t.test('review fix: a credentials file readable by others is kept as is, with a 
 type LockModule = typeof import('../src/fs/lock.js')
 type FsPromises = typeof import('node:fs/promises')
 const realFs: FsPromises = await import('node:fs/promises')
-const lockProcess = async (t: Tap & { mockImport<T>(m: string, mocks: Record<string, unknown>): Promise<T> }, fs: Partial<FsPromises> = {}): Promise<LockModule['withLock']> =>
-  (await t.mockImport<LockModule>('../src/fs/lock.js', { 'node:fs/promises': { ...realFs, ...fs } })).withLock
+/** One simulated process's withLock: its own FileLocks (own queue), made on its first call with that call's pid, isAlive and sleep. */
+type LockCall = <T>(path: string, fn: () => Promise<T>, opts: LockOptions & Partial<LockDeps>) => Promise<T>
+const lockProcess = async (t: Tap & { mockImport<T>(m: string, mocks: Record<string, unknown>): Promise<T> }, fs: Partial<FsPromises> = {}): Promise<LockCall> => {
+  const mod = await t.mockImport<LockModule>('../src/fs/lock.js', { 'node:fs/promises': { ...realFs, ...fs } })
+  let own: InstanceType<LockModule['FileLocks']> | undefined
+  return (path, fn, opts) => (own ??= new mod.FileLocks({ now: () => new Date(), ...realRandom, pid: opts.pid, isAlive: opts.isAlive, sleep: opts.sleep })).withLock(path, fn, opts)
+}
 const DEAD_PID = 999_999 // never alive: every instance is told so
 const isAlive = (pid: number): boolean => pid !== DEAD_PID
 const signal = (): { promise: Promise<void>; fire: () => void } => {
@@ -430,7 +444,7 @@ t.test('review fix: taking over a stale lock never removes a live lock (three pr
     inside--
   }
   // B and C get as far as they can (into the lock, or into their first backoff) before A goes on.
-  const step = async (withLock: LockModule['withLock'], name: string, pid: number): Promise<{ done: Promise<void> }> => {
+  const step = async (withLock: LockCall, name: string, pid: number): Promise<{ done: Promise<void> }> => {
     const progressed = signal()
     const done = withLock(file, body(name, progressed.fire), {
       pid, isAlive, timeoutMs: 10_000, sleep: async (ms) => { progressed.fire(); await delay(ms) },

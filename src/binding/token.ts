@@ -1,8 +1,8 @@
 /**
- * Binding access tokens: `iamra.<name>.<secret>`, the secret 64 bytes from the OS random source
+ * Binding access tokens: `iamra.<name>.<secret>`, the secret 64 bytes from the caller's strong random source
  * (base64url). The server stores only base64url(SHA-384(secret bytes)) and compares in constant time.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHash, timingSafeEqual } from 'node:crypto'
 import { isValidName } from './names.js'
 
 export const TOKEN_PREFIX = 'iamra'
@@ -16,7 +16,8 @@ export interface IssuedToken {
   readonly secretHash: string
 }
 
-export function issueToken(name: string, random: (n: number) => Buffer = randomBytes): IssuedToken {
+/** `random` must be cryptographically strong (the entry point's Runtime.randomBytes). */
+export function issueToken(name: string, random: (n: number) => Buffer): IssuedToken {
   const secret = random(SECRET_BYTES)
   if (secret.length !== SECRET_BYTES) throw new Error('random source returned too few bytes')
   return { token: `${TOKEN_PREFIX}.${name}.${secret.toString('base64url')}`, secretHash: hashSecret(secret) }

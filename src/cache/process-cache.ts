@@ -12,7 +12,7 @@ import { writeFileAtomic } from '../fs/atomic-write.js'
 import { readRegularFileSync, SECRET_FILE_LIMIT } from '../fs/read-bounded.js'
 import { unwritable } from '../fs/unwritable.js'
 import type { SessionCredentials } from '../rolesanywhere/response.js'
-import { withLock } from '../fs/lock.js'
+import type { FileLocks } from '../fs/lock.js'
 import { DEFAULT_REFRESH_WINDOW_MS } from './credential-cache.js'
 
 export function processCacheDirectory(env: Readonly<Record<string, string | undefined>>, flag?: string): string {
@@ -51,6 +51,8 @@ export interface ProcessCacheInit {
   readonly dir: string
   readonly key: string
   readonly now: () => Date
+  /** This process's file locks (src/fs/lock.ts), from the entry point. */
+  readonly locks: FileLocks
   readonly refreshWindowMs?: number
   readonly debug?: ((line: string) => void) | undefined
 }
@@ -64,7 +66,7 @@ export async function cachedAcrossProcesses(init: ProcessCacheInit, fetch: () =>
     init.debug?.(`cache hit ${file}`)
     return fresh
   }
-  return withLock(file, async () => {
+  return init.locks.withLock(file, async () => {
     const again = await readFresh(file, init.now().getTime(), window)
     if (again !== undefined) {
       init.debug?.(`cache filled by another process while waiting: ${file}`)

@@ -1,4 +1,8 @@
-/** The process entry point: builds the real CliContext and exits with main()'s code. */
+/**
+ * The process entry point and the CLI's composition root: the only CLI file that reads the real clock,
+ * environment and randomness (test/composition.test.ts); it builds the CliContext and exits with main()'s code.
+ */
+import { randomBytes } from 'node:crypto'
 import { main } from './main.js'
 import { createStdoutWriter } from './write-stdout.js'
 
@@ -11,6 +15,8 @@ void main(process.argv.slice(2), {
   stdout: createStdoutWriter(),
   stderr: (line) => process.stderr.write(line.endsWith('\n') ? line : line + '\n'),
   now: () => new Date(),
+  random: Math.random,
+  randomBytes: (n) => randomBytes(n),
   // node:tty only when a password is really needed (start-up cost of credential-process).
   promptPassword: async (message) => (await import('./tty-prompt.js')).promptOnTerminal(message),
   stopSignal: stop.signal,

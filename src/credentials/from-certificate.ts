@@ -17,7 +17,8 @@ export interface FromCertificateInit {
   readonly session: SessionConfig
   readonly now: () => Date
   readonly sleep?: (ms: number) => Promise<void>
-  readonly random?: () => number
+  /** Retry jitter (Runtime.random). */
+  readonly random: () => number
   readonly transport?: Transport
   readonly debug?: ((line: string) => void) | undefined
   /** Abandons CreateSession and its retries (the server is stopping). */
@@ -42,7 +43,7 @@ export function fromCertificate(init: FromCertificateInit): CredentialProvider {
       transport,
       now: init.now,
       sleep: init.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
-      random: init.random ?? Math.random,
+      random: init.random,
       debug,
       userAgent: userAgent(),
       signal: init.signal,

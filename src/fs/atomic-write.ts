@@ -5,11 +5,10 @@
  * failure changes none of them. A writer that holds the target's lock uses a fixed temp name, so
  * the next writer removes what a killed one left (secrets must not outlive a crash on disk).
  */
-import { randomBytes } from 'node:crypto'
 import { open, readdir, rename, stat, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 
-export interface AtomicWriteOptions {
+interface WriteOptions {
   /** Mode for a new file (default 0600). An existing file keeps its mode, and its owner where we may. */
   readonly mode?: number
   /** false: always use `mode` (and uid/gid) as given, whatever the existing file had. */
@@ -17,12 +16,16 @@ export interface AtomicWriteOptions {
   /** Owner and group for the written file (numeric); changing them needs privilege. */
   readonly uid?: number | undefined
   readonly gid?: number | undefined
-  /**
-   * The caller holds the target's lock (src/fs/lock.ts), so no one else writes it now: the temp file is
-   * `.<name>.iamra-new`, and any temp file a killed writer left for this target is removed first.
-   */
-  readonly underLock?: boolean
 }
+
+/**
+ * How the temp file is named. underLock: the caller holds the target's lock (src/fs/lock.ts), so no one else
+ * writes it now: the temp file is `.<name>.iamra-new`, and any temp file a killed writer left for this target is
+ * removed first. Otherwise `.<name>.<12 random hex>.tmp`, from the caller's random source.
+ */
+export type TempNaming = { readonly underLock: true } | { readonly underLock?: false; readonly randomBytes: (n: number) => Buffer }
+
+export type AtomicWriteOptions = WriteOptions & TempNaming
 
 export interface PreparedWrite {
   readonly path: string
@@ -33,7 +36,7 @@ export interface PreparedWrite {
 }
 
 /** Writes, fsyncs and sets mode and owner on a temp file beside `path`; nothing visible changes yet. */
-export async function prepareWrite(path: string, data: string | Buffer, opts: AtomicWriteOptions = {}): Promise<PreparedWrite> {
+export async function prepareWrite(path: string, data: string | Buffer, opts: AtomicWriteOptions): Promise<PreparedWrite> {
   let mode = opts.mode ?? 0o600
   let owner: { uid: number; gid: number } | undefined
   if (opts.preserve !== false) {
@@ -45,7 +48,7 @@ export async function prepareWrite(path: string, data: string | Buffer, opts: At
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
     }
   }
-  const tmp = opts.underLock === true ? lockedTempPath(path) : join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
+  const tmp = opts.underLock === true ? lockedTempPath(path) : join(dirname(path), `.${basename(path)}.${opts.randomBytes(6).toString('hex')}.tmp`)
   if (opts.underLock === true) await removeLeftovers(path)
   // 0600 while the content is written: a temp file left by a crash never shows more than its owner may see.
   const fh = await open(tmp, 'wx', 0o600)
@@ -84,7 +87,7 @@ export async function prepareWrite(path: string, data: string | Buffer, opts: At
 }
 
 /** Replaces several files: all are prepared first, then renamed in the order given. */
-export async function writeFilesAtomic(files: ReadonlyArray<{ path: string; data: string | Buffer; opts?: AtomicWriteOptions }>): Promise<void> {
+export async function writeFilesAtomic(files: ReadonlyArray<{ path: string; data: string | Buffer; opts: AtomicWriteOptions }>): Promise<void> {
   const prepared: PreparedWrite[] = []
   try {
     for (const f of files) prepared.push(await prepareWrite(f.path, f.data, f.opts))
@@ -96,7 +99,7 @@ export async function writeFilesAtomic(files: ReadonlyArray<{ path: string; data
   for (const dir of new Set(prepared.map((p) => dirname(p.path)))) await syncDirectory(dir)
 }
 
-export async function writeFileAtomic(path: string, data: string | Buffer, opts: AtomicWriteOptions = {}): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Buffer, opts: AtomicWriteOptions): Promise<void> {
   await writeFilesAtomic([{ path, data, opts }])
 }
 

@@ -5,82 +5,128 @@
  * than `staleMs`, is removed under a guard
  * (`<path>.lock.break`, see takeOverIfStale) and then competed for like any other. What killed processes leave
  * beside it (pending files, guards) is removed by the next process to take the lock. Waiting is bounded, with
- * jittered backoff, and the lock is always released. Callers in one process
- * queue in memory first, so the file lock only ever arbitrates between processes.
+ * jittered backoff, and the lock is always released. Callers sharing one FileLocks (one per process, made where
+ * the entry point's clock and randomness are) queue in memory first, so the file lock only ever arbitrates between
+ * processes.
  */
-import { randomBytes } from 'node:crypto'
 import { constants, readFileSync } from 'node:fs'
 import { link, open, readdir, unlink, utimes } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { IamraError } from '../errors.js'
+import type { Randomness } from '../runtime.js'
 import { unwritable } from './unwritable.js'
+
+/** What the locks of one process run on: its clock and randomness, from the entry point. */
+export interface LockDeps extends Randomness {
+  /** Wall clock: also compared with lock files' mtimes, and written into them by the heartbeat. */
+  readonly now: () => Date
+  /** Default: setTimeout. */
+  readonly sleep?: ((ms: number) => Promise<void>) | undefined
+  /** Default: this process's pid. */
+  readonly pid?: number | undefined
+  /** Default: /proc (or kill(2) without it). */
+  readonly isAlive?: ((pid: number) => boolean) | undefined
+}
 
 export interface LockOptions {
   /** Give up after this long (default 10 s). */
   readonly timeoutMs?: number
   /** A lock not touched for this long is stale whatever its pid says (default 30 s; holders touch it every third). */
   readonly staleMs?: number
-  /** Wall clock: also compared with the lock file's mtime, so tests with a fake clock should keep the default. */
-  readonly now?: () => Date
-  readonly sleep?: (ms: number) => Promise<void>
-  readonly random?: () => number
-  readonly pid?: number
-  readonly isAlive?: (pid: number) => boolean
 }
 
 const STALE_MS = 30_000
+const TIMEOUT_MS = 10_000
 
-/** The last in-process claim on each lock file: a lock with our own pid is then never a live one of ours. */
-const queues = new Map<string, Promise<void>>()
+/** LockDeps with every default applied, and one lock's options: what each step below reads. */
+interface Held {
+  readonly now: () => Date
+  readonly sleep: (ms: number) => Promise<void>
+  readonly random: () => number
+  readonly randomBytes: (n: number) => Buffer
+  /** Our pid, and whether it is a real one (written with our start time) or a test's. */
+  readonly pid: number
+  readonly realPid: boolean
+  readonly isAlive: ((pid: number) => boolean) | undefined
+  readonly timeoutMs: number
+  readonly staleMs: number
+}
 
-export async function withLock<T>(path: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
-  const lockPath = `${path}.lock`
-  const timeoutMs = opts.timeoutMs ?? 10_000
-  const before = queues.get(lockPath) ?? Promise.resolve()
-  let done = (): void => {}
-  const mine = before.then(() => new Promise<void>((r) => (done = r)))
-  queues.set(lockPath, mine)
-  try {
-    await inTime(before, timeoutMs, lockPath)
-    // Pending files are named by their creator's pid, so those of dead processes can go before we compete: a run
-    // of processes killed while creating the lock does not pile them up.
-    await sweepPending(lockPath, opts).catch(() => {})
-    const token = await acquire(lockPath, timeoutMs, opts)
-    await sweepGuards(lockPath, opts).catch(() => {})
-    await sweepPending(lockPath, opts).catch(() => {})
-    // A heartbeat on the mtime, so that a long hold (a CreateSession in process-cache) is never taken for stale.
-    const beat = setInterval(() => void utimes(lockPath, new Date(), new Date()).catch(() => {}), (opts.staleMs ?? STALE_MS) / 3)
-    beat.unref()
-    try {
-      return await fn()
-    } finally {
-      clearInterval(beat)
-      await release(lockPath, token, timeoutMs, opts).catch(() => {})
+/**
+ * The file locks of one process (or of one simulated process in tests): the entry point makes one and passes it to
+ * whatever locks files. Callers queue in memory per lock file first (a lock with our own pid is then never a live
+ * one of ours), so the file lock only arbitrates between processes.
+ */
+export class FileLocks {
+  /** The last in-process claim on each lock file. */
+  readonly #queues = new Map<string, Promise<void>>()
+  readonly #deps: Omit<Held, 'timeoutMs' | 'staleMs'>
+
+  constructor(deps: LockDeps) {
+    this.#deps = {
+      now: deps.now,
+      sleep: deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))),
+      random: deps.random,
+      randomBytes: deps.randomBytes,
+      pid: deps.pid ?? process.pid,
+      realPid: deps.pid === undefined,
+      isAlive: deps.isAlive,
     }
-  } finally {
-    void before.then(() => done())
-    if (queues.get(lockPath) === mine) queues.delete(lockPath)
+  }
+
+  async withLock<T>(path: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
+    const held: Held = { ...this.#deps, timeoutMs: opts.timeoutMs ?? TIMEOUT_MS, staleMs: opts.staleMs ?? STALE_MS }
+    const lockPath = `${path}.lock`
+    const before = this.#queues.get(lockPath) ?? Promise.resolve()
+    let done = (): void => {}
+    const mine = before.then(() => new Promise<void>((r) => (done = r)))
+    this.#queues.set(lockPath, mine)
+    try {
+      await inTime(before, held.timeoutMs, lockPath)
+      // Pending files are named by their creator's pid, so those of dead processes can go before we compete: a run
+      // of processes killed while creating the lock does not pile them up.
+      await sweepPending(lockPath, held).catch(() => {})
+      const token = await acquire(lockPath, held)
+      await sweepGuards(lockPath, held).catch(() => {})
+      await sweepPending(lockPath, held).catch(() => {})
+      // A heartbeat on the mtime, so that a long hold (a CreateSession in process-cache) is never taken for stale.
+      const beat = setInterval(() => {
+        const at = held.now()
+        void utimes(lockPath, at, at).catch(() => {})
+      }, held.staleMs / 3)
+      beat.unref()
+      try {
+        return await fn()
+      } finally {
+        clearInterval(beat)
+        await release(lockPath, token, held).catch(() => {})
+      }
+    } finally {
+      void before.then(() => done())
+      if (this.#queues.get(lockPath) === mine) this.#queues.delete(lockPath)
+    }
   }
 }
+
+/** Jittered exponential backoff, capped at 250 ms and at what is left. */
+const backoff = (held: Held, attempt: number, remaining: number): number =>
+  Math.min(remaining, Math.round(Math.min(250, 10 * 2 ** attempt) * (0.5 + held.random() / 2)))
 
 /**
  * Remove our own lock, under its guard like a takeover: if it was taken over (we held it past staleMs without
  * touching it), it is someone else's now and stays. Should the guard stay busy past the timeout, the lock is left,
  * to be taken over as stale.
  */
-async function release(lockPath: string, token: string, timeoutMs: number, opts: LockOptions): Promise<void> {
-  const now = opts.now ?? (() => new Date())
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
-  const random = opts.random ?? Math.random
-  const deadline = now().getTime() + timeoutMs
+async function release(lockPath: string, token: string, held: Held): Promise<void> {
+  const deadline = held.now().getTime() + held.timeoutMs
   for (let attempt = 0; ; attempt++) {
-    const r = await removeIf(lockPath, (seen) => seen.content === token, opts, 0)
+    const r = await removeIf(lockPath, (seen) => seen.content === token, held, 0)
     if (r === 'done') return
     if (r === 'again') continue
-    const remaining = deadline - now().getTime()
+    const remaining = deadline - held.now().getTime()
     if (remaining <= 0) return
-    await sleep(Math.min(remaining, Math.round(Math.min(250, 10 * 2 ** attempt) * (0.5 + random() / 2))))
+    await held.sleep(backoff(held, attempt, remaining))
   }
 }
 
@@ -96,22 +142,19 @@ async function inTime(p: Promise<void>, ms: number, lockPath: string): Promise<v
   }
 }
 
-async function acquire(lockPath: string, timeoutMs: number, opts: LockOptions): Promise<string> {
-  const now = opts.now ?? (() => new Date())
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
-  const random = opts.random ?? Math.random
-  const deadline = now().getTime() + timeoutMs
+async function acquire(lockPath: string, held: Held): Promise<string> {
+  const deadline = held.now().getTime() + held.timeoutMs
   for (let attempt = 0; ; attempt++) {
     // Creating the lock file is the only way to get the lock.
-    const token = await createExclusive(lockPath, opts)
+    const token = await createExclusive(lockPath, held)
     if (token !== undefined) return token
-    if (await takeOverIfStale(lockPath, now().getTime(), opts)) continue
-    const remaining = deadline - now().getTime()
+    if (await takeOverIfStale(lockPath, held)) continue
+    const remaining = deadline - held.now().getTime()
     if (remaining <= 0) {
       const holder = ((await look(lockPath).catch(() => undefined))?.content ?? '').split(' ')[0] || 'unknown'
-      throw new IamraError('LOCK_TIMEOUT', `${lockPath} has been held by ${holder} for over ${timeoutMs / 1000} s; remove it if no iamra process is using it`)
+      throw new IamraError('LOCK_TIMEOUT', `${lockPath} has been held by ${holder} for over ${held.timeoutMs / 1000} s; remove it if no iamra process is using it`)
     }
-    await sleep(Math.min(remaining, Math.round(Math.min(250, 10 * 2 ** attempt) * (0.5 + random() / 2))))
+    await held.sleep(backoff(held, attempt, remaining))
   }
 }
 
@@ -165,23 +208,23 @@ const MAX_GUARD_DEPTH = 3
  * replaces a lock someone holds. (As with any lease, a holder that stops for longer than staleMs, without touching
  * its lock, may lose it.) Nothing is ever moved back into place: the only way to get the lock is to create it.
  */
-async function takeOverIfStale(lockPath: string, nowMs: number, opts: LockOptions, depth = 0): Promise<boolean> {
+async function takeOverIfStale(lockPath: string, held: Held, depth = 0): Promise<boolean> {
   const seen = await look(lockPath)
   if (seen === undefined) return true
-  if (!isStale(seen.content, nowMs - seen.mtimeMs, opts)) return false
-  return (await removeIf(lockPath, (now) => sameFile(now, seen), opts, depth)) !== 'busy'
+  if (!isStale(seen.content, held.now().getTime() - seen.mtimeMs, held)) return false
+  return (await removeIf(lockPath, (now) => sameFile(now, seen), held, depth)) !== 'busy'
 }
 
 /**
  * Remove `path` if, seen under its guard, it passes `check`: 'done' (removed, gone, or no longer passing), 'again'
  * (a stale guard was removed: try again at once) or 'busy' (another live process holds the guard, for a moment).
  */
-async function removeIf(path: string, check: (now: Seen) => boolean, opts: LockOptions, depth: number): Promise<'done' | 'again' | 'busy'> {
+async function removeIf(path: string, check: (now: Seen) => boolean, held: Held, depth: number): Promise<'done' | 'again' | 'busy'> {
   const guard = `${path}.break`
-  const token = await createExclusive(guard, opts)
+  const token = await createExclusive(guard, held)
   if (token === undefined) {
     // A guard left by a process that died holding it is itself stale, and is removed the same way, one level up.
-    if (depth < MAX_GUARD_DEPTH && (await takeOverIfStale(guard, (opts.now ?? (() => new Date()))().getTime(), opts, depth + 1))) return 'again'
+    if (depth < MAX_GUARD_DEPTH && (await takeOverIfStale(guard, held, depth + 1))) return 'again'
     return 'busy'
   }
   try {
@@ -206,9 +249,9 @@ const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'])
  * file first and hard-linked into place, so a lock file is never seen empty: a process killed at any point leaves
  * either no lock or one naming it, which the next one takes over at once.
  */
-async function createExclusive(path: string, opts: LockOptions): Promise<string | undefined> {
-  const pid = opts.pid ?? process.pid
-  const token = `${pid}@${hostname()} ${randomBytes(8).toString('hex')} ${opts.pid === undefined ? startTimeOf(pid) ?? '-' : '-'}\n`
+async function createExclusive(path: string, held: Held): Promise<string | undefined> {
+  const pid = held.pid
+  const token = `${pid}@${hostname()} ${held.randomBytes(8).toString('hex')} ${held.realPid ? startTimeOf(pid) ?? '-' : '-'}\n`
   const pending = `${path}.${pid}.new`
   try {
     await unlink(pending).catch((e: NodeJS.ErrnoException) => {
@@ -263,48 +306,47 @@ async function createInPlace(path: string, token: string): Promise<string | unde
  * removed like a stale lock, under its own guard after a second look, so a live one is never removed. Highest
  * first, so that each one's own guard has been cleared before it.
  */
-async function sweepGuards(lockPath: string, opts: LockOptions): Promise<void> {
+async function sweepGuards(lockPath: string, held: Held): Promise<void> {
   const base = basename(lockPath)
   const levels: number[] = []
   for (const name of await readdir(dirname(lockPath))) {
     const m = name.startsWith(base) ? /^((?:\.break)+)$/.exec(name.slice(base.length)) : null
     if (m?.[1] !== undefined) levels.push(m[1].length / '.break'.length)
   }
-  const now = opts.now ?? (() => new Date())
   for (const level of levels.sort((a, b) => b - a)) {
     // At the top depth: a guard above this one that is still there is a live process's, to be left alone.
-    await takeOverIfStale(lockPath + '.break'.repeat(level), now().getTime(), opts, MAX_GUARD_DEPTH).catch(() => {})
+    await takeOverIfStale(lockPath + '.break'.repeat(level), held, MAX_GUARD_DEPTH).catch(() => {})
   }
 }
 
 /** Removes pending files (`<lock>[.break…].<pid>.new`) left by processes killed while creating a lock or guard. */
-async function sweepPending(lockPath: string, opts: LockOptions): Promise<void> {
+async function sweepPending(lockPath: string, held: Held): Promise<void> {
   const dir = dirname(lockPath)
   const prefix = `${basename(lockPath)}.`
-  const ours = opts.pid ?? process.pid
+  const ours = held.pid
   for (const name of await readdir(dir)) {
     if (!name.startsWith(prefix)) continue
     const m = /^(?:break\.)*(\d+)\.new$/.exec(name.slice(prefix.length))
     if (m === null || Number(m[1]) === ours) continue
     // Named by its creator's pid: once that process is gone, nobody will link it into place any more.
-    if (opts.isAlive !== undefined ? !opts.isAlive(Number(m[1])) : !processAlive(Number(m[1]), undefined)) await unlink(join(dir, name)).catch(() => {})
+    if (held.isAlive !== undefined ? !held.isAlive(Number(m[1])) : !processAlive(Number(m[1]), undefined)) await unlink(join(dir, name)).catch(() => {})
   }
 }
 
-function isStale(content: string, ageMs: number, opts: LockOptions): boolean {
-  if (ageMs > (opts.staleMs ?? STALE_MS)) return true
-  return holderGone(content, opts)
+function isStale(content: string, ageMs: number, held: Held): boolean {
+  if (ageMs > held.staleMs) return true
+  return holderGone(content, held)
 }
 
 /** True when the token names a process on this host that no longer runs; false when it may (or cannot be probed). */
-function holderGone(content: string, opts: LockOptions): boolean {
+function holderGone(content: string, held: Held): boolean {
   const m = /^(\d+)@(\S*) \S+(?: (\S+))?/.exec(content)
   // An empty file is being written by its creator; a lock from another host (NFS) cannot be probed.
   if (m === null || m[2] !== hostname()) return false
   const pid = Number(m[1])
   // Our own pid while we queue first in-process: a leftover of an earlier process with the same pid (pid 1 in containers).
-  if (pid === (opts.pid ?? process.pid)) return true
-  if (opts.isAlive !== undefined) return !opts.isAlive(pid)
+  if (pid === held.pid) return true
+  if (held.isAlive !== undefined) return !held.isAlive(pid)
   return !processAlive(pid, m[3])
 }
 

@@ -4,6 +4,7 @@
  * succeed (as upstream PR #200), then the shared cache's refresh-ahead. Never logs tokens. The CLI
  * (src/cli/commands/serve.ts) parses and checks the flags; this takes typed options.
  */
+import type { Runtime } from '../runtime.js'
 import { closeTokenSessions, type IdentityInit } from '../identity/identity.js'
 import { CredentialCache } from '../cache/credential-cache.js'
 import { fromCertificate } from '../credentials/from-certificate.js'
@@ -33,9 +34,7 @@ export interface ImdsServeOptions {
   readonly debug?: ((line: string) => void) | undefined
 }
 
-export interface ImdsServeDeps {
-  readonly env: Readonly<Record<string, string | undefined>>
-  readonly now: () => Date
+export interface ImdsServeDeps extends Runtime {
   /** Human notes (the official helper's start-up lines, warnings); never a secret. */
   readonly stderr: (line: string) => void
   readonly stopSignal: AbortSignal
@@ -53,6 +52,7 @@ export async function serveImds(options: ImdsServeOptions, ctx: ImdsServeDeps): 
     identity: options.identity,
     session,
     now: ctx.now,
+    random: ctx.random,
     signal: ctx.stopSignal,
     debug: options.debug,
     onIdentity: (id) => {
@@ -75,7 +75,7 @@ export async function serveImds(options: ImdsServeOptions, ctx: ImdsServeDeps): 
       metrics.createSessionSeconds.observe({ binding: roleName }, (performance.now() - started) / 1000)
     }
   }
-  const cache = new CredentialCache({ refreshWindowMs: options.refreshWindowMs, onEvent: metrics.onCacheEvent, now, isLocalTransient: isMidRotation })
+  const cache = new CredentialCache({ refreshWindowMs: options.refreshWindowMs, onEvent: metrics.onCacheEvent, now, random: ctx.random, isLocalTransient: isMidRotation })
   const credentials = imdsCredentialSource(fetch, cache, now)
   try {
     await credentials() // PR #200: no server without a first good CreateSession
@@ -87,7 +87,7 @@ export async function serveImds(options: ImdsServeOptions, ctx: ImdsServeDeps): 
   const app = await buildImdsApp({
     roleName,
     credentials,
-    tokens: new TokenStore({ now }),
+    tokens: new TokenStore({ now, random: ctx.randomBytes }),
     onResponse: (route, status) => metrics.requests.inc({ route, status: String(status) }),
     logger: { level: options.logLevel, serializers: { req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url }) } },
   })

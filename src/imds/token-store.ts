@@ -3,7 +3,7 @@
  * earliest-expiring one is evicted at the cap), expired ones swept on every use, and presented
  * tokens compared in constant time against every stored digest. Tokens are never logged.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHash, timingSafeEqual } from 'node:crypto'
 
 export const MAX_TOKENS = 256
 export const MIN_TOKEN_TTL = 1
@@ -12,8 +12,10 @@ export const MAX_TOKEN_TTL = 21_600
 const TOKEN_LENGTH = 100
 
 export interface TokenStoreOptions {
-  readonly now?: () => number
-  readonly random?: (bytes: number) => Buffer
+  /** The clock, in epoch milliseconds. */
+  readonly now: () => number
+  /** Cryptographically strong bytes (Runtime.randomBytes). */
+  readonly random: (bytes: number) => Buffer
   readonly max?: number
 }
 
@@ -30,9 +32,9 @@ export class TokenStore {
   readonly #random: (bytes: number) => Buffer
   readonly #max: number
 
-  constructor(opts: TokenStoreOptions = {}) {
-    this.#now = opts.now ?? Date.now
-    this.#random = opts.random ?? randomBytes
+  constructor(opts: TokenStoreOptions) {
+    this.#now = opts.now
+    this.#random = opts.random
     this.#max = opts.max ?? MAX_TOKENS
   }
 

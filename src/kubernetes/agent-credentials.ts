@@ -20,6 +20,8 @@ export interface AgentCredentialsInit {
   readonly cache: CredentialCache
   readonly env: Readonly<Record<string, string | undefined>>
   readonly now: () => Date
+  /** Retry jitter (Runtime.random). */
+  readonly random: () => number
   readonly signal?: AbortSignal | undefined
   readonly transport?: Transport | undefined
   readonly maxConcurrent?: number
@@ -71,6 +73,7 @@ export function agentCredentials(init: AgentCredentialsInit): AgentCredentials {
           identity: bindingIdentity(binding, init.env),
           session,
           now: init.now,
+          random: init.random,
           signal: init.signal,
           ...(init.transport === undefined ? {} : { transport: init.transport }),
         })()

@@ -4,6 +4,7 @@
  * with its own projected service-account token. The command line is parsed and checked by the CLI
  * (src/cli/commands/bind.ts); this takes the checked values.
  */
+import type { Randomness } from '../runtime.js'
 import { unlink } from 'node:fs/promises'
 import { writeFilesAtomic } from '../fs/atomic-write.js'
 import { bindingPaths, ensureDirectories } from '../binding/store.js'
@@ -39,7 +40,7 @@ export interface KubernetesBindingInit {
   readonly validate: boolean
 }
 
-export interface KubernetesBindingDeps {
+export interface KubernetesBindingDeps extends Randomness {
   readonly now: () => Date
   readonly tpmDevice?: string | undefined
   readonly stderr: (line: string) => void
@@ -54,7 +55,7 @@ export async function bindKubernetes(init: KubernetesBindingInit, deps: Kubernet
   if (init.validate) {
     const identity = await loadIdentity({ certificateFiles: [...certificateFiles], intermediatesFiles: [...intermediatesFiles], privateKeyFile, ...tpm, tpmDevice: deps.tpmDevice, now: deps.now() })
     const creds = await createSession(session.request, identity, session.endpoint, {
-      transport: createTransport(session.transport), now: deps.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: Math.random, userAgent: userAgent(),
+      transport: createTransport(session.transport), now: deps.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: deps.random, userAgent: userAgent(),
     })
     deps.stderr(`iamra: validated ${name}: CreateSession for ${creds.assumedRoleArn ?? creds.roleArn} succeeded`)
   }
@@ -66,7 +67,7 @@ export async function bindKubernetes(init: KubernetesBindingInit, deps: Kubernet
       name, serviceAccounts: [...init.serviceAccounts], certificateFiles: [...certificateFiles], intermediatesFiles: [...intermediatesFiles], privateKeyFile, request: session.request,
       region: init.region, endpoint: init.endpoint, pkcs11Lib: init.pkcs11Lib, reusePin: false, ...tpm, createdAt: deps.now().toISOString(),
     }),
-    opts: { mode: 0o600 },
+    opts: { mode: 0o600, randomBytes: deps.randomBytes },
   }])
   // A token binding of the same name stops working: its env file and token file go too.
   for (const p of [paths.env, paths.token]) {

@@ -4,6 +4,7 @@
  * its service account and serves that role's credentials in the EKS Pod Identity agent's format,
  * by default on 169.254.170.23:80 and [fd00:ec2::23]:80.
  */
+import type { Runtime } from '../runtime.js'
 import { networkInterfaces } from 'node:os'
 import { CredentialCache } from '../cache/credential-cache.js'
 import { closeTokenSessions } from '../identity/identity.js'
@@ -44,9 +45,7 @@ export interface AgentServeOptions extends AgentConfig {
   readonly logLevel: string
 }
 
-export interface AgentServeDeps {
-  readonly env: Readonly<Record<string, string | undefined>>
-  readonly now: () => Date
+export interface AgentServeDeps extends Runtime {
   readonly stderr: (line: string) => void
   readonly stopSignal: AbortSignal
 }
@@ -74,12 +73,12 @@ export async function serveKubernetes(config: AgentServeOptions, ctx: AgentServe
   })
   // A JWKS source down at start-up is not fatal: the agent retries on the first requests.
   await keys.load().catch(() => {})
-  const cache = new CredentialCache({ refreshWindowMs: config.refreshWindowMs, onEvent: metrics.onCacheEvent, now })
+  const cache = new CredentialCache({ refreshWindowMs: config.refreshWindowMs, onEvent: metrics.onCacheEvent, now, random: ctx.random })
   const app = await buildAgentApp({
     verify: createTokenVerifier({ jose, keys, issuer: config.issuer, audiences: config.audiences, clockToleranceSeconds: config.clockTolerance, now: ctx.now }),
     bindings: cachedListing(dir, 1000, now),
     credentials: agentCredentials({
-      cache, env: ctx.env, now: ctx.now, signal: ctx.stopSignal,
+      cache, env: ctx.env, now: ctx.now, random: ctx.random, signal: ctx.stopSignal,
       onExchange: (b, result, seconds) => {
         metrics.createSession.inc({ binding: b.name, result })
         metrics.createSessionSeconds.observe({ binding: b.name }, seconds)

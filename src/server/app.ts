@@ -7,12 +7,15 @@ import { IamraError } from '../errors.js'
 import { CREDENTIALS_PATH } from '../binding/modes.js'
 import { authorize } from './authorize.js'
 import type { ResolveCredentials } from './binding-credentials.js'
+import { BindingLookup } from './binding-lookup.js'
 import { ecsBody, sendError, sendJson } from './ecs-response.js'
 import { answerUnexpected, createHttpApp, type App } from './http-app.js'
 import { extractToken, redactUrl } from './token-extraction.js'
 
 export interface AppOptions {
   readonly configurationDirectory: string
+  /** The server's lookup of binding files in configurationDirectory (default: a new one, owned by this app). */
+  readonly lookup?: BindingLookup
   readonly resolveCredentials: ResolveCredentials
   /** fastify's logger option; false in tests. */
   readonly logger?: FastifyServerOptions['logger']
@@ -27,9 +30,10 @@ export type { App } from './http-app.js'
 export async function buildApp(opts: AppOptions): Promise<App> {
   const http = createHttpApp({ logger: opts.logger, onResponse: opts.onResponse })
   const { fastify } = http
+  const lookup = opts.lookup ?? new BindingLookup(opts.configurationDirectory)
   fastify.get(CREDENTIALS_PATH, async (request, reply) => {
     const presented = extractToken(request.raw.rawHeaders, request.raw.url ?? '')
-    const binding = await authorize(opts.configurationDirectory, presented, http.socketName(request))
+    const binding = await authorize(lookup, presented, http.socketName(request))
     const creds = await opts.resolveCredentials(binding)
     request.log.info({ binding: binding.name, status: 200, expiration: creds.expiration }, 'credentials served')
     return sendJson(reply, 200, ecsBody(creds))

@@ -4,7 +4,6 @@
  * that mode. All refusals look alike to a caller without the secret, in body and in time (a name
  * without a binding is compared against a dummy hash); the server log says why (never the token).
  */
-import { randomBytes } from 'node:crypto'
 import { IamraError } from '../errors.js'
 import { isRelative, tokenInQuery, type Mode } from '../binding/modes.js'
 import { entryForSecret, type Binding } from '../binding/store.js'
@@ -14,8 +13,11 @@ import type { PresentedToken } from './token-extraction.js'
 
 const REJECTED = 'access token not accepted'
 
-/** Compared against when the name has no binding: no secret matches it. */
-const DUMMY_HASH = hashSecret(randomBytes(64))
+/**
+ * Compared against when the name has no binding, only so that the refusal takes as long as a wrong secret's: the
+ * result is ignored (a name without a binding is refused whatever the secret), so a fixed value does.
+ */
+const DUMMY_HASH = hashSecret(Buffer.alloc(64))
 
 /** Socket names (FileDescriptorName=) that serve only one family of modes. */
 export function socketAllows(socketName: string | undefined, mode: Mode): boolean {
@@ -29,21 +31,13 @@ function rejected(reason: string, message = REJECTED): IamraError {
   return new IamraError('TOKEN_REJECTED', message, { cause: new Error(reason) })
 }
 
-const lookups = new Map<string, BindingLookup>()
-
-/** One lookup (with its parsed-file memo) per configuration directory. */
-export function bindingLookup(dir: string): BindingLookup {
-  let l = lookups.get(dir)
-  if (l === undefined) lookups.set(dir, (l = new BindingLookup(dir)))
-  return l
-}
-
-export async function authorize(dir: string, presented: PresentedToken, socketName?: string): Promise<Binding> {
+/** The binding a token opens, looked up in the server's own BindingLookup (one per server, with its parsed-file memo). */
+export async function authorize(lookup: BindingLookup, presented: PresentedToken, socketName?: string): Promise<Binding> {
   const parsed = parseToken(presented.token)
   if (parsed === undefined) throw rejected('the token is not of the form iamra.NAME.SECRET')
   let found: ReturnType<BindingLookup['lookup']>
   try {
-    found = bindingLookup(dir).lookup(parsed.name)
+    found = lookup.lookup(parsed.name)
   } catch (e) {
     // The caller may not hold the secret: the details (paths, errno) go to the log only.
     if (e instanceof IamraError) throw new IamraError(e.code, 'the binding for this token cannot be used; the server log says why', { cause: e })

@@ -10,6 +10,8 @@ import type { Transport } from '../rolesanywhere/transport.js'
 export interface BindingCredentialsDeps {
   readonly env: Readonly<Record<string, string | undefined>>
   readonly now: () => Date
+  /** Retry jitter (Runtime.random). */
+  readonly random: () => number
   readonly transport?: Transport
   /** The server's stop signal: in-flight exchanges are abandoned on shutdown. */
   readonly signal?: AbortSignal | undefined
@@ -36,6 +38,7 @@ export function bindingCredentials(deps: BindingCredentialsDeps): ResolveCredent
         identity: bindingIdentity(binding, deps.env),
         session,
         now: deps.now,
+        random: deps.random,
         signal: deps.signal,
         onIdentity: (id) => deps.onIdentity?.(binding, id.notAfter),
         ...(deps.transport === undefined ? {} : { transport: deps.transport }),

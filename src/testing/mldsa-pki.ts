@@ -5,12 +5,13 @@
  * Never for production use.
  */
 import 'reflect-metadata'
-import { createCipheriv, createHash, pbkdf2Sync, randomBytes, sign, X509Certificate } from 'node:crypto'
+import { createCipheriv, createHash, pbkdf2Sync, sign, X509Certificate } from 'node:crypto'
 import * as x509 from '@peculiar/x509'
 import { ml_dsa44, ml_dsa65, ml_dsa87 } from '@noble/post-quantum/ml-dsa.js'
 import { certificateFields, spkiKeyBits } from '../identity/certificate-fields.js'
 import { bitString, octets, oid, seq, tlv, uint } from '../identity/der.js'
 import type { TestCert } from './pki.js'
+import { kitRuntime, type KitRuntime } from './kit-runtime.js'
 
 export type MlDsaLevel = 44 | 65 | 87
 export type MlDsaKeyForm = 'seed' | 'expanded' | 'both'
@@ -42,6 +43,8 @@ export interface MlDsaCertOptions {
   readonly seed?: Buffer
   readonly notBefore?: Date
   readonly notAfter?: Date
+  /** The clock (default validity is around now) and randomness (seed, serial, key encryption); default: the real ones. */
+  readonly runtime?: KitRuntime
 }
 
 const SCHEMES = { 44: ml_dsa44, 65: ml_dsa65, 87: ml_dsa87 } as const
@@ -74,7 +77,8 @@ function issuerSign(issuer: TestCert | MlDsaTestCert, tbsOf: (alg: Buffer) => Bu
 }
 
 export async function createMlDsaCertificate(opts: MlDsaCertOptions): Promise<MlDsaTestCert> {
-  const seed = opts.seed ?? randomBytes(32)
+  const runtime = opts.runtime ?? kitRuntime
+  const seed = opts.seed ?? runtime.randomBytes(32)
   const { secretKey, publicKey } = SCHEMES[opts.level].keygen(seed)
   const subject = `CN=${opts.name}, O=iamra test`
   const spki = seq(seq(oid(levelOid(opts.level))), bitString(publicKey))
@@ -82,7 +86,7 @@ export async function createMlDsaCertificate(opts: MlDsaCertOptions): Promise<Ml
   const issuerFields = opts.issuer === undefined ? undefined : certificateFields(opts.issuer.der)
   const subjectName = Buffer.from(new x509.Name(subject).toArrayBuffer())
   const isCa = opts.ca === true
-  const now = Date.now()
+  const now = runtime.now().getTime()
   const extensions = [
     new x509.BasicConstraintsExtension(isCa, undefined, true),
     new x509.KeyUsagesExtension(isCa ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign : x509.KeyUsageFlags.digitalSignature, true),
@@ -90,7 +94,7 @@ export async function createMlDsaCertificate(opts: MlDsaCertOptions): Promise<Ml
     new x509.SubjectKeyIdentifierExtension(keyId(publicKey)),
     ...(issuerFields === undefined ? [] : [new x509.AuthorityKeyIdentifierExtension(keyId(spkiKeyBits(issuerFields.spki)))]),
   ]
-  const serial = randomBytes(16)
+  const serial = runtime.randomBytes(16)
   serial[0] = (serial[0]! & 0x7f) | 0x01
   const tbsOf = (alg: Buffer): Buffer => seq(
     tlv(0xa0, uint(2)), uint(serial), alg, issuerFields?.subject ?? subjectName,
@@ -107,14 +111,14 @@ export async function createMlDsaCertificate(opts: MlDsaCertOptions): Promise<Ml
     cert: new X509Certificate(der), certPem: pem('CERTIFICATE', der), der, subject, level: opts.level, seed, secretKey, publicKey,
     keyPem: pem('PRIVATE KEY', pkcs8('both')),
     pkcs8,
-    encryptedPem: (form, password) => pem('ENCRYPTED PRIVATE KEY', encryptPkcs8(pkcs8(form), password)),
+    encryptedPem: (form, password) => pem('ENCRYPTED PRIVATE KEY', encryptPkcs8(pkcs8(form), password, runtime)),
   }
 }
 
 /** EncryptedPrivateKeyInfo with PBES2: PBKDF2-HMAC-SHA256 (10000 rounds) and AES-256-CBC. */
-export function encryptPkcs8(der: Buffer, password: string): Buffer {
-  const salt = randomBytes(16)
-  const iv = randomBytes(16)
+export function encryptPkcs8(der: Buffer, password: string, runtime: Pick<KitRuntime, 'randomBytes'> = kitRuntime): Buffer {
+  const salt = runtime.randomBytes(16)
+  const iv = runtime.randomBytes(16)
   const key = pbkdf2Sync(Buffer.from(password, 'utf8'), salt, 10_000, 32, 'sha256')
   const c = createCipheriv('aes-256-cbc', key, iv)
   const data = Buffer.concat([c.update(der), c.final()])

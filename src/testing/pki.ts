@@ -5,6 +5,7 @@
 import 'reflect-metadata'
 import { KeyObject, X509Certificate, webcrypto } from 'node:crypto'
 import * as x509 from '@peculiar/x509'
+import { kitRuntime, type KitRuntime } from './kit-runtime.js'
 
 export type KeySpec = 'rsa2048' | 'rsa3072' | 'rsa4096' | 'p256' | 'p384' | 'p521'
 
@@ -34,6 +35,8 @@ export interface CertOptions {
   readonly serialHex?: string
   /** For TLS server certificates: subject alternative names (IP addresses and DNS names). */
   readonly serverNames?: readonly string[]
+  /** The clock (default validity is around now) and random serials; default: the real ones. */
+  readonly runtime?: KitRuntime
 }
 
 const subtle = webcrypto.subtle as webcrypto.SubtleCrypto
@@ -62,9 +65,9 @@ async function generate(spec: KeySpec): Promise<webcrypto.CryptoKeyPair> {
   return (await subtle.generateKey(keyAlgorithm(spec), true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair
 }
 
-function randomSerial(): string {
+function randomSerial(runtime: KitRuntime): string {
   // Positive, 16 bytes, first byte 0x01-0x7f so no sign padding is needed.
-  const bytes = webcrypto.getRandomValues(new Uint8Array(16))
+  const bytes = runtime.randomBytes(16)
   bytes[0] = ((bytes[0] ?? 1) & 0x7f) | 0x01
   return Buffer.from(bytes).toString('hex')
 }
@@ -72,7 +75,8 @@ function randomSerial(): string {
 async function build(opts: CertOptions, isCa: boolean, publicKey?: webcrypto.CryptoKey): Promise<TestCert> {
   const spec = opts.key ?? 'p256'
   const keys = publicKey === undefined ? await generate(spec) : ({ publicKey, privateKey: publicKey } as webcrypto.CryptoKeyPair)
-  const now = Date.now()
+  const runtime = opts.runtime ?? kitRuntime
+  const now = runtime.now().getTime()
   const notBefore = opts.notBefore ?? new Date(now - 60 * 60_000)
   const notAfter = opts.notAfter ?? new Date(now + (isCa ? 3650 : 30) * 86_400_000)
   const subject = `CN=${opts.name}, O=iamra test`
@@ -93,7 +97,7 @@ async function build(opts: CertOptions, isCa: boolean, publicKey?: webcrypto.Cry
   extensions.push(await x509.SubjectKeyIdentifierExtension.create(keys.publicKey))
   if (issuer !== undefined) extensions.push(await x509.AuthorityKeyIdentifierExtension.create(issuer.cryptoKeys.publicKey))
   const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: opts.serialHex ?? randomSerial(),
+    serialNumber: opts.serialHex ?? randomSerial(runtime),
     subject,
     issuer: issuer === undefined ? subject : issuer.subject,
     notBefore,

@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../fs/atomic-write.js'
 import { readBoundedFile, UnreadableFileError } from '../fs/read-bounded.js'
 import { unwritable } from '../fs/unwritable.js'
 import { updateProfile, type FileCredentials } from './credentials-file.js'
-import { withLock, type LockOptions } from '../fs/lock.js'
+import type { FileLocks, LockOptions } from '../fs/lock.js'
 
 export interface UpdateCredentials extends FileCredentials {
   readonly expiresAt: Date
@@ -28,6 +28,8 @@ export interface RunUpdateInit {
   /** Human notes (stderr); never given a secret. */
   readonly log: (line: string) => void
   readonly signal: AbortSignal
+  /** This process's file locks (src/fs/lock.ts), from the entry point. */
+  readonly locks: FileLocks
   readonly lock?: LockOptions
 }
 
@@ -60,7 +62,7 @@ export async function runUpdate(init: RunUpdateInit): Promise<number> {
     try {
       const creds = await untilAborted(init.provider(), signal)
       if (creds === undefined) break
-      await writeProfile(init.file, init.profile, creds, init.lock)
+      await writeProfile(init.file, init.profile, creds, init.locks, init.lock)
       expiresAt = creds.expiresAt
     } catch (e) {
       if (init.once) throw e
@@ -101,14 +103,14 @@ const CREDENTIALS_FILE_LIMIT = 16 * 1024 * 1024
  * file (or a symlink to one, which stays a link) is edited: a device such as /dev/null, a FIFO or a directory is
  * refused before anything is created beside it.
  */
-export async function writeProfile(file: string, profile: string, creds: FileCredentials, lock: LockOptions = {}): Promise<void> {
+export async function writeProfile(file: string, profile: string, creds: FileCredentials, locks: FileLocks, lock: LockOptions = {}): Promise<void> {
   // Edit the target of a symlinked credentials file rather than replacing the link with a file.
   const target = await realpath(file).catch(() => resolveLinks(file))
   await refuseIrregular(file, target)
   await mkdir(dirname(target), { recursive: true, mode: 0o700 }).catch((e: unknown) => {
     throw unwritable(dirname(target), 'create the directory', e)
   })
-  await withLock(target, async () => {
+  await locks.withLock(target, async () => {
     let text = ''
     try {
       // latin1 maps bytes 1:1 to code units, so bytes outside the edited lines survive whatever the encoding.

@@ -2,6 +2,7 @@
 import { envFor, renderEnvFile, type Mode } from '../../src/binding/modes.js'
 import { bindingPaths, writeBinding, type Binding } from '../../src/binding/store.js'
 import { issueToken } from '../../src/binding/token.js'
+import { realRandom, testLocks } from './runtime.js'
 
 export const REQUEST = {
   durationSeconds: 3600,
@@ -11,7 +12,7 @@ export const REQUEST = {
 }
 
 export async function addBinding(dir: string, name: string, mode: Mode, extra: Partial<Binding> = {}): Promise<{ token: string; binding: Binding }> {
-  const { token, secretHash } = issueToken(name)
+  const { token, secretHash } = issueToken(name, realRandom.randomBytes)
   const binding: Binding = {
     name, secretHash, mode, certificateFiles: ['/nonexistent/cert.pem'], intermediatesFiles: [], privateKeyFile: '/nonexistent/key.pem',
     request: REQUEST, createdAt: new Date().toISOString(), ...extra,
@@ -21,6 +22,6 @@ export async function addBinding(dir: string, name: string, mode: Mode, extra: P
     binding,
     envFile: renderEnvFile(envFor({ mode, token, url: new URL('http://127.0.0.1:7224'), tokenFile: paths.token })),
     tokenFile: mode === 'ecs-full-token-file' ? { content: token } : undefined,
-  })
+  }, { locks: testLocks(), randomBytes: realRandom.randomBytes })
   return { token, binding }
 }

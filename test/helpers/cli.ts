@@ -1,6 +1,7 @@
 // Runs the CLI in-process with a captured context, or the built bundle as a real process.
 import { execFile } from 'node:child_process'
 import { main } from '../../src/cli/main.js'
+import { realRandom } from './runtime.js'
 
 export interface CliResult {
   readonly code: number
@@ -16,6 +17,7 @@ export async function runCli(argv: string[], opts: { env?: Record<string, string
     stdout: (c) => void (stdout += c.toString()),
     stderr: (l) => void (stderr += l.endsWith('\n') ? l : l + '\n'),
     now: opts.now ?? (() => new Date()),
+    ...realRandom,
     promptPassword: async () => opts.password,
     stopSignal: new AbortController().signal,
   })

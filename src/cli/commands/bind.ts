@@ -5,6 +5,7 @@ import { parseConsumerUrl } from '../../binding/consumer-url.js'
 import { ENV_SAFE_CHARACTERS, MODES, envFor, isEnvSafe, isRelative, parseMode, renderEnvFile } from '../../binding/modes.js'
 import { checkName } from '../../binding/names.js'
 import { bindingPaths, configurationDirectory, writeBinding } from '../../binding/store.js'
+import { FileLocks } from '../../fs/lock.js'
 import { issueToken } from '../../binding/token.js'
 import { checkIdentityFile, identityPath, tpmOptions } from '../bind-inputs.js'
 import { loadIdentity } from '../../identity/identity.js'
@@ -86,7 +87,7 @@ async function bind(rawName: string, a: BindFlags, ctx: CliContext): Promise<num
   const tpm = tpmOptions(a)
   const session = sessionOf(a, ctx)
   // The token and env file first: whatever they cannot hold is refused before any request or write.
-  const { token, secretHash } = issueToken(name)
+  const { token, secretHash } = issueToken(name, ctx.randomBytes)
   const paths = bindingPaths(dir, name)
   if (mode === 'ecs-full-token-file' && !isEnvSafe(paths.token)) {
     throw new IamraError('USAGE', `--configuration-directory: the token file's path would go into the env file, which cannot carry it safely; use a directory named with ${ENV_SAFE_CHARACTERS} only`)
@@ -100,7 +101,7 @@ async function bind(rawName: string, a: BindFlags, ctx: CliContext): Promise<num
       throw e
     })
     const creds = await createSession(session.request, identity, session.endpoint, {
-      transport: createTransport(session.transport), now: ctx.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: Math.random, userAgent: userAgent(),
+      transport: createTransport(session.transport), now: ctx.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: ctx.random, userAgent: userAgent(),
     }).catch((e: unknown) => {
       if (e instanceof IamraError && e.code === 'KEY_PASSWORD_REQUIRED') {
         throw new IamraError('USAGE', `${privateKeyFile} is a TPM key with a password, and the server cannot ask for it: pass --tpm-key-password-file /path/to/file (or --no-tpm-key-password)`, { cause: e })
@@ -122,7 +123,7 @@ async function bind(rawName: string, a: BindFlags, ctx: CliContext): Promise<num
     },
     envFile,
     tokenFile: mode === 'ecs-full-token-file' ? { content: token, gid } : undefined,
-  })
+  }, { locks: new FileLocks(ctx), randomBytes: ctx.randomBytes })
   ctx.stderr(`iamra: bound ${name} (mode ${mode}); consumers use EnvironmentFile=${paths.env}`)
   return 0
 }
@@ -152,7 +153,7 @@ async function bindForKubernetes(rawName: string, a: BindFlags, ctx: CliContext)
   await bindKubernetes({
     dir, name, serviceAccounts, certificateFiles, intermediatesFiles, privateKeyFile, session,
     region: a.region, endpoint: a.endpoint, pkcs11Lib, ...tpm, validate,
-  }, { now: ctx.now, tpmDevice: ctx.env.TPM_DEVICE, stderr: ctx.stderr })
+  }, { now: ctx.now, random: ctx.random, randomBytes: ctx.randomBytes, tpmDevice: ctx.env.TPM_DEVICE, stderr: ctx.stderr })
   return 0
 }
 

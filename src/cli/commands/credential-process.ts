@@ -38,22 +38,24 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   const session = sessionFromFlags(flags, ctx.env)
   const debug = flags.debug === true ? (line: string) => ctx.stderr(`debug: ${line}`) : undefined
   const identity = { ...identityInputs(flags, ctx.promptPassword, ctx.env), tpmDevice: ctx.env.TPM_DEVICE }
-  const provider = fromCertificate({ identity, session, now: ctx.now, debug })
+  const provider = fromCertificate({ identity, session, now: ctx.now, random: ctx.random, debug })
   // the cache key covers the identity files' bytes; a pkcs11: URI counts by its text, without any PIN
   const inputs = [...identity.certificateFiles, ...(identity.intermediatesFiles ?? []), ...(identity.privateKeyFile === undefined ? [] : [identity.privateKeyFile])]
   const tokenUris = inputs.filter((i) => /^pkcs11:/i.test(i))
   const uris = tokenUris.length === 0 ? [] : tokenUris.map((await import('../../pkcs11/uri.js')).redactPin)
   // Loaded only with --cache: credential-process start-up pays for what it uses (bench/).
   const pc = flags.cache === true ? await import('../../cache/process-cache.js') : undefined
+  // This command's file locks, on the CLI's clock and randomness (the cache file is written under one).
+  const locks = pc === undefined ? undefined : new (await import('../../fs/lock.js')).FileLocks(ctx)
   // a TPM handle counts by its text too (the key stays in the TPM)
   const handles = inputs.filter((i) => /^handle:/i.test(i))
   const key = pc === undefined ? undefined : await pc.processCacheKey([session.request, session.endpoint.url.href, session.endpoint.signingRegion, ...uris, ...handles],
     inputs.filter((i) => !/^(pkcs11|handle):/i.test(i)), (f) => (identity.readFile ?? readIdentityFile)(f, 'CERT_UNREADABLE', 'identity file'))
   let creds
   try {
-    creds = key === undefined || pc === undefined
+    creds = key === undefined || pc === undefined || locks === undefined
       ? await provider()
-      : await pc.cachedAcrossProcesses({ dir: pc.processCacheDirectory(ctx.env, flags['cache-dir']), key, now: ctx.now, debug }, provider)
+      : await pc.cachedAcrossProcesses({ dir: pc.processCacheDirectory(ctx.env, flags['cache-dir']), key, now: ctx.now, locks, debug }, provider)
   } finally {
     await closeTokenSessions()
   }

@@ -61,12 +61,15 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
     host: flags.host ?? '127.0.0.1',
     port: flags.port ?? 0,
     maxSkewMs: (flags['max-skew-seconds'] ?? 300) * 1000,
+    // The CLI's clock and randomness, not the kit's own: this command is below the CLI's entry point.
+    now: ctx.now,
+    randomBytes: ctx.randomBytes,
     ...(flags['trust-anchor-arn'] === undefined ? {} : { trustAnchorArns: flags['trust-anchor-arn'] }),
     ...(flags['profile-arn'] === undefined ? {} : { profileArns: flags['profile-arn'] }),
     ...(flags['path-prefix'] === undefined ? {} : { pathPrefix: flags['path-prefix'] }),
     ...(stsEndpoint === undefined || accessKeyId === undefined || secretAccessKey === undefined
       ? {}
-      : { mint: stsMinter({ endpoint: stsEndpoint, accessKeyId, secretAccessKey, region }) }),
+      : { mint: stsMinter({ endpoint: stsEndpoint, accessKeyId, secretAccessKey, region, now: ctx.now }) }),
     // One line per request; FakeCall carries no secrets.
     onCall: (c) => ctx.stderr(`${c.at.toISOString()} ${c.status} ${c.errorMessage ?? 'credentials issued'} role=${c.roleArn ?? '-'} serial=${c.serial ?? '-'}`),
   }

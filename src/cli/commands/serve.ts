@@ -8,8 +8,8 @@ import { closeTokenSessions } from '../../identity/identity.js'
 import { configurationDirectory } from '../../binding/store.js'
 import { CredentialCache } from '../../cache/credential-cache.js'
 import { buildApp } from '../../server/app.js'
-import { bindingLookup } from '../../server/authorize.js'
 import { bindingCredentials } from '../../server/binding-credentials.js'
+import { BindingLookup } from '../../server/binding-lookup.js'
 import { cachedCredentials } from '../../server/cached-credentials.js'
 import { ExpiryWatch } from '../../server/expiry-watch.js'
 import { DEFAULT_LISTEN, describeListen, parseListen, takeListenFds } from '../../server/listen.js'
@@ -59,6 +59,7 @@ async function serve(a: ParsedFlags<typeof SERVE_FLAGS>, ctx: CliContext): Promi
   const fetchFor = bindingCredentials({
     env: ctx.env,
     now: ctx.now,
+    random: ctx.random,
     signal: ctx.stopSignal,
     onIdentity: (b, notAfter) => expiry.record(b.name, notAfter),
     onExchange: (b, result, seconds) => {
@@ -66,9 +67,14 @@ async function serve(a: ParsedFlags<typeof SERVE_FLAGS>, ctx: CliContext): Promi
       metrics.createSessionSeconds.observe({ binding: b.name }, seconds)
     },
   })
-  const cache = new CredentialCache({ refreshWindowMs: (a['refresh-window'] ?? 1200) * 1000, onEvent: metrics.onCacheEvent, isLocalTransient: isMidRotation })
+  // One clock for the whole server: the cache's refresh decisions and the expiry warnings read the same one.
+  const cache = new CredentialCache({
+    refreshWindowMs: (a['refresh-window'] ?? 1200) * 1000, onEvent: metrics.onCacheEvent, isLocalTransient: isMidRotation, now: () => ctx.now().getTime(), random: ctx.random,
+  })
+  const lookup = new BindingLookup(dir)
   const app = await buildApp({
     configurationDirectory: dir,
+    lookup,
     // Without a cache, a half-rotated pair is still read again after short waits.
     resolveCredentials: a.cache === false ? (b) => retryMidRotation(() => fetchFor(b)) : cachedCredentials(fetchFor, cache),
     onResponse: (route, status) => metrics.requests.inc({ route, status: String(status) }),
@@ -89,7 +95,7 @@ async function serve(a: ParsedFlags<typeof SERVE_FLAGS>, ctx: CliContext): Promi
   const described = describeInventory(dir, inv)
   log(described.info, { configurationDirectory: dir, bindings: inv.names.length })
   if (described.warning !== undefined) warn(described.warning, { configurationDirectory: dir })
-  await scanCertificateExpiry(bindingLookup(dir), inv.names, (b, d) => expiry.record(b, d), (b, m) => warn(`binding ${b}: ${m}`, { binding: b }))
+  await scanCertificateExpiry(lookup, inv.names, (b, d) => expiry.record(b, d), (b, m) => warn(`binding ${b}: ${m}`, { binding: b }))
   const metricsServer = metricsAddress === undefined ? undefined : await startMetricsServer(metricsAddress, metrics, pruneUnbound)
   if (metricsServer !== undefined && metricsAddress !== undefined) {
     const bound = metricsServer.server.address()

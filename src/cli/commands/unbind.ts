@@ -2,6 +2,7 @@
 import { resolve } from 'node:path'
 import { checkName } from '../../binding/names.js'
 import { configurationDirectory, removeBinding } from '../../binding/store.js'
+import { FileLocks } from '../../fs/lock.js'
 import type { TableCommand } from '../flags.js'
 
 const FLAGS = {
@@ -16,7 +17,7 @@ export const command: TableCommand<typeof FLAGS> = {
   run: async ({ flags, positionals }, ctx) => {
     const name = checkName(positionals[0] ?? '')
     const dir = resolve(configurationDirectory(flags['configuration-directory'], ctx.env))
-    const removed = await removeBinding(dir, name)
+    const removed = await removeBinding(dir, name, { locks: new FileLocks(ctx) })
     ctx.stderr(removed.length === 0 ? `iamra: ${name} was not bound; nothing to remove` : `iamra: unbound ${name}`)
     return 0
   },

@@ -1,6 +1,7 @@
 /** `iamra update`: the drop-in for `aws_signing_helper update`, keeping one profile of ~/.aws/credentials fresh. */
 import { fromCertificate } from '../../credentials/from-certificate.js'
 import { IamraError } from '../../errors.js'
+import { FileLocks } from '../../fs/lock.js'
 import { checkCredentialsFile, credentialsFilePath, runUpdate } from '../../update/run-update.js'
 import type { CliContext } from '../context.js'
 import { helpText, parseFlags } from '../flags.js'
@@ -38,6 +39,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
     identity: { ...identityInputs(flags, askOnce(ctx.promptPassword), ctx.env), tpmDevice: ctx.env.TPM_DEVICE },
     session,
     now: ctx.now,
+    random: ctx.random,
     debug,
   })
   return runUpdate({
@@ -47,7 +49,8 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
     once: flags.once === true,
     now: ctx.now,
     sleep: abortableSleep,
-    random: Math.random,
+    random: ctx.random,
+    locks: new FileLocks(ctx),
     log: ctx.stderr,
     signal: ctx.stopSignal,
   })

@@ -2,7 +2,8 @@
  * A transport-free fake of the IAM Roles Anywhere CreateSession endpoint: routes, verifies (verify.ts),
  * mints credentials and answers in the service's rest-json shapes, recording every call.
  */
-import { createHash, randomBytes, randomUUID, X509Certificate } from 'node:crypto'
+import { createHash, X509Certificate } from 'node:crypto'
+import { kitRuntime, randomUuid, type KitRuntime } from '../kit-runtime.js'
 import { parseQuery, verifyParameters, verifySigner, VerifyError } from './verify.js'
 
 export interface FakeRequest {
@@ -55,8 +56,10 @@ export interface FakeConfig {
   /** Accepted trust-anchor ARNs; when absent any valid ARN in `region`. */
   trustAnchorArns?: string[]
   profileArns?: string[]
-  /** The fake's clock. */
+  /** The fake's clock; default: the real one. */
   now?: () => Date
+  /** The fake's random source (minted keys, request ids); default: the real one. */
+  randomBytes?: (n: number) => Buffer
   /** Allowed X-Amz-Date skew; default 5 minutes. */
   maxSkewMs?: number
   /** Default '': only POST {prefix}/sessions is served. */
@@ -91,29 +94,29 @@ export function rfc3339(at: Date): string {
   return at.toISOString().replace(/\.\d{3}Z$/, 'Z')
 }
 
-const randomId = (n: number): string => Array.from(randomBytes(n), (b) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'[b & 31]).join('')
+const randomId = (rt: KitRuntime, n: number): string => Array.from(rt.randomBytes(n), (b) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'[b & 31]).join('')
 const roleName = (roleArn: string): string => roleArn.slice(roleArn.lastIndexOf('/') + 1)
 const accountOf = (arn: string): string => arn.split(':')[4] ?? '000000000000'
 
-function defaultMinter(now: () => Date): (req: MintRequest) => Promise<MintedCredentials> {
+function defaultMinter(rt: KitRuntime): (req: MintRequest) => Promise<MintedCredentials> {
   return async (req) => ({
-    accessKeyId: 'ASIA' + randomId(16),
-    secretAccessKey: randomBytes(30).toString('base64'),
-    sessionToken: 'FwoGZXIvYXdzE' + randomBytes(240).toString('base64'),
-    expiration: new Date(now().getTime() + req.durationSeconds * 1000),
+    accessKeyId: 'ASIA' + randomId(rt, 16),
+    secretAccessKey: rt.randomBytes(30).toString('base64'),
+    sessionToken: 'FwoGZXIvYXdzE' + rt.randomBytes(240).toString('base64'),
+    expiration: new Date(rt.now().getTime() + req.durationSeconds * 1000),
   })
 }
 
-function json(statusCode: number, value: unknown, extra: Record<string, string> = {}): FakeResponse {
+function json(rt: KitRuntime, statusCode: number, value: unknown, extra: Record<string, string> = {}): FakeResponse {
   return {
     statusCode,
-    headers: { 'content-type': 'application/json', 'x-amzn-RequestId': randomUUID(), ...extra },
+    headers: { 'content-type': 'application/json', 'x-amzn-RequestId': randomUuid(rt), ...extra },
     body: Buffer.from(JSON.stringify(value), 'utf8'),
   }
 }
 
-function error(status: number, errorType: string, message: string, extra: Record<string, string> = {}): FakeResponse {
-  return json(status, { message }, { 'x-amzn-ErrorType': errorType, ...extra })
+function error(rt: KitRuntime, status: number, errorType: string, message: string, extra: Record<string, string> = {}): FakeResponse {
+  return json(rt, status, { message }, { 'x-amzn-ErrorType': errorType, ...extra })
 }
 
 function commonName(cert: X509Certificate): string {
@@ -140,17 +143,18 @@ function stableUuid(der: Buffer): string {
 
 export function createFakeHandler(config: FakeConfig): FakeHandler & { calls: FakeCall[] } {
   const anchors = config.trustAnchors.flatMap(certificatesOf)
-  const now = config.now ?? (() => new Date())
-  const mint = config.mint ?? defaultMinter(now)
+  const rt: KitRuntime = { now: config.now ?? kitRuntime.now, randomBytes: config.randomBytes ?? kitRuntime.randomBytes }
+  const now = rt.now
+  const mint = config.mint ?? defaultMinter(rt)
   const route = (config.pathPrefix ?? '').replace(/\/+$/, '') + '/sessions'
   const calls: FakeCall[] = []
 
   async function answer(req: FakeRequest, seen: { serial?: string; roleArn?: string }): Promise<FakeResponse> {
     const path = req.target.split('?', 1)[0] ?? ''
-    if (path !== route) return error(404, 'UnknownOperationException', `No operation at ${path}`)
-    if (req.method !== 'POST') return error(405, 'MethodNotAllowedException', `Method ${req.method} is not allowed on ${path}`, { allow: 'POST' })
+    if (path !== route) return error(rt, 404, 'UnknownOperationException', `No operation at ${path}`)
+    if (req.method !== 'POST') return error(rt, 405, 'MethodNotAllowedException', `Method ${req.method} is not allowed on ${path}`, { allow: 'POST' })
     const failure = config.failures?.shift()
-    if (failure !== undefined) return error(failure.status, failure.errorType, failure.message, failure.headers)
+    if (failure !== undefined) return error(rt, failure.status, failure.errorType, failure.message, failure.headers)
     const at = now()
     const signer = verifySigner(req, { now: at, region: config.region, maxSkewMs: config.maxSkewMs ?? 300_000, anchors }, seen)
     const params = verifyParameters(req, { region: config.region, trustAnchorArns: config.trustAnchorArns, profileArns: config.profileArns }, seen)
@@ -161,11 +165,11 @@ export function createFakeHandler(config: FakeConfig): FakeHandler & { calls: Fa
     })
     const sessionName = params.roleSessionName ?? signer.leaf.serialNumber.toLowerCase()
     const account = accountOf(params.roleArn)
-    return json(201, {
+    return json(rt, 201, {
       credentialSet: [{
         assumedRoleUser: {
           arn: creds.assumedRoleArn ?? `arn:aws:sts::${account}:assumed-role/${roleName(params.roleArn)}/${sessionName}`,
-          assumedRoleId: creds.assumedRoleId ?? `AROA${randomId(17)}:${sessionName}`,
+          assumedRoleId: creds.assumedRoleId ?? `AROA${randomId(rt, 17)}:${sessionName}`,
         },
         credentials: {
           accessKeyId: creds.accessKeyId,
@@ -192,8 +196,8 @@ export function createFakeHandler(config: FakeConfig): FakeHandler & { calls: Fa
       const status = (e as { status?: unknown }).status
       const errorType = (e as { errorType?: unknown }).errorType
       res = e instanceof VerifyError || (typeof status === 'number' && typeof errorType === 'string')
-        ? error(status as number, errorType as string, (e as Error).message)
-        : error(500, 'InternalServerException', 'Internal failure')
+        ? error(rt, status as number, errorType as string, (e as Error).message)
+        : error(rt, 500, 'InternalServerException', 'Internal failure')
     }
     const chain = req.headers['x-amz-x509-chain']
     const call: FakeCall = {

@@ -4,7 +4,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { randomUUID } from 'node:crypto'
+import { kitRuntime, randomUuid, type KitRuntime } from '../kit-runtime.js'
 import { createFakeHandler, type FakeCall, type FakeConfig, type FakeHandler } from './handler.js'
 
 export const MAX_BODY_BYTES = 64 * 1024
@@ -26,7 +26,7 @@ function rawHeaders(req: IncomingMessage): Record<string, string | string[] | un
   return out
 }
 
-function serve(handler: FakeHandler, req: IncomingMessage, res: ServerResponse): void {
+function serve(handler: FakeHandler, ids: Pick<KitRuntime, 'randomBytes'>, req: IncomingMessage, res: ServerResponse): void {
   const chunks: Buffer[] = []
   let size = 0
   req.on('data', (chunk: Buffer) => {
@@ -41,19 +41,19 @@ function serve(handler: FakeHandler, req: IncomingMessage, res: ServerResponse):
     }
     if (size > MAX_BODY_BYTES) {
       const body = Buffer.from(JSON.stringify({ message: `Request body exceeds ${MAX_BODY_BYTES} bytes` }))
-      send(413, { 'content-type': 'application/json', 'x-amzn-ErrorType': 'ValidationException', 'x-amzn-RequestId': randomUUID(), connection: 'close' }, body)
+      send(413, { 'content-type': 'application/json', 'x-amzn-ErrorType': 'ValidationException', 'x-amzn-RequestId': randomUuid(ids), connection: 'close' }, body)
       return
     }
     handler({ method: req.method ?? 'GET', target: req.url ?? '/', headers: rawHeaders(req), body: Buffer.concat(chunks) })
       .then((r) => send(r.statusCode, r.headers, r.body))
-      .catch(() => send(500, { 'content-type': 'application/json', 'x-amzn-ErrorType': 'InternalServerException', 'x-amzn-RequestId': randomUUID() }, Buffer.from('{"message":"Internal failure"}')))
+      .catch(() => send(500, { 'content-type': 'application/json', 'x-amzn-ErrorType': 'InternalServerException', 'x-amzn-RequestId': randomUuid(ids) }, Buffer.from('{"message":"Internal failure"}')))
   })
 }
 
 export async function startFakeEndpoint(config: FakeConfig & { host?: string; port?: number }): Promise<FakeEndpoint> {
   const handler = createFakeHandler(config)
   // ML-DSA certificates and signatures make headers of 20 KB and more (node's default limit is 16 KiB)
-  const server = createServer({ maxHeaderSize: 128 * 1024 }, (req, res) => serve(handler, req, res))
+  const server = createServer({ maxHeaderSize: 128 * 1024 }, (req, res) => serve(handler, { randomBytes: config.randomBytes ?? kitRuntime.randomBytes }, req, res))
   const host = config.host ?? '127.0.0.1'
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

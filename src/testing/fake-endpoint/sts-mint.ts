@@ -3,6 +3,7 @@
  * SigV4-HMAC signer of its own; never logs or embeds a secret in an error message.
  */
 import { createHash, createHmac } from 'node:crypto'
+import { kitRuntime } from '../kit-runtime.js'
 import type { MintedCredentials, MintRequest } from './handler.js'
 
 export interface HmacSignInput {
@@ -87,7 +88,10 @@ export function stsMinter(opts: {
   secretAccessKey: string
   region?: string
   fetchImpl?: typeof fetch
+  /** The clock requests are signed at; default: the real one. */
+  now?: () => Date
 }): (req: MintRequest) => Promise<MintedCredentials> {
+  const now = opts.now ?? kitRuntime.now
   const doFetch = opts.fetchImpl ?? fetch
   const url = new URL(opts.endpoint)
   if (url.pathname === '') url.pathname = '/'
@@ -101,7 +105,7 @@ export function stsMinter(opts: {
     ])
     const headers = signV4Hmac({
       method: 'POST', url, body, headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
-      accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey, region: opts.region ?? 'us-east-1', service: 'sts', at: new Date(),
+      accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey, region: opts.region ?? 'us-east-1', service: 'sts', at: now(),
     })
     let res: Response
     try {
