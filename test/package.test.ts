@@ -147,6 +147,9 @@ if (missing !== undefined) {
       const r = spawnSync('lintian', ['--tag-display-limit', '0', join(RELEASE, `iamra_${VERSION}_${arch}.deb`)], { encoding: 'utf8', timeout: 300_000 })
       const errors = `${r.stdout}`.split('\n').filter((l) => l.startsWith('E: '))
       t.same(errors, [], `${arch}: ${r.stdout}`)
+      // contrib/man/iamra.1 is installed as /usr/share/man/man1/iamra.1.gz and renders cleanly.
+      const manTags = `${r.stdout}`.split('\n').filter((l) => / (no-manual-page|manpage-|groff-message|bad-whatis-entry)/.test(l))
+      t.same(manTags, [], `${arch}: the manual page: ${r.stdout}`)
     }
   })
 }

@@ -50,6 +50,9 @@ export function buildDeb(arch, { binary, addon, sbomJson, nodeLicense, outDir, w
   for (const d of ['install.md', 'server.md', 'credential-process.md', 'hardware-keys.md', 'errors.md']) {
     try { put(tree, `${doc}/${d}.gz`, gz(readFileSync(join(root, 'docs', d)))) } catch { /* optional doc */ }
   }
+  // The manual page (lintian: no-manual-page), with this release's version on its title line.
+  const man = readFileSync(join(root, 'contrib/man/iamra.1'), 'utf8').replace(/^(\.TH IAMRA 1 \S+ "iamra )[^"]*"/m, `$1${version}"`)
+  put(tree, 'usr/share/man/man1/iamra.1.gz', gz(Buffer.from(man)))
   put(tree, `${doc}/LICENSE.node.gz`, gz(readFileSync(nodeLicense)))
   put(tree, `${doc}/sbom.cdx.json.gz`, gz(Buffer.from(sbomJson)))
   put(tree, `${doc}/examples/example-consumer.service`, { from: join(root, 'contrib/systemd/example-consumer.service') })

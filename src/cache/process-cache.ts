@@ -4,7 +4,7 @@
  * window remains; a lock makes parallel invocations share one CreateSession.
  */
 // SHA-256 in JavaScript: a cache hit then never loads node:crypto (6–8 ms of the binary's start-up)
-import { sha256 } from '@noble/hashes/sha2.js'
+import { sha256 } from './sha256.js'
 import { chmodSync, mkdirSync, statSync, type Stats } from 'node:fs'
 import { join } from 'node:path'
 import { IamraError } from '../errors.js'
@@ -29,13 +29,13 @@ export function processCacheDirectory(env: Readonly<Record<string, string | unde
  * command's reader: bounded, and a pipe such as `<(…)` read once and kept, so the loader gets it too.
  */
 export async function processCacheKey(parts: unknown, files: readonly string[], read: (file: string) => Promise<Buffer>): Promise<string | undefined> {
-  const h = sha256.create().update(new TextEncoder().encode(JSON.stringify(parts)))
+  const data: Uint8Array[] = [Buffer.from(JSON.stringify(parts))]
   try {
-    for (const f of files) h.update(await read(f))
+    for (const f of files) data.push(await read(f))
   } catch {
     return undefined
   }
-  return Buffer.from(h.digest()).toString('hex')
+  return Buffer.from(sha256(Buffer.concat(data))).toString('hex')
 }
 
 interface CachedFile {
