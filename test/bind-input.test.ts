@@ -6,7 +6,7 @@ import { execFileSync, spawn } from 'node:child_process'
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseEnvFile } from '../src/credentials/env-file.js'
+import { parseEnvFile } from '../src/binding/env-file.js'
 import { BIN, runCli } from './helpers/cli.js'
 import { onPath } from './helpers/processes.js'
 

@@ -3,7 +3,7 @@
  * access_token in the URI) and the one in its token file. A rebind keeps the entries these open
  * until the new env and token files are in place (see binding-file.ts).
  */
-import { parseEnvFile } from '../credentials/env-file.js'
+import { parseEnvFile } from './env-file.js'
 import { SECRET_FILE_LIMIT } from '../fs/read-bounded.js'
 import { readOwnFile } from './own-file.js'
 import { parseToken } from './token.js'

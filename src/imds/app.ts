@@ -6,7 +6,7 @@
 import type { FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
 import { IamraError } from '../errors.js'
 import { answerUnexpected, createHttpApp, type App } from '../server/http-app.js'
-import { sendError, sendJson } from '../server/ecs-response.js'
+import { sendError, sendJson } from '../server/json-reply.js'
 import { imdsBody, type ImdsCredentialSource } from './credentials.js'
 import { MAX_TOKEN_TTL, MIN_TOKEN_TTL, type TokenStore } from './token-store.js'
 

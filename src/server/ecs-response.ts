@@ -1,5 +1,4 @@
-/** Bodies in the ECS container-credentials format, with the exact Content-Type SDKs require. */
-import type { FastifyReply } from 'fastify'
+/** The ECS container-credentials body: the wire format of the server's `GET /ecs/credentials`. */
 import { accountOf } from '../rolesanywhere/arn.js'
 import type { SessionCredentials } from '../rolesanywhere/response.js'
 import { formatExpiration } from '../credentials/process-output.js'
@@ -14,16 +13,4 @@ export function ecsBody(c: SessionCredentials): Record<string, string> {
     ...(account === undefined ? {} : { AccountId: account }),
     RoleArn: c.roleArn,
   }
-}
-
-/**
- * Sends JSON as a Buffer: fastify appends `; charset=utf-8` to JSON content types otherwise, and
- * Go's SDK only parses error bodies whose Content-Type is exactly `application/json`.
- */
-export function sendJson(reply: FastifyReply, status: number, body: unknown): FastifyReply {
-  return reply.code(status).header('content-type', 'application/json').header('cache-control', 'no-store').send(Buffer.from(JSON.stringify(body)))
-}
-
-export function sendError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
-  return sendJson(reply, status, { Code: code, Message: message, code, message })
 }

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
-import { sendError } from './ecs-response.js'
+import { sendError } from './json-reply.js'
 import { redactUrl } from './token-extraction.js'
 
 export interface App {

@@ -8,13 +8,11 @@ import { bindingPaths, configurationDirectory, writeBinding } from '../../bindin
 import { FileLocks } from '../../fs/lock.js'
 import { issueToken } from '../../binding/token.js'
 import { checkIdentityFile, identityPath, tpmOptions } from '../bind-inputs.js'
-import { loadIdentity } from '../../identity/identity.js'
 import { isPkcs11Uri, parsePkcs11Uri } from '../../pkcs11/uri.js'
-import { createSession, MAX_DURATION, MIN_DURATION } from '../../rolesanywhere/create-session.js'
+import { fromCertificate } from '../../credentials/from-certificate.js'
+import { MAX_DURATION, MIN_DURATION } from '../../rolesanywhere/create-session.js'
 import { resolveSessionConfig, type SessionConfig } from '../../rolesanywhere/session-config.js'
 import { readSessionEnvironment } from '../../rolesanywhere/session-environment.js'
-import { createTransport } from '../../rolesanywhere/transport.js'
-import { userAgent } from '../../version.js'
 import type { CliContext } from '../context.js'
 import type { ParsedFlags, TableCommand } from '../flags.js'
 import { groupId } from './group-id.js'
@@ -94,16 +92,21 @@ async function bind(rawName: string, a: BindFlags, ctx: CliContext): Promise<num
   }
   const envFile = renderEnvFile(envFor({ mode, token, url, tokenFile: paths.token }))
   if (validate) {
-    const identity = await loadIdentity({ certificateFiles, intermediatesFiles, privateKeyFile, pkcs11Lib, reusePin, ...tpm, tpmDevice: ctx.env.TPM_DEVICE, now: ctx.now() }).catch((e: unknown) => {
-      if (e instanceof IamraError && e.code === 'KEY_PASSWORD_REQUIRED') {
-        throw new IamraError('KEY_UNSUPPORTED', `${privateKeyFile} is encrypted, and the server cannot ask for its password: bind an unencrypted key readable only by the server (mode 0640, group iamra), or a key on a PKCS#11 token`, { cause: e })
-      }
-      throw e
+    // One CreateSession through the credentials layer, as the server will make it. A key that needs a
+    // password nobody can give fails while loading (an encrypted file key) or while signing (a TPM key).
+    let loaded = false
+    const provider = fromCertificate({
+      identity: { certificateFiles, intermediatesFiles, privateKeyFile, pkcs11Lib, reusePin, ...tpm, tpmDevice: ctx.env.TPM_DEVICE },
+      session,
+      now: ctx.now,
+      random: ctx.random,
+      onIdentity: () => {
+        loaded = true
+      },
     })
-    const creds = await createSession(session.request, identity, session.endpoint, {
-      transport: createTransport(session.transport), now: ctx.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: ctx.random, userAgent: userAgent(),
-    }).catch((e: unknown) => {
+    const creds = await provider().catch((e: unknown) => {
       if (e instanceof IamraError && e.code === 'KEY_PASSWORD_REQUIRED') {
+        if (!loaded) throw new IamraError('KEY_UNSUPPORTED', `${privateKeyFile} is encrypted, and the server cannot ask for its password: bind an unencrypted key readable only by the server (mode 0640, group iamra), or a key on a PKCS#11 token`, { cause: e })
         throw new IamraError('USAGE', `${privateKeyFile} is a TPM key with a password, and the server cannot ask for it: pass --tpm-key-password-file /path/to/file (or --no-tpm-key-password)`, { cause: e })
       }
       throw e

@@ -67,7 +67,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
 /** The fallback through the server: no key or certificate flags, just the binding's URI and token. */
 async function viaServer({ flags, given }: Parsed<typeof FLAGS>, ctx: CliContext): Promise<number> {
   const [{ parseEnvFile }, { containerEndpointFrom, credentialsFromServer, readSmallFile }] = await Promise.all([
-    import('../../credentials/env-file.js'), import('../../credentials/from-server.js'),
+    import('../../binding/env-file.js'), import('../../credentials/from-server.js'),
   ])
   const local = [...given].filter((k) => !['env-file', 'from-environment', 'timeout', 'debug', 'no-verify-ssl'].includes(k))
   if (local.length > 0 || (flags['env-file'] !== undefined && flags['from-environment'] === true)) {

@@ -1,5 +1,7 @@
-/** Reading systemd EnvironmentFile= syntax: `KEY=value`, `KEY="value"` (\-escapes), `KEY='value'`, comments. */
-
+/**
+ * Reading a binding's env file (systemd EnvironmentFile= syntax, as renderEnvFile in modes.ts writes
+ * it): `KEY=value`, `KEY="value"` (\-escapes), `KEY='value'`, comments.
+ */
 export function parseEnvFile(text: string): Record<string, string> {
   const vars: Record<string, string> = {}
   for (const raw of text.split(/\r?\n/)) {
