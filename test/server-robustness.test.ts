@@ -82,7 +82,7 @@ async function rotationRig(t: Test, layout: 'plain' | 'kubelet', opts: { cache?:
     request: { ...REQUEST, trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN },
   })
   const resolve = bindingCredentials({ env: {}, now: () => new Date() })
-  const cache = new CredentialCache({ isLocalTransient: (await import('../src/identity/rotation.js')).isMidRotation })
+  const cache = new CredentialCache({ isLocalTransient: (await import('../src/identity/rotation.js')).isMidRotation, now: Date.now, random: Math.random })
   t.teardown(() => cache.clear())
   const { retryMidRotation } = await import('../src/identity/rotation.js')
   const app = await buildApp({
@@ -250,7 +250,7 @@ t.test('IMDS mode, the agent and credential-process: a provider that meets a hal
 t.test('credentials expiring while a refresh hangs: a coded 504/503, never `undefined`', async (t) => {
   const hang = () => new Promise<SessionCredentials>(() => {})
   // The cache directly: it used to reject with undefined.
-  const cache = new CredentialCache({ maxRefreshWaitMs: 100 })
+  const cache = new CredentialCache({ maxRefreshWaitMs: 100, now: Date.now, random: Math.random })
   t.teardown(() => cache.clear())
   await cache.get('k', async () => creds(new Date(Date.now() + 150)))
   await sleep(90) // inside the refresh window (half of a 150 ms lifetime), expiring during the wait
@@ -259,7 +259,7 @@ t.test('credentials expiring while a refresh hangs: a coded 504/503, never `unde
   t.equal((e as IamraError).code, 'UPSTREAM_TIMEOUT')
 
   // Through the ECS app.
-  const ecsCache = new CredentialCache({ maxRefreshWaitMs: 100 })
+  const ecsCache = new CredentialCache({ maxRefreshWaitMs: 100, now: Date.now, random: Math.random })
   t.teardown(() => ecsCache.clear())
   const dir = mkdtempSync(join(tmpdir(), 'iamra-rob-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -279,7 +279,7 @@ t.test('credentials expiring while a refresh hangs: a coded 504/503, never `unde
   t.notMatch(r.body, /Cannot read|undefined|at .*\.js/, 'no stack-derived text in the body')
 
   // Through IMDS mode.
-  const imdsCache = new CredentialCache({ maxRefreshWaitMs: 100 })
+  const imdsCache = new CredentialCache({ maxRefreshWaitMs: 100, now: Date.now, random: Math.random })
   t.teardown(() => imdsCache.clear())
   let firstImds = true
   const source = imdsCredentialSource(() => (firstImds ? ((firstImds = false), Promise.resolve(creds(new Date(Date.now() + 150)))) : hang()), imdsCache, Date.now)
@@ -308,7 +308,7 @@ t.test('IMDS mode recovers on the first success after an outage', async (t) => {
   let clock = Date.now()
   let up = false
   let calls = 0
-  const cache = new CredentialCache({ now: () => clock })
+  const cache = new CredentialCache({ now: () => clock, random: () => 0 })
   t.teardown(() => cache.clear())
   const source = imdsCredentialSource(async () => {
     calls++
@@ -322,7 +322,7 @@ t.test('IMDS mode recovers on the first success after an outage', async (t) => {
   t.equal(served, 'served', '1.5 s later the upstream is back: the next request tries and is served')
   t.equal(calls, 2)
   // Throttling keeps the full interval: the service asked us to slow down.
-  const throttled = new CredentialCache({ now: () => clock })
+  const throttled = new CredentialCache({ now: () => clock, random: () => 0 })
   t.teardown(() => throttled.clear())
   let tCalls = 0
   const fetch = async () => { tCalls++; throw new IamraError('UPSTREAM_THROTTLED', 'slow down') }
@@ -331,7 +331,7 @@ t.test('IMDS mode recovers on the first success after an outage', async (t) => {
   await t.rejects(throttled.get('k', fetch), { code: 'UPSTREAM_THROTTLED' })
   t.equal(tCalls, 1, 'no new attempt 1.5 s after throttling')
   // So do refusals: asking again soon would not help.
-  const denied = new CredentialCache({ now: () => clock })
+  const denied = new CredentialCache({ now: () => clock, random: () => 0 })
   t.teardown(() => denied.clear())
   let dCalls = 0
   const deny = async () => { dCalls++; throw new IamraError('UPSTREAM_DENIED', 'untrusted certificate') }
@@ -586,7 +586,7 @@ t.test('upstream hangs, then comes back: coded answers only, and the first succe
     request: { ...REQUEST, trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN },
   })
   const transport = createTransport({ timeoutMs: 150, verifyTls: true })
-  const cache = new CredentialCache({ maxRefreshWaitMs: 100 })
+  const cache = new CredentialCache({ maxRefreshWaitMs: 100, now: Date.now, random: Math.random })
   t.teardown(() => cache.clear())
   const app = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, now: () => new Date(), transport }), cache) })
   t.teardown(() => app.fastify.close())
@@ -635,7 +635,7 @@ t.test('IMDS mode under load: refreshes that meet a renaming rotation give no fa
     session: resolveSessionConfig({ trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: s.fake.url, verifyTls: true, env: {} }),
     now: () => new Date(),
   })
-  const cache = new CredentialCache({ isLocalTransient: isMidRotation }) // as serveImds builds it
+  const cache = new CredentialCache({ isLocalTransient: isMidRotation, now: Date.now, random: Math.random }) // as serveImds builds it
   t.teardown(() => cache.clear())
   const app = await buildImdsApp({ roleName: 'iamra-test', credentials: imdsCredentialSource(() => retryMidRotation(provider), cache, Date.now), tokens: new TokenStore() })
   t.teardown(() => app.fastify.close())

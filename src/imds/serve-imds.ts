@@ -116,7 +116,7 @@ export async function serveImds(a: Record<string, unknown>, ctx: CliContext): Pr
       metrics.createSessionSeconds.observe({ binding: roleName }, (performance.now() - started) / 1000)
     }
   }
-  const cache = new CredentialCache({ refreshWindowMs: refreshSeconds * 1000, onEvent: metrics.onCacheEvent, now, isLocalTransient: isMidRotation })
+  const cache = new CredentialCache({ refreshWindowMs: refreshSeconds * 1000, onEvent: metrics.onCacheEvent, now, random: Math.random, isLocalTransient: isMidRotation })
   const credentials = imdsCredentialSource(fetch, cache, now)
   try {
     await credentials() // PR #200: no server without a first good CreateSession

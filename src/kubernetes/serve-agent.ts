@@ -130,7 +130,7 @@ export async function serveKubernetes(a: Record<string, unknown>, ctx: CliContex
   })
   // A JWKS source down at start-up is not fatal: the agent retries on the first requests.
   await keys.load().catch(() => {})
-  const cache = new CredentialCache({ refreshWindowMs: refreshSeconds * 1000, onEvent: metrics.onCacheEvent, now })
+  const cache = new CredentialCache({ refreshWindowMs: refreshSeconds * 1000, onEvent: metrics.onCacheEvent, now, random: Math.random })
   const app = await buildAgentApp({
     verify: createTokenVerifier({ jose, keys, issuer: config.issuer, audiences: config.audiences, clockToleranceSeconds: config.clockTolerance, now: ctx.now }),
     bindings: cachedListing(dir, 1000, now),

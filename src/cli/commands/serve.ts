@@ -75,7 +75,7 @@ async function serve(a: Record<string, unknown>, ctx: CliContext): Promise<numbe
       metrics.createSessionSeconds.observe({ binding: b.name }, seconds)
     },
   })
-  const cache = new CredentialCache({ refreshWindowMs: refreshWindowMs(a['refresh-window']), onEvent: metrics.onCacheEvent, isLocalTransient: isMidRotation })
+  const cache = new CredentialCache({ refreshWindowMs: refreshWindowMs(a['refresh-window']), onEvent: metrics.onCacheEvent, isLocalTransient: isMidRotation, now: () => ctx.now().getTime(), random: Math.random })
   const app = await buildApp({
     configurationDirectory: dir,
     // Without a cache, a half-rotated pair is still read again after short waits.
