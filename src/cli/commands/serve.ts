@@ -21,7 +21,7 @@ import { runServer } from '../../server/run-server.js'
 import { imdsModeRequested, imdsOptions, serveImds } from '../../imds/serve-imds.js'
 import { createServiceManager } from '../../server/service-manager.js'
 import { redactUrl } from '../../server/token-extraction.js'
-import { isMidRotation, retryMidRotation } from '../../identity/rotation.js'
+import { isMidRotation } from '../../identity/rotation.js'
 import { describeInventory, inventory, scanCertificateExpiry } from '../../server/startup-scan.js'
 import { kubernetesModeRequested, kubernetesOptions, serveKubernetes } from '../../kubernetes/serve-agent.js'
 import type { CliContext } from '../context.js'
@@ -70,16 +70,13 @@ async function serve(a: Record<string, unknown>, ctx: CliContext): Promise<numbe
     now: ctx.now,
     signal: ctx.stopSignal,
     onIdentity: (b, notAfter) => expiry.record(b.name, notAfter),
-    onExchange: (b, result, seconds) => {
-      metrics.createSession.inc({ binding: b.name, result })
-      metrics.createSessionSeconds.observe({ binding: b.name }, seconds)
-    },
+    onExchange: (b, result, seconds) => metrics.onExchange(b.name, result, seconds),
   })
   const cache = new CredentialCache({ refreshWindowMs: refreshWindowMs(a['refresh-window']), onEvent: metrics.onCacheEvent, isLocalTransient: isMidRotation, now: () => ctx.now().getTime(), random: Math.random })
   const app = await buildApp({
     configurationDirectory: dir,
-    // Without a cache, a half-rotated pair is still read again after short waits.
-    resolveCredentials: a.cache === false ? (b) => retryMidRotation(() => fetchFor(b)) : cachedCredentials(fetchFor, cache),
+    // Without a cache too, a half-rotated pair is read again after short waits (by the loader itself).
+    resolveCredentials: a.cache === false ? fetchFor : cachedCredentials(fetchFor, cache),
     onResponse: (route, status) => metrics.requests.inc({ route, status: String(status) }),
     health: () => {
       pruneUnbound()
