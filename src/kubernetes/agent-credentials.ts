@@ -6,21 +6,16 @@
  */
 import { createHash } from 'node:crypto'
 import type { CredentialCache } from '../cache/credential-cache.js'
-import { bindingExchange } from '../credentials/binding-exchange.js'
+import { bindingExchange, type BindingExchangeInit } from '../credentials/binding-exchange.js'
 import { readIdentityFileSync } from '../identity/files.js'
 import { isPkcs11Uri } from '../pkcs11/uri.js'
 import type { SessionCredentials } from '../rolesanywhere/response.js'
-import type { Transport } from '../rolesanywhere/transport.js'
 import type { KubernetesBinding } from './binding.js'
 
-export interface AgentCredentialsInit {
+/** The shared binding exchange's settings, plus the cache and the bound on concurrent CreateSessions. */
+export interface AgentCredentialsInit extends BindingExchangeInit<KubernetesBinding> {
   readonly cache: CredentialCache
-  readonly env: Readonly<Record<string, string | undefined>>
-  readonly now: () => Date
-  readonly signal?: AbortSignal | undefined
-  readonly transport?: Transport | undefined
   readonly maxConcurrent?: number
-  readonly onExchange?: (binding: KubernetesBinding, result: string, seconds: number) => void
 }
 
 export type AgentCredentials = (binding: KubernetesBinding, sessionName: string | undefined) => Promise<SessionCredentials>
