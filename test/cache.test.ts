@@ -14,12 +14,13 @@ import { join } from 'node:path'
 
 const MIN = 60_000
 
-function harness(opts: { window?: number; minFailure?: number } = {}) {
+function harness(opts: { window?: number; minFailure?: number; maxWait?: number } = {}) {
   let now = 0
   const timers: Array<{ at: number; fn: () => void; cancelled: boolean }> = []
   const events: CacheEvent[] = []
   const cache = new CredentialCache({
     refreshWindowMs: opts.window ?? 20 * MIN, minFailureIntervalMs: opts.minFailure ?? 10_000, now: () => now, random: () => 0,
+    ...(opts.maxWait === undefined ? {} : { maxRefreshWaitMs: opts.maxWait }),
     setTimer: (fn, ms) => { const t = { at: now + ms, fn, cancelled: false }; timers.push(t); return t as unknown as NodeJS.Timeout },
     clearTimer: (t) => void ((t as { cancelled: boolean }).cancelled = true),
     onEvent: (e) => events.push(e),
@@ -43,7 +44,7 @@ function harness(opts: { window?: number; minFailure?: number } = {}) {
     }
     await new Promise((r) => setImmediate(r))
   }
-  return { cache, fetch, events, advance, timers, calls: () => calls, fail: (n: number) => (failNext = n) }
+  return { cache, fetch, events, advance, timers, now: () => now, calls: () => calls, fail: (n: number) => (failNext = n) }
 }
 
 t.test('hits, single flight, refresh inside the window', async (t) => {
@@ -110,7 +111,7 @@ t.test('in the server: one CreateSession for many requests, a renewed certificat
   const dir = join(s.pki.dir, 'run')
   t.equal((await runCli(['bind', 'app', '--configuration-directory', dir, '--no-validate', '--certificate', s.pki.path('leaf.pem'), '--intermediates', s.pki.path('int.pem'), '--private-key', s.pki.path('key.pem'), ...s.sessionArgs])).code, 0)
   const token = /AWS_CONTAINER_AUTHORIZATION_TOKEN=(\S+)/.exec(await import('node:fs').then((fs) => fs.readFileSync(join(dir, 'env/app'), 'utf8')))?.[1] ?? ''
-  const cache = new CredentialCache()
+  const cache = new CredentialCache({ now: Date.now, random: Math.random })
   t.teardown(() => cache.clear())
   const app = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, now: () => new Date(), random: Math.random }), cache) })
   t.teardown(() => app.fastify.close())
@@ -128,23 +129,27 @@ t.test('in the server: one CreateSession for many requests, a renewed certificat
 })
 
 t.test('a hanging upstream does not stall callers that have valid credentials', async (t) => {
+  // Injected clock and timers: the wait bound is a timer of the cache's, fired by the test.
+  const h = harness({ maxWait: 50 })
   let release: (c: SessionCredentials) => void = () => {}
-  let calls = 0
-  let now = Date.now()
-  const cache = new CredentialCache({ refreshWindowMs: 20 * MIN, maxRefreshWaitMs: 50, now: () => now })
-  const creds = (ms: number): SessionCredentials => ({ accessKeyId: `AK${calls}`, secretAccessKey: 's', sessionToken: 't', expiration: new Date(now + ms), expiresAt: new Date(now + ms), roleArn: 'r', assumedRoleArn: undefined })
-  await cache.get('k', async () => (calls++, creds(60 * MIN)))
-  now += 45 * MIN // 15 minutes left: inside the window
-  const hanging = () => new Promise<SessionCredentials>((r) => { calls++; release = r })
-  const started = Date.now()
-  const served = await Promise.all([cache.get('k', hanging), cache.get('k', hanging)])
-  t.ok(Date.now() - started < 1000, `served after ${Date.now() - started} ms, not after the upstream gave up`)
-  t.same(served.map((c) => c.accessKeyId), ['AK1', 'AK1'], 'the last good credentials')
-  t.equal(calls, 2, 'one refresh in flight, shared')
-  release(creds(60 * MIN))
+  let hung = 0
+  await h.cache.get('k', h.fetch)
+  h.timers.length = 0 // no background refresh in this test
+  await h.advance(45 * MIN) // 15 minutes left: inside the window
+  const hanging = () => new Promise<SessionCredentials>((r) => { hung++; release = r })
+  const served = Promise.all([h.cache.get('k', hanging), h.cache.get('k', hanging)])
   await new Promise((r) => setImmediate(r))
-  t.equal((await cache.get('k', hanging)).accessKeyId, 'AK2', 'the refresh that finished later is used')
-  cache.clear()
+  t.equal(hung, 1, 'one refresh in flight, shared')
+  const waits = h.timers.filter((x) => !x.cancelled)
+  t.same(waits.map((x) => x.at - h.now()), [50, 50], 'each caller waits at most maxRefreshWaitMs')
+  await h.advance(50) // the upstream still hangs
+  t.same((await served).map((c) => c.accessKeyId), ['AK1', 'AK1'], 'the last good credentials, not after the upstream gave up')
+  t.ok(h.events.some((e) => e.type === 'stale-served'))
+  release({ accessKeyId: 'AK2', secretAccessKey: 's', sessionToken: 't', expiration: new Date(h.now() + 60 * MIN), expiresAt: new Date(h.now() + 60 * MIN), roleArn: 'r', assumedRoleArn: undefined })
+  await new Promise((r) => setImmediate(r))
+  t.equal((await h.cache.get('k', hanging)).accessKeyId, 'AK2', 'the refresh that finished later is used')
+  t.equal(hung, 1)
+  h.cache.clear()
 })
 
 t.test('a new key in a group replaces the old entry (rotated token, renewed files)', async (t) => {

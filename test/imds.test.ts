@@ -162,7 +162,7 @@ t.test('no valid credentials: 503 JSON, never empty or expired credentials', asy
   }
   // A CreateSession answer that is already expired is refused too.
   const expired = { ...CREDS, expiresAt: new Date(Date.now() - 1000) }
-  const source = imdsCredentialSource(async () => expired, new CredentialCache(), Date.now)
+  const source = imdsCredentialSource(async () => expired, new CredentialCache({ now: Date.now, random: Math.random }), Date.now)
   await t.rejects(source(), { code: 'CREDENTIALS_EXPIRED' })
 })
 
@@ -179,7 +179,7 @@ t.test('refresh ahead, single flight, last good through an outage, then 503 (fak
     session, now: () => new Date(clock), random: Math.random, sleep: async () => {},
   })
   let pendingTimer: (() => void) | undefined
-  const cache = new CredentialCache({ now: () => clock, setTimer: (fn) => ((pendingTimer = fn), {}), clearTimer: () => {} })
+  const cache = new CredentialCache({ now: () => clock, setTimer: (fn) => ((pendingTimer = fn), {}), clearTimer: () => {}, random: () => 0 })
   t.teardown(() => cache.clear())
   const { req } = await imdsApp(t, imdsCredentialSource(provider, cache, () => clock), new TokenStore({ now: () => clock, random: randomBytes }))
   const calls = (): number => scenario.fake.calls.length

@@ -78,7 +78,7 @@ async function makeAgent(t: Test, opts: { keys: SigningKey[]; jwks?: JwksSource;
   const source = opts.jwks ?? fileJwks(jwksPath)
   const keys = createKeySet({ jose, source: { describe: source.describe, load: () => (loads++, source.load()) }, cooldownMs: opts.cooldownMs ?? 0, maxAgeMs: 600_000, now: Date.now })
   await keys.load()
-  const cache = new CredentialCache()
+  const cache = new CredentialCache({ now: Date.now, random: Math.random })
   t.teardown(() => cache.clear())
   const appOpts: AgentAppOptions = {
     verify: createTokenVerifier({ jose, keys, issuer: ISSUER, audiences: [AUDIENCE, 'other-audience'], now: () => new Date() }),
@@ -324,7 +324,7 @@ t.test('latency: a cached agent request next to a cached ECS request (loopback, 
     certificateFiles: [s.pki.path('leaf.pem')], intermediatesFiles: [s.pki.path('int.pem')], privateKeyFile: s.pki.path('key.pem'),
     request: { durationSeconds: 3600, trustAnchorArn: s.sessionArgs[1] as string, profileArn: s.sessionArgs[3] as string, roleArn: ROLE_A }, endpoint: s.fake.url,
   })
-  const cache = new CredentialCache()
+  const cache = new CredentialCache({ now: Date.now, random: Math.random })
   t.teardown(() => cache.clear())
   const ecs = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, now: () => new Date(), random: Math.random }), cache) })
   t.teardown(() => ecs.fastify.close())

@@ -58,7 +58,7 @@ t.test('a `..data` swap every 25 ms while a client polls: no failed request, no 
   })
   const app = await buildApp({ configurationDirectory: dir, resolveCredentials: bindingCredentials({ env: {}, now: () => new Date(), random: Math.random }) })
   t.teardown(() => app.fastify.close())
-  const cached = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, now: () => new Date(), random: Math.random }), new CredentialCache()) })
+  const cached = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, now: () => new Date(), random: Math.random }), new CredentialCache({ now: Date.now, random: Math.random })) })
   t.teardown(() => cached.fastify.close())
   const statuses = new Map<number, number>()
   const until = Date.now() + 5000

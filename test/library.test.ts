@@ -283,6 +283,39 @@ t.test('memoize: one call in flight, reuse until the refresh window, forceRefres
   t.equal((await constant()).accessKeyId, (await constant()).accessKeyId, 'no expiration: kept')
 })
 
+t.test('memoize follows the refresh policy: the window is at most half the lifetime; a failed refresh serves valid credentials, retried at most every 10 s', async (t) => {
+  let now = 0
+  let calls = 0
+  let fail = false
+  const provider = async (): Promise<{ accessKeyId: string; expiration: Date }> => {
+    calls++
+    if (fail) throw new Error('down')
+    return { accessKeyId: `AK${calls}`, expiration: new Date(now + 20 * 60_000) }
+  }
+  const m = memoize(provider, { now: () => now, refreshBeforeMs: 15 * 60_000 })
+  t.equal((await m()).accessKeyId, 'AK1')
+  now += 9 * 60_000
+  t.equal((await m()).accessKeyId, 'AK1', '20-minute credentials, 15-minute window: fresh until half their lifetime (11 minutes left)')
+  now += 2 * 60_000
+  fail = true
+  t.equal((await m()).accessKeyId, 'AK1', '9 minutes left, the refresh failed: the valid credentials are served')
+  t.equal(calls, 2)
+  now += 5000
+  t.equal((await m()).accessKeyId, 'AK1', 'within 10 s of the failure: no new attempt')
+  t.equal(calls, 2)
+  now += 5000
+  await m()
+  t.equal(calls, 3, '10 s after the failure: a new attempt')
+  await t.rejects(m({ forceRefresh: true }), /down/, 'forceRefresh throws the failure')
+  now += 10 * 60_000 // expired
+  await t.rejects(m(), /down/, 'never expired credentials')
+  const before = calls
+  await t.rejects(m(), /down/)
+  t.equal(calls, before + 1, 'with nothing valid, every call tries again')
+  fail = false
+  t.equal((await m()).accessKeyId, `AK${calls}`, 'recovers')
+})
+
 t.test('memoize shares one provider between two real SDK clients', async (t) => {
   const s = await startScenario('p256')
   t.teardown(s.close)

@@ -42,41 +42,65 @@ t.test('listen parsing and inherited sockets', async (t) => {
 t.test('several listeners, readiness, graceful stop', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'iamra-run-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  let release: () => void = () => {}
-  const gate = new Promise<void>((r) => (release = r))
+  const deferred = () => {
+    let fire = (): void => {}
+    const promise = new Promise<void>((r) => (fire = r))
+    return { promise, fire }
+  }
+  const gate = deferred()
+  const entered = deferred()
   let slow = false
-  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: async () => (slow ? (await gate, CREDS) : CREDS) })
+  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: async () => (slow ? (entered.fire(), await gate.promise, CREDS) : CREDS) })
   const calls: string[] = []
+  const stopping = deferred()
   const sm: ServiceManager = {
     kind: 'none', ready: (s) => calls.push(`ready:${s}`), status: (s) => calls.push(`status:${s}`), watchdog: () => calls.push('watchdog'),
-    stopping: () => calls.push('stopping'), watchdogIntervalMs: () => 1000,
+    stopping: () => (calls.push('stopping'), stopping.fire()), watchdogIntervalMs: () => 1000,
   }
   const stop = new AbortController()
   const sock = join(dir, 'iamra.sock')
+  const listening = deferred()
   let bound: string[] = []
+  // The watchdog timer is the test's: its period is read, and it is fired by hand.
+  const pings: Array<{ fn: () => void; ms: number; stopped: boolean }> = []
   const running = runServer({
     app, inherited: [], addresses: [{ kind: 'tcp', host: '127.0.0.1', port: 0 }, { kind: 'unix', path: sock }], serviceManager: sm,
-    stopSignal: stop.signal, log: () => {}, onListening: (b) => (bound = b),
+    stopSignal: stop.signal, log: () => {}, onListening: (b) => ((bound = b), listening.fire()),
+    every: (fn, ms) => {
+      const p = { fn, ms, stopped: false }
+      pings.push(p)
+      return () => void (p.stopped = true)
+    },
   })
-  for (let i = 0; i < 100 && bound.length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+  await Promise.race([listening.promise, running])
   t.equal(bound.length, 2, `listening on ${bound.join(', ')}`)
   const port = Number(bound[0]?.split(':').pop())
   t.equal((await get({ host: '127.0.0.1', port }, '/healthz')).body, 'ok', 'TCP')
   t.equal((await get({ socketPath: sock }, '/healthz')).body, 'ok', 'unix socket')
   t.match(calls[0], /^ready:serving ECS credentials on 127\.0\.0\.1:\d+, .*iamra\.sock$/)
-  await new Promise((r) => setTimeout(r, 700))
-  t.ok(calls.includes('watchdog'), 'watchdog pinged at half the interval')
+  t.same(pings.map((p) => p.ms), [500], 'the watchdog is pinged at half the interval')
+  pings[0]?.fn()
+  t.ok(calls.includes('watchdog'), 'watchdog pinged')
 
   const { token } = await addBinding(dir, 'app', 'ecs-full')
   slow = true
   const inflight = get({ host: '127.0.0.1', port }, '/ecs/credentials', { authorization: `Bearer ${token}` })
-  await new Promise((r) => setTimeout(r, 100))
+  await entered.promise // the request is being answered
   stop.abort()
-  await new Promise((r) => setTimeout(r, 100))
-  const late = await get({ socketPath: sock }, '/ecs/credentials', { authorization: `Bearer ${token}` }).catch((e: Error) => ({ status: -1, body: e.message }))
-  t.ok(late.status === 503 || late.status === -1, `a request during shutdown is refused (${late.status})`)
-  if (late.status === 503) t.match(late.body, /"Code":"SERVER_STOPPING"/)
-  release()
+  await stopping.promise // STOPPING=1 sent; the listeners are closed in the same step
+  t.ok(pings[0]?.stopped, 'the watchdog timer is stopped')
+  const late = await get({ socketPath: sock }, '/ecs/credentials', { authorization: `Bearer ${token}` }).then(
+    (r) => `answered ${r.status}`,
+    (e: NodeJS.ErrnoException) => `refused ${e.code ?? e.message}`,
+  )
+  t.equal(late, 'refused ENOENT', 'a new connection during shutdown is refused: the listener is closed and its socket file gone')
+  const lateTcp = await get({ host: '127.0.0.1', port }, '/healthz').then((r) => `answered ${r.status}`, (e: NodeJS.ErrnoException) => `refused ${e.code ?? e.message}`)
+  t.equal(lateTcp, 'refused ECONNREFUSED', 'on TCP too')
+  // A request that still reaches the app (a connection accepted before the stop) gets a coded 503.
+  const reached = await app.fastify.inject({ method: 'GET', url: '/ecs/credentials', headers: { authorization: `Bearer ${token}` } })
+  t.equal(reached.statusCode, 503, 'a request during shutdown is refused (503)')
+  t.match(reached.body, /"Code":"SERVER_STOPPING"/)
+  gate.fire()
   t.equal((await inflight).status, 200, 'the in-flight request finished')
   await running
   t.ok(calls.includes('stopping'), 'STOPPING=1 sent')

@@ -1,7 +1,9 @@
 /**
  * A cross-process cache for `credential-process --cache`: one 0600 file per identity and request
- * in a 0700 directory ($XDG_RUNTIME_DIR/iamra, else ~/.cache/iamra), reused while the refresh
- * window remains; a lock makes parallel invocations share one CreateSession.
+ * in a 0700 directory ($XDG_RUNTIME_DIR/iamra, else ~/.cache/iamra), reused while fresh under the
+ * refresh policy (refresh-policy.ts); a lock makes parallel invocations share one CreateSession. A
+ * failed CreateSession is reported, not covered with the cached credentials: the AWS CLI and SDKs
+ * refuse credentials this close to expiry anyway (botocore within 10 minutes), with a worse message.
  */
 // SHA-256 in JavaScript: a cache hit then never loads node:crypto (6–8 ms of the binary's start-up)
 import { sha256 } from './sha256.js'
@@ -13,7 +15,7 @@ import { readRegularFileSync, SECRET_FILE_LIMIT } from '../fs/read-bounded.js'
 import { unwritable } from '../fs/unwritable.js'
 import type { SessionCredentials } from '../rolesanywhere/response.js'
 import type { FileLocks } from '../fs/lock.js'
-import { DEFAULT_REFRESH_WINDOW_MS } from './credential-cache.js'
+import { DEFAULT_REFRESH_WINDOW_MS, isFresh } from './refresh-policy.js'
 
 export function processCacheDirectory(env: Readonly<Record<string, string | undefined>>, flag?: string): string {
   if (flag !== undefined && flag !== '') return flag
@@ -95,8 +97,7 @@ async function readFresh(file: string, now: number, window: number): Promise<Ses
   }
   if (typeof c.accessKeyId !== 'string' || typeof c.secretAccessKey !== 'string' || typeof c.sessionToken !== 'string' || typeof c.expiration !== 'string') return undefined
   const expiresAt = new Date(c.expiration)
-  const lifetime = expiresAt.getTime() - (c.fetchedAt ?? 0)
-  if (Number.isNaN(expiresAt.getTime()) || expiresAt.getTime() - now <= Math.min(window, lifetime / 2)) return undefined
+  if (Number.isNaN(expiresAt.getTime()) || !isFresh(window, { fetchedAt: typeof c.fetchedAt === 'number' ? c.fetchedAt : 0, expiresAt: expiresAt.getTime() }, now)) return undefined
   return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: expiresAt, expiresAt, roleArn: c.roleArn ?? '', assumedRoleArn: undefined }
 }
 

@@ -50,7 +50,7 @@ export function readRegularFileSync(path: string, opts: BoundedReadOptions): Buf
     const st = fstatSync(fd)
     refuseIrregular(path, st, false)
     refuseLarge(path, st.size, opts.maxBytes)
-    return readAllSync(path, fd, opts.maxBytes)
+    return readAllSync(path, fd, opts.maxBytes, st.size)
   } finally {
     closeSync(fd)
   }
@@ -94,18 +94,25 @@ export async function readBoundedFile(path: string, opts: BoundedReadOptions): P
   }
 }
 
-function readAllSync(path: string, fd: number, maxBytes: number): Buffer {
+/**
+ * Reads to the end. The first read is sized from fstat (the server reads a few small files on every
+ * request: 64 KiB buffers for each were most of its garbage); a file that grows meanwhile is read on.
+ */
+function readAllSync(path: string, fd: number, maxBytes: number, sizeHint: number): Buffer {
   const chunks: Buffer[] = []
   let total = 0
+  let want = Math.min(sizeHint, maxBytes) + 1
   for (;;) {
-    const chunk = Buffer.alloc(Math.min(64 * 1024, maxBytes + 1 - total))
+    const chunk = Buffer.alloc(Math.min(want, maxBytes + 1 - total))
     const n = readSync(fd, chunk, 0, chunk.length, null)
     if (n === 0) break
     chunks.push(chunk.subarray(0, n))
     total += n
     if (total > maxBytes) throw tooLarge(path, maxBytes)
+    // A short read is, for a regular file, the end: confirmed with a small read, else read on in larger pieces.
+    want = n < chunk.length ? 512 : 64 * 1024
   }
-  return Buffer.concat(chunks, total)
+  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total)
 }
 
 async function readPipe(path: string, fd: number, maxBytes: number, timeoutMs: number, close: () => void): Promise<Buffer> {

@@ -1,9 +1,11 @@
 /**
- * The one role's credentials for IMDS mode: the shared CredentialCache (20-minute refresh-ahead,
- * single flight, last good on failure), plus a last-good fallback of its own for the case where
- * the cache let an idle entry go; never expired credentials. Also the IMDS credentials body.
+ * The one role's credentials for IMDS mode: the shared CredentialCache under the refresh policy
+ * (src/cache/refresh-policy.ts: refresh ahead, single flight, last good while valid on failure),
+ * and the same last-good rule for the case where the cache let an idle entry go; never expired
+ * credentials. Also the IMDS credentials body.
  */
 import type { CredentialCache } from '../cache/credential-cache.js'
+import { isValid } from '../cache/refresh-policy.js'
 import { formatExpiration } from '../credentials/process-output.js'
 import { IamraError } from '../errors.js'
 import type { SessionCredentials } from '../rolesanywhere/response.js'
@@ -31,10 +33,10 @@ export function imdsCredentialSource(fetch: () => Promise<SessionCredentials>, c
     try {
       creds = await cache.get(KEY, fetchAndStamp)
     } catch (e) {
-      if (lastGood === undefined || lastGood.expiresAt.getTime() <= now()) throw e
+      if (lastGood === undefined || !isValid({ expiresAt: lastGood.expiresAt.getTime() }, now())) throw e
       creds = lastGood
     }
-    if (creds.expiresAt.getTime() <= now()) {
+    if (!isValid({ expiresAt: creds.expiresAt.getTime() }, now())) {
       throw new IamraError('CREDENTIALS_EXPIRED', `CreateSession returned credentials that expired at ${formatExpiration(creds.expiresAt)}`)
     }
     lastGood = creds

@@ -11,6 +11,7 @@ import { fromCertificate } from '../credentials/from-certificate.js'
 import { IamraError } from '../errors.js'
 import type { SessionConfig } from '../rolesanywhere/session-config.js'
 import { takeListenFds, type ListenAddress } from '../server/listen.js'
+import { ExpiryWatch } from '../server/expiry-watch.js'
 import { ServerMetrics } from '../server/metrics.js'
 import { startMetricsServer } from '../server/metrics-server.js'
 import { runServer } from '../server/run-server.js'
@@ -48,6 +49,10 @@ export async function serveImds(options: ImdsServeOptions, ctx: ImdsServeDeps): 
   const inherited = takeListenFds(ctx.env as Record<string, string | undefined>, process.pid)
   const metrics = new ServerMetrics()
   const now = (): number => ctx.now().getTime()
+  // The same expiry warning and metric as the ECS server, on stderr.
+  const expiry = new ExpiryWatch({
+    warnDays, now: ctx.now, warn: (m) => ctx.stderr(`iamra: warning: ${m}`), onNotAfter: (b, d) => metrics.notAfter.set({ binding: b }, d.getTime() / 1000),
+  })
   const provider = fromCertificate({
     identity: options.identity,
     session,
@@ -55,24 +60,19 @@ export async function serveImds(options: ImdsServeOptions, ctx: ImdsServeDeps): 
     random: ctx.random,
     signal: ctx.stopSignal,
     debug: options.debug,
-    onIdentity: (id) => {
-      metrics.notAfter.set({ binding: roleName }, id.notAfter.getTime() / 1000)
-      const days = (id.notAfter.getTime() - now()) / 86_400_000
-      if (days < warnDays) ctx.stderr(`iamra: warning: the certificate ${id.leaf.subject.replace(/\n/g, ', ')} expires on ${id.notAfter.toISOString()}, in ${days.toFixed(1)} days: renew it`)
-    },
+    onIdentity: (id) => expiry.record(roleName, id.notAfter, id.leaf.subject.replace(/\n/g, ', ')),
   })
   const fetch = async () => {
     const started = performance.now()
+    const done = (result: string): void => metrics.onExchange(roleName, result, (performance.now() - started) / 1000)
     try {
       // A refresh that meets a half-rotated certificate and key reads them again (in fromCertificate).
       const creds = await provider()
-      metrics.createSession.inc({ binding: roleName, result: 'ok' })
+      done('ok')
       return creds
     } catch (e) {
-      metrics.createSession.inc({ binding: roleName, result: (e as { code?: string }).code ?? 'INTERNAL' })
+      done((e as { code?: string }).code ?? 'INTERNAL')
       throw e
-    } finally {
-      metrics.createSessionSeconds.observe({ binding: roleName }, (performance.now() - started) / 1000)
     }
   }
   const cache = new CredentialCache({ refreshWindowMs: options.refreshWindowMs, onEvent: metrics.onCacheEvent, now, random: ctx.random, isLocalTransient: isMidRotation })

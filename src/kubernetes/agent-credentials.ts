@@ -4,28 +4,18 @@
  * and all pods sharing one session name cost one CreateSession per session lifetime; at most
  * `maxConcurrent` CreateSessions run at once whatever the number of pods.
  */
-import { bindingIdentity } from '../credentials/binding-identity.js'
 import { createHash } from 'node:crypto'
 import type { CredentialCache } from '../cache/credential-cache.js'
-import { fromCertificate } from '../credentials/from-certificate.js'
+import { bindingExchange, type BindingExchangeInit } from '../credentials/binding-exchange.js'
 import { readIdentityFileSync } from '../identity/files.js'
 import { isPkcs11Uri } from '../pkcs11/uri.js'
 import type { SessionCredentials } from '../rolesanywhere/response.js'
-import { resolveSessionConfig } from '../rolesanywhere/session-config.js'
-import { readSessionEnvironment } from '../rolesanywhere/session-environment.js'
-import type { Transport } from '../rolesanywhere/transport.js'
 import type { KubernetesBinding } from './binding.js'
 
-export interface AgentCredentialsInit {
+/** The shared binding exchange's settings, plus the cache and the bound on concurrent CreateSessions. */
+export interface AgentCredentialsInit extends BindingExchangeInit<KubernetesBinding> {
   readonly cache: CredentialCache
-  readonly env: Readonly<Record<string, string | undefined>>
-  readonly now: () => Date
-  /** Retry jitter (Runtime.random). */
-  readonly random: () => number
-  readonly signal?: AbortSignal | undefined
-  readonly transport?: Transport | undefined
   readonly maxConcurrent?: number
-  readonly onExchange?: (binding: KubernetesBinding, result: string, seconds: number) => void
 }
 
 export type AgentCredentials = (binding: KubernetesBinding, sessionName: string | undefined) => Promise<SessionCredentials>
@@ -57,35 +47,10 @@ function cacheKey(b: KubernetesBinding, sessionName: string | undefined): string
 
 export function agentCredentials(init: AgentCredentialsInit): AgentCredentials {
   const limit = limitConcurrency(init.maxConcurrent ?? 4)
+  const exchange = bindingExchange<KubernetesBinding>(init)
   return async (binding, sessionName) => {
-    const fetch = (): Promise<SessionCredentials> => limit(async () => {
-      const started = performance.now()
-      const session = resolveSessionConfig({
-        ...binding.request,
-        roleSessionName: binding.request.roleSessionName ?? sessionName,
-        region: binding.region,
-        endpoint: binding.endpoint,
-        verifyTls: true,
-        environment: readSessionEnvironment(init.env),
-      })
-      try {
-        const creds = await fromCertificate({
-          identity: bindingIdentity(binding, init.env),
-          session,
-          now: init.now,
-          random: init.random,
-          signal: init.signal,
-          ...(init.transport === undefined ? {} : { transport: init.transport }),
-        })()
-        init.onExchange?.(binding, 'ok', (performance.now() - started) / 1000)
-        return creds
-      } catch (e) {
-        init.onExchange?.(binding, (e as { code?: string }).code ?? 'INTERNAL', (performance.now() - started) / 1000)
-        throw e
-      }
-    })
     // A binding's fixed session name wins over the pod-derived one, and then all its pods share one entry.
     const effective = binding.request.roleSessionName ?? sessionName
-    return init.cache.get(cacheKey(binding, effective), fetch, `${binding.name}\u0000${effective ?? ''}`)
+    return init.cache.get(cacheKey(binding, effective), () => limit(() => exchange(binding, effective)), `${binding.name}\u0000${effective ?? ''}`)
   }
 }

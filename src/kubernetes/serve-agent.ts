@@ -79,10 +79,7 @@ export async function serveKubernetes(config: AgentServeOptions, ctx: AgentServe
     bindings: cachedListing(dir, 1000, now),
     credentials: agentCredentials({
       cache, env: ctx.env, now: ctx.now, random: ctx.random, signal: ctx.stopSignal,
-      onExchange: (b, result, seconds) => {
-        metrics.createSession.inc({ binding: b.name, result })
-        metrics.createSessionSeconds.observe({ binding: b.name }, seconds)
-      },
+      onExchange: (b, result, seconds) => metrics.onExchange(b.name, result, seconds),
     }),
     sessionNames: config.sessionNames,
     rateLimit: createRateLimiter({ rate: config.rate, burst: config.rate * 2, now }),

@@ -1,9 +1,13 @@
 /**
  * Caching for a credential provider used outside an SDK client (clients memoize their provider
- * themselves): one call in flight at a time, shared by concurrent callers; the result reused until
- * it comes within the refresh window of its expiration; failures not cached, so the next call
- * tries again. The same rules as the SDK's own memoizer, with the clock passed in.
+ * themselves): the shared memoizer (src/cache/memoizer.ts) under the library's refresh policy: one
+ * call in flight at a time, shared by concurrent callers; the result reused until it comes within
+ * the refresh window of its expiration (at most half its lifetime); when a refresh fails, the last
+ * result is served while it is valid, with a new attempt at most every 10 s meanwhile; with nothing
+ * valid, failures are not cached: the next call tries again. The clock is passed in.
  */
+import { Memoizer } from '../cache/memoizer.js'
+import { libraryPolicy, SDK_REFRESH_WINDOW_MS } from '../cache/refresh-policy.js'
 
 /** Options of {@link memoize}. */
 export interface MemoizeOptions {
@@ -16,37 +20,26 @@ export interface MemoizeOptions {
 /** Call options a memoized provider takes: the provider's own, plus `forceRefresh`. */
 export type MemoizedCallOptions<O> = O & { readonly forceRefresh?: boolean | undefined }
 
-export const DEFAULT_REFRESH_BEFORE_MS = 5 * 60_000 // 5 min: the SDK clients' window
+export const DEFAULT_REFRESH_BEFORE_MS = SDK_REFRESH_WINDOW_MS
 
 /** Wraps `provider` so that it is called only when nothing usable is cached. */
 export function memoizeWith<T extends object, O extends object>(
   provider: (options?: O) => Promise<T>,
   opts: { readonly refreshBeforeMs: number; readonly now: () => number },
 ): (options?: MemoizedCallOptions<O>) => Promise<T> {
-  let current: T | undefined
-  let pending: Promise<T> | undefined
-  // Without an expiration Date the credentials are static: kept for good, as the SDK's memoizer does.
-  const usable = (c: T): boolean => {
-    const expiration = (c as { readonly expiration?: unknown }).expiration
-    return !(expiration instanceof Date) || expiration.getTime() - opts.now() > opts.refreshBeforeMs
-  }
-  const refresh = (options: O | undefined): Promise<T> => {
-    pending ??= provider(options).then(
-      (c) => {
-        current = c
-        pending = undefined
-        return c
-      },
-      (e: unknown) => {
-        pending = undefined
-        throw e
-      },
-    )
-    return pending
-  }
-  return async (options) => {
-    if (current !== undefined && options?.forceRefresh !== true && usable(current)) return current
-    const { forceRefresh: _ignored, ...rest } = options ?? ({} as MemoizedCallOptions<O>)
-    return refresh(options === undefined ? undefined : (rest as unknown as O))
+  const memo = new Memoizer<T>(() => provider(), {
+    policy: libraryPolicy(opts.refreshBeforeMs),
+    // No timers: the caller waits for a refresh, and nothing is refreshed in the background.
+    clock: { now: opts.now, random: () => 0 },
+    // Without an expiration Date the credentials are static: kept for good, as the SDK's memoizer does.
+    expiresAt: (c) => {
+      const expiration = (c as { readonly expiration?: unknown }).expiration
+      return expiration instanceof Date ? expiration.getTime() : undefined
+    },
+  })
+  return (options) => {
+    if (options === undefined) return memo.get(() => provider())
+    const { forceRefresh, ...rest } = options
+    return memo.get(() => provider(rest as unknown as O), forceRefresh === true)
   }
 }

@@ -1,38 +1,35 @@
 /**
  * Puts the credential cache in front of a binding resolver. A request that meets a half-rotated
  * certificate and key (or a file being rewritten) is answered with the binding's credentials from
- * before the rotation while they are valid; with none, the files are read again after short waits
- * (bounded in total) before the failure counts.
+ * before the rotation while they are valid. Only one layer retries a half-rotated pair: the loader
+ * (fromCertificate); here only the cache key's own reads (a file briefly missing) are retried.
  */
 import type { CredentialCache } from '../cache/credential-cache.js'
 import { bindingKey, bindingLineage } from './binding-key.js'
 import type { ResolveCredentials } from './binding-credentials.js'
-import { isMidRotation, realSleep, ROTATION_WAITS_MS, type Sleep } from '../identity/rotation.js'
+import { realSleep, retryMidRotation, type Sleep } from '../identity/rotation.js'
 
 export function cachedCredentials(resolve: ResolveCredentials, cache: CredentialCache, sleep: Sleep = realSleep): ResolveCredentials {
   return async (binding) => {
     const lineage = bindingLineage(binding)
-    // The key is computed afresh on each attempt: the files are read again.
-    const once = () => cache.get(bindingKey(binding, lineage), () => resolve(binding), binding.name, lineage)
-    let error: unknown
+    let key: string
     try {
-      return await once()
-    } catch (e) {
-      error = e
-    }
-    for (const wait of [...ROTATION_WAITS_MS, undefined]) {
-      // The key could not even be computed (a file missing or unreadable right now): what the
-      // cache holds for the same settings stands in (cache.get does the same for failed fetches).
+      key = bindingKey(binding, lineage)
+    } catch {
+      // The key cannot be computed (a file missing or unreadable right now): what the cache holds
+      // for the same settings stands in (cache.get does the same for failed fetches), else the
+      // files are read again after short waits.
       const held = cache.held(binding.name, lineage)
       if (held !== undefined) return held
-      if (wait === undefined || !isMidRotation(error)) break
-      await sleep(wait)
       try {
-        return await once()
+        key = await retryMidRotation(async () => bindingKey(binding, lineage), sleep)
       } catch (e) {
-        error = e
+        const filled = cache.held(binding.name, lineage) // by another request meanwhile
+        if (filled !== undefined) return filled
+        throw e
       }
     }
-    throw error
+    // A key computed from a half-written pair only costs one extra CreateSession once the pair is whole.
+    return cache.get(key, () => resolve(binding), binding.name, lineage)
   }
 }

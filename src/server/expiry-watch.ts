@@ -1,6 +1,6 @@
 /**
- * Certificate expiry per binding: remembered at each CreateSession, reported as a metric, a log
- * warning when within the warning period, and an anonymous summary for /healthz.
+ * Certificate expiry per binding (IMDS mode: its one role): remembered at each CreateSession,
+ * reported as a metric, a warning when within the warning period, and an anonymous summary for /healthz.
  */
 
 export interface ExpiryWatchInit {
@@ -14,12 +14,13 @@ export class ExpiryWatch {
   readonly #notAfter = new Map<string, Date>()
   constructor(private readonly init: ExpiryWatchInit) {}
 
-  record(binding: string, notAfter: Date): void {
+  /** `subject` names the certificate in the warning (default: by its binding). */
+  record(binding: string, notAfter: Date, subject?: string): void {
     this.#notAfter.set(binding, notAfter)
     this.init.onNotAfter?.(binding, notAfter)
     const days = (notAfter.getTime() - this.init.now().getTime()) / 86_400_000
     if (days < this.init.warnDays) {
-      this.init.warn(`the certificate of binding ${binding} expires on ${notAfter.toISOString()}, in ${days.toFixed(1)} days: renew it`, { binding, notAfter: notAfter.toISOString(), daysLeft: Number(days.toFixed(2)) })
+      this.init.warn(`the certificate ${subject ?? `of binding ${binding}`} expires on ${notAfter.toISOString()}, in ${days.toFixed(1)} days: renew it`, { binding, notAfter: notAfter.toISOString(), daysLeft: Number(days.toFixed(2)) })
     }
   }
 

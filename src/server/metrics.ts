@@ -20,6 +20,12 @@ export class ServerMetrics {
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'iamra_' })
   }
 
+  /** One CreateSession exchange of a binding (IMDS mode: of its role): result and duration. */
+  onExchange = (binding: string, result: string, seconds: number): void => {
+    this.createSession.inc({ binding, result })
+    this.createSessionSeconds.observe({ binding }, seconds)
+  }
+
   onCacheEvent = (e: CacheEvent): void => {
     this.cache.inc({ event: e.type })
   }

@@ -22,6 +22,14 @@ export interface RunServerInit {
   readonly shutdownTimeoutMs?: number
   /** What is served, for the log and systemd's STATUS= (default "ECS credentials"). */
   readonly label?: string
+  /** Runs `fn` every `ms` until the returned function is called (default: an unref'd setInterval). */
+  readonly every?: (fn: () => void, ms: number) => () => void
+}
+
+const realEvery = (fn: () => void, ms: number): (() => void) => {
+  const timer = setInterval(fn, ms)
+  timer.unref()
+  return () => clearInterval(timer)
 }
 
 function listenOn(server: Server, target: { fd: number } | ListenAddress): Promise<string> {
@@ -70,10 +78,9 @@ export async function runServer(init: RunServerInit): Promise<void> {
   sm.ready(status)
   init.onListening?.(bound)
   const interval = sm.watchdogIntervalMs()
-  const pinger = interval > 0 ? setInterval(() => sm.watchdog(), Math.max(500, Math.floor(interval / 2))) : undefined
-  pinger?.unref()
+  const stopPinging = interval > 0 ? (init.every ?? realEvery)(() => sm.watchdog(), Math.max(500, Math.floor(interval / 2))) : undefined
   if (!init.stopSignal.aborted) await new Promise((r) => init.stopSignal.addEventListener('abort', r, { once: true }))
-  if (pinger !== undefined) clearInterval(pinger)
+  stopPinging?.()
   sm.stopping()
   app.markStopping()
   sm.status('stopping: finishing in-flight requests')

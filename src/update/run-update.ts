@@ -1,6 +1,7 @@
 /**
  * The `update` loop: get credentials, rewrite one profile of the shared credentials file under a lock
- * with an atomic replace, then sleep until 20 minutes before expiry. Failures are retried with
+ * with an atomic replace, then sleep until the refresh policy says the credentials are due (20
+ * minutes before expiry, half the lifetime for short sessions). Failures are retried with
  * jittered exponential backoff instead of exiting; the loop ends when `signal` aborts.
  */
 import { lstat, mkdir, readlink, realpath, stat } from 'node:fs/promises'
@@ -11,6 +12,7 @@ import { readBoundedFile, UnreadableFileError } from '../fs/read-bounded.js'
 import { unwritable } from '../fs/unwritable.js'
 import { updateProfile, type FileCredentials } from './credentials-file.js'
 import type { FileLocks, LockOptions } from '../fs/lock.js'
+import { DEFAULT_REFRESH_WINDOW_MS, refreshDueAt } from '../cache/refresh-policy.js'
 
 export interface UpdateCredentials extends FileCredentials {
   readonly expiresAt: Date
@@ -33,7 +35,6 @@ export interface RunUpdateInit {
   readonly lock?: LockOptions
 }
 
-const REFRESH_BEFORE_MS = 20 * 60_000 // 20 min before expiry, like the rest of iamra (upstream: 5 min)
 const MIN_WAIT_MS = 5_000 // never a tight loop, even on credentials that are almost expired
 const RETRY_BASE_MS = 5_000 // first retry after 2.5–5 s
 const RETRY_CAP_MS = 5 * 60_000 // 5 min
@@ -75,9 +76,8 @@ export async function runUpdate(init: RunUpdateInit): Promise<number> {
     }
     failures = 0
     const nowMs = init.now().getTime()
-    const lifetime = expiresAt.getTime() - nowMs
-    // Credentials shorter-lived than twice the window are refreshed at half their lifetime.
-    const next = nowMs + Math.max(MIN_WAIT_MS, lifetime - Math.min(REFRESH_BEFORE_MS, lifetime / 2))
+    // The refresh policy's due time (20 min before expiry, half the lifetime for short sessions; upstream: 5 min).
+    const next = Math.max(nowMs + MIN_WAIT_MS, refreshDueAt(DEFAULT_REFRESH_WINDOW_MS, { fetchedAt: nowMs, expiresAt: expiresAt.getTime() }))
     log(`iamra update: wrote profile [${init.profile}] to ${init.file}, expiring ${expiresAt.toISOString()}`)
     const mode = await stat(init.file).then((st) => st.mode & 0o777, () => 0o600)
     if ((mode & 0o077) !== 0) log(`iamra update: warning: ${init.file} is readable by others (mode ${mode.toString(8)}) and now holds session credentials: chmod 600 ${init.file}`)

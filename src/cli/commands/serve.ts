@@ -18,7 +18,7 @@ import { startMetricsServer } from '../../server/metrics-server.js'
 import { runServer } from '../../server/run-server.js'
 import { createServiceManager } from '../../server/service-manager.js'
 import { redactUrl } from '../../server/token-extraction.js'
-import { isMidRotation, retryMidRotation } from '../../identity/rotation.js'
+import { isMidRotation } from '../../identity/rotation.js'
 import { describeInventory, inventory, scanCertificateExpiry } from '../../server/startup-scan.js'
 import type { CliContext } from '../context.js'
 import type { ParsedFlags, TableCommand } from '../flags.js'
@@ -62,10 +62,7 @@ async function serve(a: ParsedFlags<typeof SERVE_FLAGS>, ctx: CliContext): Promi
     random: ctx.random,
     signal: ctx.stopSignal,
     onIdentity: (b, notAfter) => expiry.record(b.name, notAfter),
-    onExchange: (b, result, seconds) => {
-      metrics.createSession.inc({ binding: b.name, result })
-      metrics.createSessionSeconds.observe({ binding: b.name }, seconds)
-    },
+    onExchange: (b, result, seconds) => metrics.onExchange(b.name, result, seconds),
   })
   // One clock for the whole server: the cache's refresh decisions and the expiry warnings read the same one.
   const cache = new CredentialCache({
@@ -75,8 +72,8 @@ async function serve(a: ParsedFlags<typeof SERVE_FLAGS>, ctx: CliContext): Promi
   const app = await buildApp({
     configurationDirectory: dir,
     lookup,
-    // Without a cache, a half-rotated pair is still read again after short waits.
-    resolveCredentials: a.cache === false ? (b) => retryMidRotation(() => fetchFor(b)) : cachedCredentials(fetchFor, cache),
+    // Without a cache too, a half-rotated pair is read again after short waits (by the loader itself).
+    resolveCredentials: a.cache === false ? fetchFor : cachedCredentials(fetchFor, cache),
     onResponse: (route, status) => metrics.requests.inc({ route, status: String(status) }),
     health: () => {
       pruneUnbound()
