@@ -25,7 +25,6 @@ const ENTRY_POINTS = ['src/cli/process.ts', 'src/library/index.ts', 'src/testing
 const TOLERATED: ReadonlyArray<{ readonly file: string; readonly owner: string }> = [
   { file: 'src/identity/identity.ts', owner: 'root-pkcs11 (process.env.TPM_DEVICE)' },
   { file: 'src/tpm/transport.ts', owner: 'root-pkcs11 (Date.now() for the TPM command deadline)' },
-  { file: 'src/cache/credential-cache.ts', owner: 'refresh (Date.now and Math.random defaults)' },
 ]
 // ---------------------------------------------------------------------------------------------------------
 

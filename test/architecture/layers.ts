@@ -8,7 +8,7 @@
 
 export interface Layer {
   readonly name: string
-  /** Folders under src/; `errors` and `version` are the files src/errors.ts and src/version.ts. */
+  /** Folders under src/; `errors`, `version` and `runtime` are the files src/errors.ts, src/version.ts and src/runtime.ts. */
   readonly folders: readonly string[]
   /** What the layer is for, one sentence (rendered into the doc). */
   readonly role: string
@@ -38,8 +38,8 @@ export const LAYERS: readonly Layer[] = [
   },
   {
     name: 'base',
-    folders: ['fs', 'errors', 'version'],
-    role: 'Bounded reads, atomic writes and locks; the error catalogue; the version.',
+    folders: ['fs', 'errors', 'version', 'runtime'],
+    role: 'Bounded reads, atomic writes and locks; the error catalogue; the version; the Runtime type (clock, environment, randomness) each entry point builds.',
   },
 ]
 
@@ -58,8 +58,6 @@ export interface KnownBreak {
 
 /** Folder arrows: known, being removed by the branch named. */
 export const KNOWN_FOLDER_BREAKS: readonly KnownBreak[] = [
-  { from: 'imds', to: 'cli', branch: 'flags', why: 'serve-imds.ts and listen-policy.ts take the CLI context, flags and yargs' },
-  { from: 'kubernetes', to: 'cli', branch: 'flags', why: 'serve-agent.ts and bind-kubernetes.ts take the CLI context and bind inputs' },
   { from: 'pkcs11', to: 'identity', branch: 'root-pkcs11', why: 'identity.ts loads pkcs11/identity.ts, which builds an Identity with identity/*' },
   { from: 'tpm', to: 'identity', branch: 'root-pkcs11', why: 'identity.ts loads tpm/tpm-key.ts, which encodes with identity/der.ts and pem.ts' },
   { from: 'mldsa', to: 'identity', branch: 'root-pkcs11', why: 'identity/ parses ML-DSA keys and certificates with mldsa/*, which uses identity/der.ts and certificate-fields.ts' },
