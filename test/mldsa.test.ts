@@ -22,6 +22,7 @@ import { createMlDsaCertificate, type MlDsaKeyForm, type MlDsaTestCert } from '.
 import { createCa } from '../src/testing/pki.js'
 import { buildApp } from '../src/server/app.js'
 import { bindingCredentials } from '../src/server/binding-credentials.js'
+import { KeyBackends } from '../src/keys/key-backends.js'
 import { runCli } from './helpers/cli.js'
 import { PROFILE_ARN, REGION, ROLE_ARN, TRUST_ANCHOR_ARN } from './helpers/scenario.js'
 
@@ -183,7 +184,7 @@ t.test('bind and serve with an ML-DSA key', async (t) => {
     '--trust-anchor-arn', TRUST_ANCHOR_ARN, '--profile-arn', PROFILE_ARN, '--role-arn', ROLE_ARN, '--endpoint', fake.url])
   t.equal(b.code, 0, b.stderr)
   const token = /AWS_CONTAINER_AUTHORIZATION_TOKEN=(\S+)/.exec(readFileSync(join(run, 'env/pq'), 'utf8'))?.[1] ?? ''
-  const app = await buildApp({ configurationDirectory: run, resolveCredentials: bindingCredentials({ env: {}, now: () => new Date() }) })
+  const app = await buildApp({ configurationDirectory: run, resolveCredentials: bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date() }) })
   t.teardown(() => app.fastify.close())
   const res = await app.fastify.inject({ method: 'GET', url: '/ecs/credentials', headers: { authorization: token } })
   t.equal(res.statusCode, 200, res.body)

@@ -29,6 +29,7 @@ import { loadIdentity } from '../src/identity/identity.js'
 import { addBinding, REQUEST } from './helpers/bindings.js'
 import { BIN } from './helpers/cli.js'
 import { PROFILE_ARN, ROLE_ARN, startScenario, TRUST_ANCHOR_ARN, type Scenario } from './helpers/scenario.js'
+import { KeyBackends } from '../src/keys/key-backends.js'
 
 const MIN = 60_000
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
@@ -81,7 +82,7 @@ async function rotationRig(t: Test, layout: 'plain' | 'kubelet', opts: { cache?:
     certificateFiles: [certPath], privateKeyFile: keyPath, endpoint: s.fake.url, region: 'us-east-1',
     request: { ...REQUEST, trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN },
   })
-  const resolve = bindingCredentials({ env: {}, now: () => new Date() })
+  const resolve = bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date() })
   const cache = new CredentialCache({ isLocalTransient: (await import('../src/identity/rotation.js')).isMidRotation })
   t.teardown(() => cache.clear())
   const { retryMidRotation } = await import('../src/identity/rotation.js')
@@ -235,6 +236,7 @@ t.test('IMDS mode, the agent and credential-process: a provider that meets a hal
     trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: s.fake.url, verifyTls: true, env: {},
   })
   const provider = fromCertificate({
+    keys: new KeyBackends(),
     identity: { certificateFiles: [s.pki.path('leaf.pem')], intermediatesFiles: [s.pki.path('int.pem')], privateKeyFile: s.pki.path('key.pem') },
     session, now: () => new Date(),
   })
@@ -588,7 +590,7 @@ t.test('upstream hangs, then comes back: coded answers only, and the first succe
   const transport = createTransport({ timeoutMs: 150, verifyTls: true })
   const cache = new CredentialCache({ maxRefreshWaitMs: 100 })
   t.teardown(() => cache.clear())
-  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, now: () => new Date(), transport }), cache) })
+  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), transport }), cache) })
   t.teardown(() => app.fastify.close())
   const ask = () => app.fastify.inject({ method: 'GET', url: '/ecs/credentials', headers: { authorization: token } })
   t.equal((await ask()).statusCode, 200, 'served before the outage')
@@ -631,6 +633,7 @@ t.test('IMDS mode under load: refreshes that meet a renaming rotation give no fa
   const certPath = s.pki.write('tls.crt', s.pki.leaf.certPem + s.pki.intermediate.certPem)
   const keyPath = s.pki.path('key.pem')
   const provider = fromCertificate({
+    keys: new KeyBackends(),
     identity: { certificateFiles: [certPath], privateKeyFile: keyPath },
     session: resolveSessionConfig({ trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: s.fake.url, verifyTls: true, env: {} }),
     now: () => new Date(),

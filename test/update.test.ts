@@ -15,6 +15,7 @@ import { withLock } from '../src/fs/lock.js'
 import { credentialsFilePath, retryDelay, runUpdate, writeProfile } from '../src/update/run-update.js'
 import { BIN, runCli, spawnCli } from './helpers/cli.js'
 import { PROFILE_ARN, ROLE_ARN, startScenario, TRUST_ANCHOR_ARN } from './helpers/scenario.js'
+import { KeyBackends } from '../src/keys/key-backends.js'
 
 const C: FileCredentials = { accessKeyId: 'ASIANEW', secretAccessKey: 'new/secret+key', sessionToken: 'new-token==' }
 const KEYS = 'aws_access_key_id = ASIANEW\naws_secret_access_key = new/secret+key\naws_session_token = new-token==\n'
@@ -180,6 +181,7 @@ t.test('the loop: refresh at expiry - 20 min, backoff after failures, stop on ab
   const file = join(tmp(t), 'credentials')
   const session = resolveSessionConfig({ trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: s.fake.url, verifyTls: true, env: {} })
   const provider = fromCertificate({
+    keys: new KeyBackends(),
     identity: { certificateFiles: [s.pki.path('leaf.pem')], intermediatesFiles: [s.pki.path('int.pem')], privateKeyFile: s.pki.path('key.pem') },
     session, now, sleep: async (ms) => void (clock += ms), random: () => 0.5,
   })

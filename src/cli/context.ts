@@ -1,6 +1,8 @@
 /** What a command may touch of the outside world; main() builds the real one, tests a fake one. */
+import type { KeyBackends } from '../keys/key-backends.js'
 
-export interface CliContext {
+/** What the process (or a test) hands to main(). */
+export interface CliEnvironment {
   readonly env: Readonly<Record<string, string | undefined>>
   /** Data output (credentials JSON, signatures): stdout. */
   readonly stdout: (chunk: string | Buffer) => void
@@ -11,4 +13,10 @@ export interface CliContext {
   readonly promptPassword: (message: string) => Promise<string | undefined>
   /** Resolves when the command should stop (SIGINT/SIGTERM), for long-running commands. */
   readonly stopSignal: AbortSignal
+}
+
+/** What a command gets: the environment, and what main() creates for one run and disposes after it. */
+export interface CliContext extends CliEnvironment {
+  /** PKCS#11 sessions and modules, the TPM: created by main(), disposed when the command returns. */
+  readonly keys: KeyBackends
 }

@@ -5,7 +5,6 @@
  */
 import { commandFileReader } from '../cli/input-files.js'
 import { isEnvSource, readEnvText } from '../secrets/env-source.js'
-import { closeTokenSessions } from '../identity/identity.js'
 import type { Argv } from 'yargs'
 import { CredentialCache } from '../cache/credential-cache.js'
 import { fromCertificate } from '../credentials/from-certificate.js'
@@ -90,8 +89,9 @@ export async function serveImds(a: Record<string, unknown>, ctx: CliContext): Pr
       privateKeyFile: s('private-key'), prompt: ctx.promptPassword, readFile: commandFileReader(ctx.env),
       password: s('pkcs8-password') !== undefined && isEnvSource(s('pkcs8-password') ?? '') ? readEnvText(s('pkcs8-password') ?? '', ctx.env, 'USAGE', 'password') : s('pkcs8-password'),
       pkcs11Lib: s('pkcs11-lib'), reusePin: f['reuse-pin'] === true,
-      tpmKeyPassword: s('tpm-key-password'), noTpmKeyPassword: f['no-tpm-key-password'] === true, tpmDevice: ctx.env.TPM_DEVICE,
+      tpmKeyPassword: s('tpm-key-password'), noTpmKeyPassword: f['no-tpm-key-password'] === true,
     },
+    keys: ctx.keys,
     session,
     now: ctx.now,
     signal: ctx.stopSignal,
@@ -144,7 +144,6 @@ export async function serveImds(a: Record<string, unknown>, ctx: CliContext): Pr
   } finally {
     cache.clear()
     await metricsServer?.close()
-    await closeTokenSessions()
   }
   return 0
 }

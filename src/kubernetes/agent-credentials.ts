@@ -14,11 +14,14 @@ import type { SessionCredentials } from '../rolesanywhere/response.js'
 import { resolveSessionConfig } from '../rolesanywhere/session-config.js'
 import type { Transport } from '../rolesanywhere/transport.js'
 import type { KubernetesBinding } from './binding.js'
+import type { KeyBackends } from '../keys/key-backends.js'
 
 export interface AgentCredentialsInit {
   readonly cache: CredentialCache
   readonly env: Readonly<Record<string, string | undefined>>
   readonly now: () => Date
+  /** Token and TPM keys of the entry point (which disposes of them). */
+  readonly keys: KeyBackends
   readonly signal?: AbortSignal | undefined
   readonly transport?: Transport | undefined
   readonly maxConcurrent?: number
@@ -68,7 +71,8 @@ export function agentCredentials(init: AgentCredentialsInit): AgentCredentials {
       })
       try {
         const creds = await fromCertificate({
-          identity: bindingIdentity(binding, init.env),
+          identity: bindingIdentity(binding),
+          keys: init.keys,
           session,
           now: init.now,
           signal: init.signal,

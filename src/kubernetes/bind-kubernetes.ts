@@ -10,7 +10,7 @@ import { IamraError } from '../errors.js'
 import { checkName } from '../binding/names.js'
 import { bindingPaths, configurationDirectory, ensureDirectories } from '../binding/store.js'
 import type { CliContext } from '../cli/context.js'
-import { loadIdentity } from '../identity/identity.js'
+import { loadIdentity } from '../keys/load-identity.js'
 import { isPkcs11Uri } from '../pkcs11/uri.js'
 import { createSession } from '../rolesanywhere/create-session.js'
 import { resolveSessionConfig } from '../rolesanywhere/session-config.js'
@@ -49,7 +49,7 @@ export async function bindKubernetes(a: Record<string, unknown>, ctx: CliContext
     region: a.region as string | undefined, endpoint: a.endpoint as string | undefined, verifyTls: true, timeoutSeconds: a.timeout as number, env: ctx.env,
   })
   if (validate) {
-    const identity = await loadIdentity({ certificateFiles, intermediatesFiles, privateKeyFile, ...tpm, tpmDevice: ctx.env.TPM_DEVICE, now: ctx.now() })
+    const identity = await loadIdentity({ certificateFiles, intermediatesFiles, privateKeyFile, ...tpm, now: ctx.now() }, ctx.keys)
     const creds = await createSession(session.request, identity, session.endpoint, {
       transport: createTransport(session.transport), now: ctx.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: Math.random, userAgent: userAgent(),
     })

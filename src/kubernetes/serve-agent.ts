@@ -12,7 +12,6 @@ import { configurationDirectory } from '../binding/store.js'
 import { CredentialCache } from '../cache/credential-cache.js'
 import type { CliContext } from '../cli/context.js'
 import { IamraError } from '../errors.js'
-import { closeTokenSessions } from '../identity/identity.js'
 import { imdsModeRequested } from '../imds/serve-imds.js'
 import { describeListen, parseListen, takeListenFds, type ListenAddress } from '../server/listen.js'
 import { ServerMetrics } from '../server/metrics.js'
@@ -135,7 +134,7 @@ export async function serveKubernetes(a: Record<string, unknown>, ctx: CliContex
     verify: createTokenVerifier({ jose, keys, issuer: config.issuer, audiences: config.audiences, clockToleranceSeconds: config.clockTolerance, now: ctx.now }),
     bindings: cachedListing(dir, 1000, now),
     credentials: agentCredentials({
-      cache, env: ctx.env, now: ctx.now, signal: ctx.stopSignal,
+      cache, env: ctx.env, now: ctx.now, keys: ctx.keys, signal: ctx.stopSignal,
       onExchange: (b, result, seconds) => {
         metrics.createSession.inc({ binding: b.name, result })
         metrics.createSessionSeconds.observe({ binding: b.name }, seconds)
@@ -160,7 +159,6 @@ export async function serveKubernetes(a: Record<string, unknown>, ctx: CliContex
   } finally {
     cache.clear()
     await metricsServer?.close()
-    await closeTokenSessions()
   }
   return 0
 }

@@ -5,10 +5,13 @@ import { fromCertificate } from '../credentials/from-certificate.js'
 import type { SessionCredentials } from '../rolesanywhere/response.js'
 import { resolveSessionConfig } from '../rolesanywhere/session-config.js'
 import type { Transport } from '../rolesanywhere/transport.js'
+import type { KeyBackends } from '../keys/key-backends.js'
 
 export interface BindingCredentialsDeps {
   readonly env: Readonly<Record<string, string | undefined>>
   readonly now: () => Date
+  /** Token and TPM keys: sessions stay open across requests until the entry point disposes of them. */
+  readonly keys: KeyBackends
   readonly transport?: Transport
   /** The server's stop signal: in-flight exchanges are abandoned on shutdown. */
   readonly signal?: AbortSignal | undefined
@@ -33,7 +36,8 @@ export function bindingCredentials(deps: BindingCredentialsDeps): ResolveCredent
     })
     try {
       const creds = await fromCertificate({
-        identity: bindingIdentity(binding, deps.env),
+        identity: bindingIdentity(binding),
+        keys: deps.keys,
         session,
         now: deps.now,
         signal: deps.signal,

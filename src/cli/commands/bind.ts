@@ -8,7 +8,7 @@ import { checkName } from '../../binding/names.js'
 import { bindingPaths, configurationDirectory, writeBinding } from '../../binding/store.js'
 import { issueToken } from '../../binding/token.js'
 import { checkIdentityFile, identityPath, tpmOptions } from '../bind-inputs.js'
-import { loadIdentity } from '../../identity/identity.js'
+import { loadIdentity } from '../../keys/load-identity.js'
 import { isPkcs11Uri, parsePkcs11Uri } from '../../pkcs11/uri.js'
 import { createSession } from '../../rolesanywhere/create-session.js'
 import { resolveSessionConfig } from '../../rolesanywhere/session-config.js'
@@ -83,7 +83,7 @@ async function bind(a: Record<string, unknown>, ctx: CliContext): Promise<number
   }
   const envFile = renderEnvFile(envFor({ mode, token, url, tokenFile: paths.token }))
   if (validate) {
-    const identity = await loadIdentity({ certificateFiles, intermediatesFiles, privateKeyFile, pkcs11Lib, reusePin, ...tpm, tpmDevice: ctx.env.TPM_DEVICE, now: ctx.now() }).catch((e: unknown) => {
+    const identity = await loadIdentity({ certificateFiles, intermediatesFiles, privateKeyFile, pkcs11Lib, reusePin, ...tpm, now: ctx.now() }, ctx.keys).catch((e: unknown) => {
       if (e instanceof IamraError && e.code === 'KEY_PASSWORD_REQUIRED') {
         throw new IamraError('KEY_UNSUPPORTED', `${privateKeyFile} is encrypted, and the server cannot ask for its password: bind an unencrypted key readable only by the server (mode 0640, group iamra), or a key on a PKCS#11 token`, { cause: e })
       }

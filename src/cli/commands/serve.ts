@@ -6,7 +6,6 @@ import { readdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Argv } from 'yargs'
 import { IamraError } from '../../errors.js'
-import { closeTokenSessions } from '../../identity/identity.js'
 import { configurationDirectory } from '../../binding/store.js'
 import { CredentialCache } from '../../cache/credential-cache.js'
 import { buildApp } from '../../server/app.js'
@@ -67,6 +66,7 @@ async function serve(a: Record<string, unknown>, ctx: CliContext): Promise<numbe
   }
   const fetchFor = bindingCredentials({
     env: ctx.env,
+    keys: ctx.keys,
     now: ctx.now,
     signal: ctx.stopSignal,
     onIdentity: (b, notAfter) => expiry.record(b.name, notAfter),
@@ -112,7 +112,6 @@ async function serve(a: Record<string, unknown>, ctx: CliContext): Promise<numbe
   } finally {
     cache.clear()
     await metricsServer?.close()
-    await closeTokenSessions()
   }
   return 0
 }
