@@ -47,5 +47,6 @@ else {
       t.equal(res.statusCode, 200, `request ${i + 1}: signed on the token (${res.statusCode === 200 ? 'ok' : res.body})`)
     }
     t.equal(s.fake.calls.filter((c) => c.status === 201).length, 4, 'one validation and three uncached exchanges, all accepted')
+    t.same((await keys.pkcs11()).context.size, { modules: 1, sessions: 1 }, 'the server kept one module and one token session across the requests')
   })
 }
