@@ -14,6 +14,7 @@ import { bindingCredentials } from '../src/server/binding-credentials.js'
 import { createCa, createLeaf } from '../src/testing/pki.js'
 import { runCli } from './helpers/cli.js'
 import { startScenario } from './helpers/scenario.js'
+import { KeyBackends } from '../src/keys/key-backends.js'
 
 t.test('tokens', async (t) => {
   t.equal(hashSecret(Buffer.from('thisisatest.')), 'HMH2ZT39k34kFlafxZaIu2h8P5gfnx4k5jX6mkTib7-QWAwXBaKd7uC9B6Y59mcf', "needroleshere's hash vector")
@@ -176,7 +177,7 @@ t.test('credential-process through the server (--env-file, --from-environment)',
   const s = await startScenario('p256')
   t.teardown(s.close)
   const dir = join(s.pki.dir, 'run')
-  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: bindingCredentials({ env: {}, now: () => new Date(), random: Math.random }) })
+  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }) })
   await app.fastify.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(() => app.fastify.close())
   const url = `http://127.0.0.1:${(app.fastify.server.address() as AddressInfo).port}`

@@ -11,6 +11,7 @@ import { createLeaf } from '../src/testing/pki.js'
 import { runCli } from './helpers/cli.js'
 import { startScenario } from './helpers/scenario.js'
 import { join } from 'node:path'
+import { KeyBackends } from '../src/keys/key-backends.js'
 
 const MIN = 60_000
 
@@ -113,7 +114,7 @@ t.test('in the server: one CreateSession for many requests, a renewed certificat
   const token = /AWS_CONTAINER_AUTHORIZATION_TOKEN=(\S+)/.exec(await import('node:fs').then((fs) => fs.readFileSync(join(dir, 'env/app'), 'utf8')))?.[1] ?? ''
   const cache = new CredentialCache({ now: Date.now, random: Math.random })
   t.teardown(() => cache.clear())
-  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, now: () => new Date(), random: Math.random }), cache) })
+  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }), cache) })
   t.teardown(() => app.fastify.close())
   const get = () => app.fastify.inject({ method: 'GET', url: '/ecs/credentials', headers: { authorization: `Bearer ${token}` } })
   const first = await Promise.all(Array.from({ length: 10 }, get))

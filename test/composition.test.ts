@@ -19,14 +19,6 @@ const ROOT = new URL('..', import.meta.url).pathname
  */
 const ENTRY_POINTS = ['src/cli/process.ts', 'src/library/index.ts', 'src/testing/kit-runtime.ts']
 
-// ---------------------------------------------------------------------------------------------------------
-// TEMPORARILY TOLERATED, to be emptied by the lead at merge: files other helpers own this session and are
-// rewiring themselves. Each entry must still need its tolerance (the test fails on a stale one).
-const TOLERATED: ReadonlyArray<{ readonly file: string; readonly owner: string }> = [
-  { file: 'src/identity/identity.ts', owner: 'root-pkcs11 (process.env.TPM_DEVICE)' },
-  { file: 'src/tpm/transport.ts', owner: 'root-pkcs11 (Date.now() for the TPM command deadline)' },
-]
-// ---------------------------------------------------------------------------------------------------------
 
 /** node:crypto's random sources, however imported. */
 const RANDOM_SOURCES = new Set(['randomBytes', 'randomUUID', 'randomInt', 'randomFill', 'randomFillSync', 'getRandomValues', 'pseudoRandomBytes'])
@@ -88,7 +80,7 @@ function sourceFiles(dir: string): string[] {
   })
 }
 
-/** Files (outside the entry points and the tolerated list) that read the real clock, environment or randomness. */
+/** Files (outside the entry points) that read the real clock, environment or randomness. */
 export function violations(srcRoot: string): Map<string, Finding[]> {
   const out = new Map<string, Finding[]>()
   for (const file of sourceFiles(join(srcRoot, 'src'))) {
@@ -141,12 +133,9 @@ t.test('the scanner finds each kind of ambient read, however spelled', async (t)
 
 t.test('outside the entry points, nothing reads the real clock, environment or randomness', async (t) => {
   const found = violations(ROOT)
-  const tolerated = new Set(TOLERATED.map((x) => x.file))
   for (const [file, list] of found) {
-    if (tolerated.has(file)) continue
     t.fail(`${file} reads ${list.map((f) => `${f.what} (line ${f.line})`).join(', ')}: take it from the entry point's Runtime (src/runtime.ts) instead`)
   }
-  for (const x of TOLERATED) t.ok(found.has(x.file), `${x.file} still reads them (tolerated for ${x.owner}); once it does not, remove it from TOLERATED`)
   for (const entry of ENTRY_POINTS) t.ok(sourceFiles(join(ROOT, 'src')).includes(join(ROOT, entry)), `${entry} exists`)
 })
 

@@ -21,6 +21,7 @@ import { certKey } from '../src/testing/fake-endpoint/cert-keys.js'
 import { createCa, createLeaf, type TestCert } from '../src/testing/pki.js'
 import { arnQuery, BODY, decimal, manualSigned, PROFILE, realSigned, ROLE, TA } from './helpers/manual-sign.js'
 import { realRandom } from './helpers/runtime.js'
+import { KeyBackends } from '../src/keys/key-backends.js'
 
 const DAY = 86_400_000
 const ca = await createCa({ name: 'fake test CA', key: 'p256' })
@@ -243,6 +244,7 @@ t.test('CLI: fake-endpoint command', async (t) => {
   const out: string[] = []
   const err: string[] = []
   const ctx: CliContext = {
+    keys: new KeyBackends(),
     env: {}, stdout: (c) => out.push(String(c)), stderr: (l) => err.push(l), now: () => new Date(), ...realRandom,
     promptPassword: async () => undefined, stopSignal: ac.signal,
   }

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { realRandom } from './helpers/runtime.js'
+import { KeyBackends } from '../src/keys/key-backends.js'
 import type { CliContext } from '../src/cli/context.js'
 import { checkValue, helpText, parseFlags, type FlagTable, type Parsed, type TableCommand } from '../src/cli/flags.js'
 import { runYargs } from '../src/cli/yargs-cli.js'
@@ -19,7 +20,7 @@ const TABLE = {
 } as const satisfies FlagTable
 
 const ctx = (out: string[] = []): CliContext => ({
-  env: {}, stdout: (c) => void out.push(String(c)), stderr: () => {}, now: () => new Date(), promptPassword: async () => undefined, stopSignal: new AbortController().signal, ...realRandom,
+  env: {}, stdout: (c) => void out.push(String(c)), stderr: () => {}, now: () => new Date(), promptPassword: async () => undefined, stopSignal: new AbortController().signal, ...realRandom, keys: new KeyBackends(),
 })
 
 /** The same command line through yargs (bind, unbind, serve) and parseArgs (the official helper's commands). */

@@ -5,6 +5,7 @@ import { fromCertificate } from '../src/credentials/from-certificate.js'
 import { processOutput } from '../src/credentials/process-output.js'
 import { resolveSessionConfig } from '../src/rolesanywhere/session-config.js'
 import { PROFILE_ARN, REGION, ROLE_ARN, startScenario, TRUST_ANCHOR_ARN } from './helpers/scenario.js'
+import { KeyBackends } from '../src/keys/key-backends.js'
 
 t.test('fromCertificate yields expiration as a Date that an SDK client accepts, and the process JSON is unchanged', async (t) => {
   const s = await startScenario('p256')
@@ -13,6 +14,7 @@ t.test('fromCertificate yields expiration as a Date that an SDK client accepts, 
     trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, region: REGION, endpoint: s.fake.url, verifyTls: true, environment: {},
   })
   const provider = fromCertificate({
+    keys: new KeyBackends(),
     identity: { certificateFiles: [s.pki.path('leaf.pem')], intermediatesFiles: [s.pki.path('int.pem')], privateKeyFile: s.pki.path('key.pem') },
     session,
     now: () => new Date(),

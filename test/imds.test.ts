@@ -26,6 +26,7 @@ import { makePkiFiles } from './helpers/pki-files.js'
 import { onPath, stopProcess } from './helpers/processes.js'
 import { PROFILE_ARN, ROLE_ARN, startScenario, TRUST_ANCHOR_ARN } from './helpers/scenario.js'
 import { randomBytes } from 'node:crypto'
+import { KeyBackends } from '../src/keys/key-backends.js'
 
 const ROLE = 'iamra-test'
 const CREDS: SessionCredentials = {
@@ -175,6 +176,7 @@ t.test('refresh ahead, single flight, last good through an outage, then 503 (fak
     trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: scenario.fake.url, verifyTls: true, environment: {},
   })
   const provider = fromCertificate({
+    keys: new KeyBackends(),
     identity: { certificateFiles: [scenario.pki.path('leaf.pem')], intermediatesFiles: [scenario.pki.path('int.pem')], privateKeyFile: scenario.pki.path('key.pem') },
     session, now: () => new Date(clock), random: Math.random, sleep: async () => {},
   })

@@ -27,6 +27,7 @@ import { addBinding } from './helpers/bindings.js'
 import { runCli } from './helpers/cli.js'
 import { AUDIENCE, ISSUER, claims, jwksOf, podToken, signToken, signingKey, unsignedToken, type SigningKey } from './helpers/k8s-issuer.js'
 import { startScenario, type Scenario } from './helpers/scenario.js'
+import { KeyBackends } from '../src/keys/key-backends.js'
 
 const ROLE_A = 'arn:aws:iam::111111111111:role/payments'
 const ROLE_B = 'arn:aws:iam::222222222222:role/reports'
@@ -83,7 +84,7 @@ async function makeAgent(t: Test, opts: { keys: SigningKey[]; jwks?: JwksSource;
   const appOpts: AgentAppOptions = {
     verify: createTokenVerifier({ jose, keys, issuer: ISSUER, audiences: [AUDIENCE, 'other-audience'], now: () => new Date() }),
     bindings: cachedListing(dir, 0, Date.now),
-    credentials: agentCredentials({ cache, env: {}, now: () => new Date(), random: Math.random }),
+    credentials: agentCredentials({ cache, env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }),
     sessionNames: opts.styles ?? 'pod',
     rateLimit: createRateLimiter({ rate: opts.rate ?? 100_000, burst: (opts.rate ?? 100_000) * 2, now: Date.now }),
   }
@@ -326,7 +327,7 @@ t.test('latency: a cached agent request next to a cached ECS request (loopback, 
   })
   const cache = new CredentialCache({ now: Date.now, random: Math.random })
   t.teardown(() => cache.clear())
-  const ecs = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, now: () => new Date(), random: Math.random }), cache) })
+  const ecs = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }), cache) })
   t.teardown(() => ecs.fastify.close())
   const measure = async (app: typeof ecs, path: string, headers: Record<string, string>): Promise<{ p50: number; p99: number }> => {
     const url = await app.fastify.listen({ host: '127.0.0.1', port: 0 })

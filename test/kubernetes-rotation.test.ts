@@ -16,6 +16,7 @@ import { createLeaf } from '../src/testing/pki.js'
 import { AtomicWriterDir } from './helpers/atomic-writer.js'
 import { addBinding } from './helpers/bindings.js'
 import { ROLE_ARN, startScenario } from './helpers/scenario.js'
+import { KeyBackends } from '../src/keys/key-backends.js'
 
 t.test('a `..data` swap every 25 ms while a client polls: no failed request, no mismatched signature', async (t) => {
   const s = await startScenario('p256')
@@ -56,9 +57,9 @@ t.test('a `..data` swap every 25 ms while a client polls: no failed request, no 
     certificateFiles: [join(vol.dir, 'tls.crt')], intermediatesFiles: [], privateKeyFile: join(vol.dir, 'tls.key'),
     request: { durationSeconds: 3600, trustAnchorArn: s.sessionArgs[1] as string, profileArn: s.sessionArgs[3] as string, roleArn: ROLE_ARN }, endpoint: s.fake.url,
   })
-  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: bindingCredentials({ env: {}, now: () => new Date(), random: Math.random }) })
+  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }) })
   t.teardown(() => app.fastify.close())
-  const cached = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, now: () => new Date(), random: Math.random }), new CredentialCache({ now: Date.now, random: Math.random })) })
+  const cached = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }), new CredentialCache({ now: Date.now, random: Math.random })) })
   t.teardown(() => cached.fastify.close())
   const statuses = new Map<number, number>()
   const until = Date.now() + 5000

@@ -10,7 +10,7 @@ import { ml_dsa44, ml_dsa65, ml_dsa87 } from '@noble/post-quantum/ml-dsa.js'
 import { certificateFields, spkiKeyBits } from '../src/identity/certificate-fields.js'
 import { tlv as derTlv } from '../src/identity/der.js'
 import { assembleWithSigner } from '../src/identity/identity.js'
-import { parseMlDsaPkcs8 } from '../src/mldsa/private-key.js'
+import { parseMlDsaPkcs8 } from '../src/identity/mldsa-private-key.js'
 import { mlDsaSigner } from '../src/mldsa/signer.js'
 import { createSession } from '../src/rolesanywhere/create-session.js'
 import { resolveEndpoint } from '../src/rolesanywhere/endpoint.js'
@@ -22,6 +22,7 @@ import { createMlDsaCertificate, type MlDsaKeyForm, type MlDsaTestCert } from '.
 import { createCa } from '../src/testing/pki.js'
 import { buildApp } from '../src/server/app.js'
 import { bindingCredentials } from '../src/server/binding-credentials.js'
+import { KeyBackends } from '../src/keys/key-backends.js'
 import { runCli } from './helpers/cli.js'
 import { PROFILE_ARN, REGION, ROLE_ARN, TRUST_ANCHOR_ARN } from './helpers/scenario.js'
 
@@ -183,7 +184,7 @@ t.test('bind and serve with an ML-DSA key', async (t) => {
     '--trust-anchor-arn', TRUST_ANCHOR_ARN, '--profile-arn', PROFILE_ARN, '--role-arn', ROLE_ARN, '--endpoint', fake.url])
   t.equal(b.code, 0, b.stderr)
   const token = /AWS_CONTAINER_AUTHORIZATION_TOKEN=(\S+)/.exec(readFileSync(join(run, 'env/pq'), 'utf8'))?.[1] ?? ''
-  const app = await buildApp({ configurationDirectory: run, resolveCredentials: bindingCredentials({ env: {}, now: () => new Date(), random: Math.random }) })
+  const app = await buildApp({ configurationDirectory: run, resolveCredentials: bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }) })
   t.teardown(() => app.fastify.close())
   const res = await app.fastify.inject({ method: 'GET', url: '/ecs/credentials', headers: { authorization: token } })
   t.equal(res.statusCode, 200, res.body)

@@ -3,7 +3,7 @@ import t from 'tap'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { readBinding } from '../src/binding/store.js'
-import { closeTokenSessions } from '../src/identity/identity.js'
+import { KeyBackends } from '../src/keys/key-backends.js'
 import { buildApp } from '../src/server/app.js'
 import { bindingCredentials } from '../src/server/binding-credentials.js'
 import { runCli } from './helpers/cli.js'
@@ -18,7 +18,8 @@ else {
     t.teardown(s.close)
     const PIN = '4321'
     const hsm = await makeSoftHsm(s.pki.intermediate, [{ label: 'srv', pin: PIN, keys: [{ label: 'ec', id: 7, spec: 'p384', cert: 'token' }] }])
-    t.teardown(async () => { await closeTokenSessions(); hsm.cleanup() })
+    const keys = new KeyBackends()
+    t.teardown(async () => { await keys.dispose(); hsm.cleanup() })
     const pinFile = join(s.pki.dir, 'pin')
     writeFileSync(pinFile, PIN, { mode: 0o600 })
     const dir = join(s.pki.dir, 'run')
@@ -39,12 +40,13 @@ else {
     t.same([stored?.certificateFiles[0], stored?.pkcs11Lib], [cert(`pin-source=${pinFile}`), SOFTHSM_MODULE], 'the URI is stored as written, with the module')
 
     const token = /AWS_CONTAINER_AUTHORIZATION_TOKEN=(\S+)/.exec(readFileSync(join(dir, 'env/hsm'), 'utf8'))?.[1] ?? ''
-    const app = await buildApp({ configurationDirectory: dir, resolveCredentials: bindingCredentials({ env: {}, now: () => new Date(), random: Math.random }) })
+    const app = await buildApp({ configurationDirectory: dir, resolveCredentials: bindingCredentials({ env: {}, keys, now: () => new Date(), random: Math.random }) })
     t.teardown(() => app.fastify.close())
     for (let i = 0; i < 3; i++) {
       const res = await app.fastify.inject({ method: 'GET', url: '/ecs/credentials', headers: { authorization: token } })
       t.equal(res.statusCode, 200, `request ${i + 1}: signed on the token (${res.statusCode === 200 ? 'ok' : res.body})`)
     }
     t.equal(s.fake.calls.filter((c) => c.status === 201).length, 4, 'one validation and three uncached exchanges, all accepted')
+    t.same((await keys.pkcs11()).context.size, { modules: 1, sessions: 1 }, 'the server kept one module and one token session across the requests')
   })
 }

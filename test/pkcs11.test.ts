@@ -185,12 +185,13 @@ if (missing !== undefined) {
     }
     t.equal(s.fake.calls.length, before, 'no request reached the endpoint')
 
-    const { openModule, listTokens } = await import('../src/pkcs11/module.js')
+    const { listTokens } = await import('../src/pkcs11/module.js')
     const { select } = await import('../src/pkcs11/select.js')
-    const { closePkcs11 } = await import('../src/pkcs11/identity.js')
-    t.teardown(closePkcs11)
-    const mod = openModule(SOFTHSM_MODULE)
-    const reused = await select({ mod, certUri: parsePkcs11Uri(uri('token=iamra-imp;object=imp-auth-cert')), keyUri: undefined, fileCerts: [], prompt: undefined, reusePin: true })
+    const { Pkcs11Context } = await import('../src/pkcs11/context.js')
+    const p11 = new Pkcs11Context()
+    t.teardown(() => p11.dispose())
+    const mod = p11.openModule(SOFTHSM_MODULE)
+    const reused = await select({ p11, mod, certUri: parsePkcs11Uri(uri('token=iamra-imp;object=imp-auth-cert')), keyUri: undefined, fileCerts: [], prompt: undefined, reusePin: true })
     t.same([reused.key.label, reused.tokenLeaf?.label], ['imp-auth', 'imp-auth-cert'], 'reusePin: the always-authenticate test signature uses the user PIN, no prompt')
     // a second copy of imp-ec: two keys sign the test message the certificate verifies
     const { lib } = mod
@@ -230,17 +231,18 @@ if (missing !== undefined) {
   })
 
   t.test('one session serves many signatures and is reopened and logged in again after a token error', async (t) => {
-    const { loadPkcs11Identity, closePkcs11 } = await import('../src/pkcs11/identity.js')
-    const { openModule, listTokens } = await import('../src/pkcs11/module.js')
-    t.teardown(closePkcs11)
-    const id = await loadPkcs11Identity({ certificateFiles: [uri('token=iamra-a;object=ec-cert')], pkcs11Lib: SOFTHSM_MODULE, now: new Date() })
+    const { loadPkcs11Identity, Pkcs11Context } = await import('../src/pkcs11/identity.js')
+    const { listTokens } = await import('../src/pkcs11/module.js')
+    const p11 = new Pkcs11Context()
+    t.teardown(() => p11.dispose())
+    const id = await loadPkcs11Identity(p11, { certificateFiles: [uri('token=iamra-a;object=ec-cert')], pkcs11Lib: SOFTHSM_MODULE, now: new Date() })
     const check = async (what: string): Promise<void> => {
       const data = Buffer.from(what)
       const sigs = await Promise.all([1, 2, 3].map(() => id.signer.sign(data)))
       t.ok(sigs.every((sig) => verify('sha256', data, id.leaf.publicKey, sig)), what)
     }
     await check('concurrent signatures on one session')
-    const mod = openModule(SOFTHSM_MODULE)
+    const mod = p11.openModule(SOFTHSM_MODULE)
     mod.lib.C_CloseAllSessions(listTokens(mod).find((x) => x.attrs.token === 'iamra-a')!.slot)
     await check('after the token closed every session (CKR_SESSION_HANDLE_INVALID)')
     t.same([id.chain.length, id.family], [1, 'EC'])

@@ -31,6 +31,7 @@ import { addBinding, REQUEST } from './helpers/bindings.js'
 import { BIN } from './helpers/cli.js'
 import { PROFILE_ARN, ROLE_ARN, startScenario, TRUST_ANCHOR_ARN, type Scenario } from './helpers/scenario.js'
 import { randomBytes } from 'node:crypto'
+import { KeyBackends } from '../src/keys/key-backends.js'
 
 const MIN = 60_000
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
@@ -87,7 +88,7 @@ async function rotationRig(t: Test, layout: 'plain' | 'kubelet', opts: { cache?:
   // Real waits, recorded: how many times and how long a request waited for a half-rotated pair.
   const waits: number[] = []
   const recordedSleep = (ms: number): Promise<void> => (waits.push(ms), sleep(ms))
-  const resolve = bindingCredentials({ env: {}, now: () => new Date(), random: Math.random, sleep: recordedSleep })
+  const resolve = bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random, sleep: recordedSleep })
   const cache = new CredentialCache({ isLocalTransient: (await import('../src/identity/rotation.js')).isMidRotation, now: Date.now, random: Math.random })
   t.teardown(() => cache.clear())
   const app = await buildApp({
@@ -241,6 +242,7 @@ t.test('IMDS mode, the agent and credential-process: a provider that meets a hal
     trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: s.fake.url, verifyTls: true, environment: {},
   })
   const provider = fromCertificate({
+    keys: new KeyBackends(),
     identity: { certificateFiles: [s.pki.path('leaf.pem')], intermediatesFiles: [s.pki.path('int.pem')], privateKeyFile: s.pki.path('key.pem') },
     session, now: () => new Date(), random: Math.random,
   })
@@ -595,7 +597,7 @@ t.test('upstream hangs, then comes back: coded answers only, and the first succe
   const transport = createTransport({ timeoutMs: 150, verifyTls: true })
   const cache = new CredentialCache({ maxRefreshWaitMs: 100, now: Date.now, random: Math.random })
   t.teardown(() => cache.clear())
-  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, now: () => new Date(), random: Math.random, transport }), cache) })
+  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random, transport }), cache) })
   t.teardown(() => app.fastify.close())
   const ask = () => app.fastify.inject({ method: 'GET', url: '/ecs/credentials', headers: { authorization: token } })
   t.equal((await ask()).statusCode, 200, 'served before the outage')
@@ -638,6 +640,7 @@ t.test('IMDS mode under load: refreshes that meet a renaming rotation give no fa
   const certPath = s.pki.write('tls.crt', s.pki.leaf.certPem + s.pki.intermediate.certPem)
   const keyPath = s.pki.path('key.pem')
   const provider = fromCertificate({
+    keys: new KeyBackends(),
     identity: { certificateFiles: [certPath], privateKeyFile: keyPath },
     session: resolveSessionConfig({ trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: s.fake.url, verifyTls: true, environment: {} }),
     now: () => new Date(),

@@ -18,6 +18,7 @@ import { PROFILE_ARN, REGION, ROLE_ARN, TRUST_ANCHOR_ARN } from './helpers/scena
 import { haveJsSdk, isolatedEnv, JS_PROBE, runIsolated } from './helpers/server-process.js'
 import { startSwtpm, swtpmMissing, type Swtpm } from './helpers/swtpm.js'
 import { realRandom } from './helpers/runtime.js'
+import { KeyBackends } from '../src/keys/key-backends.js'
 
 t.test('TPM_RC_RETRY is retried, other codes are not (no TPM needed)', async (t) => {
   const answers = [0x922, 0x908, 0x922, 0]
@@ -233,7 +234,7 @@ else {
     t.equal(h.code, 0, `a handle binding ${h.stderr}`)
     t.match(readFileSync(join(dir, 'bindings/tpmhandle.json'), 'utf8'), /"private_key_file": "handle:0x81000011"/, 'the handle is kept as written')
 
-    const app = await buildApp({ configurationDirectory: dir, resolveCredentials: bindingCredentials({ env: env(), now: () => new Date(), random: Math.random }) })
+    const app = await buildApp({ configurationDirectory: dir, resolveCredentials: bindingCredentials({ env: env(), keys: new KeyBackends({ tpmDevice: env().TPM_DEVICE }), now: () => new Date(), random: Math.random }) })
     t.teardown(() => app.fastify.close())
     await app.fastify.listen({ host: '127.0.0.1', port: 0 })
     const port = (app.fastify.server.address() as { port: number }).port

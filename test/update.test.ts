@@ -16,6 +16,7 @@ import { credentialsFilePath, retryDelay, runUpdate, writeProfile } from '../src
 import { BIN, runCli, spawnCli } from './helpers/cli.js'
 import { realRandom, testLocks } from './helpers/runtime.js'
 import { PROFILE_ARN, ROLE_ARN, startScenario, TRUST_ANCHOR_ARN } from './helpers/scenario.js'
+import { KeyBackends } from '../src/keys/key-backends.js'
 
 /** This test process's file locks; a call with its own sleep stands for another process (its own queue). */
 const locks = testLocks()
@@ -186,6 +187,7 @@ t.test('the loop: refresh at expiry - 20 min, backoff after failures, stop on ab
   const file = join(tmp(t), 'credentials')
   const session = resolveSessionConfig({ trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: s.fake.url, verifyTls: true, environment: {} })
   const provider = fromCertificate({
+    keys: new KeyBackends(),
     identity: { certificateFiles: [s.pki.path('leaf.pem')], intermediatesFiles: [s.pki.path('int.pem')], privateKeyFile: s.pki.path('key.pem') },
     session, now, sleep: async (ms) => void (clock += ms), random: () => 0.5,
   })

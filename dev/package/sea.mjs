@@ -44,7 +44,7 @@ export async function bundleCjs(outDir) {
     plugins: [{
       name: 'sea-addons',
       setup(b) {
-        b.onResolve({ filter: /^\.\/addon\.js$/ }, (a) => a.importer.endsWith('src/pkcs11/module.ts') ? { path: join(here, 'sea-pkcs11js.cjs') } : undefined)
+        b.onResolve({ filter: /^\.\/addon\.js$/ }, (a) => a.importer.endsWith('src/pkcs11/context.ts') ? { path: join(here, 'sea-pkcs11js.cjs') } : undefined)
         b.onResolve({ filter: /^\.\/build\/Release\/pkcs11\.node$/ }, () => ({ path: join(here, 'sea-pkcs11js-native.cjs') }))
       },
     }],

@@ -6,7 +6,8 @@ import { IamraError, EXIT } from '../errors.js'
 import { redactKeyMaterial } from '../secrets/key-material.js'
 import { VERSION } from '../version.js'
 import { refuseKeyMaterialInArgv } from './argv-secrets.js'
-import type { CliContext } from './context.js'
+import type { CliContext, CliEnvironment } from './context.js'
+import { KeyBackends } from '../keys/key-backends.js'
 // The official helper's commands are in the entry module itself: the AWS CLI starts
 // credential-process for every command, and each extra module costs start-up time.
 import * as credentialProcess from './commands/credential-process.js'
@@ -42,15 +43,20 @@ export function usage(): string {
   return `iamra ${VERSION}: AWS IAM Roles Anywhere credential helper\n\nUsage: iamra COMMAND [flags]\n\nCommands:\n${rows.join('\n')}\n\nRun "iamra COMMAND --help" for a command's flags. Exit codes: 0 ok, 1 other, 2 usage,\n3 local identity problem, 4 denied by the service, 5 throttled or unavailable.\n`
 }
 
-/** Runs one command line; returns the exit code. Errors are reported here, on one stderr line. */
-export async function main(argv: readonly string[], ctx: CliContext): Promise<number> {
+/**
+ * Runs one command line; returns the exit code. Errors are reported here, on one stderr line.
+ * The key backends (PKCS#11 sessions and modules, the TPM device) are created here for the command
+ * and disposed here when it returns, whatever it is: a one-shot command or a server that stopped.
+ */
+export async function main(argv: readonly string[], env: CliEnvironment): Promise<number> {
   const [name, ...rest] = argv
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
-    ctx.stdout(usage())
+    env.stdout(usage())
     return EXIT.OK
   }
-  if (name === '--version') return main(['version'], ctx)
+  if (name === '--version') return main(['version'], env)
   const command = COMMANDS[name]
+  const ctx: CliContext = { ...env, keys: new KeyBackends({ tpmDevice: env.env.TPM_DEVICE }) }
   try {
     refuseKeyMaterialInArgv(command === undefined ? 'iamra' : name, argv)
     if (command === undefined) throw new IamraError('USAGE', `unknown command "${name}" (run iamra --help)`)
@@ -62,5 +68,7 @@ export async function main(argv: readonly string[], ctx: CliContext): Promise<nu
     }
     ctx.stderr(`iamra: internal error: ${redactKeyMaterial((e as Error).message ?? String(e))} [INTERNAL]`)
     return EXIT.OTHER
+  } finally {
+    await ctx.keys.dispose()
   }
 }

@@ -9,6 +9,7 @@ import type { SessionCredentials } from '../rolesanywhere/response.js'
 import { resolveSessionConfig } from '../rolesanywhere/session-config.js'
 import { readSessionEnvironment } from '../rolesanywhere/session-environment.js'
 import type { Transport } from '../rolesanywhere/transport.js'
+import type { KeyBackends } from '../keys/key-backends.js'
 import { bindingIdentity } from './binding-identity.js'
 import { fromCertificate } from './from-certificate.js'
 
@@ -17,6 +18,8 @@ export interface BindingExchangeInit<B extends BindingSource> {
   readonly now: () => Date
   /** Retry jitter (Runtime.random). */
   readonly random: () => number
+  /** Token and TPM keys: sessions stay open across requests until the entry point disposes of them. */
+  readonly keys: KeyBackends
   readonly transport?: Transport | undefined
   /** The service's stop signal: in-flight exchanges are abandoned on shutdown. */
   readonly signal?: AbortSignal | undefined
@@ -45,7 +48,8 @@ export function bindingExchange<B extends BindingSource>(init: BindingExchangeIn
     })
     try {
       const creds = await fromCertificate({
-        identity: bindingIdentity(binding, init.env),
+        identity: bindingIdentity(binding),
+        keys: init.keys,
         session,
         now: init.now,
         random: init.random,

@@ -2,10 +2,10 @@
 import type { BindingSource } from '../binding/binding-file.js'
 import type { IdentityInit } from '../identity/identity.js'
 
-export function bindingIdentity(b: BindingSource, env: Readonly<Record<string, string | undefined>>): Omit<IdentityInit, 'now'> {
+export function bindingIdentity(b: BindingSource): Omit<IdentityInit, 'now'> {
   return {
     certificateFiles: b.certificateFiles, intermediatesFiles: b.intermediatesFiles, privateKeyFile: b.privateKeyFile,
     pkcs11Lib: b.pkcs11Lib, reusePin: b.reusePin,
-    tpmKeyPasswordFile: b.tpmKeyPasswordFile, noTpmKeyPassword: b.noTpmKeyPassword, tpmDevice: env.TPM_DEVICE,
+    tpmKeyPasswordFile: b.tpmKeyPasswordFile, noTpmKeyPassword: b.noTpmKeyPassword,
   }
 }

@@ -2,7 +2,9 @@
  * The whole exchange for one CreateSession: load and check the identity, then sign and send.
  * A factory that does no I/O until the returned provider is called.
  */
-import { loadIdentity, type Identity, type IdentityInit } from '../identity/identity.js'
+import type { Identity, IdentityInit } from '../identity/identity.js'
+import type { KeyBackends } from '../keys/key-backends.js'
+import { loadIdentity } from '../keys/load-identity.js'
 import { describeCertificateKey } from '../identity/certificates.js'
 import { algorithmFor } from '../signing/signer.js'
 import { retryMidRotation } from '../identity/rotation.js'
@@ -14,6 +16,8 @@ import { userAgent } from '../version.js'
 
 export interface FromCertificateInit {
   readonly identity: Omit<IdentityInit, 'now'>
+  /** Where token and TPM keys are reached (the entry point's; it disposes of them). */
+  readonly keys: KeyBackends
   readonly session: SessionConfig
   readonly now: () => Date
   readonly sleep?: (ms: number) => Promise<void>
@@ -35,7 +39,7 @@ export function fromCertificate(init: FromCertificateInit): CredentialProvider {
   return async () => {
     // A pair read in the middle of a renewal (a `..data` swap, a rename of one file then the other)
     // is read again after short waits, so only a matching pair is ever used to sign.
-    const identity = await retryMidRotation(() => loadIdentity({ ...init.identity, now: init.now() }), init.sleep)
+    const identity = await retryMidRotation(() => loadIdentity({ ...init.identity, now: init.now() }, init.keys), init.sleep)
     init.onIdentity?.(identity)
     if (debug !== undefined) describeIdentity(identity, debug)
     debug?.(`endpoint ${init.session.endpoint.url.href} (region ${init.session.endpoint.signingRegion}${init.session.endpoint.fips ? ', FIPS' : ''})`)

@@ -1,7 +1,7 @@
 /** Certificates from PEM bundles (any order, text between blocks ignored) or DER files. */
 import { X509Certificate } from 'node:crypto'
 import { IamraError, fail } from '../errors.js'
-import { mlDsaIssues } from '../mldsa/certificate.js'
+import { mlDsaIssues } from './mldsa-certificate.js'
 import { mlDsaLevel } from '../mldsa/params.js'
 import { certificateFields, type CertificateFields } from './certificate-fields.js'
 import { readIdentityFile, type IdentityFileReader } from './files.js'

@@ -1,8 +1,9 @@
 /**
  * A signing identity: the leaf certificate (the one whose public key matches the private key),
  * its chain in issuing order, and a Signer. Everything is checked locally before any network call.
- * Certificates and keys come from PEM/DER files, PKCS#12 files, or PKCS#11 tokens (`pkcs11:` URIs);
- * the PKCS#12 and PKCS#11 code is loaded only when such an input is given.
+ * This file loads certificates and software keys from PEM/DER and PKCS#12 files (the PKCS#12 code
+ * only when such a file is given); keys held elsewhere (a TPM) come in through a `KeyResolver`, and
+ * PKCS#11 tokens are handled above this module: src/keys picks the backend for an input.
  */
 import { createPublicKey, type X509Certificate } from 'node:crypto'
 import { fail } from '../errors.js'
@@ -32,8 +33,6 @@ export interface IdentityInit {
   readonly tpmKeyPassword?: string | undefined
   readonly noTpmKeyPassword?: boolean | undefined
   readonly tpmKeyPasswordFile?: string | undefined
-  /** The TPM (TPM_DEVICE syntax); default $TPM_DEVICE, then /dev/tpmrm0, /dev/tpm0. */
-  readonly tpmDevice?: string | undefined
   /** The instant validity is checked at. */
   readonly now: Date
 }
@@ -47,44 +46,15 @@ export interface KeyHandle {
   readonly source: string
 }
 
-const isUri = (v: string | undefined): boolean => v !== undefined && /^pkcs11:/i.test(v)
-let pkcs11: Promise<typeof import('../pkcs11/identity.js')> | undefined
-
-/** The PKCS#11 code, loaded on first use only (it brings the pkcs11js native addon). */
-export function pkcs11Support(): Promise<typeof import('../pkcs11/identity.js')> {
-  return (pkcs11 ??= import('../pkcs11/identity.js'))
-}
-
-const TSS2_BEGIN = '-----BEGIN TSS2 PRIVATE KEY-----'
-let tpm: Promise<typeof import('../tpm/tpm-key.js')> | undefined
-
-/** The TPM code, loaded on first use only. */
-export function tpmSupport(): Promise<typeof import('../tpm/tpm-key.js')> {
-  return (tpm ??= import('../tpm/tpm-key.js'))
-}
-
 /**
- * The TPM key named by `--private-key` (`handle:0x81…`, or a file whose bytes hold a TSS2 PRIVATE
- * KEY), or undefined when it is some other key.
+ * A key the file loader does not read itself (a TPM key), given the --private-key value and its
+ * bytes (undefined for a reference that is not a file, such as `handle:0x81…`): its handle, or
+ * undefined when it is an ordinary key file.
  */
-export async function loadTpmKeyIfAny(init: Omit<IdentityInit, 'now'>, bytes: Buffer | undefined): Promise<import('../tpm/tpm-key.js').TpmKey | undefined> {
-  const ref = init.privateKeyFile
-  if (ref === undefined || (!/^handle:/i.test(ref) && bytes?.includes(TSS2_BEGIN) !== true)) return undefined
-  return (await tpmSupport()).loadTpmKey({
-    reference: ref, bytes, password: init.tpmKeyPassword, noPassword: init.noTpmKeyPassword, passwordFile: init.tpmKeyPasswordFile,
-    prompt: init.prompt, device: init.tpmDevice ?? process.env.TPM_DEVICE,
-  })
-}
+export type KeyResolver = (reference: string, bytes: Buffer | undefined) => Promise<KeyHandle | undefined>
 
-/** Closes token sessions and unloads PKCS#11 modules if any were used (end of a one-shot command). */
-export async function closeTokenSessions(): Promise<void> {
-  if (pkcs11 !== undefined) (await pkcs11).closePkcs11()
-}
-
-/** True when loading this identity needs PKCS#11 (a `pkcs11:` certificate or key). */
-export function usesPkcs11(init: Pick<IdentityInit, 'certificateFiles' | 'privateKeyFile'>): boolean {
-  return init.certificateFiles.some(isUri) || isUri(init.privateKeyFile)
-}
+/** True for a --private-key value that names no file (a TPM persistent handle). */
+export const isKeyReference = (v: string): boolean => /^handle:/i.test(v)
 
 export interface Identity {
   readonly leaf: X509Certificate
@@ -101,9 +71,12 @@ export interface Identity {
   readonly unrelated: readonly LoadedCertificate[]
 }
 
-export async function loadIdentity(init: IdentityInit): Promise<Identity> {
+/**
+ * The identity from certificate and key files; a key `resolveKey` claims (a TPM key) signs in
+ * place of a software key. `pkcs11:` inputs are not files: src/keys loads those.
+ */
+export async function loadIdentity(init: IdentityInit, resolveKey?: KeyResolver): Promise<Identity> {
   if (init.certificateFiles.length === 0) fail('USAGE', 'no certificate given: pass --certificate FILE')
-  if (usesPkcs11(init)) return (await pkcs11Support()).loadPkcs11Identity(init)
   const certs: LoadedCertificate[] = []
   let key: PrivateKey | undefined
   let keySource = init.privateKeyFile
@@ -124,9 +97,9 @@ export async function loadIdentity(init: IdentityInit): Promise<Identity> {
   }
   for (const file of init.intermediatesFiles ?? []) certs.push(...(await loadCertificates(file, read)))
   if (init.privateKeyFile !== undefined) {
-    const bytes = /^handle:/i.test(init.privateKeyFile) ? undefined : await read(init.privateKeyFile, 'KEY_UNREADABLE', 'private key file')
-    const tpmKey = await loadTpmKeyIfAny(init, bytes)
-    if (tpmKey !== undefined) return assembleWithSigner(certs, { matches: (s) => s.equals(tpmKey.spki), signer: tpmKey.signer, source: tpmKey.source }, init.now)
+    const bytes = resolveKey !== undefined && isKeyReference(init.privateKeyFile) ? undefined : await read(init.privateKeyFile, 'KEY_UNREADABLE', 'private key file')
+    const held = await resolveKey?.(init.privateKeyFile, bytes)
+    if (held !== undefined) return assembleWithSigner(certs, held, init.now)
     key = await parsePrivateKey(bytes!, init.privateKeyFile, { password: init.password, prompt: init.prompt })
   }
   if (key === undefined || keySource === undefined) {

@@ -5,7 +5,7 @@
  */
 import { createPrivateKey, KeyObject } from 'node:crypto'
 import { IamraError, fail } from '../errors.js'
-import type { MlDsaPrivateKey } from '../mldsa/private-key.js'
+import type { MlDsaPrivateKey } from './mldsa-private-key.js'
 import { children, oidString, parseOne, TAG } from './der.js'
 import { readIdentityFile, type IdentityFileReader } from './files.js'
 import { looksLikePem, splitPem } from './pem.js'
@@ -14,7 +14,7 @@ import { looksLikePem, splitPem } from './pem.js'
 export type PrivateKey = KeyObject | MlDsaPrivateKey
 
 /** The ML-DSA code, loaded only when such a key is met. */
-const mlDsaKeys = (): Promise<typeof import('../mldsa/private-key.js')> => import('../mldsa/private-key.js')
+const mlDsaKeys = (): Promise<typeof import('./mldsa-private-key.js')> => import('./mldsa-private-key.js')
 
 /** Asks for a password (on the terminal in production); returns undefined when nobody can answer. */
 export type PasswordPrompt = (message: string) => Promise<string | undefined>

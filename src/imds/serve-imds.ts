@@ -5,7 +5,8 @@
  * (src/cli/commands/serve.ts) parses and checks the flags; this takes typed options.
  */
 import type { Runtime } from '../runtime.js'
-import { closeTokenSessions, type IdentityInit } from '../identity/identity.js'
+import type { IdentityInit } from '../identity/identity.js'
+import type { KeyBackends } from '../keys/key-backends.js'
 import { CredentialCache } from '../cache/credential-cache.js'
 import { fromCertificate } from '../credentials/from-certificate.js'
 import { IamraError } from '../errors.js'
@@ -36,6 +37,8 @@ export interface ImdsServeOptions {
 }
 
 export interface ImdsServeDeps extends Runtime {
+  /** Token and TPM keys of the entry point, which disposes of them. */
+  readonly keys: KeyBackends
   /** Human notes (the official helper's start-up lines, warnings); never a secret. */
   readonly stderr: (line: string) => void
   readonly stopSignal: AbortSignal
@@ -55,6 +58,7 @@ export async function serveImds(options: ImdsServeOptions, ctx: ImdsServeDeps): 
   })
   const provider = fromCertificate({
     identity: options.identity,
+    keys: ctx.keys,
     session,
     now: ctx.now,
     random: ctx.random,
@@ -103,7 +107,6 @@ export async function serveImds(options: ImdsServeOptions, ctx: ImdsServeDeps): 
   } finally {
     cache.clear()
     await metricsServer?.close()
-    await closeTokenSessions()
   }
   return 0
 }

@@ -8,7 +8,8 @@ import type { Randomness } from '../runtime.js'
 import { unlink } from 'node:fs/promises'
 import { writeFilesAtomic } from '../fs/atomic-write.js'
 import { bindingPaths, ensureDirectories } from '../binding/store.js'
-import { loadIdentity } from '../identity/identity.js'
+import { loadIdentity } from '../keys/load-identity.js'
+import type { KeyBackends } from '../keys/key-backends.js'
 import { createSession } from '../rolesanywhere/create-session.js'
 import type { SessionConfig } from '../rolesanywhere/session-config.js'
 import { createTransport } from '../rolesanywhere/transport.js'
@@ -42,7 +43,8 @@ export interface KubernetesBindingInit {
 
 export interface KubernetesBindingDeps extends Randomness {
   readonly now: () => Date
-  readonly tpmDevice?: string | undefined
+  /** Token and TPM keys of the entry point, which disposes of them. */
+  readonly keys: KeyBackends
   readonly stderr: (line: string) => void
 }
 
@@ -53,7 +55,7 @@ export async function bindKubernetes(init: KubernetesBindingInit, deps: Kubernet
     ...(init.noTpmKeyPassword === true ? { noTpmKeyPassword: true as const } : {}),
   }
   if (init.validate) {
-    const identity = await loadIdentity({ certificateFiles: [...certificateFiles], intermediatesFiles: [...intermediatesFiles], privateKeyFile, ...tpm, tpmDevice: deps.tpmDevice, now: deps.now() })
+    const identity = await loadIdentity({ certificateFiles: [...certificateFiles], intermediatesFiles: [...intermediatesFiles], privateKeyFile, ...tpm, now: deps.now() }, deps.keys)
     const creds = await createSession(session.request, identity, session.endpoint, {
       transport: createTransport(session.transport), now: deps.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: deps.random, userAgent: userAgent(),
     })

@@ -7,8 +7,8 @@
 import type { Runtime } from '../runtime.js'
 import { networkInterfaces } from 'node:os'
 import { CredentialCache } from '../cache/credential-cache.js'
-import { closeTokenSessions } from '../identity/identity.js'
 import { describeListen, takeListenFds, type ListenAddress } from '../server/listen.js'
+import type { KeyBackends } from '../keys/key-backends.js'
 import { ServerMetrics } from '../server/metrics.js'
 import { startMetricsServer } from '../server/metrics-server.js'
 import { runServer } from '../server/run-server.js'
@@ -46,6 +46,8 @@ export interface AgentServeOptions extends AgentConfig {
 }
 
 export interface AgentServeDeps extends Runtime {
+  /** Token and TPM keys of the entry point, which disposes of them. */
+  readonly keys: KeyBackends
   readonly stderr: (line: string) => void
   readonly stopSignal: AbortSignal
 }
@@ -78,7 +80,7 @@ export async function serveKubernetes(config: AgentServeOptions, ctx: AgentServe
     verify: createTokenVerifier({ jose, keys, issuer: config.issuer, audiences: config.audiences, clockToleranceSeconds: config.clockTolerance, now: ctx.now }),
     bindings: cachedListing(dir, 1000, now),
     credentials: agentCredentials({
-      cache, env: ctx.env, now: ctx.now, random: ctx.random, signal: ctx.stopSignal,
+      cache, env: ctx.env, now: ctx.now, random: ctx.random, keys: ctx.keys, signal: ctx.stopSignal,
       onExchange: (b, result, seconds) => metrics.onExchange(b.name, result, seconds),
     }),
     sessionNames: config.sessionNames,
@@ -100,7 +102,6 @@ export async function serveKubernetes(config: AgentServeOptions, ctx: AgentServe
   } finally {
     cache.clear()
     await metricsServer?.close()
-    await closeTokenSessions()
   }
   return 0
 }

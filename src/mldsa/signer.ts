@@ -4,9 +4,15 @@
  */
 import type { Signer } from '../signing/signer.js'
 import { loadMlDsa } from './noble.js'
-import type { MlDsaPrivateKey } from './private-key.js'
+import type { MlDsaLevel } from './params.js'
 
-export function mlDsaSigner(key: MlDsaPrivateKey): Signer {
+/** What signing needs of an ML-DSA key: its parameter set and expanded private key. */
+export interface MlDsaSigningKey {
+  readonly level: MlDsaLevel
+  readonly secretKey: Uint8Array
+}
+
+export function mlDsaSigner(key: MlDsaSigningKey): Signer {
   return {
     family: 'ML-DSA',
     sign: async (data) => Buffer.from((await loadMlDsa())[key.level].sign(data, key.secretKey, { extraEntropy: false })),

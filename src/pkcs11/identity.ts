@@ -1,8 +1,8 @@
 /**
  * Identities with a key on a PKCS#11 token: `loadPkcs11Identity` (credential-process, serve),
  * `loadPkcs11Key` (sign-string, no certificate needed) and `listPkcs11Identities`
- * (read-certificate-data). Sessions stay open and logged in for the next call; `closePkcs11()`
- * ends them.
+ * (read-certificate-data), all within a Pkcs11Context: sessions stay open and logged in for the
+ * next call until the context is disposed. `pkcs11Backend` bundles them over one context.
  */
 import type { KeyObject } from 'node:crypto'
 import { fail } from '../errors.js'
@@ -10,14 +10,16 @@ import { loadCertificates, parseCertificates, type LoadedCertificate } from '../
 import { readIdentityFile, type IdentityFileReader } from '../identity/files.js'
 import { assemble, assembleWithSigner, type Identity, type IdentityInit } from '../identity/identity.js'
 import { loadPrivateKey } from '../identity/private-key.js'
-import { closeModules, DEFAULT_MODULE, describeToken, openModule, type Pkcs11Module } from './module.js'
+import { Pkcs11Context } from './context.js'
+import { DEFAULT_MODULE, describeToken, type Pkcs11Module } from './module.js'
 import { readCertificates } from './objects.js'
 import { hasPin, pinSource } from './pin.js'
 import { findCertificates, select, type FoundCertificate, type Selection } from './select.js'
-import { closeSessions, tokenSession, type SessionContext } from './session.js'
+import type { SessionContext } from './session.js'
 import { Pkcs11Signer } from './signer.js'
 import { isPkcs11Uri, parsePkcs11Uri, type Pkcs11Uri } from './uri.js'
 
+export { Pkcs11Context } from './context.js'
 export { DEFAULT_MODULE } from './module.js'
 export { Pkcs11Signer, type DigestName } from './signer.js'
 
@@ -30,7 +32,7 @@ interface Parsed {
   readonly mod: Pkcs11Module
 }
 
-function parse(init: Init): Parsed {
+function parse(p11: Pkcs11Context, init: Init): Parsed {
   const uris = init.certificateFiles.filter(isPkcs11Uri)
   if (uris.length > 1) fail('USAGE', 'give at most one pkcs11: URI as --certificate')
   const certUri = uris[0] === undefined ? undefined : parsePkcs11Uri(uris[0])
@@ -38,7 +40,7 @@ function parse(init: Init): Parsed {
   const paths = [certUri?.modulePath, keyUri?.modulePath].filter((p): p is string => p !== undefined)
   if (new Set(paths).size > 1) fail('USAGE', `the certificate and key URIs name different modules (${paths.join(', ')}); iamra uses one module per identity`)
   if (certUri === undefined && keyUri === undefined) fail('USAGE', 'no pkcs11: URI given as --certificate or --private-key')
-  const mod = openModule(paths[0] ?? init.pkcs11Lib ?? DEFAULT_MODULE)
+  const mod = p11.openModule(paths[0] ?? init.pkcs11Lib ?? DEFAULT_MODULE)
   return { certUri, keyUri, certFiles: init.certificateFiles.filter((f) => !isPkcs11Uri(f)), mod }
 }
 
@@ -65,24 +67,24 @@ function signerFor(sel: Selection, init: Init, publicKey: KeyObject): Pkcs11Sign
 }
 
 /** The identity for certificate/key inputs of which at least one is a pkcs11: URI. */
-export async function loadPkcs11Identity(init: IdentityInit): Promise<Identity> {
-  const { certUri, keyUri, certFiles, mod } = parse(init)
+export async function loadPkcs11Identity(p11: Pkcs11Context, init: IdentityInit): Promise<Identity> {
+  const { certUri, keyUri, certFiles, mod } = parse(p11, init)
   const files = await fileCertificates(certFiles, init.intermediatesFiles ?? [], init.readFile)
   if (keyUri === undefined && init.privateKeyFile !== undefined) {
     // certificate on the token, key in a file
     const key = await loadPrivateKey(init.privateKeyFile, { password: init.password, prompt: init.prompt, read: init.readFile })
-    const tokenCerts = certUri === undefined ? [] : await findCertificates(mod, certUri, undefined)
+    const tokenCerts = certUri === undefined ? [] : await findCertificates(p11, mod, certUri, undefined)
     return assemble([...tokenCerts.map(asLoaded), ...files], key, init.privateKeyFile, init.now)
   }
-  return fromSelection(await select({ mod, certUri, keyUri, fileCerts: files, prompt: init.prompt, reusePin: init.reusePin === true }), init, files, mod)
+  return fromSelection(p11, await select({ p11, mod, certUri, keyUri, fileCerts: files, prompt: init.prompt, reusePin: init.reusePin === true }), init, files, mod)
 }
 
-async function fromSelection(sel: Selection, init: IdentityInit, files: readonly LoadedCertificate[], mod: Pkcs11Module): Promise<Identity> {
+async function fromSelection(p11: Pkcs11Context, sel: Selection, init: IdentityInit, files: readonly LoadedCertificate[], mod: Pkcs11Module): Promise<Identity> {
   const leaf = sel.tokenLeaf ?? sel.fileLeaf
   if (leaf === undefined) return fail('USAGE', 'no certificate given: pass --certificate FILE or a pkcs11: URI')
   const publicKey = sel.publicKey ?? leaf.cert.publicKey
   // chain candidates: every certificate on the leaf's token plus the files; only issuers are kept
-  const onToken = sel.tokenLeaf === undefined ? [] : await tokenSession(mod, sel.tokenLeaf.token).run(undefined, 'reading certificates',
+  const onToken = sel.tokenLeaf === undefined ? [] : await p11.tokenSession(mod, sel.tokenLeaf.token).run(undefined, 'reading certificates',
     (ctx) => findAll(ctx, sel.tokenLeaf!))
   const preferred = sel.tokenLeaf === undefined ? sel.fileLeaf : asLoaded(sel.tokenLeaf)
   return assembleWithSigner([...onToken, ...files], { matches: (s) => s.equals(publicKey.export({ type: 'spki', format: 'der' })), signer: signerFor(sel, init, publicKey), source: sel.keyUri }, init.now, preferred)
@@ -97,24 +99,35 @@ function asLoaded(c: FoundCertificate): LoadedCertificate {
 }
 
 /** A token key and its public key, for sign-string: a certificate (URI or file) is optional. */
-export async function loadPkcs11Key(init: Init): Promise<{ publicKey: KeyObject; signer: Pkcs11Signer; uri: string }> {
-  const { certUri, keyUri, certFiles, mod } = parse(init)
+export async function loadPkcs11Key(p11: Pkcs11Context, init: Init): Promise<{ publicKey: KeyObject; signer: Pkcs11Signer; uri: string }> {
+  const { certUri, keyUri, certFiles, mod } = parse(p11, init)
   const files = await fileCertificates(certFiles, init.intermediatesFiles ?? [], init.readFile)
-  const sel = await select({ mod, certUri, keyUri, fileCerts: files, prompt: init.prompt, reusePin: init.reusePin === true })
+  const sel = await select({ p11, mod, certUri, keyUri, fileCerts: files, prompt: init.prompt, reusePin: init.reusePin === true })
   const publicKey = sel.publicKey ?? (sel.tokenLeaf ?? sel.fileLeaf)?.cert.publicKey
   if (publicKey === undefined) return fail('HSM_KEY_NOT_FOUND', `the token does not reveal the public key of ${sel.keyUri}; pass its certificate with --certificate`)
   return { publicKey, signer: signerFor(sel, init, publicKey), uri: sel.keyUri }
 }
 
 /** Certificates matching a URI, for read-certificate-data (logs in only with a PIN in the URI). */
-export async function listPkcs11Identities(uriText: string, pkcs11Lib: string | undefined): Promise<FoundCertificate[]> {
+export async function listPkcs11Identities(p11: Pkcs11Context, uriText: string, pkcs11Lib: string | undefined): Promise<FoundCertificate[]> {
   const uri = parsePkcs11Uri(uriText)
-  const mod = openModule(uri.modulePath ?? pkcs11Lib ?? DEFAULT_MODULE)
-  return findCertificates(mod, uri, hasPin(uri) ? pinSource([uri], 'of the URI', undefined) : undefined)
+  const mod = p11.openModule(uri.modulePath ?? pkcs11Lib ?? DEFAULT_MODULE)
+  return findCertificates(p11, mod, uri, hasPin(uri) ? pinSource([uri], 'of the URI', undefined) : undefined)
 }
 
-/** Closes every session and module (server shutdown, end of a one-shot command). */
-export function closePkcs11(): void {
-  closeSessions()
-  closeModules()
+/** The PKCS#11 key backend over one context: what the key loader (src/keys) calls. */
+export interface Pkcs11Backend {
+  readonly context: Pkcs11Context
+  loadIdentity(init: IdentityInit): Promise<Identity>
+  loadKey(init: Init): Promise<{ publicKey: KeyObject; signer: Pkcs11Signer; uri: string }>
+  listIdentities(uri: string, pkcs11Lib: string | undefined): Promise<FoundCertificate[]>
+}
+
+export function pkcs11Backend(context: Pkcs11Context = new Pkcs11Context()): Pkcs11Backend {
+  return {
+    context,
+    loadIdentity: (init) => loadPkcs11Identity(context, init),
+    loadKey: (init) => loadPkcs11Key(context, init),
+    listIdentities: (uri, lib) => listPkcs11Identities(context, uri, lib),
+  }
 }

@@ -1,10 +1,9 @@
 /**
- * PKCS#11 modules: pkcs11js is loaded only here, on first use (credential-process stays light
- * when no pkcs11: URI is given); each module is loaded and initialized once per process.
+ * PKCS#11 modules: loading and initializing one, finalizing it, listing and matching its tokens.
+ * Which modules are open is a Pkcs11Context's business (context.ts), not this file's.
  */
 import type * as P from 'pkcs11js'
 import { IamraError } from '../errors.js'
-import { requirePkcs11js } from './addon.js'
 import { pkcs11Error } from './errors.js'
 
 export type Pkcs11Js = typeof P
@@ -27,25 +26,17 @@ export interface TokenSlot {
   readonly flags: number
 }
 
-let js: Pkcs11Js | undefined
-const modules = new Map<string, Pkcs11Module>()
-
-function loadJs(): Pkcs11Js {
-  if (js === undefined) {
-    try {
-      js = requirePkcs11js() as Pkcs11Js
-    } catch (e) {
-      throw new IamraError('HSM_MODULE_NOT_FOUND', `PKCS#11 support needs the pkcs11js addon, which failed to load: ${(e as Error).message}`, { cause: e })
-    }
+/** Loads pkcs11js (the native addon) through `load`; an addon that fails to load is HSM_MODULE_NOT_FOUND. */
+export function loadPkcs11js(load: () => unknown): Pkcs11Js {
+  try {
+    return load() as Pkcs11Js
+  } catch (e) {
+    throw new IamraError('HSM_MODULE_NOT_FOUND', `PKCS#11 support needs the pkcs11js addon, which failed to load: ${(e as Error).message}`, { cause: e })
   }
-  return js
 }
 
-/** The initialized module at `path` (the same object on every call). */
-export function openModule(path: string): Pkcs11Module {
-  const known = modules.get(path)
-  if (known !== undefined) return known
-  const pk = loadJs()
+/** Loads and initializes the module at `path` (a module someone else initialized in this process is used as it is). */
+export function loadModule(pk: Pkcs11Js, path: string): Pkcs11Module {
   const lib = new pk.PKCS11()
   try {
     lib.load(path)
@@ -63,26 +54,21 @@ export function openModule(path: string): Pkcs11Module {
       throw new IamraError('HSM_MODULE_NOT_FOUND', err.message, { cause: e })
     }
   }
-  const mod = { path, js: pk, lib }
-  modules.set(path, mod)
-  return mod
+  return { path, js: pk, lib }
 }
 
-/** Finalizes and unloads every module (tests, server shutdown); sessions must be dropped first. */
-export function closeModules(): void {
-  for (const m of modules.values()) {
-    try {
-      m.lib.C_Finalize()
-    } catch {
-      // already finalized
-    }
-    try {
-      m.lib.close()
-    } catch {
-      // already closed
-    }
+/** Finalizes and unloads a module; its sessions must be closed first. */
+export function unloadModule(m: Pkcs11Module): void {
+  try {
+    m.lib.C_Finalize()
+  } catch {
+    // already finalized
   }
-  modules.clear()
+  try {
+    m.lib.close()
+  } catch {
+    // already closed
+  }
 }
 
 /** Re-initializes a module after CKR_CRYPTOKI_NOT_INITIALIZED (someone finalized it). */

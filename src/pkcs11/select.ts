@@ -12,7 +12,8 @@ import type { LoadedCertificate } from '../identity/certificates.js'
 import { describeToken, listTokens, matchTokens, type Pkcs11Module, type TokenSlot } from './module.js'
 import { readCertificates, readPrivateKeys, type TokenCertificate, type TokenKey } from './objects.js'
 import { pinSource, type Prompt } from './pin.js'
-import { tokenSession, type PinSource, type TokenSession } from './session.js'
+import type { Pkcs11Context } from './context.js'
+import type { PinSource, TokenSession } from './session.js'
 import { Pkcs11Signer } from './signer.js'
 import { formatPkcs11Uri, type Pkcs11Uri } from './uri.js'
 
@@ -36,6 +37,8 @@ export interface Selection {
 }
 
 export interface SelectInit {
+  /** Where the token sessions live. */
+  readonly p11: Pkcs11Context
   readonly mod: Pkcs11Module
   readonly certUri: Pkcs11Uri | undefined
   readonly keyUri: Pkcs11Uri | undefined
@@ -65,10 +68,10 @@ export function tokenList(mod: Pkcs11Module, uri: Pkcs11Uri): TokenSlot[] {
 }
 
 /** Certificates matching a URI across its tokens; logs in only when one token matches and none was found. */
-export async function findCertificates(mod: Pkcs11Module, uri: Pkcs11Uri, pin: PinSource | undefined): Promise<FoundCertificate[]> {
+export async function findCertificates(p11: Pkcs11Context, mod: Pkcs11Module, uri: Pkcs11Uri, pin: PinSource | undefined): Promise<FoundCertificate[]> {
   const tokens = tokenList(mod, uri)
   const read = (t: TokenSlot, login: PinSource | undefined): Promise<FoundCertificate[]> =>
-    tokenSession(mod, t).run(login, 'reading certificates', (ctx) => readCertificates(ctx, uri).map((c) => ({
+    p11.tokenSession(mod, t).run(login, 'reading certificates', (ctx) => readCertificates(ctx, uri).map((c) => ({
       ...c, token: t, uri: formatPkcs11Uri({ token: t.attrs, object: c.label, id: c.id, type: 'cert' }),
     })))
   const found: FoundCertificate[] = []
@@ -84,14 +87,14 @@ export async function findCertificates(mod: Pkcs11Module, uri: Pkcs11Uri, pin: P
 }
 
 export async function select(init: SelectInit): Promise<Selection> {
-  const { mod, certUri, keyUri } = init
+  const { p11, mod, certUri, keyUri } = init
   const searchUri = keyUri ?? certUri
   if (searchUri === undefined) return fail('USAGE', 'no pkcs11: URI given')
   let certs: FoundCertificate[] = []
   if (certUri !== undefined) {
     const single = matchTokens(listTokens(mod), certUri.token)
     const pin = single.length === 1 ? pinSource([certUri, keyUri], describeToken(single[0]!), init.prompt) : undefined
-    certs = await findCertificates(mod, certUri, pin)
+    certs = await findCertificates(p11, mod, certUri, pin)
     if (certs.length === 0) fail('HSM_CERT_NOT_FOUND', `no certificate on the token matches ${certUri.display}; list them with: iamra read-certificate-data --certificate 'pkcs11:…'`)
   }
   let keyTokens = tokenList(mod, searchUri)
@@ -100,7 +103,7 @@ export async function select(init: SelectInit): Promise<Selection> {
     fail('HSM_TOKEN_AMBIGUOUS', `${keyTokens.length} tokens match ${searchUri.display}: ${keyTokens.map(describeToken).join(', ')}; add token= or serial= to the URI`)
   }
   const token = keyTokens[0]!
-  const session = tokenSession(mod, token)
+  const session = p11.tokenSession(mod, token)
   const pin = pinSource([keyUri, certUri], describeToken(token), init.prompt)
   const { keys, generation } = await session.run(pin, 'finding the private key', (ctx) => {
     let found: TokenKey[]

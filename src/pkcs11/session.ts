@@ -128,21 +128,7 @@ export class TokenSession {
   }
 }
 
-const sessions = new Map<string, TokenSession>()
-
-/** The shared session for a token of a module. */
-export function tokenSession(mod: Pkcs11Module, token: TokenSlot): TokenSession {
-  const key = JSON.stringify([mod.path, token.attrs.token, token.attrs.serial, token.attrs.manufacturer, token.attrs.model])
-  let s = sessions.get(key)
-  if (s === undefined) {
-    s = new TokenSession(mod, token)
-    sessions.set(key, s)
-  }
-  return s
-}
-
-/** Closes every session (before closeModules). */
-export function closeSessions(): void {
-  for (const s of sessions.values()) s.close()
-  sessions.clear()
+/** The key under which a context keeps one session per token of a module. */
+export function sessionKey(mod: Pkcs11Module, token: TokenSlot): string {
+  return JSON.stringify([mod.path, token.attrs.token, token.attrs.serial, token.attrs.manufacturer, token.attrs.model])
 }

@@ -13,7 +13,7 @@ import { TpmClient, TpmError, type SignatureParts } from './client.js'
 import { ALG, RC, RH } from './constants.js'
 import { parseTpmKeyFile, type TpmKeyFile } from './key-file.js'
 import { checkUsable, parsePublicArea, srkTemplate, type PublicArea } from './public-area.js'
-import { describeDevice, openTransport, resolveDevice, type TpmDevice } from './transport.js'
+import { describeDevice, openTransport, resolveDevice, type TpmDevice, type TpmTransport } from './transport.js'
 
 export type DigestName = 'sha256' | 'sha384' | 'sha512'
 const HASH_ALG: Record<DigestName, number> = { sha256: ALG.SHA256, sha384: ALG.SHA384, sha512: ALG.SHA512 }
@@ -30,8 +30,10 @@ export interface TpmKeyInit {
   /** A file holding the password (bindings: the server cannot ask). */
   readonly passwordFile?: string | undefined
   readonly prompt?: ((message: string) => Promise<string | undefined>) | undefined
-  /** TPM_DEVICE. */
+  /** The TPM, in TPM_DEVICE syntax, as the entry point names it; default /dev/tpmrm0, then /dev/tpm0. */
   readonly device?: string | undefined
+  /** Opens a connection to the device (default: the character device or swtpm's TCP port). */
+  readonly openTransport?: ((device: TpmDevice) => Promise<TpmTransport>) | undefined
 }
 
 export interface TpmKey {
@@ -54,13 +56,14 @@ export function parseHandle(reference: string): number {
 
 export async function loadTpmKey(init: TpmKeyInit): Promise<TpmKey> {
   const device = await resolveDevice(init.device)
+  const open = init.openTransport ?? openTransport
   const source = init.reference
   let file: TpmKeyFile | undefined
   let handle: number | undefined
   let area: PublicArea
   if (/^handle:/i.test(init.reference)) {
     handle = parseHandle(init.reference)
-    const transport = await openTransport(device)
+    const transport = await open(device)
     try {
       area = parsePublicArea(await new TpmClient(transport).readPublic(handle), source)
     } catch (e) {
@@ -79,7 +82,7 @@ export async function loadTpmKey(init: TpmKeyInit): Promise<TpmKey> {
   const bits = area.publicKey.asymmetricKeyDetails?.modulusLength
   if (area.type === 'RSA' && bits !== undefined && bits < 2048) fail('KEY_UNSUPPORTED', `${source}: RSA key of ${bits} bits; use at least 2048 bits`)
   const password = passwordSource(init, file?.emptyAuth === true, source)
-  const signer = new TpmSigner({ device, file, handle, area, password, source })
+  const signer = new TpmSigner({ device, open, file, handle, area, password, source })
   return { publicKey: area.publicKey, spki: area.publicKey.export({ type: 'spki', format: 'der' }), signer, source }
 }
 
@@ -106,6 +109,7 @@ function passwordSource(init: TpmKeyInit, emptyAuth: boolean, source: string): (
 
 interface SignerState {
   readonly device: TpmDevice
+  readonly open: (device: TpmDevice) => Promise<TpmTransport>
   readonly file: TpmKeyFile | undefined
   readonly handle: number | undefined
   readonly area: PublicArea
@@ -125,12 +129,12 @@ export class TpmSigner implements Signer {
 
   /** Signs with the given digest inside the scheme (sign-string --digest). */
   async signWith(digest: DigestName, data: Buffer): Promise<Buffer> {
-    const { area, file, source, device } = this.s
+    const { area, file, source, device, open } = this.s
     if (area.schemeHash !== undefined && area.schemeHash !== HASH_ALG[digest]) {
       fail('KEY_UNSUPPORTED', `${source}: the TPM key only signs with hash 0x${area.schemeHash.toString(16)}, not ${digest.toUpperCase()}`)
     }
     const password = await this.s.password()
-    const transport = await openTransport(device)
+    const transport = await open(device)
     const client = new TpmClient(transport)
     const loaded: number[] = []
     try {

@@ -90,12 +90,13 @@ async function openSocket(host: string, port: number): Promise<TpmTransport> {
     async send(command) {
       pending = []
       socket.write(command)
-      const deadline = Date.now() + TIMEOUT_MS
+      // A monotonic deadline (a timeout, not a time of day: the wall clock may jump).
+      const deadline = performance.now() + TIMEOUT_MS
       for (;;) {
         const got = Buffer.concat(pending)
         if (got.length >= 6 && got.length >= got.readUInt32BE(2)) return got.subarray(0, got.readUInt32BE(2))
         if (failure !== undefined) throw new IamraError('TPM_UNAVAILABLE', `the software TPM at ${host}:${port} failed: ${failure.message}`, { cause: failure })
-        const left = deadline - Date.now()
+        const left = deadline - performance.now()
         if (left <= 0) throw new IamraError('TPM_UNAVAILABLE', `the software TPM at ${host}:${port} did not answer within ${TIMEOUT_MS / 1000} s`)
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, left)

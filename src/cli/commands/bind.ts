@@ -96,7 +96,8 @@ async function bind(rawName: string, a: BindFlags, ctx: CliContext): Promise<num
     // password nobody can give fails while loading (an encrypted file key) or while signing (a TPM key).
     let loaded = false
     const provider = fromCertificate({
-      identity: { certificateFiles, intermediatesFiles, privateKeyFile, pkcs11Lib, reusePin, ...tpm, tpmDevice: ctx.env.TPM_DEVICE },
+      identity: { certificateFiles, intermediatesFiles, privateKeyFile, pkcs11Lib, reusePin, ...tpm },
+      keys: ctx.keys,
       session,
       now: ctx.now,
       random: ctx.random,
@@ -156,7 +157,7 @@ async function bindForKubernetes(rawName: string, a: BindFlags, ctx: CliContext)
   await bindKubernetes({
     dir, name, serviceAccounts, certificateFiles, intermediatesFiles, privateKeyFile, session,
     region: a.region, endpoint: a.endpoint, pkcs11Lib, ...tpm, validate,
-  }, { now: ctx.now, random: ctx.random, randomBytes: ctx.randomBytes, tpmDevice: ctx.env.TPM_DEVICE, stderr: ctx.stderr })
+  }, { now: ctx.now, random: ctx.random, randomBytes: ctx.randomBytes, keys: ctx.keys, stderr: ctx.stderr })
   return 0
 }
 

@@ -7,7 +7,6 @@ import { createTransport } from '../../rolesanywhere/transport.js'
 import { helpText, parseFlags, type Parsed } from '../flags.js'
 import { checkIdentityFlags, sessionFromFlags, IDENTITY_FLAGS, identityInputs, SESSION_FLAGS } from '../identity-flags.js'
 import { readIdentityFile } from '../../identity/files.js'
-import { closeTokenSessions } from '../../identity/identity.js'
 
 const FLAGS = {
   ...IDENTITY_FLAGS,
@@ -37,8 +36,8 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   checkIdentityFlags(flags)
   const session = sessionFromFlags(flags, ctx.env)
   const debug = flags.debug === true ? (line: string) => ctx.stderr(`debug: ${line}`) : undefined
-  const identity = { ...identityInputs(flags, ctx.promptPassword, ctx.env), tpmDevice: ctx.env.TPM_DEVICE }
-  const provider = fromCertificate({ identity, session, now: ctx.now, random: ctx.random, debug })
+  const identity = identityInputs(flags, ctx.promptPassword, ctx.env)
+  const provider = fromCertificate({ identity, keys: ctx.keys, session, now: ctx.now, random: ctx.random, debug })
   // the cache key covers the identity files' bytes; a pkcs11: URI counts by its text, without any PIN
   const inputs = [...identity.certificateFiles, ...(identity.intermediatesFiles ?? []), ...(identity.privateKeyFile === undefined ? [] : [identity.privateKeyFile])]
   const tokenUris = inputs.filter((i) => /^pkcs11:/i.test(i))
@@ -51,14 +50,9 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   const handles = inputs.filter((i) => /^handle:/i.test(i))
   const key = pc === undefined ? undefined : await pc.processCacheKey([session.request, session.endpoint.url.href, session.endpoint.signingRegion, ...uris, ...handles],
     inputs.filter((i) => !/^(pkcs11|handle):/i.test(i)), (f) => (identity.readFile ?? readIdentityFile)(f, 'CERT_UNREADABLE', 'identity file'))
-  let creds
-  try {
-    creds = key === undefined || pc === undefined || locks === undefined
-      ? await provider()
-      : await pc.cachedAcrossProcesses({ dir: pc.processCacheDirectory(ctx.env, flags['cache-dir']), key, now: ctx.now, locks, debug }, provider)
-  } finally {
-    await closeTokenSessions()
-  }
+  const creds = key === undefined || pc === undefined || locks === undefined
+    ? await provider()
+    : await pc.cachedAcrossProcesses({ dir: pc.processCacheDirectory(ctx.env, flags['cache-dir']), key, now: ctx.now, locks, debug }, provider)
   debug?.(`obtained credentials for ${creds.assumedRoleArn ?? creds.roleArn}, expiring ${creds.expiration.toISOString()}`)
   ctx.stdout(processOutput(creds))
   return 0

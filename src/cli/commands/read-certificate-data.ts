@@ -6,7 +6,6 @@ import { createHash, type X509Certificate } from 'node:crypto'
 import { IamraError } from '../../errors.js'
 import { certificateMlDsaLevel, decimalSerial, loadCertificates } from '../../identity/certificates.js'
 import { commandFileReader } from '../../identity/input-files.js'
-import { closeTokenSessions, pkcs11Support } from '../../identity/identity.js'
 import type { CliContext } from '../context.js'
 import { helpText, list, parseFlags } from '../flags.js'
 import { checkIdentityFlags, IDENTITY_FLAGS } from '../identity-flags.js'
@@ -34,12 +33,8 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   const file = list(flags.certificate)[0]
   if (file === undefined) throw new IamraError('USAGE', 'read-certificate-data needs --certificate FILE or a pkcs11: URI')
   if (/^pkcs11:/i.test(file)) {
-    try {
-      const found = await (await pkcs11Support()).listPkcs11Identities(file, flags['pkcs11-lib'])
-      ctx.stdout(found.length === 0 ? 'No matching identities\n' : `Matching identities\n${found.map((c, i) => describe(i + 1, c.cert, c.uri)).join('')}`)
-    } finally {
-      await closeTokenSessions()
-    }
+    const found = await (await ctx.keys.pkcs11()).listIdentities(file, flags['pkcs11-lib'])
+    ctx.stdout(found.length === 0 ? 'No matching identities\n' : `Matching identities\n${found.map((c, i) => describe(i + 1, c.cert, c.uri)).join('')}`)
     return 0
   }
   const first = (await loadCertificates(file, commandFileReader(ctx.env)))[0]

@@ -30,7 +30,7 @@ export async function serveImdsMode({ flags, given }: ServeParsed, ctx: CliConte
   if (listen.length > 0 && given.has('port')) throw new IamraError('USAGE', '--port and --listen cannot be combined: give the port in --listen HOST:PORT')
   const session = sessionFromFlags(flags, ctx.env)
   return serveImds({
-    identity: { ...identityInputs(flags, ctx.promptPassword, ctx.env), tpmDevice: ctx.env.TPM_DEVICE },
+    identity: identityInputs(flags, ctx.promptPassword, ctx.env),
     session,
     addresses: listen.length > 0 ? listen : [{ kind: 'tcp', host: '127.0.0.1', port: flags.port ?? 0 }],
     refreshWindowMs: (flags['refresh-window'] ?? 0) * 1000,

@@ -4,7 +4,6 @@
  */
 import { readdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { closeTokenSessions } from '../../identity/identity.js'
 import { configurationDirectory } from '../../binding/store.js'
 import { CredentialCache } from '../../cache/credential-cache.js'
 import { buildApp } from '../../server/app.js'
@@ -58,6 +57,7 @@ async function serve(a: ParsedFlags<typeof SERVE_FLAGS>, ctx: CliContext): Promi
   }
   const fetchFor = bindingCredentials({
     env: ctx.env,
+    keys: ctx.keys,
     now: ctx.now,
     random: ctx.random,
     signal: ctx.stopSignal,
@@ -106,7 +106,6 @@ async function serve(a: ParsedFlags<typeof SERVE_FLAGS>, ctx: CliContext): Promi
   } finally {
     cache.clear()
     await metricsServer?.close()
-    await closeTokenSessions()
   }
   return 0
 }

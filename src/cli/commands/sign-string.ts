@@ -9,7 +9,8 @@ import { parsePrivateKey } from '../../identity/private-key.js'
 import type { CliContext } from '../context.js'
 import { helpText, parseFlags } from '../flags.js'
 import { checkIdentityFlags, IDENTITY_FLAGS, identityInputs } from '../identity-flags.js'
-import { closeTokenSessions, loadTpmKeyIfAny, looksLikePkcs12, pkcs11Support, usesPkcs11 } from '../../identity/identity.js'
+import { looksLikePkcs12 } from '../../identity/identity.js'
+import { loadTpmKeyIfAny, usesPkcs11 } from '../../keys/load-identity.js'
 
 const FLAGS = {
   ...IDENTITY_FLAGS,
@@ -55,16 +56,12 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   const hash = digest.replace('SHA', 'sha') as 'sha256' | 'sha384' | 'sha512'
   let signature: Buffer
   const tpmKey = usesPkcs11(inputs) || inputs.privateKeyFile === undefined ? undefined
-    : await loadTpmKeyIfAny({ ...inputs, tpmDevice: ctx.env.TPM_DEVICE }, /^handle:/i.test(inputs.privateKeyFile) ? undefined : await readIdentityFile(inputs.privateKeyFile, 'KEY_UNREADABLE', 'private key file'))
+    : await loadTpmKeyIfAny(inputs, /^handle:/i.test(inputs.privateKeyFile) ? undefined : await readIdentityFile(inputs.privateKeyFile, 'KEY_UNREADABLE', 'private key file'), ctx.keys)
   if (tpmKey !== undefined) {
     signature = await tpmKey.signer.signWith(hash, testStringFor(tpmKey.publicKey))
   } else if (usesPkcs11(inputs)) {
-    try {
-      const { publicKey, signer } = await (await pkcs11Support()).loadPkcs11Key(inputs)
-      signature = await signer.signWith(hash, testStringFor(publicKey))
-    } finally {
-      await closeTokenSessions()
-    }
+    const { publicKey, signer } = await (await ctx.keys.pkcs11()).loadKey(inputs)
+    signature = await signer.signWith(hash, testStringFor(publicKey))
   } else {
     const keyFile = inputs.privateKeyFile ?? inputs.certificateFiles[0]
     if (keyFile === undefined) throw new IamraError('USAGE', 'sign-string needs --private-key FILE|URI (or a --certificate file that also holds the key)')

@@ -36,7 +36,8 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   await checkCredentialsFile(file)
   const debug = flags.debug === true ? (line: string) => ctx.stderr(`debug: ${line}`) : undefined
   const provider = fromCertificate({
-    identity: { ...identityInputs(flags, askOnce(ctx.promptPassword), ctx.env), tpmDevice: ctx.env.TPM_DEVICE },
+    identity: identityInputs(flags, askOnce(ctx.promptPassword), ctx.env),
+    keys: ctx.keys,
     session,
     now: ctx.now,
     random: ctx.random,

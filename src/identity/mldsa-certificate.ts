@@ -3,10 +3,10 @@
  * name must be the subject's issuer name (byte for byte) and its ML-DSA key must verify the
  * TBSCertificate. Needs `loadMlDsa()` to have completed; answers false otherwise.
  */
-import type { CertificateFields } from '../identity/certificate-fields.js'
-import { spkiKeyBits } from '../identity/certificate-fields.js'
-import { loadedMlDsa } from './noble.js'
-import { mlDsaLevel } from './params.js'
+import type { CertificateFields } from './certificate-fields.js'
+import { spkiKeyBits } from './certificate-fields.js'
+import { loadedMlDsa } from '../mldsa/noble.js'
+import { mlDsaLevel } from '../mldsa/params.js'
 
 export function mlDsaIssues(issuer: CertificateFields, subject: CertificateFields): boolean {
   const level = mlDsaLevel(issuer.keyAlgorithm)

@@ -9,9 +9,9 @@
  */
 import { createHash } from 'node:crypto'
 import { IamraError, fail } from '../errors.js'
-import { children, oidString, parseOne, TAG, type Tlv } from '../identity/der.js'
-import { loadMlDsa } from './noble.js'
-import { mlDsaLevel, SIZES, type MlDsaLevel } from './params.js'
+import { children, oidString, parseOne, TAG, type Tlv } from './der.js'
+import { loadMlDsa } from '../mldsa/noble.js'
+import { mlDsaLevel, SIZES, type MlDsaLevel } from '../mldsa/params.js'
 
 /** An ML-DSA key held in memory; `secretKey` never leaves this object except to the signer. */
 export interface MlDsaPrivateKey {
