@@ -60,7 +60,7 @@ export function checkTrustedStats(st: { readonly uid: number; readonly mode: num
 export function configurationDirectory(flag: string | undefined, env: Readonly<Record<string, string | undefined>>): string {
   const dir = flag ?? env.RUNTIME_DIRECTORY?.split(':')[0]
   if (dir === undefined || dir === '') {
-    return fail('CONFIG_DIRECTORY_MISSING', 'no configuration directory: pass --configuration-directory DIR or run under systemd with RuntimeDirectory= (which sets $RUNTIME_DIRECTORY)')
+    return fail('CONFIG_DIRECTORY_MISSING', (name) => `no configuration directory: give one with ${name('configurationDirectory')} or run under systemd with RuntimeDirectory= (which sets $RUNTIME_DIRECTORY)`, { field: 'configurationDirectory' })
   }
   return dir
 }

@@ -51,7 +51,7 @@ export async function readSmallFile(path: string, what: string): Promise<string>
     return (await readBoundedFile(path, { maxBytes: SECRET_FILE_LIMIT })).toString('utf8')
   } catch (e) {
     if (!(e instanceof UnreadableFileError)) throw e
-    throw new IamraError('USAGE', `cannot read ${what} ${path}: ${e.message}`, { cause: e })
+    throw new IamraError('FILE_UNREADABLE', `cannot read ${what} ${path}: ${e.message}`, { cause: e })
   }
 }
 

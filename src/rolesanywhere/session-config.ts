@@ -3,7 +3,7 @@
  * region, endpoint, duration, TLS and proxy settings. All problems are reported before any I/O.
  */
 import { readFileSync } from 'node:fs'
-import { IamraError } from '../errors.js'
+import { IamraError, type IamraField } from '../errors.js'
 import { checkArns } from './arn.js'
 import { MAX_DURATION, MIN_DURATION, type SessionRequest } from './create-session.js'
 import { resolveEndpoint, type ResolvedEndpoint } from './endpoint.js'
@@ -31,7 +31,7 @@ export interface SessionConfig {
 
 export function resolveSessionConfig(init: SessionConfigInit): SessionConfig {
   const arns = checkArns(init)
-  const durationSeconds = wholeNumber('session-duration', init.sessionDuration, MIN_DURATION, MAX_DURATION, 3600)
+  const durationSeconds = wholeNumber('durationSeconds', init.sessionDuration, MIN_DURATION, MAX_DURATION, 3600)
   const timeoutSeconds = wholeNumber('timeout', init.timeoutSeconds, 1, 300, 10)
   const region = init.region !== undefined && init.region !== '' ? init.region : arns.region
   const endpoint = resolveEndpoint({ region, endpoint: init.endpoint, env: init.env })
@@ -68,11 +68,11 @@ export function resolveSessionConfig(init: SessionConfigInit): SessionConfig {
   }
 }
 
-function wholeNumber(flag: string, raw: string | number | undefined, min: number, max: number, fallback: number): number {
+function wholeNumber(field: IamraField, raw: string | number | undefined, min: number, max: number, fallback: number): number {
   if (raw === undefined || raw === '') return fallback
   const n = typeof raw === 'number' ? raw : /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new IamraError('USAGE', `--${flag} must be a whole number of seconds from ${min} to ${max}, got "${raw}"`)
+    throw new IamraError('USAGE', (name) => `${name(field)} must be a whole number of seconds from ${min} to ${max}, got "${raw}"`, { field })
   }
   return n
 }
