@@ -107,7 +107,7 @@ export const ERROR_CODES = Object.keys(CATALOGUE) as IamraErrorCode[]
 export type IamraField =
   | 'certificate' | 'privateKey' | 'intermediates' | 'passphrase' | 'tpmKeyPassword' | 'pin' | 'reusePin' | 'pkcs11Module'
   | 'trustAnchorArn' | 'profileArn' | 'roleArn' | 'region' | 'endpoint' | 'durationSeconds' | 'timeout' | 'roleSessionName'
-  | 'configurationDirectory' | 'cacheDirectory'
+  | 'configurationDirectory' | 'cacheDirectory' | 'containerCredentials'
 
 /** How a door names a field: `--private-key`, `privateKey`, "the binding's private key". */
 export type FieldNamer = (field: IamraField) => string

@@ -24,6 +24,7 @@ const FLAGS: Readonly<Record<IamraField, string>> = {
   roleSessionName: '--role-session-name',
   configurationDirectory: '--configuration-directory',
   cacheDirectory: '--cache-dir',
+  containerCredentials: '--env-file (or --from-environment)',
 }
 
 export const flagOf: FieldNamer = (field) => FLAGS[field]

@@ -25,6 +25,7 @@ const OPTIONS: Readonly<Record<IamraField, OptionField | undefined>> = {
   roleSessionName: 'roleSessionName',
   configurationDirectory: undefined,
   cacheDirectory: undefined,
+  containerCredentials: undefined,
 }
 
 export const optionOf: FieldNamer = (field) => `the ${OPTIONS[field] ?? field} option`

@@ -36,7 +36,7 @@ function parse(init: Init): Parsed {
   const certUri = uris[0] === undefined ? undefined : parsePkcs11Uri(uris[0])
   const keyUri = isPkcs11Uri(init.privateKeyFile) ? parsePkcs11Uri(init.privateKeyFile) : undefined
   const paths = [certUri?.modulePath, keyUri?.modulePath].filter((p): p is string => p !== undefined)
-  if (new Set(paths).size > 1) fail('USAGE', `the certificate and key URIs name different modules (${paths.join(', ')}); iamra uses one module per identity`)
+  if (new Set(paths).size > 1) fail('USAGE', `the certificate and key URIs name different modules (${paths.join(', ')}); iamra uses one module per identity`, { field: ['certificate', 'privateKey'] })
   if (certUri === undefined && keyUri === undefined) fail('USAGE', (name) => `no pkcs11: URI given as ${name('certificate')} or ${name('privateKey')}`, { field: ['certificate', 'privateKey'] })
   const mod = openModule(paths[0] ?? init.pkcs11Lib ?? DEFAULT_MODULE)
   return { certUri, keyUri, certFiles: init.certificateFiles.filter((f) => !isPkcs11Uri(f)), mod }

@@ -86,7 +86,7 @@ export async function findCertificates(mod: Pkcs11Module, uri: Pkcs11Uri, pin: P
 export async function select(init: SelectInit): Promise<Selection> {
   const { mod, certUri, keyUri } = init
   const searchUri = keyUri ?? certUri
-  if (searchUri === undefined) return fail('USAGE', 'no pkcs11: URI given')
+  if (searchUri === undefined) return fail('USAGE', 'no pkcs11: URI given', { field: 'privateKey' })
   let certs: FoundCertificate[] = []
   if (certUri !== undefined) {
     const single = matchTokens(listTokens(mod), certUri.token)

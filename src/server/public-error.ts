@@ -50,6 +50,7 @@ const BINDING: Readonly<Record<IamraField, string>> = {
   roleSessionName: 'the binding\'s request.roleSessionName (iamra bind --role-session-name)',
   configurationDirectory: 'the server\'s configuration directory',
   cacheDirectory: 'the server\'s cache directory',
+  containerCredentials: 'the consumer\'s container credentials settings',
 }
 
 /** The multi-role server and the node agent: each input is a key of the binding file, set by `iamra bind`. */
