@@ -118,7 +118,6 @@ const DYNAMIC: ReadonlyArray<{ file: string; expr: string; codes: readonly Iamra
   { file: 'rolesanywhere/arn.ts', expr: 'code', codes: ['ARN_INVALID', 'REGION_MISMATCH'], why: 'REGION_MISMATCH only when every problem is one (chosen by problem, not by text)' },
   { file: 'rolesanywhere/create-session.ts', expr: 'se.code', codes: ['UPSTREAM_THROTTLED', 'UPSTREAM_UNAVAILABLE', 'UPSTREAM_DENIED', 'UPSTREAM_NOT_FOUND', 'UPSTREAM_INVALID_REQUEST', 'UPSTREAM_BAD_RESPONSE'], why: 'classifyServiceError (response.ts) by HTTP status' },
   { file: 'credentials/from-server.ts', expr: 'known ?? fallback', codes: ['TOKEN_REJECTED', 'UPSTREAM_UNAVAILABLE', 'UPSTREAM_INVALID_REQUEST'], why: 'the iamra server\'s own code when it is a catalogue code, else by HTTP status' },
-  { file: 'imds/serve-imds.ts', expr: 'e.code', codes: [], why: 'the first CreateSession\'s error, with context' },
   { file: 'server/authorize.ts', expr: 'e.code', codes: [], why: 'a binding lookup\'s error with its details (paths) moved to the log' },
   { file: 'imds/app.ts', expr: 'code', codes: ['INTERNAL'], why: 'the credential source\'s error code, or INTERNAL for a throw that is not an IamraError' },
   { file: 'server/app.ts', expr: 'error.code', codes: [], why: 'the HTTP answer for an error already raised' },

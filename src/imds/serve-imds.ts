@@ -122,7 +122,7 @@ export async function serveImds(a: Record<string, unknown>, ctx: CliContext): Pr
     await credentials() // PR #200: no server without a first good CreateSession
   } catch (e) {
     cache.clear()
-    if (e instanceof IamraError) throw new IamraError(e.code, `serve: the first CreateSession failed, not starting: ${e.message}`, { cause: e })
+    if (e instanceof IamraError) throw e.rephrase((text) => `serve: the first CreateSession failed, not starting: ${text}`)
     throw e
   }
   const app = await buildImdsApp({
