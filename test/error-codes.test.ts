@@ -128,6 +128,14 @@ const DYNAMIC: ReadonlyArray<{ file: string; expr: string; codes: readonly Iamra
   { file: 'library/resolve-options.ts', expr: 'first.code', codes: ['USAGE', 'ARN_INVALID', 'REGION_MISMATCH', 'ENDPOINT_INVALID'], why: 'the first of the option problems' },
 ]
 
+/** Flags of other programs a message may name (tpm2-tools). */
+const OTHER_PROGRAMS_FLAGS: ReadonlySet<string> = new Set(['--clear-lockout'])
+
+/** The first iamra flag a message names, if any. */
+function namesFlag(message: string): string | undefined {
+  return [...message.matchAll(/(?<![\w-])--[a-z][a-z0-9-]+/g)].map((m) => m[0]).find((f) => !OTHER_PROGRAMS_FLAGS.has(f))
+}
+
 /** Outside argument handling, a USAGE must name the field at fault. */
 function usageNeedsField(file: string): boolean {
   return !ARGUMENT_HANDLING.some((p) => file.startsWith(p))
@@ -237,6 +245,10 @@ function misuses(sites: readonly Site[]): string[] {
     else if (s.code === 'USAGE' && usageNeedsField(s.file) && !s.hasField) wrong.push(`${s.file}:${s.line}: USAGE outside argument handling must name its field`)
     else if (saysUnreadableFile(s.message) && !READ_CODES.has(s.code)) wrong.push(`${s.file}:${s.line}: a file that cannot be read is ${[...READ_CODES].join(', ')}, not ${s.code}`)
   }
+  for (const s of sites) {
+    const flag = namesFlag(s.message)
+    if (flag !== undefined && usageNeedsField(s.file)) wrong.push(`${s.file}:${s.line}: the core names no flag (${flag}): give the field, and let each door name it`)
+  }
   return wrong
 }
 
@@ -279,6 +291,7 @@ t.test('the checks catch what they are for: the misuses issue 9 lists, and const
   t.match(sample('update/credentials-file.ts', "throw new IamraError('UPSTREAM_BAD_RESPONSE', 'x')"), [/UPSTREAM_BAD_RESPONSE may come only from/], 'UPSTREAM_* from the file editor')
   t.match(sample('identity/identity.ts', "fail('USAGE', 'no certificate given: pass --certificate FILE')"), [/must name its field/], 'a USAGE from the core without its field')
   t.same(sample('identity/identity.ts', "fail('USAGE', (n) => `no certificate: ${n('certificate')}`, { field: 'certificate' })"), [], 'with its field it is fine')
+  t.match(sample('identity/private-key.ts', "fail('KEY_PASSWORD_REQUIRED', `${source} is encrypted: pass --pkcs8-password`)"), [/the core names no flag \(--pkcs8-password\)/], 'a core message naming a CLI flag')
   t.match(sample('x/alias.ts', "const E = IamraError\nthrow new E('USAGE', 'x')"), [/IamraError used as a value/], 'an alias cannot be read')
   t.match(sample('x/ns.ts', "import * as errors from '../errors.js'\nerrors.fail('USAGE', 'x')"), [/a namespace import of errors.js/], 'a call through a namespace cannot be read')
   t.match(sample('x/text.ts', "const s = 'new IamraError(' + x"), [/1 × new IamraError\( in the text, 0 read/], 'text the walk does not see as a construction is flagged')
