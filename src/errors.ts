@@ -12,7 +12,7 @@ export const EXIT = {
   OTHER: 1,
   /** The command line is wrong: unknown flag, missing value, out-of-range number. */
   USAGE: 2,
-  /** The local identity is unusable: certificate, key or chain file problem; nothing was sent. */
+  /** The local identity is unusable: certificate, key, chain, PIN or token file problem; nothing was sent. */
   IDENTITY: 3,
   /** The service refused the request (4xx other than throttling): retrying will not help. */
   DENIED: 4,
@@ -85,6 +85,8 @@ const CATALOGUE = {
   BAD_REQUEST: { exit: EXIT.USAGE, status: 400 },
   LOCK_TIMEOUT: { exit: EXIT.UNAVAILABLE, status: 503 },
   FILE_UNWRITABLE: { exit: EXIT.OTHER, status: 500 },
+  FILE_UNREADABLE: { exit: EXIT.IDENTITY, status: 500 },
+  LISTEN_FAILED: { exit: EXIT.OTHER, status: 500 },
   // Kubernetes node agent (src/kubernetes/)
   SA_TOKEN_REJECTED: { exit: EXIT.DENIED, status: 403 },
   SA_NOT_BOUND: { exit: EXIT.DENIED, status: 403 },
@@ -98,17 +100,65 @@ export type IamraErrorCode = keyof typeof CATALOGUE
 
 export const ERROR_CODES = Object.keys(CATALOGUE) as IamraErrorCode[]
 
+/**
+ * The core's names for its inputs. Errors about an input carry its field; each door names it its own
+ * way (the CLI a flag, the server the binding, the library its option), so the core never speaks CLI.
+ */
+export type IamraField =
+  | 'certificate' | 'privateKey' | 'intermediates' | 'passphrase' | 'tpmKeyPassword' | 'pin' | 'reusePin' | 'pkcs11Module'
+  | 'trustAnchorArn' | 'profileArn' | 'roleArn' | 'region' | 'endpoint' | 'durationSeconds' | 'timeout' | 'roleSessionName'
+  | 'configurationDirectory' | 'cacheDirectory' | 'containerCredentials'
+
+/** How a door names a field: `--private-key`, `privateKey`, "the binding's private key". */
+export type FieldNamer = (field: IamraField) => string
+
+/** A message that names fields; written once, worded per door. */
+export type Phrase = (name: FieldNamer) => string
+
+export interface IamraErrorOptions {
+  readonly cause?: unknown
+  /** The upstream service's own error code, when the error came from the service. */
+  readonly upstreamCode?: string | undefined
+  /** The input (or inputs, the main one first) at fault. */
+  readonly field?: IamraField | readonly IamraField[] | undefined
+}
+
+/** The core's own names: what `message` says, and what logs show. */
+const coreName: FieldNamer = (field) => field
+
 /** An error a person can act on: a stable code, a message naming the file or value at fault. */
 export class IamraError extends Error {
   override readonly name = 'IamraError'
   readonly code: IamraErrorCode
   /** The upstream service's own error code, when the error came from the service. */
   readonly upstreamCode: string | undefined
+  /** The inputs at fault, the main one first; empty when the error is not about an input. */
+  readonly fields: readonly IamraField[]
+  readonly #phrase: Phrase | undefined
 
-  constructor(code: IamraErrorCode, message: string, opts: { cause?: unknown; upstreamCode?: string } = {}) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause })
+  constructor(code: IamraErrorCode, message: string | Phrase, opts: IamraErrorOptions = {}) {
+    super(typeof message === 'string' ? message : message(coreName), opts.cause === undefined ? undefined : { cause: opts.cause })
     this.code = code
     this.upstreamCode = opts.upstreamCode
+    this.fields = opts.field === undefined ? [] : typeof opts.field === 'string' ? [opts.field] : [...opts.field]
+    this.#phrase = typeof message === 'string' ? undefined : message
+  }
+
+  /** The main input at fault, if the error is about one. */
+  get field(): IamraField | undefined {
+    return this.fields[0]
+  }
+
+  /** The message with its fields named by `name` (a door's own words); `message` uses the core names. */
+  describe(name: FieldNamer): string {
+    return this.#phrase === undefined ? this.message : this.#phrase(name)
+  }
+
+  /** The same error (code, fields, upstream code) with its text edited, e.g. context added; `cause` defaults to this. */
+  rephrase(edit: (text: string) => string, cause: unknown = this): IamraError {
+    const phrase = this.#phrase
+    const message: string | Phrase = phrase === undefined ? edit(this.message) : (name) => edit(phrase(name))
+    return new IamraError(this.code, message, { cause, upstreamCode: this.upstreamCode, field: this.fields })
   }
 
   get exitCode(): ExitCode {
@@ -129,6 +179,6 @@ export function httpStatusOf(code: IamraErrorCode): number {
 }
 
 /** Throws a coded error; for `catch` blocks and exhaustive checks. */
-export function fail(code: IamraErrorCode, message: string, cause?: unknown): never {
-  throw new IamraError(code, message, cause === undefined ? {} : { cause })
+export function fail(code: IamraErrorCode, message: string | Phrase, opts: IamraErrorOptions = {}): never {
+  throw new IamraError(code, message, opts)
 }

@@ -281,7 +281,8 @@ t.test('credential-process --env-file: a directory, FIFO, device or missing file
     const started = Date.now()
     const r = await runCli(['credential-process', '--env-file', path])
     t.ok(Date.now() - started < 2000, `${path}: at once`)
-    t.equal(r.code, 2, path)
+    // An env or token file that cannot be read is FILE_UNREADABLE (exit 3: nothing was sent); an empty env file is a usage error.
+    t.same([r.code, /\[(\w+)\]$/m.exec(r.stderr)?.[1]], path === empty ? [2, 'USAGE'] : [3, 'FILE_UNREADABLE'], path)
     t.match(r.stderr, msg, path)
     t.match(r.stderr, /^iamra: cannot read the|^iamra: the env file/, path)
   }

@@ -161,6 +161,13 @@ t.test('no valid credentials: 503 JSON, never empty or expired credentials', asy
     t.same([r.statusCode, r.headers['content-type'], (r.json() as { Code: string }).Code], [503, 'application/json', code], code)
     t.notOk(r.body.includes('AccessKeyId') || r.body.includes('boom'), `${code}: no credentials, no internal detail`)
   }
+  // Identity errors name local files (paths, errno): the body says the code and what to check, the log the rest.
+  const local = new IamraError('CERT_UNREADABLE', 'cannot read certificate file /srv/secret-dir/leaf.pem: permission denied')
+  const { req, token } = await imdsApp(t, async () => { throw local })
+  const r = await req('GET', `${LIST}/${ROLE}`, { 'x-aws-ec2-metadata-token': await token() })
+  t.same([r.statusCode, (r.json() as { Code: string }).Code], [503, 'CERT_UNREADABLE'])
+  t.notOk(r.body.includes('/srv/secret-dir'), `no local path in the body: ${r.body}`)
+  t.match((r.json() as { Message: string }).Message, /certificate/, 'says what to check')
   // A CreateSession answer that is already expired is refused too.
   const expired = { ...CREDS, expiresAt: new Date(Date.now() - 1000) }
   const source = imdsCredentialSource(async () => expired, new CredentialCache({ now: Date.now, random: Math.random }), Date.now)

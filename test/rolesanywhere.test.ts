@@ -10,6 +10,7 @@ import { SESSION_FLAGS, sessionFromFlags } from '../src/cli/identity-flags.js'
 import { backoff, createSession } from '../src/rolesanywhere/create-session.js'
 import { TransportError, type HttpRequest, type HttpResponse } from '../src/rolesanywhere/transport.js'
 import { IamraError } from '../src/errors.js'
+import { flagOf } from '../src/cli/error-advice.js'
 import { loadIdentity } from '../src/identity/identity.js'
 import { makePkiFiles } from './helpers/pki-files.js'
 
@@ -34,7 +35,10 @@ t.test('ARNs', async (t) => {
   try {
     checkArns({ profileArn: PR })
   } catch (e) {
-    t.match((e as Error).message, /--trust-anchor-arn is required; --role-arn is required/, 'every problem at once')
+    // The core names fields; the CLI words them as its flags.
+    t.match((e as IamraError).describe(flagOf), /--trust-anchor-arn is required; --role-arn is required/, 'every problem at once')
+    t.same((e as IamraError).fields, ['trustAnchorArn', 'roleArn'], 'with the fields at fault')
+    t.notMatch((e as Error).message, /--/, 'the core message names no flag')
   }
   t.equal(roleName('arn:aws:iam::123456789012:role/path/to/app'), 'app')
 })
@@ -187,6 +191,8 @@ t.test('CreateSession: retries re-signed, classification, parsing', async (t) =>
     t.equal(((await run([{ status: 201, headers: {}, body: Buffer.from(body) }])).result as IamraError).code, 'UPSTREAM_BAD_RESPONSE', body)
   }
   t.equal(((await run([{ status: 302, headers: { location: 'http://evil' }, body: Buffer.alloc(0) }])).result as IamraError).code, 'UPSTREAM_BAD_RESPONSE', 'redirects not followed')
+  const injected = JSON.stringify({ credentialSet: [{ credentials: { accessKeyId: 'AKIA', secretAccessKey: 's', sessionToken: 'a\n[evil]', expiration: '2099-01-01T00:00:00Z' } }] })
+  t.equal(((await run([{ status: 201, headers: {}, body: Buffer.from(injected) }])).result as IamraError).code, 'UPSTREAM_BAD_RESPONSE', 'a token with a line break (it would inject lines into a credentials file)')
   t.equal(backoff(10, 100, () => 0.999), 4995, 'capped at 5 s')
 })
 

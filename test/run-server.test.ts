@@ -1,6 +1,7 @@
 // runServer in-process: several listeners, named sockets, readiness, graceful stop; listen parsing.
 import t from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -165,4 +166,20 @@ t.test('SIGTERM abandons CreateSession in flight: the process exits at once, not
   t.equal(code, 0, `exited 0 after ${Date.now() - started} ms (the upstream timeouts alone would take 30 s)`)
   const answer = await inflight
   t.not(answer.status, 200, `the in-flight request got no credentials (${answer.status})`)
+})
+
+t.test('an address that cannot be listened on is LISTEN_FAILED (exit 1), not a usage error', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'iamra-listen-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const taken = createServer()
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r))
+  t.teardown(() => taken.close())
+  const port = (taken.address() as AddressInfo).port
+  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: async () => { throw new Error('not called') } })
+  t.teardown(() => app.fastify.close())
+  const sm: ServiceManager = { kind: 'none', ready: () => {}, status: () => {}, watchdog: () => {}, stopping: () => {}, watchdogIntervalMs: () => 0 }
+  const stop = new AbortController()
+  t.teardown(() => stop.abort())
+  await t.rejects(runServer({ app, inherited: [], addresses: [{ kind: 'tcp', host: '127.0.0.1', port }], serviceManager: sm, stopSignal: stop.signal, log: () => {} }),
+    { code: 'LISTEN_FAILED', exitCode: 1, message: /cannot listen: EADDRINUSE/ })
 })

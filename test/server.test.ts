@@ -1,6 +1,6 @@
 // The ECS endpoint through inject(): the token/mode matrix, bodies, error mapping, live re-reads.
 import t, { type Test } from 'tap'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { IamraError } from '../src/errors.js'
@@ -95,6 +95,36 @@ t.test('upstream and local failures map to statuses SDKs handle well', async (t)
     t.equal((res.json() as { Code: string }).Code, code)
     if (code === 'INTERNAL') t.notOk(res.body.includes('boom'), 'internal details stay in the log')
   }
+})
+
+t.test('error bodies word fields as the binding and never show local paths', async (t) => {
+  const cases: Array<[IamraError, RegExp]> = [
+    [new IamraError('KEY_PASSWORD_REQUIRED', (name) => `/srv/keys/app.pem is encrypted: set ${name('passphrase')}`, { field: 'passphrase' }), /binding holds no key password/],
+    [new IamraError('CERT_UNREADABLE', 'cannot read certificate file /srv/keys/app.pem: permission denied'), /certificate_files \(iamra bind --certificate\)/],
+    [new IamraError('FILE_UNREADABLE', 'cannot read the PIN file /srv/keys/pin (pin-source): permission denied', { field: 'pin' }), /pin-source= in the binding's pkcs11: URI/],
+    [new IamraError('UPSTREAM_DENIED', (name) => `CreateSession failed: HTTP 403 AccessDeniedException: Untrusted Signing Certificate (check ${name('intermediates')} and the trust anchor)`, { field: 'intermediates' }),
+      /Untrusted Signing Certificate \(check the binding's intermediates_files \(iamra bind --intermediates\)/],
+  ]
+  for (const [err, advice] of cases) {
+    const { dir, get } = await setup(t, async () => { throw err })
+    const { token } = await addBinding(dir, 'app', 'ecs-full')
+    const body = (await get('/ecs/credentials', { authorization: `Bearer ${token}` })).json() as { Code: string; Message: string }
+    t.equal(body.Code, err.code)
+    t.notMatch(body.Message, /\/srv\/keys|--pkcs8-password/, `${err.code}: no local path, no flag the consumer cannot set: ${body.Message}`)
+    t.match(body.Message, advice, `${err.code}: advice in the binding's words`)
+  }
+})
+
+t.test('a token naming a Kubernetes binding is answered like one naming no binding', async (t) => {
+  const { dir, get, served } = await setup(t)
+  const { token } = await addBinding(dir, 'app', 'ecs-full')
+  const k8s = join(dir, 'bindings', 'pods.json')
+  writeFileSync(k8s, JSON.stringify({ name: 'pods', mode: { kind: 'Kubernetes' }, service_accounts: ['shop/payments'], certificate_files: ['/x.pem'], private_key_file: '/k.pem' }), { mode: 0o600 })
+  const named = await get('/ecs/credentials', { authorization: `Bearer ${token.replace('.app.', '.pods.')}` })
+  const unknown = await get('/ecs/credentials', { authorization: `Bearer ${token.replace('.app.', '.nobody.')}` })
+  t.same([named.statusCode, named.body], [unknown.statusCode, unknown.body], 'same status and body')
+  t.same([named.statusCode, (named.json() as { Code: string }).Code], [403, 'TOKEN_REJECTED'])
+  t.same(served, [], 'no CreateSession')
 })
 
 t.test('routes, live re-reads, unbind and rebind', async (t) => {

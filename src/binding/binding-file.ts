@@ -86,6 +86,20 @@ export function serialiseBinding(b: Binding): string {
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 const strings = (v: unknown): string[] | undefined => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : undefined)
 
+/**
+ * Whether a binding file is of a kind the ECS server does not serve (a Kubernetes binding): its mode
+ * names a kind that no token mode has. Unparsable text is not: parseBinding reports it.
+ */
+export function isOtherKindOfBinding(text: string): boolean {
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch {
+    return false
+  }
+  return isObj(raw) && isObj(raw.mode) && typeof raw.mode.kind === 'string' && modeFromKind(raw.mode.kind) === undefined
+}
+
 /** Parses a binding file (ours, or needroleshere's); lists every bad field at once. */
 export function parseBinding(text: string, source: string): Binding {
   let raw: unknown

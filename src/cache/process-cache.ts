@@ -22,7 +22,7 @@ export function processCacheDirectory(env: Readonly<Record<string, string | unde
   if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'iamra', 'credential-process')
   if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, 'iamra', 'credential-process')
   if (env.HOME) return join(env.HOME, '.cache', 'iamra', 'credential-process')
-  throw new IamraError('USAGE', '--cache needs $XDG_RUNTIME_DIR or $HOME, or --cache-dir DIR')
+  throw new IamraError('USAGE', (name) => `the credentials cache needs $XDG_RUNTIME_DIR or $HOME, or ${name('cacheDirectory')}`, { field: 'cacheDirectory' })
 }
 
 /**
@@ -112,12 +112,12 @@ function ensurePrivateDirectory(dir: string): void {
     st = statSync(dir)
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
-    if (code === 'EEXIST' || code === 'ENOTDIR') throw new IamraError('FILE_UNWRITABLE', `the cache directory ${dir} (or a part of its path) is not a directory; pass --cache-dir DIR`, { cause: e })
+    if (code === 'EEXIST' || code === 'ENOTDIR') throw new IamraError('FILE_UNWRITABLE', (name) => `the cache directory ${dir} (or a part of its path) is not a directory; give another with ${name('cacheDirectory')}`, { cause: e, field: 'cacheDirectory' })
     throw unwritable(dir, 'create the cache directory', e)
   }
-  if (!st.isDirectory()) throw new IamraError('FILE_UNWRITABLE', `the cache directory ${dir} is not a directory; pass --cache-dir DIR`)
+  if (!st.isDirectory()) throw new IamraError('FILE_UNWRITABLE', (name) => `the cache directory ${dir} is not a directory; give another with ${name('cacheDirectory')}`, { field: 'cacheDirectory' })
   const uid = process.getuid?.()
-  if (uid !== undefined && st.uid !== uid) throw new IamraError('USAGE', `the cache directory ${dir} belongs to another user (uid ${st.uid}); pass --cache-dir`)
+  if (uid !== undefined && st.uid !== uid) throw new IamraError('FILE_UNWRITABLE', (name) => `the cache directory ${dir} belongs to another user (uid ${st.uid}); give your own with ${name('cacheDirectory')}`, { field: 'cacheDirectory' })
   if ((st.mode & 0o077) !== 0) {
     try {
       chmodSync(dir, 0o700)

@@ -3,6 +3,7 @@
  * CLI spawns for every command, loads nothing it does not use.
  */
 import { IamraError, EXIT } from '../errors.js'
+import { flagOf } from './error-advice.js'
 import { redactKeyMaterial } from '../secrets/key-material.js'
 import { VERSION } from '../version.js'
 import { refuseKeyMaterialInArgv } from './argv-secrets.js'
@@ -63,7 +64,7 @@ export async function main(argv: readonly string[], env: CliEnvironment): Promis
     return await (await command.load()).run(rest, ctx)
   } catch (e) {
     if (e instanceof IamraError) {
-      ctx.stderr(`iamra: ${redactKeyMaterial(e.message)} [${e.code}]`)
+      ctx.stderr(`iamra: ${redactKeyMaterial(e.describe(flagOf))} [${e.code}]`)
       return e.exitCode
     }
     ctx.stderr(`iamra: internal error: ${redactKeyMaterial((e as Error).message ?? String(e))} [INTERNAL]`)

@@ -24,15 +24,15 @@ export async function containerEndpointFrom(vars: Readonly<Record<string, string
   try {
     if (relative !== undefined && relative !== '') url = new URL(relative, RELATIVE_BASE)
     else if (full !== undefined && full !== '') url = new URL(full)
-    else throw new IamraError('USAGE', `${source} sets neither AWS_CONTAINER_CREDENTIALS_FULL_URI nor AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`)
+    else throw new IamraError('USAGE', `${source} sets neither AWS_CONTAINER_CREDENTIALS_FULL_URI nor AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`, { field: 'containerCredentials' })
   } catch (e) {
     if (e instanceof IamraError) throw e
-    throw new IamraError('USAGE', `${source}: the container credentials URI is not a URL`, { cause: e })
+    throw new IamraError('USAGE', `${source}: the container credentials URI is not a URL`, { cause: e, field: 'containerCredentials' })
   }
   if (url.protocol === 'http:' && !LOCAL_HOSTS.test(url.host.replace(/:\d+$/, ''))) {
-    throw new IamraError('USAGE', `${source}: refusing to send a token over plain http to ${url.host}; use a loopback address or https`)
+    throw new IamraError('USAGE', `${source}: refusing to send a token over plain http to ${url.host}; use a loopback address or https`, { field: 'containerCredentials' })
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new IamraError('USAGE', `${source}: unsupported URI scheme ${url.protocol}`)
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new IamraError('USAGE', `${source}: unsupported URI scheme ${url.protocol}`, { field: 'containerCredentials' })
   let authorization = vars.AWS_CONTAINER_AUTHORIZATION_TOKEN
   const tokenFile = vars.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE
   if (tokenFile !== undefined && tokenFile !== '') {
@@ -51,7 +51,7 @@ export async function readSmallFile(path: string, what: string): Promise<string>
     return (await readBoundedFile(path, { maxBytes: SECRET_FILE_LIMIT })).toString('utf8')
   } catch (e) {
     if (!(e instanceof UnreadableFileError)) throw e
-    throw new IamraError('USAGE', `cannot read ${what} ${path}: ${e.message}`, { cause: e })
+    throw new IamraError('FILE_UNREADABLE', `cannot read ${what} ${path}: ${e.message}`, { cause: e })
   }
 }
 

@@ -76,7 +76,7 @@ export interface Identity {
  * place of a software key. `pkcs11:` inputs are not files: src/keys loads those.
  */
 export async function loadIdentity(init: IdentityInit, resolveKey?: KeyResolver): Promise<Identity> {
-  if (init.certificateFiles.length === 0) fail('USAGE', 'no certificate given: pass --certificate FILE')
+  if (init.certificateFiles.length === 0) fail('USAGE', (name) => `no certificate given: give one with ${name('certificate')}`, { field: 'certificate' })
   const certs: LoadedCertificate[] = []
   let key: PrivateKey | undefined
   let keySource = init.privateKeyFile
@@ -103,7 +103,7 @@ export async function loadIdentity(init: IdentityInit, resolveKey?: KeyResolver)
     key = await parsePrivateKey(bytes!, init.privateKeyFile, { password: init.password, prompt: init.prompt })
   }
   if (key === undefined || keySource === undefined) {
-    return fail('USAGE', 'no private key given: pass --private-key FILE (or a certificate file that also holds the key)')
+    return fail('USAGE', (name) => `no private key given: give one with ${name('privateKey')} (or a ${name('certificate')} file that also holds the key)`, { field: 'privateKey' })
   }
   await prepareMlDsa(certs)
   return assemble(certs, key, keySource, init.now)

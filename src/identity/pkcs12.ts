@@ -105,7 +105,7 @@ async function findPassword(pfx: PFX, source: string, opts: PrivateKeyOptions): 
   }
   if (check('')) return ''
   const answer = await opts.prompt?.(`Password for the PKCS#12 file ${source}: `)
-  if (answer === undefined) fail('KEY_PASSWORD_REQUIRED', `${source} is a password-protected PKCS#12 file: pass --pkcs8-password, or run on a terminal to be asked for it`)
+  if (answer === undefined) fail('KEY_PASSWORD_REQUIRED', (name) => `${source} is a password-protected PKCS#12 file: set ${name('passphrase')}`, { field: 'passphrase' })
   if (check(answer)) return answer
   return fail('KEY_PASSWORD_WRONG', `${source}: wrong password for the PKCS#12 file`)
 }

@@ -63,7 +63,7 @@ async function fromPem(text: string, source: string, opts: PrivateKeyOptions): P
     password = await opts.prompt(`Password for the encrypted private key ${source}: `)
   }
   if (password === undefined) {
-    fail('KEY_PASSWORD_REQUIRED', `${source} is encrypted: pass --pkcs8-password, or run on a terminal to be asked for it`)
+    fail('KEY_PASSWORD_REQUIRED', (name) => `${source} is encrypted: set ${name('passphrase')}`, { field: 'passphrase' })
   }
   try {
     return createPrivateKey({ key: block.text, format: 'pem', passphrase: password })

@@ -6,6 +6,7 @@
 import type { FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
 import { IamraError } from '../errors.js'
 import { answerUnexpected, createHttpApp, type App } from '../server/http-app.js'
+import { publicMessage, serverSetting } from '../server/public-error.js'
 import { sendError, sendJson } from '../server/json-reply.js'
 import { imdsBody, type ImdsCredentialSource } from './credentials.js'
 import { MAX_TOKEN_TTL, MIN_TOKEN_TTL, type TokenStore } from './token-store.js'
@@ -101,8 +102,9 @@ export async function buildImdsApp(opts: ImdsAppOptions): Promise<App> {
       // No valid credentials: 503 whatever the cause (never empty or expired credentials).
       // Whatever was thrown (even a non-Error), the answer is ours; details of a bug go to the log.
       const code = e instanceof IamraError ? e.code : 'INTERNAL'
-      const message = e instanceof IamraError ? e.message : 'internal error; see the server log'
-      const err = e instanceof IamraError ? undefined : e instanceof Error ? { message: e.message, stack: e.stack } : { thrown: String(e) }
+      // The whole message (local paths included) goes to the log; the client gets what it may know.
+      const message = e instanceof IamraError ? publicMessage(e, serverSetting) : 'internal error; see the server log'
+      const err = e instanceof IamraError ? { message: e.message } : e instanceof Error ? { message: e.message, stack: e.stack } : { thrown: String(e) }
       request.log.error({ code, upstream: e instanceof IamraError ? e.upstreamCode : undefined, err }, 'no valid credentials to serve')
       return sendError(reply.header('retry-after', '10'), 503, code, message)
     }

@@ -85,7 +85,7 @@ export async function serveImds(options: ImdsServeOptions, ctx: ImdsServeDeps): 
     await credentials() // PR #200: no server without a first good CreateSession
   } catch (e) {
     cache.clear()
-    if (e instanceof IamraError) throw new IamraError(e.code, `serve: the first CreateSession failed, not starting: ${e.message}`, { cause: e })
+    if (e instanceof IamraError) throw e.rephrase((text) => `serve: the first CreateSession failed, not starting: ${text}`)
     throw e
   }
   const app = await buildImdsApp({

@@ -12,6 +12,7 @@ import { accountOf } from '../rolesanywhere/arn.js'
 import type { SessionCredentials } from '../rolesanywhere/response.js'
 import { sendError, sendJson } from '../server/json-reply.js'
 import { answerUnexpected, createHttpApp, type App } from '../server/http-app.js'
+import { bindingAdvice, publicMessage } from '../server/public-error.js'
 import type { AgentCredentials } from './agent-credentials.js'
 import { bindingsFor, type BindingListing } from './binding.js'
 import type { RateLimiter } from './rate-limit.js'
@@ -105,7 +106,7 @@ export async function buildAgentApp(opts: AgentAppOptions): Promise<App> {
     const detail = error.cause instanceof Error ? error.cause.message : undefined
     request.log[level]({ code: error.code, upstream: error.upstreamCode, ...(detail === undefined ? {} : { detail }) }, error.message)
     // Token refusals answer with the code only: the reason is for the node's log.
-    const message = error.code === 'SA_TOKEN_REJECTED' ? 'service-account token not accepted; the agent\'s log says why' : error.message
+    const message = error.code === 'SA_TOKEN_REJECTED' ? 'service-account token not accepted; the agent\'s log says why' : publicMessage(error, bindingAdvice)
     return sendError(reply, error.httpStatus, error.code, message)
   })
   return http.finish()

@@ -11,6 +11,7 @@ import { createSession } from '../rolesanywhere/create-session.js'
 import { createTransport, type Transport, type TransportOptions } from '../rolesanywhere/transport.js'
 import { userAgent } from '../version.js'
 import { CredentialsProviderError } from './credentials-provider-error.js'
+import { optionFields, optionOf } from './error-advice.js'
 import { loadIdentity } from './load-identity.js'
 import { isUnconfigured, resolveOptions, type ResolvedOptions } from './resolve-options.js'
 import type { FromRolesAnywhereInit, Logger, ProviderCallOptions, RolesAnywhereCredentials, RolesAnywhereProvider } from './types.js'
@@ -76,20 +77,13 @@ async function readCaBundle(path: string): Promise<string> {
   }
 }
 
-/** Flag names the core's messages still use, in the library's words. */
-const ADVICE: ReadonlyArray<readonly [RegExp, string]> = [
-  [/check --intermediates and the trust anchor/g, 'check the intermediates option and the trust anchor'],
-  [/check --endpoint/g, 'check the endpoint option'],
-]
-
 function asProviderError(e: unknown, logger: Logger | undefined): CredentialsProviderError {
   if (e instanceof CredentialsProviderError) {
     logger?.debug(`iamra - fromRolesAnywhere (!) ${e.message} [${e.code}]`)
     return e
   }
   if (e instanceof IamraError) {
-    const message = ADVICE.reduce((m, [flag, words]) => m.replace(flag, words), e.message)
-    return new CredentialsProviderError(message, { code: e.code, upstreamCode: e.upstreamCode, cause: e, logger })
+    return new CredentialsProviderError(e.describe(optionOf), { code: e.code, upstreamCode: e.upstreamCode, fields: optionFields(e), cause: e, logger })
   }
   return new CredentialsProviderError(`fromRolesAnywhere failed unexpectedly: ${(e as Error)?.message ?? String(e)}`, { code: 'INTERNAL', cause: e, logger })
 }

@@ -4,6 +4,7 @@
  * never its content.
  */
 import { IamraError } from '../errors.js'
+import { optionFields, optionOf } from './error-advice.js'
 import { fieldsOf, parseCertificates, type LoadedCertificate } from '../identity/certificates.js'
 import { readIdentityFile } from '../identity/files.js'
 import { assemble, assembleWithSigner, looksLikePkcs12, type Identity } from '../identity/identity.js'
@@ -112,12 +113,9 @@ async function tagged<T>(field: OptionField, step: () => Promise<T>, wipe?: Sour
 
 function fromCore(e: unknown, field: OptionField): unknown {
   if (!(e instanceof IamraError)) return e
-  if (e.code === 'KEY_PASSWORD_REQUIRED') {
-    // The core's message names the CLI's flag and terminal prompt; the library has neither.
-    return new CredentialsProviderError(`${e.message.replace(/: pass --pkcs8-password.*$/, '')}: set the passphrase option`, { code: e.code, fields: ['passphrase'], cause: e })
-  }
-  const fields: OptionField[] = e.code === 'KEY_PASSWORD_WRONG' ? ['passphrase'] : e.code === 'KEY_CERT_MISMATCH' ? ['privateKey', 'certificate'] : [field]
-  return new CredentialsProviderError(e.message, { code: e.code, fields, cause: e })
+  const named = optionFields(e)
+  const fields: OptionField[] = named.length > 0 ? named : e.code === 'KEY_PASSWORD_WRONG' ? ['passphrase'] : e.code === 'KEY_CERT_MISMATCH' ? ['privateKey', 'certificate'] : [field]
+  return new CredentialsProviderError(e.describe(optionOf), { code: e.code, fields, cause: e })
 }
 
 function unreadable(field: OptionField): 'KEY_UNREADABLE' | 'CERT_UNREADABLE' {

@@ -34,12 +34,12 @@ interface Parsed {
 
 function parse(p11: Pkcs11Context, init: Init): Parsed {
   const uris = init.certificateFiles.filter(isPkcs11Uri)
-  if (uris.length > 1) fail('USAGE', 'give at most one pkcs11: URI as --certificate')
+  if (uris.length > 1) fail('USAGE', (name) => `give at most one pkcs11: URI as ${name('certificate')}`, { field: 'certificate' })
   const certUri = uris[0] === undefined ? undefined : parsePkcs11Uri(uris[0])
   const keyUri = isPkcs11Uri(init.privateKeyFile) ? parsePkcs11Uri(init.privateKeyFile) : undefined
   const paths = [certUri?.modulePath, keyUri?.modulePath].filter((p): p is string => p !== undefined)
-  if (new Set(paths).size > 1) fail('USAGE', `the certificate and key URIs name different modules (${paths.join(', ')}); iamra uses one module per identity`)
-  if (certUri === undefined && keyUri === undefined) fail('USAGE', 'no pkcs11: URI given as --certificate or --private-key')
+  if (new Set(paths).size > 1) fail('USAGE', `the certificate and key URIs name different modules (${paths.join(', ')}); iamra uses one module per identity`, { field: ['certificate', 'privateKey'] })
+  if (certUri === undefined && keyUri === undefined) fail('USAGE', (name) => `no pkcs11: URI given as ${name('certificate')} or ${name('privateKey')}`, { field: ['certificate', 'privateKey'] })
   const mod = p11.openModule(paths[0] ?? init.pkcs11Lib ?? DEFAULT_MODULE)
   return { certUri, keyUri, certFiles: init.certificateFiles.filter((f) => !isPkcs11Uri(f)), mod }
 }
@@ -81,7 +81,7 @@ export async function loadPkcs11Identity(p11: Pkcs11Context, init: IdentityInit)
 
 async function fromSelection(p11: Pkcs11Context, sel: Selection, init: IdentityInit, files: readonly LoadedCertificate[], mod: Pkcs11Module): Promise<Identity> {
   const leaf = sel.tokenLeaf ?? sel.fileLeaf
-  if (leaf === undefined) return fail('USAGE', 'no certificate given: pass --certificate FILE or a pkcs11: URI')
+  if (leaf === undefined) return fail('USAGE', (name) => `no certificate given: give a file or a pkcs11: URI with ${name('certificate')}`, { field: 'certificate' })
   const publicKey = sel.publicKey ?? leaf.cert.publicKey
   // chain candidates: every certificate on the leaf's token plus the files; only issuers are kept
   const onToken = sel.tokenLeaf === undefined ? [] : await p11.tokenSession(mod, sel.tokenLeaf.token).run(undefined, 'reading certificates',
@@ -104,7 +104,7 @@ export async function loadPkcs11Key(p11: Pkcs11Context, init: Init): Promise<{ p
   const files = await fileCertificates(certFiles, init.intermediatesFiles ?? [], init.readFile)
   const sel = await select({ p11, mod, certUri, keyUri, fileCerts: files, prompt: init.prompt, reusePin: init.reusePin === true })
   const publicKey = sel.publicKey ?? (sel.tokenLeaf ?? sel.fileLeaf)?.cert.publicKey
-  if (publicKey === undefined) return fail('HSM_KEY_NOT_FOUND', `the token does not reveal the public key of ${sel.keyUri}; pass its certificate with --certificate`)
+  if (publicKey === undefined) return fail('HSM_KEY_NOT_FOUND', (name) => `the token does not reveal the public key of ${sel.keyUri}; give its certificate with ${name('certificate')}`, { field: 'certificate' })
   return { publicKey, signer: signerFor(sel, init, publicKey), uri: sel.keyUri }
 }
 

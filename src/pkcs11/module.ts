@@ -3,7 +3,7 @@
  * Which modules are open is a Pkcs11Context's business (context.ts), not this file's.
  */
 import type * as P from 'pkcs11js'
-import { IamraError } from '../errors.js'
+import { IamraError, type FieldNamer } from '../errors.js'
 import { pkcs11Error } from './errors.js'
 
 export type Pkcs11Js = typeof P
@@ -42,8 +42,8 @@ export function loadModule(pk: Pkcs11Js, path: string): Pkcs11Module {
     lib.load(path)
   } catch (e) {
     const reason = (e as Error).message.split('\n')[0] ?? ''
-    const hint = path === DEFAULT_MODULE ? ' (install p11-kit-modules, or pass --pkcs11-lib PATH)' : '; check --pkcs11-lib or module-path='
-    throw new IamraError('HSM_MODULE_NOT_FOUND', `cannot load the PKCS#11 module ${path}: ${reason}${hint}`, { cause: e })
+    const hint = (name: FieldNamer): string => (path === DEFAULT_MODULE ? ` (install p11-kit-modules, or give the module with ${name('pkcs11Module')})` : `; check ${name('pkcs11Module')} or module-path=`)
+    throw new IamraError('HSM_MODULE_NOT_FOUND', (name) => `cannot load the PKCS#11 module ${path}: ${reason}${hint(name)}`, { cause: e, field: 'pkcs11Module' })
   }
   try {
     lib.C_Initialize()

@@ -39,7 +39,7 @@ export async function readPinFile(source: string): Promise<string> {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied (check the file mode and the user iamra runs as)' : (code ?? (e as Error).message)
-    throw new IamraError('HSM_PIN_REQUIRED', `cannot read the PIN file ${path} (pin-source): ${reason}`, { cause: e })
+    throw new IamraError('FILE_UNREADABLE', `cannot read the PIN file ${path} (pin-source): ${reason}`, { cause: e, field: 'pin' })
   }
   return text.replace(/\r?\n$/, '')
 }

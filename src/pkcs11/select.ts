@@ -89,13 +89,13 @@ export async function findCertificates(p11: Pkcs11Context, mod: Pkcs11Module, ur
 export async function select(init: SelectInit): Promise<Selection> {
   const { p11, mod, certUri, keyUri } = init
   const searchUri = keyUri ?? certUri
-  if (searchUri === undefined) return fail('USAGE', 'no pkcs11: URI given')
+  if (searchUri === undefined) return fail('USAGE', 'no pkcs11: URI given', { field: 'privateKey' })
   let certs: FoundCertificate[] = []
   if (certUri !== undefined) {
     const single = matchTokens(listTokens(mod), certUri.token)
     const pin = single.length === 1 ? pinSource([certUri, keyUri], describeToken(single[0]!), init.prompt) : undefined
     certs = await findCertificates(p11, mod, certUri, pin)
-    if (certs.length === 0) fail('HSM_CERT_NOT_FOUND', `no certificate on the token matches ${certUri.display}; list them with: iamra read-certificate-data --certificate 'pkcs11:…'`)
+    if (certs.length === 0) fail('HSM_CERT_NOT_FOUND', `no certificate on the token matches ${certUri.display}`, { field: 'certificate' })
   }
   let keyTokens = tokenList(mod, searchUri)
   if (keyTokens.length > 1 && certs.length > 0) keyTokens = keyTokens.filter((t) => certs.some((c) => c.token.slot.equals(t.slot)))

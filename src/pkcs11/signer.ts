@@ -53,7 +53,7 @@ export class Pkcs11Signer implements Signer {
       const rsa = this.family === 'RSA'
       const mechanism = rsa ? { sha256: js.CKM_SHA256_RSA_PKCS, sha384: js.CKM_SHA384_RSA_PKCS, sha512: js.CKM_SHA512_RSA_PKCS }[digest] : js.CKM_ECDSA
       const pin = key.alwaysAuthenticate ? (contextPin ?? ctx.pin) : undefined
-      if (key.alwaysAuthenticate && pin === undefined) throw new IamraError('HSM_PIN_REQUIRED', `${this.init.uri} needs a PIN for every signature (CKA_ALWAYS_AUTHENTICATE); pass --reuse-pin`)
+      if (key.alwaysAuthenticate && pin === undefined) throw new IamraError('HSM_PIN_REQUIRED', (name) => `${this.init.uri} needs a PIN for every signature (CKA_ALWAYS_AUTHENTICATE); set ${name('reusePin')}`, { field: 'reusePin' })
       lib.C_SignInit(ctx.handle, { mechanism }, handle)
       if (pin !== undefined) lib.C_Login(ctx.handle, js.CKU_CONTEXT_SPECIFIC, pin)
       const input = rsa ? data : createHash(digest).update(data).digest()
@@ -65,7 +65,7 @@ export class Pkcs11Signer implements Signer {
   private async askContextPin(): Promise<string> {
     const pin = await this.init.prompt?.(`PIN for the always-authenticate key ${this.init.uri}: `)
     if (pin === undefined) {
-      throw new IamraError('HSM_PIN_REQUIRED', `${this.init.uri} needs a PIN for every signature (CKA_ALWAYS_AUTHENTICATE): pass --reuse-pin to use the user PIN, or run on a terminal`)
+      throw new IamraError('HSM_PIN_REQUIRED', (name) => `${this.init.uri} needs a PIN for every signature (CKA_ALWAYS_AUTHENTICATE): set ${name('reusePin')} to use the user PIN, or run on a terminal`, { field: 'reusePin' })
     }
     return pin
   }

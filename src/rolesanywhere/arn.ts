@@ -5,7 +5,7 @@
  * and paths with IAM's own characters and lengths. Anything else (a newline, non-ASCII text, a
  * `..` path segment, kilobytes of text) is refused before it reaches a file or a request.
  */
-import { fail } from '../errors.js'
+import { fail, type Phrase } from '../errors.js'
 
 export interface Arn {
   readonly partition: string
@@ -109,7 +109,6 @@ export interface ArnInspection extends CheckedArns {
   readonly problems: readonly ArnProblem[]
 }
 
-const FLAGS: Readonly<Record<ArnField, string>> = { trustAnchorArn: '--trust-anchor-arn', profileArn: '--profile-arn', roleArn: '--role-arn' }
 /** Stands for the field's name in a message until the caller says how it names it. */
 const FIELD = '\u0000'
 
@@ -138,12 +137,13 @@ export function inspectArns(arns: { readonly [K in keyof SessionArns]?: string |
   return { problems, region: t?.region ?? '', partition: t?.partition ?? 'aws', roleAccount: r?.account ?? '' }
 }
 
-/** Validates all three ARNs at once (messages name the command-line flags) and returns the region they imply. */
+/** Validates all three ARNs at once and returns the region they imply; the error names each field at fault. */
 export function checkArns(arns: { readonly [K in keyof SessionArns]?: string | undefined }): CheckedArns {
   const { problems, region, partition, roleAccount } = inspectArns(arns)
   if (problems.length > 0) {
     const code = problems.every((p) => p.code === 'REGION_MISMATCH') ? 'REGION_MISMATCH' : 'ARN_INVALID'
-    fail(code, problems.map((p) => p.message(FLAGS[p.field])).join('; '))
+    const message: Phrase = (name) => problems.map((p) => p.message(name(p.field))).join('; ')
+    fail(code, message, { field: [...new Set(problems.map((p) => p.field))] })
   }
   return { region, partition, roleAccount }
 }

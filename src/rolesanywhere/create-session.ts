@@ -70,7 +70,7 @@ export async function createSession(
   const final = (error: IamraError, attempt: number): IamraError => {
     if (attempt <= 1) return error
     const seconds = ((deps.now().getTime() - started) / 1000).toFixed(1)
-    return new IamraError(error.code, `${error.message} (gave up after ${attempt} attempts over ${seconds} s)`, { cause: error.cause, ...(error.upstreamCode === undefined ? {} : { upstreamCode: error.upstreamCode }) })
+    return error.rephrase((text) => `${text} (gave up after ${attempt} attempts over ${seconds} s)`, error.cause)
   }
   for (let attempt = 1; ; attempt++) {
     const signed = await signRequest({
@@ -93,10 +93,10 @@ export async function createSession(
         return creds
       }
       if (res.status >= 300 && res.status < 400) {
-        throw new IamraError('UPSTREAM_BAD_RESPONSE', `CreateSession answered with a redirect (HTTP ${res.status}); redirects are not followed: check --endpoint`)
+        throw new IamraError('UPSTREAM_BAD_RESPONSE', (name) => `CreateSession answered with a redirect (HTTP ${res.status}); redirects are not followed: check ${name('endpoint')}`, { field: 'endpoint' })
       }
       const se = classifyServiceError(res)
-      error = new IamraError(se.code, se.message, { upstreamCode: se.upstreamCode })
+      error = new IamraError(se.code, se.message, { upstreamCode: se.upstreamCode, field: se.fields })
       if (!se.retryable || attempt >= maxAttempts) throw final(error, attempt)
       delay = se.retryAfterMs ?? backoff(attempt, se.code === 'UPSTREAM_THROTTLED' ? THROTTLE_BASE_DELAY_MS : BASE_DELAY_MS, deps.random)
     } catch (e) {

@@ -53,7 +53,7 @@ export function resolveEndpoint(init: EndpointInit): ResolvedEndpoint {
     region = region.replace(/^fips-|-fips$/, '').replace(/-fips-/, '-')
     fips = true
   }
-  if (!/^[a-z0-9-]+$/.test(region)) fail('USAGE', `invalid region "${init.region}"`)
+  if (!/^[a-z0-9-]+$/.test(region)) fail('USAGE', `invalid region "${init.region}"`, { field: 'region' })
   const partition = partitionOf(region)
   const custom = [init.endpoint, init.env.AWS_ENDPOINT_URL_ROLESANYWHERE, init.env.AWS_ENDPOINT_URL].find((v) => v !== undefined && v !== '')
   if (custom !== undefined && custom !== '') {

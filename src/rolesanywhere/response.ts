@@ -1,5 +1,5 @@
 /** The CreateSession wire response, checked field by field, and service errors mapped to codes. */
-import { IamraError, type IamraErrorCode } from '../errors.js'
+import { IamraError, type IamraErrorCode, type IamraField, type Phrase } from '../errors.js'
 import type { HttpResponse } from './transport.js'
 
 /** Temporary credentials as the service returned them. */
@@ -33,6 +33,9 @@ export function parseSessionResponse(body: Buffer, requestedRoleArn: string): Se
   if (!isObj(c) || missing.length > 0) {
     throw new IamraError('UPSTREAM_BAD_RESPONSE', `CreateSession response lacks credential fields: ${missing.join(', ')}`)
   }
+  // Keys and tokens are printable ASCII; anything else (a line break) would corrupt the files they go into.
+  const unprintable = ['accessKeyId', 'secretAccessKey', 'sessionToken'].filter((k) => !/^[\x21-\x7e]+$/.test(c[k] as string))
+  if (unprintable.length > 0) throw new IamraError('UPSTREAM_BAD_RESPONSE', `CreateSession returned ${unprintable.join(', ')} with characters other than printable ASCII`)
   const expiresAt = new Date(c.expiration as string)
   if (Number.isNaN(expiresAt.getTime())) throw new IamraError('UPSTREAM_BAD_RESPONSE', `CreateSession returned an unreadable expiration "${String(c.expiration)}"`)
   const user = first.assumedRoleUser
@@ -50,7 +53,9 @@ export function parseSessionResponse(body: Buffer, requestedRoleArn: string): Se
 export interface ServiceError {
   readonly code: IamraErrorCode
   readonly upstreamCode: string
-  readonly message: string
+  readonly message: Phrase
+  /** The inputs the hint points at. */
+  readonly fields: readonly IamraField[]
   readonly retryable: boolean
   readonly retryAfterMs: number | undefined
 }
@@ -76,16 +81,21 @@ export function classifyServiceError(res: HttpResponse): ServiceError {
   else if (res.status === 404) code = 'UPSTREAM_NOT_FOUND'
   else if (res.status >= 400) code = 'UPSTREAM_INVALID_REQUEST'
   else code = 'UPSTREAM_BAD_RESPONSE'
-  let hint = ''
-  if (/invalid signature/i.test(serviceMessage)) hint = ' (check that the key matches the certificate and that the clock is right)'
-  if (/untrusted signing certificate/i.test(serviceMessage)) hint = ' (the certificate does not chain to the trust anchor: check --intermediates and the trust anchor)'
-  const message = `CreateSession failed: HTTP ${res.status} ${upstreamCode}${serviceMessage ? `: ${serviceMessage}` : ''}${hint}${
+  let hint: Phrase = () => ''
+  let fields: IamraField[] = []
+  if (/invalid signature/i.test(serviceMessage)) hint = () => ' (check that the key matches the certificate and that the clock is right)'
+  if (/untrusted signing certificate/i.test(serviceMessage)) {
+    hint = (name) => ` (the certificate does not chain to the trust anchor: check ${name('intermediates')} and the trust anchor)`
+    fields = ['intermediates']
+  }
+  const message: Phrase = (name) => `CreateSession failed: HTTP ${res.status} ${upstreamCode}${serviceMessage ? `: ${serviceMessage}` : ''}${hint(name)}${
     typeof requestId === 'string' ? ` (request id ${requestId})` : ''}`
   const retryAfter = Number(res.headers['retry-after'])
   return {
     code,
     upstreamCode,
     message,
+    fields,
     retryable: code === 'UPSTREAM_THROTTLED' || code === 'UPSTREAM_UNAVAILABLE',
     retryAfterMs: Number.isFinite(retryAfter) && retryAfter >= 0 ? Math.min(retryAfter * 1000, 20_000) : undefined,
   }

@@ -3,7 +3,7 @@
  * session-environment.ts) into a checked CreateSession configuration: ARNs, region, endpoint,
  * duration, TLS and proxy settings. No I/O: it reads neither files nor environment variables.
  */
-import { IamraError } from '../errors.js'
+import { IamraError, type IamraField } from '../errors.js'
 import { checkArns } from './arn.js'
 import { MAX_DURATION, MIN_DURATION, type SessionRequest } from './create-session.js'
 import { resolveEndpoint, type ResolvedEndpoint } from './endpoint.js'
@@ -35,7 +35,7 @@ export interface SessionConfig {
 
 export function resolveSessionConfig(init: SessionConfigInit): SessionConfig {
   const arns = checkArns(init)
-  const durationSeconds = wholeNumber('session-duration', init.durationSeconds, MIN_DURATION, MAX_DURATION, 3600)
+  const durationSeconds = wholeNumber('durationSeconds', init.durationSeconds, MIN_DURATION, MAX_DURATION, 3600)
   const timeoutSeconds = wholeNumber('timeout', init.timeoutSeconds, 1, 300, 10)
   const region = init.region !== undefined && init.region !== '' ? init.region : arns.region
   const env = environmentVariables(init.environment)
@@ -65,10 +65,10 @@ export function resolveSessionConfig(init: SessionConfigInit): SessionConfig {
   }
 }
 
-function wholeNumber(flag: string, n: number | undefined, min: number, max: number, fallback: number): number {
+function wholeNumber(field: IamraField, n: number | undefined, min: number, max: number, fallback: number): number {
   if (n === undefined) return fallback
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new IamraError('USAGE', `--${flag} must be a whole number of seconds from ${min} to ${max}, got "${n}"`)
+    throw new IamraError('USAGE', (name) => `${name(field)} must be a whole number of seconds from ${min} to ${max}, got "${n}"`, { field })
   }
   return n
 }

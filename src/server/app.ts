@@ -12,6 +12,7 @@ import { ecsBody } from './ecs-response.js'
 import { sendError, sendJson } from './json-reply.js'
 import { answerUnexpected, createHttpApp, type App } from './http-app.js'
 import { extractToken, redactUrl } from './token-extraction.js'
+import { bindingAdvice, publicMessage } from './public-error.js'
 
 export interface AppOptions {
   readonly configurationDirectory: string
@@ -46,7 +47,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     const level = error.httpStatus >= 500 ? 'error' : error.code.startsWith('TOKEN_') ? 'info' : 'warn'
     const detail = error.cause instanceof Error ? error.cause.message : undefined
     request.log[level]({ code: error.code, upstream: error.upstreamCode, url: redactUrl(request.raw.url ?? ''), ...(detail === undefined ? {} : { detail }) }, error.message)
-    return sendError(reply, error.httpStatus, error.code, error.message)
+    return sendError(reply, error.httpStatus, error.code, publicMessage(error, bindingAdvice))
   })
   return http.finish()
 }

@@ -9,6 +9,7 @@
  */
 import { statSync, type Stats } from 'node:fs'
 import { join } from 'node:path'
+import { isOtherKindOfBinding } from '../binding/binding-file.js'
 import { checkTrustedStats, parseNamedBinding, readBindingText, type Binding } from '../binding/store.js'
 import { fail } from '../errors.js'
 
@@ -51,7 +52,10 @@ export class BindingLookup {
     if (known !== undefined && sameFile(known, st)) return { found: true, binding: known.binding }
     this.#known.delete(name)
     if (!st.isFile()) fail('BINDING_INVALID', `${path} is not a regular file`)
-    const binding = parseNamedBinding(readBindingText(path), path, name)
+    const text = readBindingText(path)
+    // A Kubernetes binding has no token: answered like a name without a binding, so a caller learns nothing.
+    if (isOtherKindOfBinding(text)) return { found: false, reason: `binding "${name}" is not a token binding (a Kubernetes binding, served by the node agent)` }
+    const binding = parseNamedBinding(text, path, name)
     this.#known.set(name, { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, binding })
     return { found: true, binding }
   }

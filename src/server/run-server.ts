@@ -71,7 +71,7 @@ export async function runServer(init: RunServerInit): Promise<void> {
   } catch (e) {
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
     const err = e as NodeJS.ErrnoException
-    throw new IamraError('USAGE', `cannot listen: ${err.code ?? ''} ${err.message}`.trim(), { cause: e })
+    throw new IamraError('LISTEN_FAILED', `cannot listen: ${err.code ?? ''} ${err.message}`.trim(), { cause: e })
   }
   const status = `serving ${init.label ?? 'ECS credentials'} on ${bound.join(', ')}`
   init.log(status, { sockets: bound, inherited: init.inherited.length > 0, notify: sm.kind })

@@ -50,7 +50,7 @@ const HIERARCHIES = new Set<number>([RH.OWNER, RH.ENDORSEMENT, RH.PLATFORM, RH.N
 export function parseHandle(reference: string): number {
   const text = reference.replace(/^handle:/i, '')
   const n = /^0x[0-9a-f]{1,8}$/i.test(text) ? parseInt(text.slice(2), 16) : /^\d+$/.test(text) ? Number(text) : NaN
-  if (!Number.isInteger(n) || !isPersistent(n)) fail('USAGE', `--private-key ${reference}: a TPM handle must be a persistent handle, handle:0x81000000 to handle:0x81ffffff`)
+  if (!Number.isInteger(n) || !isPersistent(n)) fail('USAGE', (name) => `${name('privateKey')} ${reference}: a TPM handle must be a persistent handle, handle:0x81000000 to handle:0x81ffffff`, { field: 'privateKey' })
   return n
 }
 
@@ -97,11 +97,11 @@ function passwordSource(init: TpmKeyInit, emptyAuth: boolean, source: string): (
         return Buffer.from((await readFile(init.passwordFile, 'utf8')).replace(/\r?\n$/, ''), 'utf8')
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code
-        throw new IamraError('KEY_PASSWORD_REQUIRED', `cannot read the TPM key password file ${init.passwordFile}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? (e as Error).message)}`, { cause: e })
+        throw new IamraError('FILE_UNREADABLE', `cannot read the TPM key password file ${init.passwordFile}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? (e as Error).message)}`, { cause: e, field: 'tpmKeyPassword' })
       }
     }
     const typed = await init.prompt?.(`Password for the TPM key ${source}: `)
-    if (typed === undefined) fail('KEY_PASSWORD_REQUIRED', `${source} needs its TPM key password: pass --tpm-key-password, or --no-tpm-key-password for a key without one, or run on a terminal to be asked`)
+    if (typed === undefined) fail('KEY_PASSWORD_REQUIRED', (name) => `${source} needs its TPM key password: set ${name('tpmKeyPassword')}`, { field: 'tpmKeyPassword' })
     return Buffer.from(typed, 'utf8')
   }
   return () => (cached ??= resolve())

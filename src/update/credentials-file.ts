@@ -102,8 +102,12 @@ function checkProfile(profile: string): void {
   }
 }
 
-/** Printable ASCII only: a line break would inject lines, and the file is edited as bytes. */
+/**
+ * Printable ASCII only: a line break would inject lines, and the file is edited as bytes. CreateSession
+ * answers are checked for this where they are parsed (rolesanywhere/response.ts), so a value failing
+ * here is a bug, never a service's answer.
+ */
 function checkValue(field: string, value: string): string {
-  if (!/^[\x21-\x7e]+$/.test(value)) throw new IamraError('UPSTREAM_BAD_RESPONSE', `CreateSession returned a ${field} that cannot be written to a credentials file`)
+  if (!/^[\x21-\x7e]+$/.test(value)) throw new IamraError('INTERNAL', `refusing to write a ${field} that is empty or not printable ASCII into a credentials file`)
   return value
 }

@@ -77,7 +77,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   try {
     endpoint = await startFakeEndpoint(config)
   } catch (e) {
-    throw new IamraError('USAGE', `cannot listen on ${config.host}:${config.port}: ${(e as Error).message}`, { cause: e })
+    throw new IamraError('LISTEN_FAILED', `cannot listen on ${config.host}:${config.port}: ${(e as Error).message}`, { cause: e })
   }
   ctx.stdout(`fake Roles Anywhere endpoint listening on ${endpoint.url}${(flags['path-prefix'] ?? '').replace(/\/+$/, '')}\n`)
   await new Promise<void>((resolve) => {
