@@ -72,7 +72,7 @@ const ALLOWED: Readonly<Record<IamraErrorCode, readonly string[]>> = {
   UPSTREAM_NETWORK: ['rolesanywhere/'],
   UPSTREAM_TLS: ['rolesanywhere/'],
   // The shared cache waits for the upstream call; when that wait outlasts its bound, it is an upstream timeout.
-  UPSTREAM_TIMEOUT: ['rolesanywhere/', 'cache/credential-cache.ts'],
+  UPSTREAM_TIMEOUT: ['rolesanywhere/', 'cache/memoizer.ts'],
   UPSTREAM_BAD_RESPONSE: ['rolesanywhere/', 'credentials/from-server.ts'],
   CREDENTIALS_EXPIRED: ['rolesanywhere/', 'credentials/', 'imds/credentials.ts'],
   BINDING_INVALID: ['binding/', 'server/binding-lookup.ts', 'kubernetes/binding.ts'],
