@@ -124,7 +124,7 @@ t.test('in the server: one CreateSession for many requests, a renewed certificat
   writeFileSync(s.pki.path('key.pem'), renewed.keyPem)
   t.equal((await get()).statusCode, 200)
   t.equal(s.fake.calls.length, 2, 'renewed files: a new CreateSession at once')
-  t.equal(s.fake.calls.at(-1)?.serial, BigInt('0x' + renewed.cert.serialNumber).toString(), 'with the new certificate')
+  t.equal(s.fake.calls.at(-1)?.serial, BigInt(`0x${renewed.cert.serialNumber}`).toString(), 'with the new certificate')
 })
 
 t.test('a hanging upstream does not stall callers that have valid credentials', async (t) => {

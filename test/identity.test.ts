@@ -36,7 +36,7 @@ t.test('full chain in either order, leaf found by its key, chain in issuing orde
   t.equal(id.chain.length, 1, 'unrelated and duplicate certificates stay out of the chain')
   t.equal(id.unrelated.length, 1)
   const der = pki.write('leaf.der', pki.leaf.der)
-  t.equal((await loadIdentity({ certificateFiles: [der], privateKeyFile: pki.path('key.pem'), now: now() })).serial, BigInt('0x' + pki.leaf.cert.serialNumber).toString())
+  t.equal((await loadIdentity({ certificateFiles: [der], privateKeyFile: pki.path('key.pem'), now: now() })).serial, BigInt(`0x${pki.leaf.cert.serialNumber}`).toString())
   const combined = pki.write('combined.pem', pki.leaf.certPem + pki.leaf.keyPem)
   t.ok(await loadIdentity({ certificateFiles: [combined], now: now() }), 'a combined certificate+key file needs no --private-key')
 })

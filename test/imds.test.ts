@@ -52,7 +52,7 @@ t.test('token store: TTL, expiry, sweep, cap with earliest-expiring eviction, co
   t.match(a, /^[A-Za-z0-9_-]{100}$/, '100 characters')
   t.not(store.issue(10), a, 'tokens are random')
   t.equal(store.check(a), 10)
-  t.equal(store.check(a + 'x'), undefined, 'unknown')
+  t.equal(store.check(`${a}x`), undefined, 'unknown')
   t.equal(store.check(''), undefined)
   now += 9_500
   t.equal(store.check(a), 1, 'rounds up while valid')

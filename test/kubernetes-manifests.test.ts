@@ -29,7 +29,7 @@ else {
     // whose resources are directories, needs kustomize v4 or later.
     const parts = ['node-agent', 'sidecar'].map((d) => kubectl(['kustomize', `${ROOT}/${d}`]))
     for (const p of parts) t.equal(p.code, 0, p.err)
-    const rendered = { out: parts.map((p) => p.out.trimEnd()).join('\n---\n') + '\n' }
+    const rendered = { out: `${parts.map((p) => p.out.trimEnd()).join('\n---\n')}\n` }
     if (kustomize !== undefined && Number(kustomize) >= 4) {
       const root = kubectl(['kustomize', ROOT])
       t.equal(root.code, 0, root.err)

@@ -74,7 +74,7 @@ if (missing !== undefined) {
   t.teardown(hsm.cleanup)
   const uri = (path: string, query = `pin-value=${PIN}`): string => `pkcs11:${path}${query === '' ? '' : `?${query}`}`
   const cp = (args: string[], opts: { password?: string } = {}) => runCli(['credential-process', '--pkcs11-lib', SOFTHSM_MODULE, ...args, ...s.sessionArgs], opts)
-  const serialOf = (label: string): string => BigInt('0x' + hsm.certs.get(label)!.cert.serialNumber).toString(10)
+  const serialOf = (label: string): string => BigInt(`0x${hsm.certs.get(label)!.cert.serialNumber}`).toString(10)
 
   t.test('a certificate URI alone finds the key: RSA, P-256 and P-384; the chain holds only the issuer', async (t) => {
     for (const label of ['rsa', 'ec', 'ec384']) {

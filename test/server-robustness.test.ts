@@ -146,7 +146,7 @@ t.test('rotation under load: rename-based (certificate first, then key) gives no
   t.same(failures, [], `${failures.length} of ${total} requests failed`)
   const last = rig.leaves.at(-1) as TestCert
   t.equal((await rig.get()).statusCode, 200)
-  t.equal(rig.s.fake.calls.at(-1)?.serial, BigInt('0x' + last.cert.serialNumber).toString(), 'the newest certificate is in use afterwards')
+  t.equal(rig.s.fake.calls.at(-1)?.serial, BigInt(`0x${last.cert.serialNumber}`).toString(), 'the newest certificate is in use afterwards')
 })
 
 t.test('rotation under load: in-place rewrites give no failed request', async (t) => {
@@ -225,7 +225,7 @@ t.test('IMDS mode, the agent and credential-process: a provider that meets a hal
   await t.rejects(load(), { code: 'KEY_CERT_MISMATCH' }, 'the moment between the two writes')
   const id = await retryMidRotation(load)
   await fixes
-  t.equal(id.serial, BigInt('0x' + leaf.cert.serialNumber).toString(), 'read again after a short wait: the new pair')
+  t.equal(id.serial, BigInt(`0x${leaf.cert.serialNumber}`).toString(), 'read again after a short wait: the new pair')
 
   // The provider every long-running mode builds on (serveImds, the node agent) does the same by itself.
   const next = await createLeaf({ name: 'iamra imds rotated again', key: 'p256', issuer: s.pki.intermediate })
@@ -241,7 +241,7 @@ t.test('IMDS mode, the agent and credential-process: a provider that meets a hal
   const got = await provider()
   await fixesAgain
   t.match(got.accessKeyId, /^ASIA/, 'fromCertificate rode out the half-rotated pair')
-  t.equal(s.fake.calls.at(-1)?.serial, BigInt('0x' + next.cert.serialNumber).toString(), 'and signed with the new pair')
+  t.equal(s.fake.calls.at(-1)?.serial, BigInt(`0x${next.cert.serialNumber}`).toString(), 'and signed with the new pair')
 })
 
 // ---------------------------------------------------------------------------------------------

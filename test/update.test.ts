@@ -77,7 +77,7 @@ t.test('line endings, empty and unterminated files', async (t) => {
   const out = updateProfile(crlf, 'a', C)
   t.equal(out, '# c\r\n[a]\r\naws_access_key_id = ASIANEW\r\n\r\naws_secret_access_key = new/secret+key\r\naws_session_token = new-token==\r\n[b]\r\nx = 1\r\n')
   t.notMatch(out.replace(/\r\n/g, ''), /\n/, 'a CRLF file stays CRLF')
-  t.equal(updateProfile(crlf, 'new', C), crlf + `[new]\r\n${KEYS.replace(/\n/g, '\r\n')}\r\n`, 'appended section in CRLF')
+  t.equal(updateProfile(crlf, 'new', C), `${crlf}[new]\r\n${KEYS.replace(/\n/g, '\r\n')}\r\n`, 'appended section in CRLF')
   t.equal(updateProfile('', 'default', C), `[default]\n${KEYS}\n`, 'empty file')
   t.equal(updateProfile('[x]\ny = 1', 'default', C), `[x]\ny = 1\n[default]\n${KEYS}\n`, 'no final newline: one is added before appending')
   t.equal(updateProfile('[x]\naws_access_key_id = a\naws_secret_access_key = b\naws_session_token = c', 'x', C), `[x]\n${KEYS.slice(0, -1)}`, 'no final newline and nothing appended: still none')
@@ -235,7 +235,7 @@ t.test('the loop: refresh at expiry - 20 min, backoff after failures, stop on ab
 
 t.test('update --once end to end: in-process, a file botocore reads, errors', async (t) => {
   const s = await startScenario('p256', {
-    mint: async (r: MintRequest) => ({ accessKeyId: 'ASIA' + randomBytes(8).toString('hex').toUpperCase(), secretAccessKey: 'se/cr+et=', sessionToken: `tok${r.durationSeconds}==`, expiration: new Date(Date.now() + r.durationSeconds * 1000) }),
+    mint: async (r: MintRequest) => ({ accessKeyId: `ASIA${randomBytes(8).toString('hex').toUpperCase()}`, secretAccessKey: 'se/cr+et=', sessionToken: `tok${r.durationSeconds}==`, expiration: new Date(Date.now() + r.durationSeconds * 1000) }),
   })
   t.teardown(s.close)
   const home = tmp(t)

@@ -65,7 +65,7 @@ export function sbom({ arch, artifact, artifactPath, packages, addonPath, libs, 
     components.push({ type: 'data', name: caBundle, hashes: [{ alg: 'SHA-256', content: sha256(caBundle) }],
       ...(owner ? { purl: `pkg:deb/debian/ca-certificates@${owner.version}?arch=all&distro=debian-12` } : {}) })
   }
-  return JSON.stringify({
+  const json = JSON.stringify({
     bomFormat: 'CycloneDX', specVersion: '1.5', serialNumber: `urn:uuid:${randomUUID()}`, version: 1,
     metadata: {
       timestamp: created,
@@ -74,5 +74,6 @@ export function sbom({ arch, artifact, artifactPath, packages, addonPath, libs, 
         ...(artifactPath ? { hashes: [{ alg: 'SHA-256', content: sha256(artifactPath) }] } : {}) },
     },
     components,
-  }, null, 2) + '\n'
+  }, null, 2)
+  return `${json}\n`
 }

@@ -76,11 +76,12 @@ function serialiseEntry(b: Binding): Record<string, unknown> {
 export function serialiseBinding(b: Binding): string {
   const previous = b.previous ?? []
   if (previous.length > MAX_PREVIOUS) throw new Error(`at most ${MAX_PREVIOUS} previous entries`)
-  return JSON.stringify({
+  const json = JSON.stringify({
     name: b.name,
     ...serialiseEntry(b),
     ...(previous.length === 0 ? {} : { previous: previous.map(serialiseEntry) }),
-  }, null, 2) + '\n'
+  }, null, 2)
+  return `${json}\n`
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)

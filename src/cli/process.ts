@@ -9,7 +9,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.a
 void main(process.argv.slice(2), {
   env: process.env,
   stdout: createStdoutWriter(),
-  stderr: (line) => process.stderr.write(line.endsWith('\n') ? line : line + '\n'),
+  stderr: (line) => process.stderr.write(line.endsWith('\n') ? line : `${line}\n`),
   now: () => new Date(),
   // node:tty only when a password is really needed (start-up cost of credential-process).
   promptPassword: async (message) => (await import('./tty-prompt.js')).promptOnTerminal(message),

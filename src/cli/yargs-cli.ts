@@ -49,7 +49,7 @@ export async function runYargs(name: string, load: () => Promise<YargsCommand>, 
     throw failure ?? e
   }
   if (failure !== undefined) throw failure
-  if (output !== '') ctx.stdout(output + '\n')
+  if (output !== '') ctx.stdout(`${output}\n`)
   return code
 }
 

@@ -17,12 +17,13 @@ export interface KubernetesBinding extends BindingSource {
 }
 
 export function serialiseKubernetesBinding(b: KubernetesBinding): string {
-  return JSON.stringify({
+  const json = JSON.stringify({
     name: b.name,
     mode: { kind: KUBERNETES_KIND },
     service_accounts: b.serviceAccounts.map(formatServiceAccount),
     ...serialiseSource(b),
-  }, null, 2) + '\n'
+  }, null, 2)
+  return `${json}\n`
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)

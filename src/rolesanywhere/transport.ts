@@ -111,7 +111,7 @@ export function createTransport(opts: TransportOptions): Transport {
       }
       const proxy = opts.proxy
       const proxyAuth = proxy.username === '' ? {} : {
-        'proxy-authorization': 'Basic ' + Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString('base64'),
+        'proxy-authorization': `Basic ${Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString('base64')}`,
       }
       const proxyHost = proxy.hostname.replace(/^\[|\]$/g, '')
       const proxyPort = Number(proxy.port || (proxy.protocol === 'https:' ? 443 : 80))

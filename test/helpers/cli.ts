@@ -14,7 +14,7 @@ export async function runCli(argv: string[], opts: { env?: Record<string, string
   const code = await main(argv, {
     env: opts.env ?? {},
     stdout: (c) => void (stdout += c.toString()),
-    stderr: (l) => void (stderr += l.endsWith('\n') ? l : l + '\n'),
+    stderr: (l) => void (stderr += l.endsWith('\n') ? l : `${l}\n`),
     now: opts.now ?? (() => new Date()),
     promptPassword: async () => opts.password,
     stopSignal: new AbortController().signal,

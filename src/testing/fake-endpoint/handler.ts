@@ -97,9 +97,9 @@ const accountOf = (arn: string): string => arn.split(':')[4] ?? '000000000000'
 
 function defaultMinter(now: () => Date): (req: MintRequest) => Promise<MintedCredentials> {
   return async (req) => ({
-    accessKeyId: 'ASIA' + randomId(16),
+    accessKeyId: `ASIA${randomId(16)}`,
     secretAccessKey: randomBytes(30).toString('base64'),
-    sessionToken: 'FwoGZXIvYXdzE' + randomBytes(240).toString('base64'),
+    sessionToken: `FwoGZXIvYXdzE${randomBytes(240).toString('base64')}`,
     expiration: new Date(now().getTime() + req.durationSeconds * 1000),
   })
 }
@@ -142,7 +142,7 @@ export function createFakeHandler(config: FakeConfig): FakeHandler & { calls: Fa
   const anchors = config.trustAnchors.flatMap(certificatesOf)
   const now = config.now ?? (() => new Date())
   const mint = config.mint ?? defaultMinter(now)
-  const route = (config.pathPrefix ?? '').replace(/\/+$/, '') + '/sessions'
+  const route = `${(config.pathPrefix ?? '').replace(/\/+$/, '')}/sessions`
   const calls: FakeCall[] = []
 
   async function answer(req: FakeRequest, seen: { serial?: string; roleArn?: string }): Promise<FakeResponse> {
