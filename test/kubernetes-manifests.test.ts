@@ -7,6 +7,7 @@ import { parseKubernetesBinding } from '../src/kubernetes/binding.js'
 import { onPath } from './helpers/processes.js'
 
 const ROOT = new URL('../contrib/kubernetes', import.meta.url).pathname
+// biome-ignore lint/suspicious/noExplicitAny: parsed manifests are walked by path in assertions; a wrong path fails the assertion
 type Obj = Record<string, any>
 
 function kubectl(args: string[], input?: string): { code: number | null; out: string; err: string } {

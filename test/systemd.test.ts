@@ -198,7 +198,7 @@ t.test('sysusers.d creates the static iamra user and group', { skip: sysusersSki
 // sd_notify
 
 /** Binds an AF_UNIX datagram socket and prints each datagram (with the sender's pid) as a JSON line. */
-const RECEIVER = String.raw`
+const RECEIVER = `
 import array, json, os, select, socket, struct, sys, time
 path, limit = sys.argv[1], float(sys.argv[2])
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -30,6 +30,7 @@ const npmComponent = (p) => ({
 function debianPackageOf(path) {
   try {
     const name = run('dpkg-query', ['-S', path]).split(':')[0]
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: ${Version} is dpkg-query's own format syntax
     const ver = run('dpkg-query', ['-W', '-f=${Version}', name])
     return { name, version: ver }
   } catch {

@@ -5,7 +5,7 @@
  * `swtpm:host=127.0.0.1,port=2321`).
  */
 import { constants } from 'node:fs'
-import { access, open } from 'node:fs/promises'
+import { access, type FileHandle, open } from 'node:fs/promises'
 import { connect, type Socket } from 'node:net'
 import { IamraError, fail } from '../errors.js'
 
@@ -54,7 +54,7 @@ export async function openTransport(device: TpmDevice): Promise<TpmTransport> {
 }
 
 async function openDevice(path: string): Promise<TpmTransport> {
-  let fh
+  let fh: FileHandle
   try {
     fh = await open(path, 'r+')
   } catch (e) {

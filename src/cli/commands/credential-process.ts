@@ -47,7 +47,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   const handles = inputs.filter((i) => /^handle:/i.test(i))
   const key = pc === undefined ? undefined : await pc.processCacheKey([session.request, session.endpoint.url.href, session.endpoint.signingRegion, ...uris, ...handles],
     inputs.filter((i) => !/^(pkcs11|handle):/i.test(i)), (f) => (identity.readFile ?? readIdentityFile)(f, 'CERT_UNREADABLE', 'identity file'))
-  let creds
+  let creds: Awaited<ReturnType<typeof provider>>
   try {
     creds = key === undefined || pc === undefined
       ? await provider()
