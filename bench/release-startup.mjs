@@ -39,7 +39,11 @@ function time(cmd, args) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
 try {
-  for (let i = 0; i < 3; i++) await time(bin, cp), await time(bin, cached), await time(node, ['-e', '0']) // warm caches
+  for (let i = 0; i < 3; i++) { // warm caches
+    await time(bin, cp)
+    await time(bin, cached)
+    await time(node, ['-e', '0'])
+  }
   const base = []
   const cold = []
   const hit = []

@@ -52,7 +52,8 @@ let pkcs11: Promise<typeof import('../pkcs11/identity.js')> | undefined
 
 /** The PKCS#11 code, loaded on first use only (it brings the pkcs11js native addon). */
 export function pkcs11Support(): Promise<typeof import('../pkcs11/identity.js')> {
-  return (pkcs11 ??= import('../pkcs11/identity.js'))
+  pkcs11 ??= import('../pkcs11/identity.js')
+  return pkcs11
 }
 
 const TSS2_BEGIN = '-----BEGIN TSS2 PRIVATE KEY-----'
@@ -60,7 +61,8 @@ let tpm: Promise<typeof import('../tpm/tpm-key.js')> | undefined
 
 /** The TPM code, loaded on first use only. */
 export function tpmSupport(): Promise<typeof import('../tpm/tpm-key.js')> {
-  return (tpm ??= import('../tpm/tpm-key.js'))
+  tpm ??= import('../tpm/tpm-key.js')
+  return tpm
 }
 
 /**

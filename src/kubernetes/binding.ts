@@ -38,7 +38,8 @@ export function isKubernetesBindingJson(raw: unknown): boolean {
 export function parseKubernetesBinding(raw: unknown, source: string): KubernetesBinding {
   const o = isObj(raw) ? raw : {}
   const problems: string[] = []
-  const name = typeof o.name === 'string' && o.name !== '' ? o.name : (problems.push('name'), '')
+  const name = typeof o.name === 'string' && o.name !== '' ? o.name : ''
+  if (name === '') problems.push('name')
   const serviceAccounts: ServiceAccountRef[] = []
   const sas = strings(o.service_accounts)
   if (sas === undefined || sas.length === 0) problems.push('service_accounts')

@@ -55,7 +55,8 @@ export function createTransport(opts: TransportOptions): Transport {
     request: h.request, connect: t.connect, ca: opts.caPem === undefined ? undefined : [...t.rootCertificates, opts.caPem],
   })))
   return async (req) => {
-    const httpRequest = await (http ??= import('node:http').then((m) => m.request))
+    http ??= import('node:http').then((m) => m.request)
+    const httpRequest = await http
     const secure = req.url.protocol === 'https:' ? await loadTls() : undefined
     return new Promise<HttpResponse>((resolve, reject) => {
       let settled = false

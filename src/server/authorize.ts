@@ -34,7 +34,10 @@ const lookups = new Map<string, BindingLookup>()
 /** One lookup (with its parsed-file memo) per configuration directory. */
 export function bindingLookup(dir: string): BindingLookup {
   let l = lookups.get(dir)
-  if (l === undefined) lookups.set(dir, (l = new BindingLookup(dir)))
+  if (l === undefined) {
+    l = new BindingLookup(dir)
+    lookups.set(dir, l)
+  }
   return l
 }
 

@@ -10,7 +10,10 @@ import type { CliContext } from '../context.js'
 export const HELP = 'Usage: iamra probe http://HOST:PORT/healthz [--timeout SECONDS]\nExits 0 when the URL answers 200, 5 otherwise.\n'
 
 export async function run(args: readonly string[], ctx: CliContext): Promise<number> {
-  if (args[0] === '--help') return (ctx.stdout(HELP), 0)
+  if (args[0] === '--help') {
+    ctx.stdout(HELP)
+    return 0
+  }
   const [target, flag, value, ...rest] = args
   if (target === undefined || rest.length > 0 || (flag !== undefined && (flag !== '--timeout' || value === undefined))) throw new IamraError('USAGE', `probe: ${HELP.split('\n')[0]}`)
   const seconds = value === undefined ? 3 : Number(value)
