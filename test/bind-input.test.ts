@@ -190,7 +190,7 @@ t.test('a configuration directory bind may not create: its own code, not INTERNA
   const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
     const child = spawn(process.execPath, [BIN, ...w.args(dir, 'app')], { cwd, env: { PATH: process.env.PATH ?? '' }, ...(asRoot ? { uid: 65534, gid: 65534 } : {}), stdio: ['ignore', 'ignore', 'pipe'] })
     let stderr = ''
-    child.stderr.on('data', (c: Buffer) => void (stderr += c.toString()))
+    child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
     child.on('close', (code) => resolve({ code, stderr }))
   })
   const first = r.stderr.split('\n')[0] ?? ''

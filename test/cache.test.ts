@@ -21,7 +21,9 @@ function harness(opts: { window?: number; minFailure?: number } = {}) {
   const cache = new CredentialCache({
     refreshWindowMs: opts.window ?? 20 * MIN, minFailureIntervalMs: opts.minFailure ?? 10_000, now: () => now, random: () => 0,
     setTimer: (fn, ms) => { const t = { at: now + ms, fn, cancelled: false }; timers.push(t); return t as unknown as NodeJS.Timeout },
-    clearTimer: (t) => void ((t as { cancelled: boolean }).cancelled = true),
+    clearTimer: (t) => {
+      ;(t as { cancelled: boolean }).cancelled = true
+    },
     onEvent: (e) => events.push(e),
   })
   let calls = 0
@@ -133,7 +135,10 @@ t.test('a hanging upstream does not stall callers that have valid credentials', 
   let now = Date.now()
   const cache = new CredentialCache({ refreshWindowMs: 20 * MIN, maxRefreshWaitMs: 50, now: () => now })
   const creds = (ms: number): SessionCredentials => ({ accessKeyId: `AK${calls}`, secretAccessKey: 's', sessionToken: 't', expiration: new Date(now + ms), expiresAt: new Date(now + ms), roleArn: 'r', assumedRoleArn: undefined })
-  await cache.get('k', async () => (calls++, creds(60 * MIN)))
+  await cache.get('k', async () => {
+    calls++
+    return creds(60 * MIN)
+  })
   now += 45 * MIN // 15 minutes left: inside the window
   const hanging = () => new Promise<SessionCredentials>((r) => { calls++; release = r })
   const started = Date.now()

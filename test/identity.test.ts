@@ -67,7 +67,10 @@ t.test('private key formats', async (t) => {
     await rejectsWith(t, loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: enc, now: now() }), 'KEY_PASSWORD_REQUIRED', /key-encrypted is encrypted/)
     await rejectsWith(t, loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: enc, password: 'wrong', now: now() }), 'KEY_PASSWORD_WRONG', /wrong password/)
     let asked = ''
-    const prompted = await loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: enc, prompt: async (m) => ((asked = m), 'pa$$ word'), now: now() })
+    const prompted = await loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: enc, prompt: async (m) => {
+      asked = m
+      return 'pa$$ word'
+    }, now: now() })
     t.ok(prompted && asked.includes(enc), 'prompts, naming the file')
   }
 })

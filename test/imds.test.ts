@@ -176,7 +176,10 @@ t.test('refresh ahead, single flight, last good through an outage, then 503 (fak
     session, now: () => new Date(clock), sleep: async () => {},
   })
   let pendingTimer: (() => void) | undefined
-  const cache = new CredentialCache({ now: () => clock, setTimer: (fn) => ((pendingTimer = fn), {}), clearTimer: () => {} })
+  const cache = new CredentialCache({ now: () => clock, setTimer: (fn) => {
+    pendingTimer = fn
+    return {}
+  }, clearTimer: () => {} })
   t.teardown(() => cache.clear())
   const { req } = await imdsApp(t, imdsCredentialSource(provider, cache, () => clock), new TokenStore({ now: () => clock }))
   const calls = (): number => scenario.fake.calls.length
@@ -185,7 +188,7 @@ t.test('refresh ahead, single flight, last good through an outage, then 503 (fak
     const r = await req('GET', `${LIST}/${ROLE}`, { 'x-aws-ec2-metadata-token': tok })
     return { status: r.statusCode, body: r.json() as Record<string, string> }
   }
-  const minutes = (m: number): void => void (clock += m * 60_000)
+  const minutes = (m: number): void => { clock += m * 60_000 }
   const t0 = clock
 
   const first = await get()
@@ -294,8 +297,8 @@ async function startServe(t: Test, args: string[]): Promise<Served> {
   t.teardown(() => stopProcess(child))
   let out = ''
   let err = ''
-  child.stdout?.on('data', (c: Buffer) => void (out += c.toString()))
-  child.stderr?.on('data', (c: Buffer) => void (err += c.toString()))
+  child.stdout?.on('data', (c: Buffer) => { out += c.toString() })
+  child.stderr?.on('data', (c: Buffer) => { err += c.toString() })
   const line = /export AWS_EC2_METADATA_SERVICE_ENDPOINT=(http:\/\/\S+)\/\n/
   for (let i = 0; i < 200 && !line.test(err) && child.exitCode === null; i++) await sleep(50)
   const origin = line.exec(err)?.[1]
@@ -310,8 +313,8 @@ function runClient(cmd: string, args: string[], env: Record<string, string>, cwd
     const child = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
-    child.stdout.on('data', (c: Buffer) => void (out += c.toString()))
-    child.stderr.on('data', (c: Buffer) => void (err += c.toString()))
+    child.stdout.on('data', (c: Buffer) => { out += c.toString() })
+    child.stderr.on('data', (c: Buffer) => { err += c.toString() })
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
     child.on('close', (code) => {
       clearTimeout(timer)

@@ -82,8 +82,8 @@ else {
     const setup = 'ip link set lo up && ip addr add 169.254.170.23/32 dev lo && ip -6 addr add fd00:ec2::23/128 dev lo && exec "$NODE" "$1"'
     const child = spawn('unshare', ['-n', 'sh', '-c', setup, 'sh', RUNNER], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
-    child.stdout.on('data', (c: Buffer) => void (out += c.toString()))
-    child.stderr.on('data', (c: Buffer) => void (out += c.toString()))
+    child.stdout.on('data', (c: Buffer) => { out += c.toString() })
+    child.stderr.on('data', (c: Buffer) => { out += c.toString() })
     const killGroup = (): void => {
       if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
         try {

@@ -117,7 +117,7 @@ if (missing !== undefined) {
     const child = spawn(socket, ['-l', `127.0.0.1:${port}`, '--fdname=ecs-full', bin, 'serve', '--configuration-directory', dir],
       { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: emptyPath, HOME: alone } })
     let err = ''
-    child.stderr.on('data', (c: Buffer) => void (err += c.toString()))
+    child.stderr.on('data', (c: Buffer) => { err += c.toString() })
     child.stdout.resume()
     t.teardown(() => { try { process.kill(-child.pid!, 'SIGKILL') } catch { /* gone */ } })
     for (let i = 0; i < 100 && !err.includes('Listening on'); i++) await new Promise((r) => setTimeout(r, 50))

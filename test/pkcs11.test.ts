@@ -161,7 +161,9 @@ if (missing !== undefined) {
       }
       return original.call(this, session, handle, tpl)
     }
-    t.teardown(() => void (proto.C_GetAttributeValue = original))
+    t.teardown(() => {
+      proto.C_GetAttributeValue = original
+    })
     for (const label of ['imp-ec', 'imp-rsa']) {
       const r = await cp(['--certificate', uri(`token=iamra-imp;object=${label}-cert`)])
       t.same([r.code, s.fake.calls.at(-1)?.serial, s.fake.calls.at(-1)?.chainLength], [0, serialOf(label), 1], `${label}, certificate on the token: ${r.stderr}`)

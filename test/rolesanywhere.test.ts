@@ -136,7 +136,10 @@ t.test('CreateSession: retries re-signed, classification, parsing', async (t) =>
         if (a instanceof Error) throw a
         return a
       },
-      now: () => new Date((clock += clockStep)),
+      now: () => {
+        clock += clockStep
+        return new Date(clock)
+      },
       sleep: async (ms) => void sleeps.push(ms),
       random: () => 0.5,
       userAgent: 'test',

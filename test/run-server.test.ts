@@ -45,7 +45,10 @@ t.test('several listeners, readiness, graceful stop', async (t) => {
   let release: () => void = () => {}
   const gate = new Promise<void>((r) => (release = r))
   let slow = false
-  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: async () => (slow ? (await gate, CREDS) : CREDS) })
+  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: async () => {
+    if (slow) await gate
+    return CREDS
+  } })
   const calls: string[] = []
   const sm: ServiceManager = {
     kind: 'none', ready: (s) => calls.push(`ready:${s}`), status: (s) => calls.push(`status:${s}`), watchdog: () => calls.push('watchdog'),

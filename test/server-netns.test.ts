@@ -136,8 +136,8 @@ else {
       }
       const child = spawn('unshare', [...ns.args, 'sh', script], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
       let out = ''
-      child.stdout.on('data', (c: Buffer) => void (out += c.toString()))
-      child.stderr.on('data', (c: Buffer) => void (out += c.toString()))
+      child.stdout.on('data', (c: Buffer) => { out += c.toString() })
+      child.stderr.on('data', (c: Buffer) => { out += c.toString() })
       const killGroup = (): void => {
         if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
           try {

@@ -266,7 +266,10 @@ t.test('credentials expiring while a refresh hangs: a coded 504/503, never `unde
   let first = true
   const app = await buildApp({
     configurationDirectory: dir,
-    resolveCredentials: () => ecsCache.get('k', first ? async () => ((first = false), creds(new Date(Date.now() + 150))) : hang),
+    resolveCredentials: () => ecsCache.get('k', first ? async () => {
+      first = false
+      return creds(new Date(Date.now() + 150))
+    } : hang),
   })
   t.teardown(() => app.fastify.close())
   const { token } = await addBinding(dir, 'app', 'ecs-full')
@@ -282,7 +285,11 @@ t.test('credentials expiring while a refresh hangs: a coded 504/503, never `unde
   const imdsCache = new CredentialCache({ maxRefreshWaitMs: 100 })
   t.teardown(() => imdsCache.clear())
   let firstImds = true
-  const source = imdsCredentialSource(() => (firstImds ? ((firstImds = false), Promise.resolve(creds(new Date(Date.now() + 150)))) : hang()), imdsCache, Date.now)
+  const source = imdsCredentialSource(() => {
+    if (!firstImds) return hang()
+    firstImds = false
+    return Promise.resolve(creds(new Date(Date.now() + 150)))
+  }, imdsCache, Date.now)
   await source()
   const imds = await buildImdsApp({ roleName: 'app', credentials: source, tokens: new TokenStore() })
   t.teardown(() => imds.fastify.close())
@@ -360,7 +367,7 @@ t.test('messages: a TLS protocol error on one line without source paths; a timeo
   const identity = await loadIdentity({ certificateFiles: [s.pki.path('leaf.pem')], privateKeyFile: s.pki.path('key.pem'), now: new Date() })
   const err = await createSession({ trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, durationSeconds: 3600 }, identity, endpoint, {
     transport: async () => { clock += 10_000; throw new TransportError('no answer from rolesanywhere.us-east-1.amazonaws.com within 10000 ms', 'ETIMEDOUT') },
-    now: () => new Date(Date.UTC(2026, 0, 1) + clock), sleep: async (ms) => void (clock += ms), random: () => 0.5, userAgent: 'test',
+    now: () => new Date(Date.UTC(2026, 0, 1) + clock), sleep: async (ms) => { clock += ms }, random: () => 0.5, userAgent: 'test',
   }).then(() => undefined, (x: IamraError) => x)
   t.equal(err?.code, 'UPSTREAM_TIMEOUT')
   t.match(err?.message ?? '', /3 attempts over 30\.\d s/, `says the attempts and the total: ${err?.message}`)
@@ -569,7 +576,9 @@ async function switchableUpstream(t: Test, target: number): Promise<{ url: strin
     for (const s of held) s.destroy()
     server.close()
   })
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, setHang: (h) => void (hang = h) }
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, setHang: (h) => {
+    hang = h
+  } }
 }
 
 t.test('upstream hangs, then comes back: coded answers only, and the first success is served at once', async (t) => {

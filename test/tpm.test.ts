@@ -32,11 +32,17 @@ t.test('TPM_RC_RETRY is retried, other codes are not (no TPM needed)', async (t)
   const client = new TpmClient({ send: async () => reply(answers[sent++] ?? 0x98e), close: async () => {} }, async () => {})
   t.same(await client.readPublic(0x81000001), Buffer.alloc(4).fill(0), 'answered after three retries')
   t.equal(sent, 4)
-  const failing = new TpmClient({ send: async () => (sent++, reply(0x98e)), close: async () => {} }, async () => {})
+  const failing = new TpmClient({ send: async () => {
+    sent++
+    return reply(0x98e)
+  }, close: async () => {} }, async () => {})
   sent = 0
   await t.rejects(failing.sign(0x81000001, Buffer.from('pw'), Buffer.alloc(32), 0x18, 0x0b), { message: /TPM_RC_AUTH_FAIL \(0x98e\)/ })
   t.equal(sent, 1, 'an authorization failure is sent once, never again')
-  const endless = new TpmClient({ send: async () => (sent++, reply(0x922)), close: async () => {} }, async () => {})
+  const endless = new TpmClient({ send: async () => {
+    sent++
+    return reply(0x922)
+  }, close: async () => {} }, async () => {})
   sent = 0
   await t.rejects(endless.readPublic(0x81000001), { message: /TPM_RC_RETRY/ })
   t.ok(sent > 1 && sent <= 50, `bounded retries (${sent})`)
@@ -200,7 +206,7 @@ else {
     const { main } = await import('../src/cli/main.js')
     let stderr = ''
     const served = main(['serve', '--certificate', path('ecpw.crt'), '--private-key', path('ecpw.tss'), '--tpm-key-password', 'tpm-secret', '--port', String(port), ...session], {
-      env: env(), stdout: () => {}, stderr: (l) => void (stderr += l), now: () => new Date(), promptPassword: async () => undefined, stopSignal: stop.signal,
+      env: env(), stdout: () => {}, stderr: (l) => { stderr += l }, now: () => new Date(), promptPassword: async () => undefined, stopSignal: stop.signal,
     })
     let token = ''
     for (let i = 0; i < 100 && token === ''; i++) {

@@ -181,7 +181,7 @@ t.test('the loop: refresh at expiry - 20 min, backoff after failures, stop on ab
   const session = resolveSessionConfig({ trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: s.fake.url, verifyTls: true, env: {} })
   const provider = fromCertificate({
     identity: { certificateFiles: [s.pki.path('leaf.pem')], intermediatesFiles: [s.pki.path('int.pem')], privateKeyFile: s.pki.path('key.pem') },
-    session, now, sleep: async (ms) => void (clock += ms), random: () => 0.5,
+    session, now, sleep: async (ms) => { clock += ms }, random: () => 0.5,
   })
   const stop = new AbortController()
   const t0 = clock
@@ -228,7 +228,7 @@ t.test('the loop: refresh at expiry - 20 min, backoff after failures, stop on ab
       return at.length === 2 ? new Promise(() => {}) : { ...C, expiresAt: new Date(clock + 15 * 60_000) }
     },
     file, profile: 'short', once: false, now, random: () => 1, log: () => {}, signal: short.signal,
-    sleep: async (ms) => void (clock += ms),
+    sleep: async (ms) => { clock += ms },
   })
   t.equal(at[1]! - at[0]!, 7.5 * 60_000, '15-minute credentials refreshed after 7.5 minutes; a hung provider does not block the stop')
 })
@@ -345,7 +345,7 @@ t.test('the built CLI refreshes until SIGTERM, then exits 0 at once', async (t) 
   t.teardown(() => void (child.exitCode === null && child.kill('SIGKILL')))
   let stdout = ''
   let stderr = ''
-  child.stdout.on('data', (c: Buffer) => void (stdout += c.toString()))
+  child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
   const waiting = new Promise<void>((resolve) => child.stderr.on('data', (c: Buffer) => {
     stderr += c.toString()
     if (/will be refreshed at/.test(stderr)) resolve()
@@ -444,8 +444,12 @@ t.test('review fix: taking over a stale lock never removes a live lock (three pr
   let cDone: Promise<void> = Promise.resolve()
   // A judges the dead process's lock stale; B takes it over first; C arrives while A has the lock file out of the way.
   const a = await lockProcess(t, aroundFirstRemoval(lockPath,
-    async () => void ({ done: bDone } = await step(b, 'B', 1002)),
-    async () => void ({ done: cDone } = await step(c, 'C', 1003))))
+    async () => {
+      ;({ done: bDone } = await step(b, 'B', 1002))
+    },
+    async () => {
+      ;({ done: cDone } = await step(c, 'C', 1003))
+    }))
   const aProgressed = signal()
   const aDone = a(file, body('A', () => {}), { pid: 1001, isAlive, timeoutMs: 10_000, sleep: async (ms) => { aProgressed.fire(); await delay(ms) } })
   await Promise.race([aProgressed.promise, aDone])

@@ -123,8 +123,8 @@ export async function startActivatedServer(opts: { dir: string; host: string; po
   })
   let out = ''
   let err = ''
-  child.stdout?.on('data', (c: Buffer) => void (out += c.toString()))
-  child.stderr?.on('data', (c: Buffer) => void (err += c.toString()))
+  child.stdout?.on('data', (c: Buffer) => { out += c.toString() })
+  child.stderr?.on('data', (c: Buffer) => { err += c.toString() })
   const url = `http://${opts.host}:${opts.port}`
   const server: ActivatedServer = {
     url,
