@@ -113,7 +113,7 @@ t.test('validity is checked against the given instant, with the dates in the mes
   await rejectsWith(t, loadIdentity({ certificateFiles: [future.path('leaf.pem')], privateKeyFile: future.path('key.pem'), now: now() }), 'CERT_NOT_YET_VALID', /not valid yet .*check the clock/)
 })
 
-t.test('review fixes: negative serials, PINs hidden wherever they stand', async (t) => {
+t.test('negative serials are read; PINs are hidden wherever they stand in a PKCS#11 URI', async (t) => {
   const { execFileSync } = await import('node:child_process')
   const { X509Certificate } = await import('node:crypto')
   const { decimalSerial } = await import('../src/identity/certificates.js')

@@ -463,7 +463,7 @@ t.test('IPv6 loopback: --listen [::1]:PORT with botocore', { skip: built ? false
   }
 })
 
-t.test('review fix: DNS rebinding (Host must be an IP literal or localhost)', async (t) => {
+t.test('DNS rebinding is refused: the Host header must be an IP literal or localhost', async (t) => {
   const { hostAllowed } = await import('../src/imds/app.js')
   for (const ok of ['127.0.0.1:9911', '127.0.0.1', '[::1]:9911', 'localhost:9911', 'LOCALHOST']) t.ok(hostAllowed(ok), ok)
   for (const bad of [undefined, 'attacker.example:9911', 'attacker.example', '127.0.0.1.nip.io:9911', '']) t.notOk(hostAllowed(bad), String(bad))

@@ -363,7 +363,7 @@ t.test('the built CLI refreshes until SIGTERM, then exits 0 at once', async (t) 
   t.equal(stdout, '', 'nothing on stdout')
 })
 
-t.test('review fix: a credentials file readable by others is kept as is, with a warning', async (t) => {
+t.test('a credentials file readable by others is kept as is, with a warning', async (t) => {
   const dir = tmp(t)
   const file = join(dir, 'credentials')
   writeFileSync(file, '[other]\nx = 1\n', { mode: 0o644 })
@@ -379,7 +379,7 @@ t.test('review fix: a credentials file readable by others is kept as is, with a 
   t.match(log.join('\n'), /warning: .*credentials is readable by others \(mode 644\).*chmod 600/)
 })
 
-// Review fix: the stale-lock takeover. Each "process" is its own instance of the lock module (its own in-process
+// The stale-lock takeover. Each "process" is its own instance of the lock module (its own in-process
 // queue) with its own pid; one of them runs on a file system whose steps the test interleaves with the others.
 type LockModule = typeof import('../src/fs/lock.js')
 type FsPromises = typeof import('node:fs/promises')
@@ -413,7 +413,7 @@ const aroundFirstRemoval = (lockPath: string, before: () => Promise<void>, after
   }
 }
 
-t.test('review fix: taking over a stale lock never removes a live lock (three processes interleaved)', async (t) => {
+t.test('taking over a stale lock never removes a live lock (three processes interleaved)', async (t) => {
   const dir = tmp(t)
   const file = join(dir, 'credentials')
   const lockPath = `${file}.lock`
@@ -461,7 +461,7 @@ t.test('review fix: taking over a stale lock never removes a live lock (three pr
   t.same(readdirSync(dir), [], 'no lock, guard or grave left')
 })
 
-t.test('review fix: an empty stale lock is never confused with a new one still being written', async (t) => {
+t.test('an empty stale lock is never confused with a new one still being written', async (t) => {
   // A crash between creating the lock and writing it leaves an empty file, stale once old. B replaces it and has
   // created (not yet written) its own when A, which judged the old one stale, removes the lock file.
   const dir = tmp(t)
@@ -513,7 +513,7 @@ t.test('review fix: an empty stale lock is never confused with a new one still b
   t.same(readdirSync(dir), [], 'no lock, guard or grave left')
 })
 
-t.test('review fix: the guard of a takeover: a live one is waited for, one left by a dead process is removed', async (t) => {
+t.test('the guard of a takeover: a live one is waited for, one left by a dead process is removed', async (t) => {
   const dir = tmp(t)
   const file = join(dir, 'credentials')
   const lockPath = `${file}.lock`
@@ -536,7 +536,7 @@ t.test('review fix: the guard of a takeover: a live one is waited for, one left 
   t.same(readdirSync(dir), [], 'no lock or guard left')
 })
 
-t.test('merge fix: what killed processes leave beside a lock goes with the next taker; a live process\'s guard stays', async (t) => {
+t.test('what killed processes leave beside a lock goes with the next taker; a live process\'s guard stays', async (t) => {
   const dir = tmp(t)
   const file = join(dir, 'credentials')
   const lockPath = `${file}.lock`
