@@ -7,6 +7,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseEnvFile } from '../src/credentials/env-file.js'
+import { splitAssignments } from './helpers/env-file.mjs'
 import { BIN, runCli } from './helpers/cli.js'
 import { onPath } from './helpers/processes.js'
 
@@ -83,7 +84,7 @@ t.test('env files read alike by systemd, docker --env-file and a shell', async (
     const text = readFileSync(file, 'utf8')
     const systemd = parseEnvFile(text)
     // docker --env-file: everything after the first "=" is the value, quotes and all.
-    const docker = Object.fromEntries(text.split('\n').filter((l) => l !== '').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
+    const docker = splitAssignments(text)
     t.same(systemd, docker, `${mode}: systemd and docker read the same`)
     if (!hasBash) {
       t.skip('bash is not installed: the shell reading is not checked', async () => {})
@@ -91,7 +92,7 @@ t.test('env files read alike by systemd, docker --env-file and a shell', async (
     }
     const keys = Object.keys(docker)
     const shell = execFileSync('bash', ['-c', `set -a; . "$1"; for k in ${keys.join(' ')}; do printf '%s=%s\\0' "$k" "\${!k}"; done`, 'bash', file], { env: {}, encoding: 'utf8' })
-    t.same(Object.fromEntries(shell.split('\0').filter((l) => l !== '').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])), docker, `${mode}: a shell reads the same`)
+    t.same(splitAssignments(shell, '\0'), docker, `${mode}: a shell reads the same`)
   }
   t.notOk(existsSync(marker), 'nothing was executed')
 })

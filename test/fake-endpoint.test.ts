@@ -20,6 +20,7 @@ import { canonicalQueryOf, canonicalRequestOf, canonicalUriOf, parseAuthorizatio
 import { certKey } from '../src/testing/fake-endpoint/cert-keys.js'
 import { createCa, createLeaf, type TestCert } from '../src/testing/pki.js'
 import { arnQuery, BODY, decimal, manualSigned, PROFILE, realSigned, ROLE, TA } from './helpers/manual-sign.js'
+import { pollUntil } from './helpers/wait.js'
 
 const DAY = 86_400_000
 const ca = await createCa({ name: 'fake test CA', key: 'p256' })
@@ -260,7 +261,7 @@ t.test('CLI: fake-endpoint command', async (t) => {
   t.match(out.pop(), /--trust-anchor FILE/)
 
   const running = runFakeEndpoint(['--trust-anchor', join(dir, 'ca.pem'), '--region', 'us-east-1', '--profile-arn', PROFILE], ctx)
-  for (let i = 0; i < 100 && out.length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+  await pollUntil(() => out.length > 0, { tries: 100, everyMs: 20 })
   const url = /^fake Roles Anywhere endpoint listening on (http:\/\/127\.0\.0\.1:\d+)\n$/.exec(out[0] ?? '')?.[1]
   t.ok(url, `listening line: ${out[0]}`)
   const creds = await session(url ?? '')

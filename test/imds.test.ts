@@ -23,6 +23,7 @@ import { buildGoProbe } from './helpers/go-probe.js'
 import { makePkiFiles } from './helpers/pki-files.js'
 import { onPath, stopProcess } from './helpers/processes.js'
 import { PROFILE_ARN, ROLE_ARN, startScenario, TRUST_ANCHOR_ARN } from './helpers/scenario.js'
+import { pollUntil } from './helpers/wait.js'
 
 const ROLE = 'iamra-test'
 const CREDS: SessionCredentials = {
@@ -34,7 +35,6 @@ const LIST = '/latest/meta-data/iam/security-credentials'
 const TTL = 'x-aws-ec2-metadata-token-ttl-seconds'
 const DENIED: FakeFailure = { status: 403, errorType: 'AccessDeniedException', message: 'Untrusted Signing Certificate' }
 const built = existsSync(new URL('../dist/iamra.mjs', import.meta.url))
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 async function imdsApp(t: Test, credentials: ImdsCredentialSource, tokens = new TokenStore()) {
   const app = await buildImdsApp({ roleName: ROLE, credentials, tokens })
@@ -300,7 +300,7 @@ async function startServe(t: Test, args: string[]): Promise<Served> {
   child.stdout?.on('data', (c: Buffer) => { out += c.toString() })
   child.stderr?.on('data', (c: Buffer) => { err += c.toString() })
   const line = /export AWS_EC2_METADATA_SERVICE_ENDPOINT=(http:\/\/\S+)\/\n/
-  for (let i = 0; i < 200 && !line.test(err) && child.exitCode === null; i++) await sleep(50)
+  await pollUntil(() => line.test(err) || child.exitCode !== null, { tries: 200, everyMs: 50 })
   const origin = line.exec(err)?.[1]
   if (origin === undefined) throw new Error(`iamra serve did not start: ${err.slice(-1500)}`)
   return { origin, child, output: () => out + err }

@@ -12,6 +12,7 @@ import { startScenario } from './helpers/scenario.js'
 import { makeSoftHsm, softHsmMissing, SOFTHSM_MODULE } from './helpers/softhsm.js'
 import { freePort, onPath } from './helpers/processes.js'
 import { isolatedEnv, readEnvFile, runIsolated } from './helpers/server-process.js'
+import { pollUntil } from './helpers/wait.js'
 
 t.setTimeout(20 * 60_000)
 const missing = releaseToolsMissing()
@@ -120,7 +121,7 @@ if (missing !== undefined) {
     child.stderr.on('data', (c: Buffer) => { err += c.toString() })
     child.stdout.resume()
     t.teardown(() => { try { process.kill(-child.pid!, 'SIGKILL') } catch { /* gone */ } })
-    for (let i = 0; i < 100 && !err.includes('Listening on'); i++) await new Promise((r) => setTimeout(r, 50))
+    await pollUntil(() => err.includes('Listening on'), { tries: 100, everyMs: 50 })
     const env = readEnvFile(join(dir, 'env/app'))
     const probe = await runIsolated('python3', [join(ROOT, 'test/system/botocore-probe.py')], isolatedEnv(alone, env), 60_000)
     t.equal(probe.code, 0, `${probe.stdout}${probe.stderr}\n${err.slice(-1500)}`)

@@ -29,9 +29,9 @@ import { loadIdentity } from '../src/identity/identity.js'
 import { addBinding, REQUEST } from './helpers/bindings.js'
 import { BIN } from './helpers/cli.js'
 import { PROFILE_ARN, ROLE_ARN, startScenario, TRUST_ANCHOR_ARN, type Scenario } from './helpers/scenario.js'
+import { sleep } from './helpers/wait.js'
 
 const MIN = 60_000
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 const creds = (expiresAt: Date, id = 'ASIAEXAMPLE'): SessionCredentials => ({
   accessKeyId: id, secretAccessKey: 's', sessionToken: 't', expiration: expiresAt, expiresAt, roleArn: 'arn:aws:iam::123456789012:role/app', assumedRoleArn: undefined,
 })
