@@ -34,7 +34,10 @@ function time(args) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
 try {
-  for (let i = 0; i < 3; i++) await time(iamra), await time(baseline) // warm the page cache
+  for (let i = 0; i < 3; i++) { // warm the page cache
+    await time(iamra)
+    await time(baseline)
+  }
   const a = []
   const b = []
   for (let i = 0; i < runs; i++) {

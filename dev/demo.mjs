@@ -80,7 +80,7 @@ try {
   const child = promisify(execFile)(process.execPath, [join(root, 'bin/iamra.mjs'), ...args], { encoding: 'utf8' })
   child.child.stderr.pipe(process.stderr)
   const { stdout } = await child
-  process.stdout.write(stdout + '\n')
+  process.stdout.write(`${stdout}\n`)
   await throughTheServer()
   say(`the fake endpoint accepted ${fake.calls.filter((c) => c.status === 201).length} signed CreateSession request(s); these credentials are fake`)
 } catch (e) {

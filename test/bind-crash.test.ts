@@ -58,7 +58,7 @@ function bind(s: Setup, name: string, run: number, mode: Mode, opts: KillPlan & 
   const started = Date.now()
   const child = spawn(process.execPath, ['--import', HOOK, BIN, ...args], { env, stdio: ['ignore', 'ignore', 'pipe', 'pipe'] })
   let stderr = ''
-  child.stderr?.on('data', (c: Buffer) => void (stderr += c.toString()))
+  child.stderr?.on('data', (c: Buffer) => { stderr += c.toString() })
   let timer: NodeJS.Timeout | undefined
   let firstStep = 0
   ;(child.stdio[3] as Readable).once('data', () => {

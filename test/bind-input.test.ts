@@ -83,7 +83,7 @@ t.test('env files read alike by systemd, docker --env-file and a shell', async (
     const text = readFileSync(file, 'utf8')
     const systemd = parseEnvFile(text)
     // docker --env-file: everything after the first "=" is the value, quotes and all.
-    const docker = Object.fromEntries(text.split('\n').filter((l) => l !== '').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
+    const docker = splitAssignments(text)
     t.same(systemd, docker, `${mode}: systemd and docker read the same`)
     if (!hasBash) {
       t.skip('bash is not installed: the shell reading is not checked', async () => {})
@@ -91,7 +91,7 @@ t.test('env files read alike by systemd, docker --env-file and a shell', async (
     }
     const keys = Object.keys(docker)
     const shell = execFileSync('bash', ['-c', `set -a; . "$1"; for k in ${keys.join(' ')}; do printf '%s=%s\\0' "$k" "\${!k}"; done`, 'bash', file], { env: {}, encoding: 'utf8' })
-    t.same(Object.fromEntries(shell.split('\0').filter((l) => l !== '').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])), docker, `${mode}: a shell reads the same`)
+    t.same(splitAssignments(shell, '\0'), docker, `${mode}: a shell reads the same`)
   }
   t.notOk(existsSync(marker), 'nothing was executed')
 })
@@ -190,7 +190,7 @@ t.test('a configuration directory bind may not create: its own code, not INTERNA
   const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
     const child = spawn(process.execPath, [BIN, ...w.args(dir, 'app')], { cwd, env: { PATH: process.env.PATH ?? '' }, ...(asRoot ? { uid: 65534, gid: 65534 } : {}), stdio: ['ignore', 'ignore', 'pipe'] })
     let stderr = ''
-    child.stderr.on('data', (c: Buffer) => void (stderr += c.toString()))
+    child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
     child.on('close', (code) => resolve({ code, stderr }))
   })
   const first = r.stderr.split('\n')[0] ?? ''

@@ -3,7 +3,7 @@ import t from 'tap'
 import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
-import { envFor, renderEnvFile, MODES } from '../src/binding/modes.js'
+import { envFor, renderEnvFile, type MODES } from '../src/binding/modes.js'
 import { isValidName } from '../src/binding/names.js'
 import { hashSecret, issueToken, parseToken, secretMatches } from '../src/binding/token.js'
 import { realRandom } from './helpers/runtime.js'
@@ -28,7 +28,7 @@ t.test('tokens', async (t) => {
   t.notOk(secretMatches(parsed?.secret ?? Buffer.alloc(0), b.secretHash))
   t.notOk(secretMatches(Buffer.from('x'), 'short'), 'a malformed stored hash never matches')
   t.equal(parseToken(`needroleshere.app.${'A'.repeat(86)}`)?.name, 'app', "needroleshere's tokens parse")
-  for (const bad of ['iamra.app', 'other.app.' + 'A'.repeat(40), 'iamra.a/b.' + 'A'.repeat(40), 'iamra.app.short']) t.equal(parseToken(bad), undefined, bad)
+  for (const bad of ['iamra.app', `other.app.${'A'.repeat(40)}`, `iamra.a/b.${'A'.repeat(40)}`, 'iamra.app.short']) t.equal(parseToken(bad), undefined, bad)
   const fixed = issueToken('n', (n) => Buffer.alloc(n, 7))
   t.equal(fixed.token, `iamra.n.${Buffer.alloc(64, 7).toString('base64url')}`, 'randomness is injected')
 })
@@ -192,7 +192,7 @@ t.test('credential-process through the server (--env-file, --from-environment)',
   const vars = parseEnvFile(readFileSync(join(dir, 'env/m-ecs-full'), 'utf8'))
   const fromEnv = await runCli(['credential-process', '--from-environment'], { env: vars })
   t.equal(fromEnv.code, 0, fromEnv.stderr)
-  const wrong = await runCli(['credential-process', '--from-environment'], { env: { ...vars, AWS_CONTAINER_AUTHORIZATION_TOKEN: 'Bearer iamra.m-ecs-full.' + 'A'.repeat(86) } })
+  const wrong = await runCli(['credential-process', '--from-environment'], { env: { ...vars, AWS_CONTAINER_AUTHORIZATION_TOKEN: `Bearer iamra.m-ecs-full.${'A'.repeat(86)}` } })
   t.same([wrong.code, /TOKEN_REJECTED/.test(wrong.stderr)], [4, true], 'the server\'s code reaches the user')
   const remote = await runCli(['credential-process', '--from-environment'], { env: { ...vars, AWS_CONTAINER_CREDENTIALS_FULL_URI: 'http://example.com/creds' } })
   t.same([remote.code, /refusing to send a token over plain http/.test(remote.stderr)], [2, true])

@@ -23,7 +23,9 @@ function harness(opts: { window?: number; minFailure?: number; maxWait?: number 
     refreshWindowMs: opts.window ?? 20 * MIN, minFailureIntervalMs: opts.minFailure ?? 10_000, now: () => now, random: () => 0,
     ...(opts.maxWait === undefined ? {} : { maxRefreshWaitMs: opts.maxWait }),
     setTimer: (fn, ms) => { const t = { at: now + ms, fn, cancelled: false }; timers.push(t); return t as unknown as NodeJS.Timeout },
-    clearTimer: (t) => void ((t as { cancelled: boolean }).cancelled = true),
+    clearTimer: (t) => {
+      ;(t as { cancelled: boolean }).cancelled = true
+    },
     onEvent: (e) => events.push(e),
   })
   let calls = 0
@@ -126,7 +128,7 @@ t.test('in the server: one CreateSession for many requests, a renewed certificat
   writeFileSync(s.pki.path('key.pem'), renewed.keyPem)
   t.equal((await get()).statusCode, 200)
   t.equal(s.fake.calls.length, 2, 'renewed files: a new CreateSession at once')
-  t.equal(s.fake.calls.at(-1)?.serial, BigInt('0x' + renewed.cert.serialNumber).toString(), 'with the new certificate')
+  t.equal(s.fake.calls.at(-1)?.serial, BigInt(`0x${renewed.cert.serialNumber}`).toString(), 'with the new certificate')
 })
 
 t.test('a hanging upstream does not stall callers that have valid credentials', async (t) => {

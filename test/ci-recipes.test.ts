@@ -37,11 +37,12 @@ t.test('every credential_process line of docs/ci.md gets credentials with the se
   const found = recipes()
   t.same([...new Set(found.map((r) => r.section))], Object.keys(shapes), 'one recipe per CI system')
   for (const { section, line } of found) {
-    const command = line
+    const recipe = line
       .replace(/^iamra /, `'${process.execPath}' '${BIN}' `)
       .replace(/--trust-anchor-arn \S+/, `--trust-anchor-arn ${TRUST_ANCHOR_ARN}`)
       .replace(/--profile-arn \S+/, `--profile-arn ${PROFILE_ARN}`)
-      .replace(/--role-arn \S+/, `--role-arn ${ROLE_ARN}`) + ` --endpoint ${s.fake.url}`
+      .replace(/--role-arn \S+/, `--role-arn ${ROLE_ARN}`)
+    const command = `${recipe} --endpoint ${s.fake.url}`
     for (const run of [1, 2]) {
       const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
         execFile('bash', ['-c', command], { env: { PATH: process.env.PATH ?? '', HOME: home, ...shapes[section] }, timeout: 30_000 }, (err, stdout, stderr) =>

@@ -21,7 +21,6 @@ const tmp = (t: Tap): string => {
   return dir
 }
 const dirOf = (p: string): string => (p.endsWith('credentials') ? join(p, '..') : p)
-const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 const codeOf = async (p: Promise<unknown>): Promise<string | undefined> => p.then(() => undefined, (e: unknown) => (e instanceof IamraError ? e.code : `not an IamraError: ${String(e)}`))
 const C = { accessKeyId: 'ASIAKILLED', secretAccessKey: 'secret/killed', sessionToken: 'token-killed==' }
 const root = process.getuid?.() === 0
@@ -87,7 +86,7 @@ async function zombieable(t: Tap, argv: string[], env: Record<string, string> = 
     kill: async () => {
       process.kill(pid, 'SIGKILL')
       // Bounded: the kernel makes it a zombie within moments.
-      for (let i = 0; i < 200 && haveProc && !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); i++) await delay(10)
+      await pollUntil(() => !haveProc || /\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')), { tries: 200, everyMs: 10 })
     },
   }
 }
@@ -137,7 +136,7 @@ t.test('credential-process --cache killed during CreateSession: the next invocat
   const args = ['credential-process', ...s.args, '--cache', '--cache-dir', cacheDir]
   const holder = await zombieable(t, [BIN, ...args])
   const locked = (): boolean => existsSync(cacheDir) && readdirSync(cacheDir).some((n) => n.endsWith('.json.lock'))
-  for (let i = 0; i < 500 && !(locked() && calls === 1); i++) await delay(20)
+  await pollUntil(() => locked() && calls === 1, { tries: 500, everyMs: 20 })
   t.ok(locked() && calls === 1, 'the first invocation holds the lock, waiting for CreateSession')
   await holder.kill()
   const started = Date.now()

@@ -148,7 +148,7 @@ t.test('sign-string, read-certificate-data, version, help', async (t) => {
   const data = await runCli(['read-certificate-data', '--certificate', s.pki.path('chain-leaf-first.pem')])
   const d = parse(data.stdout)
   t.same(d, {
-    keyType: 'EC', certificateData: s.pki.leaf.der.toString('base64'), serialNumber: BigInt('0x' + new X509Certificate(s.pki.leaf.der).serialNumber).toString(),
+    keyType: 'EC', certificateData: s.pki.leaf.der.toString('base64'), serialNumber: BigInt(`0x${new X509Certificate(s.pki.leaf.der).serialNumber}`).toString(),
     supportedAlgorithms: ['ECSHA256', 'ECSHA384', 'ECSHA512'],
   })
   t.notOk(data.stdout.endsWith('\n'))

@@ -140,7 +140,10 @@ t.test('round trips with iamra\'s signer are accepted', async (t) => {
   t.equal((await h(await realSigned({ leaf: rsaLeaf, at: new Date(Date.now() - 4 * 60_000) }))).statusCode, 201, '4 min skew is fine')
 
   const minted: MintRequest[] = []
-  const custom = fake({ mint: async (r) => (minted.push(r), { accessKeyId: 'ASIAFIXED', secretAccessKey: 's', sessionToken: 't', expiration: new Date('2030-01-02T03:04:05.678Z'), assumedRoleArn: 'arn:x', assumedRoleId: 'AROAX:y' }) })
+  const custom = fake({ mint: async (r) => {
+    minted.push(r)
+    return { accessKeyId: 'ASIAFIXED', secretAccessKey: 's', sessionToken: 't', expiration: new Date('2030-01-02T03:04:05.678Z'), assumedRoleArn: 'arn:x', assumedRoleId: 'AROAX:y' }
+  } })
   const fixed = await custom(await realSigned({ leaf: rsaLeaf, body: Buffer.from('{"durationSeconds":1000,"roleSessionName":"sess"}') }))
   t.match(bodyOf(fixed.body), { credentialSet: [{ assumedRoleUser: { arn: 'arn:x', assumedRoleId: 'AROAX:y' }, credentials: { accessKeyId: 'ASIAFIXED', expiration: '2030-01-02T03:04:05Z' } }] })
   t.same(minted, [{ roleArn: ROLE, durationSeconds: 1000, serial: decimal(rsaLeaf), subject: 'rsa client', roleSessionName: 'sess' }])
@@ -227,7 +230,10 @@ t.test('server: failures queue drives the real client\'s retries; path prefix; 4
   const agent = new Agent({ keepAlive: true })
   t.teardown(() => agent.destroy())
   const status = await new Promise<number>((resolve, reject) => {
-    const r = httpRequest(`${ep.url}/sessions`, { method: 'POST', agent }, (res) => (res.resume(), res.on('end', () => resolve(res.statusCode ?? 0))))
+    const r = httpRequest(`${ep.url}/sessions`, { method: 'POST', agent }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode ?? 0))
+    })
     r.on('error', reject)
     r.end('{}')
   })
@@ -257,7 +263,7 @@ t.test('CLI: fake-endpoint command', async (t) => {
   t.match(out.pop(), /--trust-anchor FILE/)
 
   const running = runFakeEndpoint(['--trust-anchor', join(dir, 'ca.pem'), '--region', 'us-east-1', '--profile-arn', PROFILE], ctx)
-  for (let i = 0; i < 100 && out.length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+  await pollUntil(() => out.length > 0, { tries: 100, everyMs: 20 })
   const url = /^fake Roles Anywhere endpoint listening on (http:\/\/127\.0\.0\.1:\d+)\n$/.exec(out[0] ?? '')?.[1]
   t.ok(url, `listening line: ${out[0]}`)
   const creds = await session(url ?? '')

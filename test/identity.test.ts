@@ -36,7 +36,7 @@ t.test('full chain in either order, leaf found by its key, chain in issuing orde
   t.equal(id.chain.length, 1, 'unrelated and duplicate certificates stay out of the chain')
   t.equal(id.unrelated.length, 1)
   const der = pki.write('leaf.der', pki.leaf.der)
-  t.equal((await loadIdentity({ certificateFiles: [der], privateKeyFile: pki.path('key.pem'), now: now() })).serial, BigInt('0x' + pki.leaf.cert.serialNumber).toString())
+  t.equal((await loadIdentity({ certificateFiles: [der], privateKeyFile: pki.path('key.pem'), now: now() })).serial, BigInt(`0x${pki.leaf.cert.serialNumber}`).toString())
   const combined = pki.write('combined.pem', pki.leaf.certPem + pki.leaf.keyPem)
   t.ok(await loadIdentity({ certificateFiles: [combined], now: now() }), 'a combined certificate+key file needs no --private-key')
 })
@@ -67,7 +67,10 @@ t.test('private key formats', async (t) => {
     await rejectsWith(t, loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: enc, now: now() }), 'KEY_PASSWORD_REQUIRED', /key-encrypted is encrypted/)
     await rejectsWith(t, loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: enc, password: 'wrong', now: now() }), 'KEY_PASSWORD_WRONG', /wrong password/)
     let asked = ''
-    const prompted = await loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: enc, prompt: async (m) => ((asked = m), 'pa$$ word'), now: now() })
+    const prompted = await loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: enc, prompt: async (m) => {
+      asked = m
+      return 'pa$$ word'
+    }, now: now() })
     t.ok(prompted && asked.includes(enc), 'prompts, naming the file')
   }
 })
@@ -110,7 +113,7 @@ t.test('validity is checked against the given instant, with the dates in the mes
   await rejectsWith(t, loadIdentity({ certificateFiles: [future.path('leaf.pem')], privateKeyFile: future.path('key.pem'), now: now() }), 'CERT_NOT_YET_VALID', /not valid yet .*check the clock/)
 })
 
-t.test('review fixes: negative serials, PINs hidden wherever they stand', async (t) => {
+t.test('negative serials are read; PINs are hidden wherever they stand in a PKCS#11 URI', async (t) => {
   const { execFileSync } = await import('node:child_process')
   const { X509Certificate } = await import('node:crypto')
   const { decimalSerial } = await import('../src/identity/certificates.js')

@@ -38,7 +38,6 @@ const LIST = '/latest/meta-data/iam/security-credentials'
 const TTL = 'x-aws-ec2-metadata-token-ttl-seconds'
 const DENIED: FakeFailure = { status: 403, errorType: 'AccessDeniedException', message: 'Untrusted Signing Certificate' }
 const built = existsSync(new URL('../dist/iamra.mjs', import.meta.url))
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 async function imdsApp(t: Test, credentials: ImdsCredentialSource, tokens = new TokenStore({ now: Date.now, random: randomBytes })) {
   const app = await buildImdsApp({ roleName: ROLE, credentials, tokens })
@@ -56,7 +55,7 @@ t.test('token store: TTL, expiry, sweep, cap with earliest-expiring eviction, co
   t.match(a, /^[A-Za-z0-9_-]{100}$/, '100 characters')
   t.not(store.issue(10), a, 'tokens are random')
   t.equal(store.check(a), 10)
-  t.equal(store.check(a + 'x'), undefined, 'unknown')
+  t.equal(store.check(`${a}x`), undefined, 'unknown')
   t.equal(store.check(''), undefined)
   now += 9_500
   t.equal(store.check(a), 1, 'rounds up while valid')
@@ -197,7 +196,7 @@ t.test('refresh ahead, single flight, last good through an outage, then 503 (fak
     const r = await req('GET', `${LIST}/${ROLE}`, { 'x-aws-ec2-metadata-token': tok })
     return { status: r.statusCode, body: r.json() as Record<string, string> }
   }
-  const minutes = (m: number): void => void (clock += m * 60_000)
+  const minutes = (m: number): void => { clock += m * 60_000 }
   const t0 = clock
 
   const first = await get()
@@ -306,10 +305,10 @@ async function startServe(t: Test, args: string[]): Promise<Served> {
   t.teardown(() => stopProcess(child))
   let out = ''
   let err = ''
-  child.stdout?.on('data', (c: Buffer) => void (out += c.toString()))
-  child.stderr?.on('data', (c: Buffer) => void (err += c.toString()))
+  child.stdout?.on('data', (c: Buffer) => { out += c.toString() })
+  child.stderr?.on('data', (c: Buffer) => { err += c.toString() })
   const line = /export AWS_EC2_METADATA_SERVICE_ENDPOINT=(http:\/\/\S+)\/\n/
-  for (let i = 0; i < 200 && !line.test(err) && child.exitCode === null; i++) await sleep(50)
+  await pollUntil(() => line.test(err) || child.exitCode !== null, { tries: 200, everyMs: 50 })
   const origin = line.exec(err)?.[1]
   if (origin === undefined) throw new Error(`iamra serve did not start: ${err.slice(-1500)}`)
   return { origin, child, output: () => out + err }
@@ -322,8 +321,8 @@ function runClient(cmd: string, args: string[], env: Record<string, string>, cwd
     const child = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
-    child.stdout.on('data', (c: Buffer) => void (out += c.toString()))
-    child.stderr.on('data', (c: Buffer) => void (err += c.toString()))
+    child.stdout.on('data', (c: Buffer) => { out += c.toString() })
+    child.stderr.on('data', (c: Buffer) => { err += c.toString() })
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
     child.on('close', (code) => {
       clearTimeout(timer)
@@ -472,7 +471,7 @@ t.test('IPv6 loopback: --listen [::1]:PORT with botocore', { skip: built ? false
   }
 })
 
-t.test('review fix: DNS rebinding (Host must be an IP literal or localhost)', async (t) => {
+t.test('DNS rebinding is refused: the Host header must be an IP literal or localhost', async (t) => {
   const { hostAllowed } = await import('../src/imds/app.js')
   for (const ok of ['127.0.0.1:9911', '127.0.0.1', '[::1]:9911', 'localhost:9911', 'LOCALHOST']) t.ok(hostAllowed(ok), ok)
   for (const bad of [undefined, 'attacker.example:9911', 'attacker.example', '127.0.0.1.nip.io:9911', '']) t.notOk(hostAllowed(bad), String(bad))

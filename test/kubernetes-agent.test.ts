@@ -77,7 +77,10 @@ async function makeAgent(t: Test, opts: { keys: SigningKey[]; jwks?: JwksSource;
   minted.length = 0 // bind's own validation calls are not the agent's
   let loads = 0
   const source = opts.jwks ?? fileJwks(jwksPath)
-  const keys = createKeySet({ jose, source: { describe: source.describe, load: () => (loads++, source.load()) }, cooldownMs: opts.cooldownMs ?? 0, maxAgeMs: 600_000, now: Date.now })
+  const keys = createKeySet({ jose, source: { describe: source.describe, load: () => {
+    loads++
+    return source.load()
+  } }, cooldownMs: opts.cooldownMs ?? 0, maxAgeMs: 600_000, now: Date.now })
   await keys.load()
   const cache = new CredentialCache({ now: Date.now, random: Math.random })
   t.teardown(() => cache.clear())

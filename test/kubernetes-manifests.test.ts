@@ -7,6 +7,7 @@ import { parseKubernetesBinding } from '../src/kubernetes/binding.js'
 import { onPath } from './helpers/processes.js'
 
 const ROOT = new URL('../contrib/kubernetes', import.meta.url).pathname
+// biome-ignore lint/suspicious/noExplicitAny: parsed manifests are walked by path in assertions; a wrong path fails the assertion
 type Obj = Record<string, any>
 
 function kubectl(args: string[], input?: string): { code: number | null; out: string; err: string } {
@@ -29,7 +30,7 @@ else {
     // whose resources are directories, needs kustomize v4 or later.
     const parts = ['node-agent', 'sidecar'].map((d) => kubectl(['kustomize', `${ROOT}/${d}`]))
     for (const p of parts) t.equal(p.code, 0, p.err)
-    const rendered = { out: parts.map((p) => p.out.trimEnd()).join('\n---\n') + '\n' }
+    const rendered = { out: `${parts.map((p) => p.out.trimEnd()).join('\n---\n')}\n` }
     if (kustomize !== undefined && Number(kustomize) >= 4) {
       const root = kubectl(['kustomize', ROOT])
       t.equal(root.code, 0, root.err)

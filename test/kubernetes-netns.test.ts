@@ -5,7 +5,6 @@
 // account as the pod-identity webhook injects it. The orchestration runs inside the namespace
 // (test/helpers/k8s-netns-run.mjs); this file prepares the inputs and checks the results.
 import t from 'tap'
-import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,6 +13,7 @@ import { BIN } from './helpers/cli.js'
 import { buildGoProbe } from './helpers/go-probe.js'
 import { AUDIENCE, ISSUER, jwksOf, podToken, signingKey } from './helpers/k8s-issuer.js'
 import { makePkiFiles } from './helpers/pki-files.js'
+import { loopbackSetup, runInNamespace, unshareArgs } from './helpers/netns.js'
 import { onPath } from './helpers/processes.js'
 import { PROFILE_ARN, TRUST_ANCHOR_ARN } from './helpers/scenario.js'
 import { BOTOCORE_PROBE, JS_PROBE, haveJsSdk, jsonLines, versionOf } from './helpers/server-process.js'
@@ -28,11 +28,24 @@ const cliV1 = onPath('aws') ? versionOf('aws', ['--version']) : undefined
 const ASIA = /^ASIA[A-Z0-9]{16}$/
 const short = (s: unknown): string => String(s).replace(/\s+/g, ' ').trim().slice(0, 240)
 
+/** What test/helpers/k8s-netns-run.mjs writes to results.json. */
+interface RunnerResults {
+  steps: string[]
+  serve: { log: string; exit: number | null }
+  minted: Array<{ accessKeyId: string; roleArn: string; roleSessionName: string | null }>
+  clients: Record<string, { sa: string; code: number; stdout: string; stderr: string }>
+  stsSeen: string[]
+  refusals: Record<string, string>
+  jwksSeen: Array<string | null>
+}
+
+const ADDRESSES = { ipv4: ['169.254.170.23'], ipv6: ['fd00:ec2::23'] }
+
+/** Why the namespace cannot be made here (`unshare -n`, so root), or undefined. */
 function namespaceSupport(): string | undefined {
-  if (!onPath('unshare') || !onPath('ip')) return 'unshare (util-linux) or ip (iproute2) is not installed'
   if (!onPath('curl')) return 'curl is not installed'
-  const r = spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up && ip addr add 169.254.170.23/32 dev lo && ip -6 addr add fd00:ec2::23/128 dev lo'], { encoding: 'utf8', timeout: 10_000 })
-  return r.status === 0 ? undefined : `cannot create a network namespace owning 169.254.170.23 and fd00:ec2::23 (needs root): ${(r.stderr || r.error?.message || '').trim()}`
+  const ns = unshareArgs(ADDRESSES, [['-n']])
+  return 'reason' in ns ? ns.reason : undefined
 }
 
 const why = !built ? 'dist/ is not built (npm run build)' : namespaceSupport()
@@ -79,39 +92,17 @@ else {
       CA_FILE: join(work, 'ca.pem'), TLS_CERT: join(work, 'tls.pem'), TLS_KEY: join(work, 'tls.key'), CLIENTS: clients.join(' '),
       BOTOCORE_PROBE, JS_PROBE, GO_PROBE: go.kind === 'built' ? go.path : '/nonexistent',
     }
-    const setup = 'ip link set lo up && ip addr add 169.254.170.23/32 dev lo && ip -6 addr add fd00:ec2::23/128 dev lo && exec "$NODE" "$1"'
-    const child = spawn('unshare', ['-n', 'sh', '-c', setup, 'sh', RUNNER], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    child.stdout.on('data', (c: Buffer) => void (out += c.toString()))
-    child.stderr.on('data', (c: Buffer) => void (out += c.toString()))
-    const killGroup = (): void => {
-      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-        try {
-          process.kill(-child.pid, 'SIGKILL')
-        } catch {
-          // gone
-        }
-      }
-    }
-    t.teardown(killGroup)
-    const code = await new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => {
-        out += '\n[timed out after 150 s]'
-        killGroup()
-      }, 150_000)
-      child.on('exit', (c) => {
-        clearTimeout(timer)
-        resolve(c)
-      })
-    })
+    const setup = `${loopbackSetup(ADDRESSES)} && exec "$NODE" "$1"`
+    const { code, out } = await runInNamespace(t, { unshareArgs: ['-n'], command: ['sh', '-c', setup, 'sh', RUNNER], env, timeoutMs: 150_000 })
     const resultsFile = join(work, 'results.json')
-    const results = existsSync(resultsFile) ? (JSON.parse(readFileSync(resultsFile, 'utf8')) as Record<string, any>) : {}
-    t.comment(`namespace run: ${(results.steps ?? []).join(' | ')}`)
-    if (!t.equal(code, 0, `namespace runner: ${short(out)} ${short(results.serve?.log ?? '')}`)) return
+    const written = existsSync(resultsFile) ? (JSON.parse(readFileSync(resultsFile, 'utf8')) as Partial<RunnerResults>) : {}
+    t.comment(`namespace run: ${(written.steps ?? []).join(' | ')}`)
+    if (!t.equal(code, 0, `namespace runner: ${short(out)} ${short(written.serve?.log ?? '')}`)) return
+    const results = written as RunnerResults // a runner that exited 0 wrote every field
     const minted = results.minted as Array<{ accessKeyId: string; roleArn: string; roleSessionName: string | null }>
     const roleOf = (ak: unknown): string | undefined => minted.find((m) => m.accessKeyId === ak)?.roleArn
     const expected: Record<string, string> = { payments: ROLE_A, reports: ROLE_B }
-    const clientResult = (c: string): { sa: string; code: number; stdout: string; stderr: string } => results.clients[c]
+    const clientResult = (c: string): { sa: string; code: number; stdout: string; stderr: string } => results.clients[c] ?? { sa: '', code: -1, stdout: '', stderr: `the runner wrote no result for ${c}` }
 
     if (clients.includes('botocore')) {
       const r = clientResult('botocore')

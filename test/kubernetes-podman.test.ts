@@ -286,9 +286,9 @@ function jsonLine(text: string): Record<string, unknown> {
 /** The DaemonSet's pod template as a Pod (podman kube play cannot play a DaemonSet). */
 function podFromDaemonSet(yaml: string, name: string): string {
   const lines = yaml.split('\n')
-  const start = lines.findIndex((l) => l === '  template:')
+  const start = lines.indexOf('  template:')
   const template = lines.slice(start + 1).filter((l) => l.startsWith('    ') || l.trim() === '').map((l) => l.slice(4))
-  const metadata = template.findIndex((l) => l === 'metadata:')
+  const metadata = template.indexOf('metadata:')
   template.splice(metadata + 1, 0, `  name: ${name}`, '  namespace: iamra-system')
   return `apiVersion: v1\nkind: Pod\n${template.join('\n')}\n`
 }

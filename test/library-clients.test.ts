@@ -22,7 +22,10 @@ else {
     })
     const sts = new STSClient({ region: 'us-east-1', endpoint: moto.endpoint, credentials })
     const s3 = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, forcePathStyle: true, credentials })
-    t.teardown(() => (sts.destroy(), s3.destroy()))
+    t.teardown(() => {
+      sts.destroy()
+      s3.destroy()
+    })
 
     const who = await sts.send(new GetCallerIdentityCommand({}))
     t.equal(who.Arn, 'arn:aws:sts::123456789012:assumed-role/test-role/lib-e2e', 'moto sees the assumed role')

@@ -86,7 +86,10 @@ t.test('a signer: the key stays with the caller; its algorithm and signatures ar
   t.teardown(s.close)
   const { leaf } = s.pki
   const signed: number[] = []
-  const signer: Signer = { algorithm: 'AWS4-X509-ECDSA-SHA256', sign: async (data) => (signed.push(data.length), sign('sha256', data, { key: leaf.key, dsaEncoding: 'der' })) }
+  const signer: Signer = { algorithm: 'AWS4-X509-ECDSA-SHA256', sign: async (data) => {
+    signed.push(data.length)
+    return sign('sha256', data, { key: leaf.key, dsaEncoding: 'der' })
+  } }
   const c = await fromRolesAnywhere(init(s, { privateKey: undefined, signer, certificate: s.pki.path('chain-root-first.pem') }))()
   t.match(c, { accessKeyId: /^ASIA/, accountId: '123456789012' })
   t.equal(signed.length, 1, 'the signer signed the request')
@@ -200,7 +203,10 @@ t.test('the clock, retries and transport come in from the composition root', asy
   t.teardown(s.close)
   const sleeps: number[] = []
   const transports: TransportOptions[] = []
-  const transport = (o: TransportOptions): Transport => (transports.push(o), createTransport(o))
+  const transport = (o: TransportOptions): Transport => {
+    transports.push(o)
+    return createTransport(o)
+  }
   const deps = { now: () => new Date(), env: {}, sleep: async (ms: number) => void sleeps.push(ms), random: () => 0.5, transport }
   const c = await createProvider(init(s, { timeout: 2500 }), deps)()
   t.match(c, { accessKeyId: /^ASIA/ })
@@ -323,7 +329,10 @@ t.test('memoize shares one provider between two real SDK clients', async (t) => 
   const shared = memoize(fromRolesAnywhere(init(s)))
   const a = new STSClient({ region: 'us-east-1', credentials: shared })
   const b = new STSClient({ region: 'eu-west-1', credentials: shared })
-  t.teardown(() => (a.destroy(), b.destroy()))
+  t.teardown(() => {
+    a.destroy()
+    b.destroy()
+  })
   const [ca, cb] = await Promise.all([a.config.credentials(), b.config.credentials()])
   t.equal(ca.accessKeyId, cb.accessKeyId)
   t.equal(created(s), 1, 'one CreateSession for both clients')

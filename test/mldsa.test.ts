@@ -44,7 +44,7 @@ const write = (name: string, content: string | Buffer): string => {
 const octet = (b: Buffer): Buffer => derTlv(0x04, b)
 const seqOf = (...b: Buffer[]): Buffer => derTlv(0x30, Buffer.concat(b))
 const wrapPkcs8 = (oidByte: number, inner: Buffer): Buffer =>
-  seqOf(Buffer.from('020100', 'hex'), seqOf(Buffer.from('06096086480165030403' + oidByte.toString(16), 'hex')), octet(inner))
+  seqOf(Buffer.from('020100', 'hex'), seqOf(Buffer.from(`06096086480165030403${oidByte.toString(16)}`, 'hex')), octet(inner))
 const pemOf = (label: string, der: Buffer): string => `-----BEGIN ${label}-----\n${der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END ${label}-----\n`
 
 t.test('known answers: OpenSSL 3.5 keys load, our deterministic signatures are the recorded ones', async (t) => {
@@ -152,7 +152,7 @@ t.test('sign-string, read-certificate-data, --debug, and refusals', async (t) =>
   t.equal(j.stdout, JSON.stringify(s.stdout), 'json by default')
   const rcd = await runCli(['read-certificate-data', '--certificate', cert])
   const data = JSON.parse(rcd.stdout) as Record<string, unknown>
-  t.same([data.keyType, data.serialNumber, data.supportedAlgorithms], ['ML-DSA-65', BigInt('0x' + leaf.cert.serialNumber).toString(10), ['ML-DSA-65']])
+  t.same([data.keyType, data.serialNumber, data.supportedAlgorithms], ['ML-DSA-65', BigInt(`0x${leaf.cert.serialNumber}`).toString(10), ['ML-DSA-65']])
   t.equal(data.certificateData, leaf.der.toString('base64'))
   const fake = await startFakeEndpoint({ trustAnchors: [ca.certPem], region: REGION })
   t.teardown(fake.close)

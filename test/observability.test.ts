@@ -8,6 +8,7 @@ import { createLeaf } from '../src/testing/pki.js'
 import { BIN, runCli } from './helpers/cli.js'
 import { stopProcess } from './helpers/processes.js'
 import { startScenario } from './helpers/scenario.js'
+import { pollUntil } from './helpers/wait.js'
 
 t.test('metrics, expiry warnings and redacted logs', async (t) => {
   const s = await startScenario('p256')
@@ -25,7 +26,7 @@ t.test('metrics, expiry warnings and redacted logs', async (t) => {
   server.stdout.on('data', (c: Buffer) => (output += c.toString()))
   server.stderr.on('data', (c: Buffer) => (output += c.toString()))
   t.teardown(() => stopProcess(server))
-  for (let i = 0; i < 100 && !/metrics on/.test(output); i++) await new Promise((r) => setTimeout(r, 50))
+  await pollUntil(() => /metrics on/.test(output), { tries: 100, everyMs: 50 })
   const ecs = /serving ECS credentials on (127\.0\.0\.1:\d+)/.exec(output)?.[1]
   const metricsAt = /metrics on (127\.0\.0\.1:\d+)\/metrics/.exec(output)?.[1]
   t.ok(ecs && metricsAt, `listening: ${ecs}, metrics ${metricsAt}`)

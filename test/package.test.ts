@@ -12,6 +12,7 @@ import { startScenario } from './helpers/scenario.js'
 import { makeSoftHsm, softHsmMissing, SOFTHSM_MODULE } from './helpers/softhsm.js'
 import { freePort, onPath } from './helpers/processes.js'
 import { isolatedEnv, readEnvFile, runIsolated } from './helpers/server-process.js'
+import { pollUntil } from './helpers/wait.js'
 
 t.setTimeout(20 * 60_000)
 const missing = releaseToolsMissing()
@@ -117,10 +118,10 @@ if (missing !== undefined) {
     const child = spawn(socket, ['-l', `127.0.0.1:${port}`, '--fdname=ecs-full', bin, 'serve', '--configuration-directory', dir],
       { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: emptyPath, HOME: alone } })
     let err = ''
-    child.stderr.on('data', (c: Buffer) => void (err += c.toString()))
+    child.stderr.on('data', (c: Buffer) => { err += c.toString() })
     child.stdout.resume()
     t.teardown(() => { try { process.kill(-child.pid!, 'SIGKILL') } catch { /* gone */ } })
-    for (let i = 0; i < 100 && !err.includes('Listening on'); i++) await new Promise((r) => setTimeout(r, 50))
+    await pollUntil(() => err.includes('Listening on'), { tries: 100, everyMs: 50 })
     const env = readEnvFile(join(dir, 'env/app'))
     const probe = await runIsolated('python3', [join(ROOT, 'test/system/botocore-probe.py')], isolatedEnv(alone, env), 60_000)
     t.equal(probe.code, 0, `${probe.stdout}${probe.stderr}\n${err.slice(-1500)}`)

@@ -33,7 +33,7 @@ else {
     t.equal((await bind(cert('pin-source=relative/pin'))).code, 2, 'pin-source must be absolute')
     const ok = await bind(cert(`pin-source=${pinFile}`))
     t.equal(ok.code, 0, ok.stderr)
-    t.equal(s.fake.calls.at(-1)?.serial, BigInt('0x' + (hsm.certs.get('ec')?.cert.serialNumber ?? '0')).toString(), 'validated with the token key')
+    t.equal(s.fake.calls.at(-1)?.serial, BigInt(`0x${hsm.certs.get('ec')?.cert.serialNumber ?? '0'}`).toString(), 'validated with the token key')
     const json = readFileSync(join(dir, 'bindings/hsm.json'), 'utf8')
     t.notOk(json.includes(PIN), 'the binding file holds no PIN')
     const stored = await readBinding(dir, 'hsm')

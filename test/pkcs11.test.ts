@@ -74,7 +74,7 @@ if (missing !== undefined) {
   t.teardown(hsm.cleanup)
   const uri = (path: string, query = `pin-value=${PIN}`): string => `pkcs11:${path}${query === '' ? '' : `?${query}`}`
   const cp = (args: string[], opts: { password?: string } = {}) => runCli(['credential-process', '--pkcs11-lib', SOFTHSM_MODULE, ...args, ...s.sessionArgs], opts)
-  const serialOf = (label: string): string => BigInt('0x' + hsm.certs.get(label)!.cert.serialNumber).toString(10)
+  const serialOf = (label: string): string => BigInt(`0x${hsm.certs.get(label)!.cert.serialNumber}`).toString(10)
 
   t.test('a certificate URI alone finds the key: RSA, P-256 and P-384; the chain holds only the issuer', async (t) => {
     for (const label of ['rsa', 'ec', 'ec384']) {
@@ -161,7 +161,9 @@ if (missing !== undefined) {
       }
       return original.call(this, session, handle, tpl)
     }
-    t.teardown(() => void (proto.C_GetAttributeValue = original))
+    t.teardown(() => {
+      proto.C_GetAttributeValue = original
+    })
     for (const label of ['imp-ec', 'imp-rsa']) {
       const r = await cp(['--certificate', uri(`token=iamra-imp;object=${label}-cert`)])
       t.same([r.code, s.fake.calls.at(-1)?.serial, s.fake.calls.at(-1)?.chainLength], [0, serialOf(label), 1], `${label}, certificate on the token: ${r.stderr}`)

@@ -39,7 +39,7 @@ t.test('round trips: modern and legacy containers, password by flag, prompt or e
     const r = await cp(file, ['--pkcs8-password', pw])
     t.equal(r.code, 0, `${name}: ${r.stderr}`)
     const call = s.fake.calls.at(-1)
-    t.equal(call?.serial, BigInt('0x' + (leaf === 'rsa' ? rsa : s.pki.leaf).cert.serialNumber).toString(10), `${name}: the leaf is the key's certificate`)
+    t.equal(call?.serial, BigInt(`0x${(leaf === 'rsa' ? rsa : s.pki.leaf).cert.serialNumber}`).toString(10), `${name}: the leaf is the key's certificate`)
     t.equal(call?.chainLength, 2, `${name}: intermediate and root, not the unrelated CA`)
   }
   const modern = s.pki.path('pw-modern.p12')

@@ -147,7 +147,10 @@ t.test('CreateSession: retries re-signed, classification, parsing', async (t) =>
         if (a instanceof Error) throw a
         return a
       },
-      now: () => new Date((clock += clockStep)),
+      now: () => {
+        clock += clockStep
+        return new Date(clock)
+      },
       sleep: async (ms) => void sleeps.push(ms),
       random: () => 0.5,
       userAgent: 'test',
@@ -196,7 +199,7 @@ t.test('CreateSession: retries re-signed, classification, parsing', async (t) =>
   t.equal(backoff(10, 100, () => 0.999), 4995, 'capped at 5 s')
 })
 
-t.test('review fixes: loopback never proxied, https proxies refused, empty endpoint variables skipped', async (t) => {
+t.test('proxies: loopback is never proxied, https proxies are refused, empty endpoint variables are skipped', async (t) => {
   t.equal(proxyFor(new URL('http://127.0.0.1:8080'), { HTTP_PROXY: 'http://p:1' }), undefined)
   t.equal(proxyFor(new URL('https://localhost:8443'), { HTTPS_PROXY: 'http://p:1' }), undefined)
   const base = { trustAnchorArn: TA, profileArn: PR, roleArn: RO, verifyTls: true }

@@ -11,22 +11,12 @@ import { runServer } from '../src/server/run-server.js'
 import type { ServiceManager } from '../src/server/service-manager.js'
 import type { SessionCredentials } from '../src/rolesanywhere/response.js'
 import { addBinding } from './helpers/bindings.js'
+import { httpGet } from './helpers/http.js'
+import { pollUntil } from './helpers/wait.js'
 
 const CREDS: SessionCredentials = {
   accessKeyId: 'ASIAX', secretAccessKey: 's', sessionToken: 't', expiration: new Date('2099-01-01T00:00:00Z'),
   expiresAt: new Date('2099-01-01T00:00:00Z'), roleArn: 'arn:aws:iam::123456789012:role/app', assumedRoleArn: undefined,
-}
-
-function get(target: { socketPath: string } | { port: number; host: string }, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ ...target, path, headers, agent: false, timeout: 5000 }, (res) => {
-      let body = ''
-      res.on('data', (c: Buffer) => (body += c.toString()))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-    })
-    req.on('error', reject)
-    req.end()
-  })
 }
 
 t.test('listen parsing and inherited sockets', async (t) => {
@@ -76,8 +66,8 @@ t.test('several listeners, readiness, graceful stop', async (t) => {
   await Promise.race([listening.promise, running])
   t.equal(bound.length, 2, `listening on ${bound.join(', ')}`)
   const port = Number(bound[0]?.split(':').pop())
-  t.equal((await get({ host: '127.0.0.1', port }, '/healthz')).body, 'ok', 'TCP')
-  t.equal((await get({ socketPath: sock }, '/healthz')).body, 'ok', 'unix socket')
+  t.equal((await httpGet({ host: '127.0.0.1', port }, '/healthz')).body, 'ok', 'TCP')
+  t.equal((await httpGet({ socketPath: sock }, '/healthz')).body, 'ok', 'unix socket')
   t.match(calls[0], /^ready:serving ECS credentials on 127\.0\.0\.1:\d+, .*iamra\.sock$/)
   t.same(pings.map((p) => p.ms), [500], 'the watchdog is pinged at half the interval')
   pings[0]?.fn()
@@ -105,7 +95,7 @@ t.test('several listeners, readiness, graceful stop', async (t) => {
   t.equal((await inflight).status, 200, 'the in-flight request finished')
   await running
   t.ok(calls.includes('stopping'), 'STOPPING=1 sent')
-  await t.rejects(get({ host: '127.0.0.1', port }, '/healthz'), 'closed after stop')
+  await t.rejects(httpGet({ host: '127.0.0.1', port }, '/healthz'), 'closed after stop')
 })
 
 t.test('named sockets serve only their family of modes', async (t) => {
@@ -127,7 +117,7 @@ t.test('named sockets serve only their family of modes', async (t) => {
   const portOf = (s: typeof full) => (s.address() as { port: number }).port
   const rel = await addBinding(dir, 'rel', 'ecs-relative')
   const fullB = await addBinding(dir, 'full', 'ecs-full')
-  const ask = (s: typeof full, tok: string) => get({ host: '127.0.0.1', port: portOf(s) }, '/ecs/credentials', { authorization: `Bearer ${tok}` })
+  const ask = (s: typeof full, tok: string) => httpGet({ host: '127.0.0.1', port: portOf(s) }, '/ecs/credentials', { authorization: `Bearer ${tok}` })
   t.equal((await ask(relative, rel.token)).status, 200)
   t.equal((await ask(relative, fullB.token)).status, 403, 'a full-URI binding is not served on the relative socket')
   t.equal((await ask(full, fullB.token)).status, 200)
@@ -154,10 +144,10 @@ t.test('SIGTERM abandons CreateSession in flight: the process exits at once, not
   const server = spawn(process.execPath, [BIN, 'serve', '--configuration-directory', dir, '--listen', '127.0.0.1:0'], { detached: true, env: { PATH: process.env.PATH ?? '' } })
   server.stdout.on('data', (c: Buffer) => (out += c.toString()))
   t.teardown(() => stopProcess(server))
-  for (let i = 0; i < 100 && !/serving ECS credentials on/.test(out); i++) await new Promise((r) => setTimeout(r, 50))
+  await pollUntil(() => /serving ECS credentials on/.test(out), { tries: 100, everyMs: 50 })
   const port = Number(/serving ECS credentials on 127\.0\.0\.1:(\d+)/.exec(out)?.[1])
-  const inflight = get({ host: '127.0.0.1', port }, '/ecs/credentials', { authorization: token }).catch((e: Error) => ({ status: -1, body: e.message }))
-  for (let i = 0; i < 100 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+  const inflight = httpGet({ host: '127.0.0.1', port }, '/ecs/credentials', { authorization: token }).catch((e: Error) => ({ status: -1, body: e.message }))
+  await pollUntil(() => held.length > 0, { tries: 100, everyMs: 20 })
   t.equal(held.length, 1, 'CreateSession is hanging upstream')
   const started = Date.now()
   const exited = new Promise<number | null>((r) => server.once('exit', (code) => r(code)))

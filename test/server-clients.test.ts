@@ -4,7 +4,7 @@
 // /work/shared/spec/sdk-protocols.md): where a client version cannot work with a mode, the
 // documented failure is asserted. The `matrix` comments feed docs/compatibility.md.
 import t, { type Test } from 'tap'
-import { randomBytes, X509Certificate } from 'node:crypto'
+import { randomBytes, type X509Certificate } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'

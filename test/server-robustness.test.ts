@@ -34,7 +34,6 @@ import { randomBytes } from 'node:crypto'
 import { KeyBackends } from '../src/keys/key-backends.js'
 
 const MIN = 60_000
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 const creds = (expiresAt: Date, id = 'ASIAEXAMPLE'): SessionCredentials => ({
   accessKeyId: id, secretAccessKey: 's', sessionToken: 't', expiration: expiresAt, expiresAt, roleArn: 'arn:aws:iam::123456789012:role/app', assumedRoleArn: undefined,
 })
@@ -153,7 +152,7 @@ t.test('rotation under load: rename-based (certificate first, then key) gives no
   t.same(failures, [], `${failures.length} of ${total} requests failed`)
   const last = rig.leaves.at(-1) as TestCert
   t.equal((await rig.get()).statusCode, 200)
-  t.equal(rig.s.fake.calls.at(-1)?.serial, BigInt('0x' + last.cert.serialNumber).toString(), 'the newest certificate is in use afterwards')
+  t.equal(rig.s.fake.calls.at(-1)?.serial, BigInt(`0x${last.cert.serialNumber}`).toString(), 'the newest certificate is in use afterwards')
 })
 
 t.test('rotation under load: in-place rewrites give no failed request', async (t) => {
@@ -232,7 +231,7 @@ t.test('IMDS mode, the agent and credential-process: a provider that meets a hal
   await t.rejects(load(), { code: 'KEY_CERT_MISMATCH' }, 'the moment between the two writes')
   const id = await retryMidRotation(load)
   await fixes
-  t.equal(id.serial, BigInt('0x' + leaf.cert.serialNumber).toString(), 'read again after a short wait: the new pair')
+  t.equal(id.serial, BigInt(`0x${leaf.cert.serialNumber}`).toString(), 'read again after a short wait: the new pair')
 
   // The provider every long-running mode builds on (serveImds, the node agent) does the same by itself.
   const next = await createLeaf({ name: 'iamra imds rotated again', key: 'p256', issuer: s.pki.intermediate })
@@ -249,7 +248,7 @@ t.test('IMDS mode, the agent and credential-process: a provider that meets a hal
   const got = await provider()
   await fixesAgain
   t.match(got.accessKeyId, /^ASIA/, 'fromCertificate rode out the half-rotated pair')
-  t.equal(s.fake.calls.at(-1)?.serial, BigInt('0x' + next.cert.serialNumber).toString(), 'and signed with the new pair')
+  t.equal(s.fake.calls.at(-1)?.serial, BigInt(`0x${next.cert.serialNumber}`).toString(), 'and signed with the new pair')
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -274,7 +273,10 @@ t.test('credentials expiring while a refresh hangs: a coded 504/503, never `unde
   let first = true
   const app = await buildApp({
     configurationDirectory: dir,
-    resolveCredentials: () => ecsCache.get('k', first ? async () => ((first = false), creds(new Date(Date.now() + 150))) : hang),
+    resolveCredentials: () => ecsCache.get('k', first ? async () => {
+      first = false
+      return creds(new Date(Date.now() + 150))
+    } : hang),
   })
   t.teardown(() => app.fastify.close())
   const { token } = await addBinding(dir, 'app', 'ecs-full')
@@ -290,7 +292,11 @@ t.test('credentials expiring while a refresh hangs: a coded 504/503, never `unde
   const imdsCache = new CredentialCache({ maxRefreshWaitMs: 100, now: Date.now, random: Math.random })
   t.teardown(() => imdsCache.clear())
   let firstImds = true
-  const source = imdsCredentialSource(() => (firstImds ? ((firstImds = false), Promise.resolve(creds(new Date(Date.now() + 150)))) : hang()), imdsCache, Date.now)
+  const source = imdsCredentialSource(() => {
+    if (!firstImds) return hang()
+    firstImds = false
+    return Promise.resolve(creds(new Date(Date.now() + 150)))
+  }, imdsCache, Date.now)
   await source()
   const imds = await buildImdsApp({ roleName: 'app', credentials: source, tokens: new TokenStore({ now: Date.now, random: randomBytes }) })
   t.teardown(() => imds.fastify.close())
@@ -368,7 +374,7 @@ t.test('messages: a TLS protocol error on one line without source paths; a timeo
   const identity = await loadIdentity({ certificateFiles: [s.pki.path('leaf.pem')], privateKeyFile: s.pki.path('key.pem'), now: new Date() })
   const err = await createSession({ trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, durationSeconds: 3600 }, identity, endpoint, {
     transport: async () => { clock += 10_000; throw new TransportError('no answer from rolesanywhere.us-east-1.amazonaws.com within 10000 ms', 'ETIMEDOUT') },
-    now: () => new Date(Date.UTC(2026, 0, 1) + clock), sleep: async (ms) => void (clock += ms), random: () => 0.5, userAgent: 'test',
+    now: () => new Date(Date.UTC(2026, 0, 1) + clock), sleep: async (ms) => { clock += ms }, random: () => 0.5, userAgent: 'test',
   }).then(() => undefined, (x: IamraError) => x)
   t.equal(err?.code, 'UPSTREAM_TIMEOUT')
   t.match(err?.message ?? '', /3 attempts over 30\.\d s/, `says the attempts and the total: ${err?.message}`)
@@ -578,7 +584,9 @@ async function switchableUpstream(t: Test, target: number): Promise<{ url: strin
     for (const s of held) s.destroy()
     server.close()
   })
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, setHang: (h) => void (hang = h) }
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, setHang: (h) => {
+    hang = h
+  } }
 }
 
 t.test('upstream hangs, then comes back: coded answers only, and the first success is served at once', async (t) => {

@@ -22,7 +22,10 @@ async function setup(t: Test, resolve: (b: Binding) => Promise<SessionCredential
   const dir = mkdtempSync(join(tmpdir(), 'iamra-srv-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const served: string[] = []
-  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: async (b) => (served.push(b.name), resolve(b)) })
+  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: async (b) => {
+    served.push(b.name)
+    return resolve(b)
+  } })
   t.teardown(() => app.fastify.close())
   const get = (url: string, headers: Record<string, string | string[]> = {}) => app.fastify.inject({ method: 'GET', url, headers })
   return { dir, app, get, served }

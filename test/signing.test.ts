@@ -19,7 +19,10 @@ t.test('spec worked example: canonical request, string to sign, Authorization', 
   const leafDer = Buffer.from(SPEC_X509, 'base64')
   const leaf = new X509Certificate(leafDer)
   let signedData: Buffer | undefined
-  const replay: Signer = { family: 'RSA', sign: async (d) => ((signedData = d), Buffer.from(SPEC_SIG, 'hex')) }
+  const replay: Signer = { family: 'RSA', sign: async (d) => {
+    signedData = d
+    return Buffer.from(SPEC_SIG, 'hex')
+  } }
   const req = {
     trustAnchorArn: 'arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/0b3f6a2e-7c41-4d8e-9a15-3e2f6b8c9d01',
     profileArn: 'arn:aws:rolesanywhere:us-east-1:123456789012:profile/6f1c2d3e-4a5b-4c6d-8e7f-901a2b3c4d5e',

@@ -5,7 +5,6 @@
 import t, { type Test } from 'tap'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { request } from 'node:http'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,7 +12,10 @@ import { createInterface } from 'node:readline'
 import { socketAllows } from '../src/server/authorize.js'
 import { createServiceManager } from '../src/server/service-manager.js'
 import { addBinding } from './helpers/bindings.js'
+import { envFileVars } from './helpers/env-file.mjs'
+import { httpGet } from './helpers/http.js'
 import { freePort, onPath } from './helpers/processes.js'
+import { within } from './helpers/wait.js'
 
 const ROOT = new URL('..', import.meta.url).pathname
 const UNIT_DIR = join(ROOT, 'contrib/systemd')
@@ -24,15 +26,6 @@ function tempDir(t: Test, prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   return dir
-}
-
-/** Rejects after `ms`, so that every wait in this file is bounded. */
-function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<T>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
-  })
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
 }
 
 function kill(child: ChildProcess): void {
@@ -94,20 +87,6 @@ if (!onPath('systemd-analyze')) {
   })
 }
 
-/** `KEY=value` lines as systemd's EnvironmentFile= reads this simple subset (no continuations). */
-function parseEnvironmentFile(text: string): Record<string, string> {
-  const env: Record<string, string> = {}
-  for (const raw of text.split('\n')) {
-    const line = raw.trim()
-    if (line === '' || line.startsWith('#') || line.startsWith(';') || !line.includes('=')) continue
-    const i = line.indexOf('=')
-    let value = line.slice(i + 1).trim()
-    if (/^".*"$|^'.*'$/.test(value)) value = value.slice(1, -1)
-    env[line.slice(0, i).trim()] = value
-  }
-  return env
-}
-
 /** A unit's `Key=` command line (continuations joined), expanded as systemd does: ${X} is one word, $X splits. */
 function commandLine(unitText: string, key: string, instance: string, env: Record<string, string>): string[] {
   const joined = unitText.replace(/\\\n\s*/g, ' ')
@@ -123,7 +102,7 @@ function commandLine(unitText: string, key: string, instance: string, env: Recor
 
 t.test('the bind template runs bind and unbind with the example configuration', async (t) => {
   const template = readFileSync(join(UNIT_DIR, 'iamra-bind@.service'), 'utf8')
-  const conf = parseEnvironmentFile(readFileSync(BIND_EXAMPLE, 'utf8'))
+  const conf = envFileVars(readFileSync(BIND_EXAMPLE, 'utf8'))
   t.same(Object.keys(conf).filter((k) => k.startsWith('IAMRA_')), [], 'no IAMRA_* variables (iamra would read them as options)')
   const start = commandLine(template, 'ExecStart', 'example-consumer', conf)
   const stop = commandLine(template, 'ExecStop', 'example-consumer', conf)
@@ -160,7 +139,7 @@ t.test('under the bind unit\'s umask, token-file consumers can still reach token
   const umask = /^UMask=(\d+)$/m.exec(template)?.[1] ?? '0022'
   const dir = tempDir(t, 'iamra-umask-')
   const pki = tempDir(t, 'iamra-umask-pki-')
-  const conf = parseEnvironmentFile(readFileSync(BIND_EXAMPLE, 'utf8'))
+  const conf = envFileVars(readFileSync(BIND_EXAMPLE, 'utf8'))
   const gid = String(process.getgid?.() ?? 0)
   const args = [
     BIN, 'bind', 'tokenfile', '--certificate', join(pki, 'c.pem'), '--private-key', join(pki, 'k.pem'),
@@ -198,7 +177,7 @@ t.test('sysusers.d creates the static iamra user and group', { skip: sysusersSki
 // sd_notify
 
 /** Binds an AF_UNIX datagram socket and prints each datagram (with the sender's pid) as a JSON line. */
-const RECEIVER = String.raw`
+const RECEIVER = `
 import array, json, os, select, socket, struct, sys, time
 path, limit = sys.argv[1], float(sys.argv[2])
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -338,24 +317,6 @@ if (!onPath('python3')) {
 // ---------------------------------------------------------------------------------------------
 // The built server under socket activation
 
-interface HttpResult {
-  readonly status: number
-  readonly body: string
-}
-
-function get(target: { port: number } | { socketPath: string }, path: string, headers: Record<string, string> = {}): Promise<HttpResult> {
-  return within(15_000, new Promise<HttpResult>((resolve, reject) => {
-    const req = request({ ...('port' in target ? { host: '127.0.0.1', port: target.port } : { socketPath: target.socketPath }), path, headers, agent: false }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (c: string) => (body += c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-    })
-    req.on('error', reject)
-    req.end()
-  }), `GET ${path}`)
-}
-
 /**
  * Whether a notification speaks for `pid`: sent by it (the addon), or naming it in MAINPID= (the
  * systemd-notify fallback, whose sender is the helper process unless it runs as root).
@@ -407,7 +368,7 @@ if (!onPath('systemd-socket-activate') || !onPath('python3')) {
     const port = await freePort()
     const configDir = tempDir(t, 'iamra-activated-')
     const s = await activate(t, [`127.0.0.1:${port}`], ['ecs-full'], [`NOTIFY_SOCKET=${rx.path}`, 'WATCHDOG_USEC=1000000'], configDir)
-    t.same(await get({ port }, '/healthz'), { status: 200, body: 'ok' }, 'the first connection activates the server; /healthz answers ok')
+    t.same(await httpGet({ port }, '/healthz'), { status: 200, body: 'ok' }, 'the first connection activates the server; /healthz answers ok')
     const ready = await rx.waitFor('READY=1')
     t.ok(fromProcess(ready, s.child.pid), 'READY=1 from the activated process (exec in place: LISTEN_PID matches)')
     const status = await rx.waitFor(/^STATUS=/)
@@ -425,17 +386,17 @@ if (!onPath('systemd-socket-activate') || !onPath('python3')) {
     const socketPath = join(tempDir(t, 'iamra-uds-'), 'iamra.sock')
     const { token } = await addBinding(configDir, 'relative-app', 'ecs-relative')
     const s = await activate(t, [`127.0.0.1:${port}`, socketPath], ['ecs-full', 'ecs-relative'], [`NOTIFY_SOCKET=${rx.path}`], configDir)
-    t.same(await get({ port }, '/healthz'), { status: 200, body: 'ok' }, 'TCP /healthz')
-    t.same(await get({ socketPath }, '/healthz'), { status: 200, body: 'ok' }, 'unix socket /healthz')
+    t.same(await httpGet({ port }, '/healthz'), { status: 200, body: 'ok' }, 'TCP /healthz')
+    t.same(await httpGet({ socketPath }, '/healthz'), { status: 200, body: 'ok' }, 'unix socket /healthz')
     const ready = await rx.waitFor('READY=1')
     t.match((await rx.waitFor(/^STATUS=/)).data, /serving/, 'STATUS mentions serving')
     t.ok(fromProcess(ready, s.child.pid), 'READY=1 from the activated process')
 
     const auth = { authorization: `Bearer ${token}` }
-    const onFull = await get({ port }, '/ecs/credentials', auth)
+    const onFull = await httpGet({ port }, '/ecs/credentials', auth)
     t.equal(onFull.status, 403, 'a relative-mode token on the ecs-full socket is refused')
     t.equal((JSON.parse(onFull.body) as { code: string }).code, 'TOKEN_REJECTED')
-    const onRelative = await get({ socketPath }, '/ecs/credentials', auth)
+    const onRelative = await httpGet({ socketPath }, '/ecs/credentials', auth)
     t.not(onRelative.status, 403, 'on the ecs-relative socket it passes authorization (then fails on the missing test certificate)')
     t.not((JSON.parse(onRelative.body) as { code: string }).code, 'TOKEN_REJECTED')
 

@@ -34,11 +34,17 @@ t.test('TPM_RC_RETRY is retried, other codes are not (no TPM needed)', async (t)
   const client = new TpmClient({ send: async () => reply(answers[sent++] ?? 0x98e), close: async () => {} }, async () => {})
   t.same(await client.readPublic(0x81000001), Buffer.alloc(4).fill(0), 'answered after three retries')
   t.equal(sent, 4)
-  const failing = new TpmClient({ send: async () => (sent++, reply(0x98e)), close: async () => {} }, async () => {})
+  const failing = new TpmClient({ send: async () => {
+    sent++
+    return reply(0x98e)
+  }, close: async () => {} }, async () => {})
   sent = 0
   await t.rejects(failing.sign(0x81000001, Buffer.from('pw'), Buffer.alloc(32), 0x18, 0x0b), { message: /TPM_RC_AUTH_FAIL \(0x98e\)/ })
   t.equal(sent, 1, 'an authorization failure is sent once, never again')
-  const endless = new TpmClient({ send: async () => (sent++, reply(0x922)), close: async () => {} }, async () => {})
+  const endless = new TpmClient({ send: async () => {
+    sent++
+    return reply(0x922)
+  }, close: async () => {} }, async () => {})
   sent = 0
   await t.rejects(endless.readPublic(0x81000001), { message: /TPM_RC_RETRY/ })
   t.ok(sent > 1 && sent <= 50, `bounded retries (${sent})`)

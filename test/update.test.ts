@@ -84,7 +84,7 @@ t.test('line endings, empty and unterminated files', async (t) => {
   const out = updateProfile(crlf, 'a', C)
   t.equal(out, '# c\r\n[a]\r\naws_access_key_id = ASIANEW\r\n\r\naws_secret_access_key = new/secret+key\r\naws_session_token = new-token==\r\n[b]\r\nx = 1\r\n')
   t.notMatch(out.replace(/\r\n/g, ''), /\n/, 'a CRLF file stays CRLF')
-  t.equal(updateProfile(crlf, 'new', C), crlf + `[new]\r\n${KEYS.replace(/\n/g, '\r\n')}\r\n`, 'appended section in CRLF')
+  t.equal(updateProfile(crlf, 'new', C), `${crlf}[new]\r\n${KEYS.replace(/\n/g, '\r\n')}\r\n`, 'appended section in CRLF')
   t.equal(updateProfile('', 'default', C), `[default]\n${KEYS}\n`, 'empty file')
   t.equal(updateProfile('[x]\ny = 1', 'default', C), `[x]\ny = 1\n[default]\n${KEYS}\n`, 'no final newline: one is added before appending')
   t.equal(updateProfile('[x]\naws_access_key_id = a\naws_secret_access_key = b\naws_session_token = c', 'x', C), `[x]\n${KEYS.slice(0, -1)}`, 'no final newline and nothing appended: still none')
@@ -191,7 +191,7 @@ t.test('the loop: refresh at expiry - 20 min, backoff after failures, stop on ab
   const provider = fromCertificate({
     keys: new KeyBackends(),
     identity: { certificateFiles: [s.pki.path('leaf.pem')], intermediatesFiles: [s.pki.path('int.pem')], privateKeyFile: s.pki.path('key.pem') },
-    session, now, sleep: async (ms) => void (clock += ms), random: () => 0.5,
+    session, now, sleep: async (ms) => { clock += ms }, random: () => 0.5,
   })
   const stop = new AbortController()
   const t0 = clock
@@ -245,7 +245,7 @@ t.test('the loop: refresh at expiry - 20 min, backoff after failures, stop on ab
 
 t.test('update --once end to end: in-process, a file botocore reads, errors', async (t) => {
   const s = await startScenario('p256', {
-    mint: async (r: MintRequest) => ({ accessKeyId: 'ASIA' + randomBytes(8).toString('hex').toUpperCase(), secretAccessKey: 'se/cr+et=', sessionToken: `tok${r.durationSeconds}==`, expiration: new Date(Date.now() + r.durationSeconds * 1000) }),
+    mint: async (r: MintRequest) => ({ accessKeyId: `ASIA${randomBytes(8).toString('hex').toUpperCase()}`, secretAccessKey: 'se/cr+et=', sessionToken: `tok${r.durationSeconds}==`, expiration: new Date(Date.now() + r.durationSeconds * 1000) }),
   })
   t.teardown(s.close)
   const home = tmp(t)
@@ -358,7 +358,7 @@ t.test('the built CLI refreshes until SIGTERM, then exits 0 at once', async (t) 
   t.teardown(() => void (child.exitCode === null && child.kill('SIGKILL')))
   let stdout = ''
   let stderr = ''
-  child.stdout.on('data', (c: Buffer) => void (stdout += c.toString()))
+  child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
   const waiting = new Promise<void>((resolve) => child.stderr.on('data', (c: Buffer) => {
     stderr += c.toString()
     if (/will be refreshed at/.test(stderr)) resolve()
@@ -379,7 +379,7 @@ t.test('the built CLI refreshes until SIGTERM, then exits 0 at once', async (t) 
   t.equal(stdout, '', 'nothing on stdout')
 })
 
-t.test('review fix: a credentials file readable by others is kept as is, with a warning', async (t) => {
+t.test('a credentials file readable by others is kept as is, with a warning', async (t) => {
   const dir = tmp(t)
   const file = join(dir, 'credentials')
   writeFileSync(file, '[other]\nx = 1\n', { mode: 0o644 })
@@ -395,7 +395,7 @@ t.test('review fix: a credentials file readable by others is kept as is, with a 
   t.match(log.join('\n'), /warning: .*credentials is readable by others \(mode 644\).*chmod 600/)
 })
 
-// Review fix: the stale-lock takeover. Each "process" is its own instance of the lock module (its own in-process
+// The stale-lock takeover. Each "process" is its own instance of the lock module (its own in-process
 // queue) with its own pid; one of them runs on a file system whose steps the test interleaves with the others.
 type LockModule = typeof import('../src/fs/lock.js')
 type FsPromises = typeof import('node:fs/promises')
@@ -434,7 +434,7 @@ const aroundFirstRemoval = (lockPath: string, before: () => Promise<void>, after
   }
 }
 
-t.test('review fix: taking over a stale lock never removes a live lock (three processes interleaved)', async (t) => {
+t.test('taking over a stale lock never removes a live lock (three processes interleaved)', async (t) => {
   const dir = tmp(t)
   const file = join(dir, 'credentials')
   const lockPath = `${file}.lock`
@@ -465,8 +465,12 @@ t.test('review fix: taking over a stale lock never removes a live lock (three pr
   let cDone: Promise<void> = Promise.resolve()
   // A judges the dead process's lock stale; B takes it over first; C arrives while A has the lock file out of the way.
   const a = await lockProcess(t, aroundFirstRemoval(lockPath,
-    async () => void ({ done: bDone } = await step(b, 'B', 1002)),
-    async () => void ({ done: cDone } = await step(c, 'C', 1003))))
+    async () => {
+      ;({ done: bDone } = await step(b, 'B', 1002))
+    },
+    async () => {
+      ;({ done: cDone } = await step(c, 'C', 1003))
+    }))
   const aProgressed = signal()
   const aDone = a(file, body('A', () => {}), { pid: 1001, isAlive, timeoutMs: 10_000, sleep: async (ms) => { aProgressed.fire(); await delay(ms) } })
   await Promise.race([aProgressed.promise, aDone])
@@ -478,7 +482,7 @@ t.test('review fix: taking over a stale lock never removes a live lock (three pr
   t.same(readdirSync(dir), [], 'no lock, guard or grave left')
 })
 
-t.test('review fix: an empty stale lock is never confused with a new one still being written', async (t) => {
+t.test('an empty stale lock is never confused with a new one still being written', async (t) => {
   // A crash between creating the lock and writing it leaves an empty file, stale once old. B replaces it and has
   // created (not yet written) its own when A, which judged the old one stale, removes the lock file.
   const dir = tmp(t)
@@ -530,7 +534,7 @@ t.test('review fix: an empty stale lock is never confused with a new one still b
   t.same(readdirSync(dir), [], 'no lock, guard or grave left')
 })
 
-t.test('review fix: the guard of a takeover: a live one is waited for, one left by a dead process is removed', async (t) => {
+t.test('the guard of a takeover: a live one is waited for, one left by a dead process is removed', async (t) => {
   const dir = tmp(t)
   const file = join(dir, 'credentials')
   const lockPath = `${file}.lock`
@@ -553,7 +557,7 @@ t.test('review fix: the guard of a takeover: a live one is waited for, one left 
   t.same(readdirSync(dir), [], 'no lock or guard left')
 })
 
-t.test('merge fix: what killed processes leave beside a lock goes with the next taker; a live process\'s guard stays', async (t) => {
+t.test('what killed processes leave beside a lock goes with the next taker; a live process\'s guard stays', async (t) => {
   const dir = tmp(t)
   const file = join(dir, 'credentials')
   const lockPath = `${file}.lock`

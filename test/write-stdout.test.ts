@@ -28,7 +28,10 @@ t.test('a full non-blocking pipe: the rest goes to the fallback, and so does eve
   execFileSync('mkfifo', [fifo])
   const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK)
   const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK)
-  t.teardown(() => (closeSync(writer), closeSync(reader)))
+  t.teardown(() => {
+    closeSync(writer)
+    closeSync(reader)
+  })
   const fallback: Buffer[] = []
   const write = createStdoutWriter(writer, (b) => void fallback.push(b))
   const big = 'x'.repeat(4 << 20) // more than any pipe buffer

@@ -30,6 +30,7 @@ const npmComponent = (p) => ({
 function debianPackageOf(path) {
   try {
     const name = run('dpkg-query', ['-S', path]).split(':')[0]
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: ${Version} is dpkg-query's own format syntax
     const ver = run('dpkg-query', ['-W', '-f=${Version}', name])
     return { name, version: ver }
   } catch {
@@ -65,7 +66,7 @@ export function sbom({ arch, artifact, artifactPath, packages, addonPath, libs, 
     components.push({ type: 'data', name: caBundle, hashes: [{ alg: 'SHA-256', content: sha256(caBundle) }],
       ...(owner ? { purl: `pkg:deb/debian/ca-certificates@${owner.version}?arch=all&distro=debian-12` } : {}) })
   }
-  return JSON.stringify({
+  const json = JSON.stringify({
     bomFormat: 'CycloneDX', specVersion: '1.5', serialNumber: `urn:uuid:${randomUUID()}`, version: 1,
     metadata: {
       timestamp: created,
@@ -74,5 +75,6 @@ export function sbom({ arch, artifact, artifactPath, packages, addonPath, libs, 
         ...(artifactPath ? { hashes: [{ alg: 'SHA-256', content: sha256(artifactPath) }] } : {}) },
     },
     components,
-  }, null, 2) + '\n'
+  }, null, 2)
+  return `${json}\n`
 }

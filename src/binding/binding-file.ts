@@ -76,11 +76,12 @@ function serialiseEntry(b: Binding): Record<string, unknown> {
 export function serialiseBinding(b: Binding): string {
   const previous = b.previous ?? []
   if (previous.length > MAX_PREVIOUS) throw new Error(`at most ${MAX_PREVIOUS} previous entries`)
-  return JSON.stringify({
+  const json = JSON.stringify({
     name: b.name,
     ...serialiseEntry(b),
     ...(previous.length === 0 ? {} : { previous: previous.map(serialiseEntry) }),
-  }, null, 2) + '\n'
+  }, null, 2)
+  return `${json}\n`
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -110,7 +111,8 @@ export function parseBinding(text: string, source: string): Binding {
   }
   const problems: string[] = []
   const o = isObj(raw) ? raw : {}
-  const name = typeof o.name === 'string' && o.name !== '' ? o.name : (problems.push('name'), '')
+  const name = typeof o.name === 'string' && o.name !== '' ? o.name : ''
+  if (name === '') problems.push('name')
   const entry = parseEntry(o, name, '', problems)
   let previous: Binding[] | undefined
   if (o.previous !== undefined) {
@@ -130,7 +132,9 @@ export function parseSource(o: Record<string, unknown>, name: string, at: string
     return typeof v === 'string' ? v : ''
   }
   const privateKeyFile = str(o, 'private_key_file')
-  const certificateFiles = strings(o.certificate_files) ?? (problems.push(`${at}certificate_files`), [])
+  const listed = strings(o.certificate_files)
+  if (listed === undefined) problems.push(`${at}certificate_files`)
+  const certificateFiles = listed ?? []
   const duration = req.durationSeconds ?? 3600
   if (typeof duration !== 'number' || !Number.isInteger(duration)) problems.push(`${at}request.durationSeconds`)
   const request: BindingRequest = {

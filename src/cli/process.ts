@@ -13,7 +13,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.a
 void main(process.argv.slice(2), {
   env: process.env,
   stdout: createStdoutWriter(),
-  stderr: (line) => process.stderr.write(line.endsWith('\n') ? line : line + '\n'),
+  stderr: (line) => process.stderr.write(line.endsWith('\n') ? line : `${line}\n`),
   now: () => new Date(),
   random: Math.random,
   randomBytes: (n) => randomBytes(n),

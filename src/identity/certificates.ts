@@ -41,7 +41,7 @@ function parseOne(der: Buffer, source: string): LoadedCertificate {
 export function decimalSerial(cert: X509Certificate): string {
   // A (malformed, but seen) negative serial comes as "-3039"; Go prints it signed, so do we.
   const hex = cert.serialNumber
-  return hex.startsWith('-') ? (-BigInt('0x' + hex.slice(1))).toString(10) : BigInt('0x' + hex).toString(10)
+  return hex.startsWith('-') ? (-BigInt(`0x${hex.slice(1)}`)).toString(10) : BigInt(`0x${hex}`).toString(10)
 }
 
 export function validity(cert: X509Certificate): { notBefore: Date; notAfter: Date } {

@@ -34,7 +34,7 @@ export class UnsupportedAlgorithm extends Error {}
 
 /** The password as PKCS#12 wants it for its own KDF: UTF-16BE plus two zero bytes. */
 export function bmpPassword(password: string): Buffer {
-  const b = Buffer.from(password + '\0', 'utf16le')
+  const b = Buffer.from(`${password}\0`, 'utf16le')
   return b.swap16()
 }
 

@@ -17,12 +17,13 @@ export interface KubernetesBinding extends BindingSource {
 }
 
 export function serialiseKubernetesBinding(b: KubernetesBinding): string {
-  return JSON.stringify({
+  const json = JSON.stringify({
     name: b.name,
     mode: { kind: KUBERNETES_KIND },
     service_accounts: b.serviceAccounts.map(formatServiceAccount),
     ...serialiseSource(b),
-  }, null, 2) + '\n'
+  }, null, 2)
+  return `${json}\n`
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -37,7 +38,8 @@ export function isKubernetesBindingJson(raw: unknown): boolean {
 export function parseKubernetesBinding(raw: unknown, source: string): KubernetesBinding {
   const o = isObj(raw) ? raw : {}
   const problems: string[] = []
-  const name = typeof o.name === 'string' && o.name !== '' ? o.name : (problems.push('name'), '')
+  const name = typeof o.name === 'string' && o.name !== '' ? o.name : ''
+  if (name === '') problems.push('name')
   const serviceAccounts: ServiceAccountRef[] = []
   const sas = strings(o.service_accounts)
   if (sas === undefined || sas.length === 0) problems.push('service_accounts')

@@ -19,10 +19,11 @@ let loaded: Readonly<Record<MlDsaLevel, MlDsaScheme>> | undefined
 let loading: Promise<Readonly<Record<MlDsaLevel, MlDsaScheme>>> | undefined
 
 export function loadMlDsa(): Promise<Readonly<Record<MlDsaLevel, MlDsaScheme>>> {
-  return (loading ??= import('@noble/post-quantum/ml-dsa.js').then((m) => {
+  loading ??= import('@noble/post-quantum/ml-dsa.js').then((m) => {
     loaded = { 44: m.ml_dsa44, 65: m.ml_dsa65, 87: m.ml_dsa87 }
     return loaded
-  }))
+  })
+  return loading
 }
 
 /** The library if `loadMlDsa()` has completed, else undefined. */

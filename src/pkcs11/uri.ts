@@ -76,7 +76,7 @@ export function parsePkcs11Uri(text: string): Pkcs11Uri {
 
 function splitPair(part: string, bad: (why: string) => never): [string, string] {
   const eq = part.indexOf('=')
-  if (eq <= 0) bad(`"${redactPin('?' + part).slice(1)}" is not attribute=value`)
+  if (eq <= 0) bad(`"${redactPin(`?${part}`).slice(1)}" is not attribute=value`)
   return [part.slice(0, eq).toLowerCase(), part.slice(eq + 1)]
 }
 

@@ -63,7 +63,7 @@ export async function createSession(
   const body = requestBody(req)
   const query = requestQuery(req)
   const path = sessionsPath(endpoint.url)
-  const url = new URL(endpoint.url.origin + path + '?' + query)
+  const url = new URL(`${endpoint.url.origin}${path}?${query}`)
   const debug = deps.debug ?? (() => {})
   const started = deps.now().getTime()
   /** After retries, a message says how many attempts were made over how long, not just the last one's limit. */

@@ -87,5 +87,5 @@ export function hostHeader(url: URL): string {
 
 /** The request path for CreateSession under a base URL, keeping any path prefix. */
 export function sessionsPath(url: URL): string {
-  return url.pathname.replace(/\/+$/, '') + '/sessions'
+  return `${url.pathname.replace(/\/+$/, '')}/sessions`
 }

@@ -26,7 +26,7 @@ export function bypassed(target: URL, noProxy: string): boolean {
     const m = /^(.*?)(?::(\d+))?$/.exec(entry.toLowerCase().replace(/^\[|\](?=:|$)/g, ''))
     const name = (m?.[1] ?? '').replace(/^\*?\./, '')
     if (m?.[2] !== undefined && m[2] !== port) continue
-    if (host === name || host.endsWith('.' + name)) return true
+    if (host === name || host.endsWith(`.${name}`)) return true
   }
   return false
 }

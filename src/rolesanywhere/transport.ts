@@ -55,7 +55,8 @@ export function createTransport(opts: TransportOptions): Transport {
     request: h.request, connect: t.connect, ca: opts.caPem === undefined ? undefined : [...t.rootCertificates, opts.caPem],
   })))
   return async (req) => {
-    const httpRequest = await (http ??= import('node:http').then((m) => m.request))
+    http ??= import('node:http').then((m) => m.request)
+    const httpRequest = await http
     const secure = req.url.protocol === 'https:' ? await loadTls() : undefined
     return new Promise<HttpResponse>((resolve, reject) => {
       let settled = false
@@ -111,7 +112,7 @@ export function createTransport(opts: TransportOptions): Transport {
       }
       const proxy = opts.proxy
       const proxyAuth = proxy.username === '' ? {} : {
-        'proxy-authorization': 'Basic ' + Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString('base64'),
+        'proxy-authorization': `Basic ${Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString('base64')}`,
       }
       const proxyHost = proxy.hostname.replace(/^\[|\]$/g, '')
       const proxyPort = Number(proxy.port || (proxy.protocol === 'https:' ? 443 : 80))

@@ -17,7 +17,10 @@ export async function startMetricsServer(address: ListenAddress, metrics: Server
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    const done = (): void => (server.off('error', reject), resolve())
+    const done = (): void => {
+      server.off('error', reject)
+      resolve()
+    }
     if (address.kind === 'unix') server.listen(address.path, done)
     else server.listen(address.port, address.host, done)
   })

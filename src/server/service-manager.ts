@@ -45,7 +45,10 @@ export function createServiceManager(init: ServiceManagerInit): ServiceManager {
       const addon = createRequire(import.meta.url)('sd-notify') as SdNotifyAddon
       return {
         kind: 'sd-notify',
-        ready: (status) => (addon.sendStatus(status), addon.ready()),
+        ready: (status) => {
+          addon.sendStatus(status)
+          addon.ready()
+        },
         status: (text) => addon.sendStatus(text),
         watchdog: () => addon.watchdog(),
         stopping: () => addon.stopping(),

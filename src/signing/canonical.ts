@@ -11,7 +11,7 @@ export function uriEncode(value: string, keepSlash = false): string {
   for (const byte of Buffer.from(value, 'utf8')) {
     const ch = String.fromCharCode(byte)
     if (byte < 0x80 && (UNRESERVED.test(ch) || (keepSlash && ch === '/'))) out += ch
-    else out += '%' + byte.toString(16).toUpperCase().padStart(2, '0')
+    else out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`
   }
   return out
 }

@@ -52,7 +52,7 @@ const levelOid = (level: MlDsaLevel): string => `2.16.840.1.101.3.4.3.${level ==
 const pem = (label: string, der: Buffer): string => `-----BEGIN ${label}-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END ${label}-----\n`
 
 function time(d: Date): Buffer {
-  const s = d.toISOString().replace(/[-:T]/g, '').slice(0, 14) + 'Z'
+  const s = `${d.toISOString().replace(/[-:T]/g, '').slice(0, 14)}Z`
   return d.getUTCFullYear() < 2050 ? tlv(0x17, Buffer.from(s.slice(2))) : tlv(0x18, Buffer.from(s))
 }
 

@@ -111,7 +111,7 @@ async function build(opts: CertOptions, isCa: boolean, publicKey?: webcrypto.Cry
   const key = KeyObject.from(keys.privateKey) // the public key when certifying someone else's key (certifyKey)
   return {
     cert: new X509Certificate(der),
-    certPem: cert.toString('pem') + '\n',
+    certPem: `${cert.toString('pem')}\n`,
     der,
     key,
     keyPem: publicKey === undefined ? key.export({ type: 'pkcs8', format: 'pem' }).toString() : '',

@@ -5,7 +5,9 @@ export const CC = { CreatePrimary: 0x131, Load: 0x157, Sign: 0x15d, FlushContext
 export const RH = { OWNER: 0x40000001, NULL: 0x40000007, PW: 0x40000009, ENDORSEMENT: 0x4000000b, PLATFORM: 0x4000000c } as const
 export const ALG = { RSA: 0x0001, SHA256: 0x000b, SHA384: 0x000c, SHA512: 0x000d, NULL: 0x0010, RSASSA: 0x0014, ECDSA: 0x0018, ECC: 0x0023, AES: 0x0006, CFB: 0x0043 } as const
 export const ECC_CURVES: Readonly<Record<number, { name: 'P-256' | 'P-384' | 'P-521'; bytes: number }>> = {
+  // biome-ignore-start lint/complexity/useSimpleNumberKeys: TPM_ECC_CURVE values, written as the TPM 2.0 spec (Part 2, 6.4) writes them
   0x0003: { name: 'P-256', bytes: 32 }, 0x0004: { name: 'P-384', bytes: 48 }, 0x0005: { name: 'P-521', bytes: 66 },
+  // biome-ignore-end lint/complexity/useSimpleNumberKeys: -
 }
 /** objectAttributes bits. */
 export const ATTR = { fixedTPM: 0x2, fixedParent: 0x10, sensitiveDataOrigin: 0x20, userWithAuth: 0x40, noDA: 0x400, restricted: 0x10000, decrypt: 0x20000, sign: 0x40000 } as const

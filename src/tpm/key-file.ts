@@ -30,7 +30,7 @@ export const isTss2Pem = (bytes: Buffer): boolean => bytes.includes(`-----BEGIN 
 export function parseTpmKeyFile(bytes: Buffer, source: string): TpmKeyFile {
   const block = splitPem(bytes.toString('utf8')).find((b) => b.label === TSS2_LABEL)
   if (block?.der === undefined) return fail('KEY_MALFORMED', `${source}: no ${TSS2_LABEL} block`)
-  let fields
+  let fields: ReturnType<typeof children>
   try {
     fields = children(parseOne(block.der, TAG.SEQUENCE))
   } catch (e) {

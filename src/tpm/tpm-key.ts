@@ -141,8 +141,12 @@ export class TpmSigner implements Signer {
       let key = this.s.handle
       if (key === undefined && file !== undefined) {
         let parent = file.parent
-        if (!isPersistent(parent)) loaded.push((parent = await client.createPrimary(parent, srkTemplate(file.rsaParent))))
-        loaded.push((key = await client.load(parent, file.priv, file.pub)))
+        if (!isPersistent(parent)) {
+          parent = await client.createPrimary(parent, srkTemplate(file.rsaParent))
+          loaded.push(parent)
+        }
+        key = await client.load(parent, file.priv, file.pub)
+        loaded.push(key)
       }
       const parts = await client.sign(key!, password, createHash(digest).update(data).digest(), area.type === 'RSA' ? ALG.RSASSA : ALG.ECDSA, HASH_ALG[digest])
       return toSignature(parts)

@@ -5,7 +5,7 @@
  * `swtpm:host=127.0.0.1,port=2321`).
  */
 import { constants } from 'node:fs'
-import { access, open } from 'node:fs/promises'
+import { access, type FileHandle, open } from 'node:fs/promises'
 import { connect, type Socket } from 'node:net'
 import { IamraError, fail } from '../errors.js'
 
@@ -54,7 +54,7 @@ export async function openTransport(device: TpmDevice): Promise<TpmTransport> {
 }
 
 async function openDevice(path: string): Promise<TpmTransport> {
-  let fh
+  let fh: FileHandle
   try {
     fh = await open(path, 'r+')
   } catch (e) {
@@ -77,15 +77,30 @@ async function openSocket(host: string, port: number): Promise<TpmTransport> {
   const socket: Socket = await new Promise((resolve, reject) => {
     const s = connect({ host, port })
     const timer = setTimeout(() => s.destroy(new Error('connection timed out')), TIMEOUT_MS)
-    s.once('connect', () => (clearTimeout(timer), resolve(s)))
-    s.once('error', (e) => (clearTimeout(timer), reject(new IamraError('TPM_UNAVAILABLE', `cannot reach the software TPM at ${host}:${port}: ${(e as NodeJS.ErrnoException).code ?? e.message}`, { cause: e }))))
+    s.once('connect', () => {
+      clearTimeout(timer)
+      resolve(s)
+    })
+    s.once('error', (e) => {
+      clearTimeout(timer)
+      reject(new IamraError('TPM_UNAVAILABLE', `cannot reach the software TPM at ${host}:${port}: ${(e as NodeJS.ErrnoException).code ?? e.message}`, { cause: e }))
+    })
   })
   let pending: Buffer[] = []
   let waiter: (() => void) | undefined
   let failure: Error | undefined
-  socket.on('data', (d: Buffer) => (pending.push(d), waiter?.()))
-  socket.on('error', (e) => ((failure = e), waiter?.()))
-  socket.on('close', () => ((failure ??= new Error('connection closed')), waiter?.()))
+  socket.on('data', (d: Buffer) => {
+    pending.push(d)
+    waiter?.()
+  })
+  socket.on('error', (e) => {
+    failure = e
+    waiter?.()
+  })
+  socket.on('close', () => {
+    failure ??= new Error('connection closed')
+    waiter?.()
+  })
   return {
     async send(command) {
       pending = []
@@ -100,7 +115,11 @@ async function openSocket(host: string, port: number): Promise<TpmTransport> {
         if (left <= 0) throw new IamraError('TPM_UNAVAILABLE', `the software TPM at ${host}:${port} did not answer within ${TIMEOUT_MS / 1000} s`)
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, left)
-          waiter = () => (clearTimeout(timer), (waiter = undefined), resolve())
+          waiter = () => {
+            clearTimeout(timer)
+            waiter = undefined
+            resolve()
+          }
         })
       }
     },

@@ -4,6 +4,7 @@
  * minutes before expiry, half the lifetime for short sessions). Failures are retried with
  * jittered exponential backoff instead of exiting; the loop ends when `signal` aborts.
  */
+import type { Stats } from 'node:fs'
 import { lstat, mkdir, readlink, realpath, stat } from 'node:fs/promises'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { IamraError } from '../errors.js'
@@ -135,7 +136,7 @@ const describe = (file: string, target: string): string => (file === target ? fi
 
 /** Refuses an existing target that is not a regular file; a missing one is created. */
 async function refuseIrregular(file: string, target: string): Promise<void> {
-  let st
+  let st: Stats
   try {
     st = await stat(target)
   } catch (e) {
@@ -151,7 +152,7 @@ async function refuseIrregular(file: string, target: string): Promise<void> {
 async function resolveLinks(file: string): Promise<string> {
   let path = file
   for (let i = 0; i < 40; i++) {
-    let st
+    let st: Stats
     try {
       st = await lstat(path)
     } catch (e) {

@@ -14,8 +14,10 @@ export async function runCli(argv: string[], opts: { env?: Record<string, string
   let stderr = ''
   const code = await main(argv, {
     env: opts.env ?? {},
-    stdout: (c) => void (stdout += c.toString()),
-    stderr: (l) => void (stderr += l.endsWith('\n') ? l : l + '\n'),
+    stdout: (c) => { stdout += c.toString() },
+    stderr: (l) => {
+      stderr += l.endsWith('\n') ? l : `${l}\n`
+    },
     now: opts.now ?? (() => new Date()),
     ...realRandom,
     promptPassword: async () => opts.password,

@@ -27,6 +27,19 @@ export function parseEnvFile(text) {
   return out
 }
 
+/** The same as an object (a later line wins, as with systemd). */
+export function envFileVars(text) {
+  return Object.fromEntries(parseEnvFile(text))
+}
+
+/**
+ * `KEY=value` records separated by `separator`, read the way docker --env-file (and `printf '%s=%s'`
+ * output) does: everything after the first "=" is the value, quotes and all; empty records are skipped.
+ */
+export function splitAssignments(text, separator = '\n') {
+  return Object.fromEntries(text.split(separator).filter((l) => l !== '').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const [file, cmd, ...args] = process.argv.slice(2)
   if (file === undefined || cmd === undefined) {

@@ -81,8 +81,8 @@ if (binds.some((b) => b.code !== 0)) finish(12)
 const serve = spawn(E.NODE, [E.BIN, 'serve', '--configuration-directory', cfg, '--kubernetes-issuer', E.ISSUER, '--kubernetes-audience', E.AUDIENCE,
   '--kubernetes-jwks', jwksUrl, '--kubernetes-ca', E.CA_FILE, '--kubernetes-token-file', E.AGENT_TOKEN_FILE, '--kubernetes-jwks-cooldown', '0'], { env: { PATH: E.PATH }, stdio: ['ignore', 'pipe', 'pipe'] })
 let serveOut = ''
-serve.stdout.on('data', (c) => void (serveOut += c))
-serve.stderr.on('data', (c) => void (serveOut += c))
+serve.stdout.on('data', (c) => { serveOut += c })
+serve.stderr.on('data', (c) => { serveOut += c })
 const stopServe = () => { try { serve.kill('SIGTERM') } catch {} }
 process.on('exit', stopServe)
 let up = false
@@ -115,7 +115,9 @@ const plan = {
 }
 for (const c of clients) {
   const p = plan[c]
-  if (p !== undefined) jobs.push(p[1]().then((r) => void (results.clients[c] = { sa: p[0], ...r })))
+  if (p !== undefined) jobs.push(p[1]().then((r) => {
+    results.clients[c] = { sa: p[0], ...r }
+  }))
 }
 await Promise.all(jobs)
 step('clients done')

@@ -14,7 +14,7 @@ export const PROFILE = 'arn:aws:rolesanywhere:us-east-1:123456789012:profile/6f1
 export const ROLE = 'arn:aws:iam::123456789012:role/iamra-example'
 export const BODY = Buffer.from('{"durationSeconds":3600}')
 
-export const decimal = (c: TestCert): string => BigInt('0x' + c.cert.serialNumber).toString(10)
+export const decimal = (c: TestCert): string => BigInt(`0x${c.cert.serialNumber}`).toString(10)
 export const amz = (at: Date): string => at.toISOString().replace(/[-:]|\.\d{3}/g, '')
 
 export function arnQuery(arns: { ta?: string; profile?: string; role?: string } = {}): string {

@@ -7,4 +7,4 @@ export async function load(url, context, next) {
   if (process.env.IAMRA_LOADS_FILE) appendFileSync(process.env.IAMRA_LOADS_FILE, url + '\\n')
   return next(url, context)
 }`
-register('data:text/javascript,' + encodeURIComponent(hook))
+register(`data:text/javascript,${encodeURIComponent(hook)}`)

@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
+import { sleep } from './wait.js'
 
 export const ROOT = new URL('../../', import.meta.url).pathname.replace(/\/$/, '')
 export const RELEASE = join(ROOT, 'dist/release')
@@ -24,7 +25,6 @@ export function releaseToolsMissing(): string | undefined {
   return undefined
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 /** Makes sure dist/release matches the sources; returns how long the build took (0 when fresh). */
 export async function ensureRelease(): Promise<number> {

@@ -4,7 +4,8 @@ import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_proces
 import { existsSync, readFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { BIN } from './cli.js'
-import { parseEnvFile } from './env-file.mjs'
+import { envFileVars } from './env-file.mjs'
+import { pollUntil, sleep } from './wait.js'
 
 const here = (p: string): string => new URL(p, import.meta.url).pathname
 
@@ -15,7 +16,7 @@ export const CLI_V2 = '/usr/bin/aws'
 
 /** An env file's variables as an object (systemd EnvironmentFile= syntax). */
 export function readEnvFile(path: string): Record<string, string> {
-  return Object.fromEntries(parseEnvFile(readFileSync(path, 'utf8')))
+  return envFileVars(readFileSync(path, 'utf8'))
 }
 
 export interface ClientResult {
@@ -106,7 +107,6 @@ export interface ActivatedServer {
   stop(graceMs?: number): Promise<{ exitedOnTerm: boolean; ms: number }>
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 function exited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null
@@ -123,8 +123,8 @@ export async function startActivatedServer(opts: { dir: string; host: string; po
   })
   let out = ''
   let err = ''
-  child.stdout?.on('data', (c: Buffer) => void (out += c.toString()))
-  child.stderr?.on('data', (c: Buffer) => void (err += c.toString()))
+  child.stdout?.on('data', (c: Buffer) => { out += c.toString() })
+  child.stderr?.on('data', (c: Buffer) => { err += c.toString() })
   const url = `http://${opts.host}:${opts.port}`
   const server: ActivatedServer = {
     url,
@@ -134,7 +134,7 @@ export async function startActivatedServer(opts: { dir: string; host: string; po
     sync: async () => {
       const mark = randomBytes(6).toString('hex')
       await fetch(`${url}/healthz?sync=${mark}`, { signal: AbortSignal.timeout(5000) }).then((r) => r.text(), () => '')
-      for (let i = 0; i < 100 && !out.includes(mark); i++) await sleep(20)
+      await pollUntil(() => out.includes(mark), { tries: 100, everyMs: 20 })
     },
     requests: (probe) => {
       const lines = server.logLines()
@@ -167,7 +167,7 @@ export async function startActivatedServer(opts: { dir: string; host: string; po
     },
   }
   // Bound: systemd-socket-activate says "Listening on" once the socket exists.
-  for (let i = 0; i < 100 && !err.includes('Listening on') && !exited(child); i++) await sleep(50)
+  await pollUntil(() => err.includes('Listening on') || exited(child), { tries: 100, everyMs: 50 })
   let healthy = false
   for (let i = 0; i < 50 && !healthy && !exited(child); i++) {
     healthy = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false)

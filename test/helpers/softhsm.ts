@@ -90,7 +90,7 @@ export async function makeSoftHsm(issuer: TestCert, tokens: readonly TokenSpec[]
           if (k.cert === 'none') continue
           const cert = await issue(issuer, publicKey, k)
           const path = join(dir, `${k.label}.pem`)
-          writeFileSync(path, cert.toString('pem') + '\n')
+          writeFileSync(path, `${cert.toString('pem')}\n`)
           certs.set(k.label, { path, cert: new X509Certificate(Buffer.from(cert.rawData)), publicKey })
           if (k.cert === 'token') putCert(`${k.label}-cert`, k.id, cert)
           continue
@@ -107,7 +107,7 @@ export async function makeSoftHsm(issuer: TestCert, tokens: readonly TokenSpec[]
         if (k.cert === 'none') continue
         const cert = await issue(issuer, publicKey, k)
         const path = join(dir, `${k.label}.pem`)
-        writeFileSync(path, cert.toString('pem') + '\n')
+        writeFileSync(path, `${cert.toString('pem')}\n`)
         certs.set(k.label, { path, cert: new X509Certificate(Buffer.from(cert.rawData)), publicKey })
         if (k.cert === 'token') putCert(`${k.label}-cert`, k.id, cert)
       }

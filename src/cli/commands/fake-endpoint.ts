@@ -73,7 +73,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
     // One line per request; FakeCall carries no secrets.
     onCall: (c) => ctx.stderr(`${c.at.toISOString()} ${c.status} ${c.errorMessage ?? 'credentials issued'} role=${c.roleArn ?? '-'} serial=${c.serial ?? '-'}`),
   }
-  let endpoint
+  let endpoint: Awaited<ReturnType<typeof startFakeEndpoint>>
   try {
     endpoint = await startFakeEndpoint(config)
   } catch (e) {

@@ -57,11 +57,12 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
 /** One "Matching identities" entry, as the official helper prints it; DNs in RFC 2253 order. */
 function describe(n: number, cert: X509Certificate, uri: string): string {
   const dn = (s: string): string => s.split('\n').reverse().join(',')
-  return [
+  const lines = [
     `${n}) Hex Fingerprint: ${createHash('sha1').update(cert.raw).digest('hex')}`,
     `\tSubject: ${dn(cert.subject)}`,
     `\tIssuer: ${dn(cert.issuer)}`,
     `\tSerial Number: ${cert.serialNumber.toUpperCase()}`,
     `\tURI: ${uri}`,
-  ].join('\n') + '\n'
+  ]
+  return `${lines.join('\n')}\n`
 }

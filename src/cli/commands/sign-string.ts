@@ -38,7 +38,7 @@ export function testStringFor(publicKey: KeyObject): Buffer {
     pub = publicKey.export({ type: 'pkcs1', format: 'der' })
   }
   const digest = createHash('sha256').update('IAM RA').update(pub).digest()
-  return Buffer.concat([Buffer.from(PREFIX + '1', 'utf8'), digest])
+  return Buffer.concat([Buffer.from(`${PREFIX}1`, 'utf8'), digest])
 }
 
 const pad = (b: Buffer, n: number): Buffer => (b.length >= n ? b : Buffer.concat([Buffer.alloc(n - b.length), b]))
@@ -71,7 +71,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
     if (key === undefined) throw new IamraError('KEY_MALFORMED', `${keyFile}: the PKCS#12 file holds no private key`)
     if ('kind' in key) {
       // ML-DSA: the official helper signs the bare prefix || "1" (no public-key digest), pure, --digest unused
-      signature = await (await import('../../mldsa/signer.js')).mlDsaSigner(key).sign(Buffer.from(PREFIX + '1', 'utf8'))
+      signature = await (await import('../../mldsa/signer.js')).mlDsaSigner(key).sign(Buffer.from(`${PREFIX}1`, 'utf8'))
     } else {
       signature = sign(hash, testStringFor(createPublicKey(key)), key.asymmetricKeyType === 'ec' ? { key, dsaEncoding: 'der' } : key)
     }

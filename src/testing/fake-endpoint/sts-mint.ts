@@ -28,7 +28,7 @@ export class MintError extends Error {
 }
 
 const rfc3986 = (s: string): string =>
-  Array.from(Buffer.from(s, 'utf8'), (b) => (/[A-Za-z0-9\-_.~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : '%' + b.toString(16).toUpperCase().padStart(2, '0'))).join('')
+  Array.from(Buffer.from(s, 'utf8'), (b) => (/[A-Za-z0-9\-_.~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('')
 const sha256 = (s: string): string => createHash('sha256').update(s, 'utf8').digest('hex')
 const hmac = (key: Buffer | string, data: string): Buffer => createHmac('sha256', key).update(data, 'utf8').digest()
 
@@ -57,7 +57,7 @@ export function signV4Hmac(input: HmacSignInput): Record<string, string> {
   ].join('\n')
   const scope = `${date}/${input.region}/${input.service}/aws4_request`
   const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonical)].join('\n')
-  const key = hmac(hmac(hmac(hmac('AWS4' + input.secretAccessKey, date), input.region), input.service), 'aws4_request')
+  const key = hmac(hmac(hmac(hmac(`AWS4${input.secretAccessKey}`, date), input.region), input.service), 'aws4_request')
   const signature = createHmac('sha256', key).update(stringToSign, 'utf8').digest('hex')
   headers.authorization = `AWS4-HMAC-SHA256 Credential=${input.accessKeyId}/${scope}, SignedHeaders=${names.join(';')}, Signature=${signature}`
   return headers

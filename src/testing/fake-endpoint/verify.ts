@@ -41,7 +41,7 @@ export function sigv4Encode(value: string): string {
   let out = ''
   for (const b of Buffer.from(value, 'utf8')) {
     const literal = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x2d || b === 0x2e || b === 0x5f || b === 0x7e
-    out += literal ? String.fromCharCode(b) : '%' + b.toString(16).toUpperCase().padStart(2, '0')
+    out += literal ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`
   }
   return out
 }
@@ -216,7 +216,7 @@ export function verifySigner(req: RawRequest, c: SignatureCheck, seen: { serial?
   const leaf = decodeCert(leafHeader, 'X-Amz-X509')
   if (typeof chainHeader !== 'string' && chainHeader !== undefined) throw denied('X-Amz-X509-Chain must be sent once')
   const chain = chainHeader === undefined ? [] : chainHeader.split(',').map((b, i) => decodeCert(b.trim(), `X-Amz-X509-Chain certificate ${i + 1}`))
-  const serial = BigInt('0x' + leaf.serialNumber).toString(10)
+  const serial = BigInt(`0x${leaf.serialNumber}`).toString(10)
   seen.serial = serial
   let key: CertKey
   try {
