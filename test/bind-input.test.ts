@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseEnvFile } from '../src/binding/env-file.js'
 import { BIN, runCli } from './helpers/cli.js'
+import { splitAssignments } from './helpers/env-file.mjs'
 import { onPath } from './helpers/processes.js'
 
 const TA = 'arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/0b3f6a2e-7c41-4d8e-9a15-3e2f6b8c9d01'

@@ -13,6 +13,7 @@ import type { MintRequest } from '../src/testing/fake-endpoint/handler.js'
 import { runCli, spawnCli, BIN } from './helpers/cli.js'
 import { startScenario } from './helpers/scenario.js'
 import { testLocks } from './helpers/runtime.js'
+import { pollUntil, sleep as delay } from './helpers/wait.js'
 
 type Tap = { teardown(fn: () => unknown): void }
 const tmp = (t: Tap): string => {

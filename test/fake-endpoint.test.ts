@@ -21,6 +21,7 @@ import { certKey } from '../src/testing/fake-endpoint/cert-keys.js'
 import { createCa, createLeaf, type TestCert } from '../src/testing/pki.js'
 import { arnQuery, BODY, decimal, manualSigned, PROFILE, realSigned, ROLE, TA } from './helpers/manual-sign.js'
 import { realRandom } from './helpers/runtime.js'
+import { pollUntil } from './helpers/wait.js'
 import { KeyBackends } from '../src/keys/key-backends.js'
 
 const DAY = 86_400_000

@@ -25,6 +25,7 @@ import { buildGoProbe } from './helpers/go-probe.js'
 import { makePkiFiles } from './helpers/pki-files.js'
 import { onPath, stopProcess } from './helpers/processes.js'
 import { PROFILE_ARN, ROLE_ARN, startScenario, TRUST_ANCHOR_ARN } from './helpers/scenario.js'
+import { pollUntil } from './helpers/wait.js'
 import { randomBytes } from 'node:crypto'
 import { KeyBackends } from '../src/keys/key-backends.js'
 

@@ -2,7 +2,6 @@
 import t from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
-import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildApp } from '../src/server/app.js'
@@ -75,17 +74,17 @@ t.test('several listeners, readiness, graceful stop', async (t) => {
 
   const { token } = await addBinding(dir, 'app', 'ecs-full')
   slow = true
-  const inflight = get({ host: '127.0.0.1', port }, '/ecs/credentials', { authorization: `Bearer ${token}` })
+  const inflight = httpGet({ host: '127.0.0.1', port }, '/ecs/credentials', { authorization: `Bearer ${token}` })
   await entered.promise // the request is being answered
   stop.abort()
   await stopping.promise // STOPPING=1 sent; the listeners are closed in the same step
   t.ok(pings[0]?.stopped, 'the watchdog timer is stopped')
-  const late = await get({ socketPath: sock }, '/ecs/credentials', { authorization: `Bearer ${token}` }).then(
+  const late = await httpGet({ socketPath: sock }, '/ecs/credentials', { authorization: `Bearer ${token}` }).then(
     (r) => `answered ${r.status}`,
     (e: NodeJS.ErrnoException) => `refused ${e.code ?? e.message}`,
   )
   t.equal(late, 'refused ENOENT', 'a new connection during shutdown is refused: the listener is closed and its socket file gone')
-  const lateTcp = await get({ host: '127.0.0.1', port }, '/healthz').then((r) => `answered ${r.status}`, (e: NodeJS.ErrnoException) => `refused ${e.code ?? e.message}`)
+  const lateTcp = await httpGet({ host: '127.0.0.1', port }, '/healthz').then((r) => `answered ${r.status}`, (e: NodeJS.ErrnoException) => `refused ${e.code ?? e.message}`)
   t.equal(lateTcp, 'refused ECONNREFUSED', 'on TCP too')
   // A request that still reaches the app (a connection accepted before the stop) gets a coded 503.
   const reached = await app.fastify.inject({ method: 'GET', url: '/ecs/credentials', headers: { authorization: `Bearer ${token}` } })

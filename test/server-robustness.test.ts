@@ -30,6 +30,7 @@ import { loadIdentity } from '../src/identity/identity.js'
 import { addBinding, REQUEST } from './helpers/bindings.js'
 import { BIN } from './helpers/cli.js'
 import { PROFILE_ARN, ROLE_ARN, startScenario, TRUST_ANCHOR_ARN, type Scenario } from './helpers/scenario.js'
+import { sleep } from './helpers/wait.js'
 import { randomBytes } from 'node:crypto'
 import { KeyBackends } from '../src/keys/key-backends.js'
 
