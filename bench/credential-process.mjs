@@ -15,13 +15,30 @@ const ta = 'arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/0b3f6a2e-7
 const pr = 'arn:aws:rolesanywhere:us-east-1:123456789012:profile/6f1c2d3e-4a5b-4c6d-8e7f-901a2b3c4d5e'
 const ca = await createCa({ name: 'bench CA', key: 'p256' })
 const mlDsa = /^mldsa(44|65|87)$/.exec(keyType)
-const leaf = mlDsa === null ? await createLeaf({ name: 'bench', key: keyType, issuer: ca }) : await createMlDsaCertificate({ name: 'bench', level: Number(mlDsa[1]), issuer: ca })
+const leaf =
+  mlDsa === null
+    ? await createLeaf({ name: 'bench', key: keyType, issuer: ca })
+    : await createMlDsaCertificate({ name: 'bench', level: Number(mlDsa[1]), issuer: ca })
 writeFileSync(join(dir, 'c.pem'), leaf.certPem)
 writeFileSync(join(dir, 'k.pem'), leaf.keyPem, { mode: 0o600 })
 const fake = await startFakeEndpoint({ trustAnchors: [ca.certPem], region: 'us-east-1' })
 
-const iamra = [join(root, 'bin/iamra.mjs'), 'credential-process', '--certificate', join(dir, 'c.pem'), '--private-key', join(dir, 'k.pem'),
-  '--trust-anchor-arn', ta, '--profile-arn', pr, '--role-arn', 'arn:aws:iam::123456789012:role/bench', '--endpoint', fake.url]
+const iamra = [
+  join(root, 'bin/iamra.mjs'),
+  'credential-process',
+  '--certificate',
+  join(dir, 'c.pem'),
+  '--private-key',
+  join(dir, 'k.pem'),
+  '--trust-anchor-arn',
+  ta,
+  '--profile-arn',
+  pr,
+  '--role-arn',
+  'arn:aws:iam::123456789012:role/bench',
+  '--endpoint',
+  fake.url,
+]
 const baseline = ['-e', '0']
 
 function time(args) {
@@ -34,7 +51,8 @@ function time(args) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
 try {
-  for (let i = 0; i < 3; i++) { // warm the page cache
+  for (let i = 0; i < 3; i++) {
+    // warm the page cache
     await time(iamra)
     await time(baseline)
   }

@@ -20,7 +20,13 @@ const children = []
 const ta = 'arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/0b3f6a2e-7c41-4d8e-9a15-3e2f6b8c9d01'
 const pr = 'arn:aws:rolesanywhere:us-east-1:123456789012:profile/6f1c2d3e-4a5b-4c6d-8e7f-901a2b3c4d5e'
 
-const freePort = () => new Promise((r) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => r(p)) }) })
+const freePort = () =>
+  new Promise((r) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = s.address().port
+      s.close(() => r(p))
+    })
+  })
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]
 
@@ -33,12 +39,17 @@ function start(args, opts = {}) {
   return { child, output: () => out }
 }
 function stop(child) {
-  try { process.kill(-child.pid, 'SIGTERM') } catch {}
+  try {
+    process.kill(-child.pid, 'SIGTERM')
+  } catch {}
 }
 async function waitFor(url, headers = {}, limitMs = 10_000) {
   const t0 = performance.now()
   while (performance.now() - t0 < limitMs) {
-    const ok = await fetch(url, { headers }).then((r) => r.status === 200, () => false)
+    const ok = await fetch(url, { headers }).then(
+      (r) => r.status === 200,
+      () => false,
+    )
     if (ok) return performance.now() - t0
     await sleep(5)
   }
@@ -51,17 +62,29 @@ async function load(port, headers, total, connections) {
   const lat = []
   let next = 0
   let failed = 0
-  const one = () => new Promise((resolve) => {
-    const t0 = performance.now()
-    const req = request({ host: '127.0.0.1', port, path: '/ecs/credentials', headers, agent }, (res) => {
-      res.resume()
-      res.on('end', () => { if (res.statusCode !== 200) failed++; lat.push(performance.now() - t0); resolve() })
+  const one = () =>
+    new Promise((resolve) => {
+      const t0 = performance.now()
+      const req = request({ host: '127.0.0.1', port, path: '/ecs/credentials', headers, agent }, (res) => {
+        res.resume()
+        res.on('end', () => {
+          if (res.statusCode !== 200) failed++
+          lat.push(performance.now() - t0)
+          resolve()
+        })
+      })
+      req.on('error', () => {
+        failed++
+        resolve()
+      })
+      req.end()
     })
-    req.on('error', () => { failed++; resolve() })
-    req.end()
-  })
   const t0 = performance.now()
-  await Promise.all(Array.from({ length: connections }, async () => { while (next++ < total) await one() }))
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (next++ < total) await one()
+    }),
+  )
   const wall = performance.now() - t0
   agent.destroy()
   return { p50: pct(lat, 0.5), p99: pct(lat, 0.99), rps: (total / wall) * 1000, failed }
@@ -76,8 +99,26 @@ try {
   writeFileSync(join(dir, 'k.pem'), leaf.keyPem, { mode: 0o600 })
   const fake = await startFakeEndpoint({ trustAnchors: [ca.certPem], region: 'us-east-1' })
   const cfg = join(dir, 'run')
-  await promisify(execFile)(process.execPath, [BIN, 'bind', 'bench', '--configuration-directory', cfg, '--no-validate', '--certificate', join(dir, 'c.pem'),
-    '--private-key', join(dir, 'k.pem'), '--trust-anchor-arn', ta, '--profile-arn', pr, '--role-arn', 'arn:aws:iam::123456789012:role/bench', '--endpoint', fake.url])
+  await promisify(execFile)(process.execPath, [
+    BIN,
+    'bind',
+    'bench',
+    '--configuration-directory',
+    cfg,
+    '--no-validate',
+    '--certificate',
+    join(dir, 'c.pem'),
+    '--private-key',
+    join(dir, 'k.pem'),
+    '--trust-anchor-arn',
+    ta,
+    '--profile-arn',
+    pr,
+    '--role-arn',
+    'arn:aws:iam::123456789012:role/bench',
+    '--endpoint',
+    fake.url,
+  ])
   const token = /AWS_CONTAINER_AUTHORIZATION_TOKEN=(\S+)/.exec(readFileSync(join(cfg, 'env/bench'), 'utf8'))[1]
   const auth = { authorization: `Bearer ${token}` }
   const results = {}
@@ -85,7 +126,19 @@ try {
   // 2. Cold start: socket-activated iamra to the first credentials, vs a bare fastify process to its first answer.
   const coldPort = await freePort()
   const t0 = performance.now()
-  const cold = start(['systemd-socket-activate', '-l', `127.0.0.1:${coldPort}`, '--fdname=ecs-full', process.execPath, BIN, 'serve', '--configuration-directory', cfg, '--log-level', 'warn'])
+  const cold = start([
+    'systemd-socket-activate',
+    '-l',
+    `127.0.0.1:${coldPort}`,
+    '--fdname=ecs-full',
+    process.execPath,
+    BIN,
+    'serve',
+    '--configuration-directory',
+    cfg,
+    '--log-level',
+    'warn',
+  ])
   await waitFor(`http://127.0.0.1:${coldPort}/ecs/credentials`, auth)
   const coldMs = performance.now() - t0
   stop(cold.child)
@@ -112,16 +165,25 @@ try {
   results.cachedGet = {
     iamra: { p50Ms: +iamra.p50.toFixed(2), p99Ms: +iamra.p99.toFixed(2), rps: Math.round(iamra.rps), failed: iamra.failed },
     bareFastify: { p50Ms: +bare.p50.toFixed(2), p99Ms: +bare.p99.toFixed(2), rps: Math.round(bare.rps), failed: bare.failed },
-    p50Ratio: +(iamra.p50 / bare.p50).toFixed(2), p99Ratio: +(iamra.p99 / bare.p99).toFixed(2), throughputRatio: +(iamra.rps / bare.rps).toFixed(2),
+    p50Ratio: +(iamra.p50 / bare.p50).toFixed(2),
+    p99Ratio: +(iamra.p99 / bare.p99).toFixed(2),
+    throughputRatio: +(iamra.rps / bare.rps).toFixed(2),
   }
-  results.memory = { rssAfterStartMb: +(rssStart / 1024).toFixed(1), rssAfter10kRequestsMb: +(rssAfter / 1024).toFixed(1), ratio: +(rssAfter / rssStart).toFixed(2) }
+  results.memory = {
+    rssAfterStartMb: +(rssStart / 1024).toFixed(1),
+    rssAfter10kRequestsMb: +(rssAfter / 1024).toFixed(1),
+    ratio: +(rssAfter / rssStart).toFixed(2),
+  }
   stop(srv.child)
   stop(bareCold.child)
   stop(bareFastify.child)
 
   // 4. CreateSession calls per 1,000 refreshes (sequential, as SDK refreshes are), with and without the cache.
   const per1000 = {}
-  for (const [name, extra] of [['cache', []], ['noCache', ['--no-cache']]]) {
+  for (const [name, extra] of [
+    ['cache', []],
+    ['noCache', ['--no-cache']],
+  ]) {
     const p = await freePort()
     const s = start([process.execPath, BIN, 'serve', '--configuration-directory', cfg, '--listen', `127.0.0.1:${p}`, '--log-level', 'warn', ...extra])
     await waitFor(`http://127.0.0.1:${p}/healthz`)

@@ -6,7 +6,13 @@ import { readFileSync, readdirSync, rmSync } from 'node:fs'
 const root = new URL('..', import.meta.url).pathname
 const { version } = JSON.parse(readFileSync(`${root}package.json`, 'utf8'))
 // dist/release (npm run package) is kept: its artifacts do not come from this build.
-for (const e of (() => { try { return readdirSync(`${root}dist`) } catch { return [] } })()) {
+for (const e of (() => {
+  try {
+    return readdirSync(`${root}dist`)
+  } catch {
+    return []
+  }
+})()) {
   if (e !== 'release') rmSync(`${root}dist/${e}`, { recursive: true, force: true })
 }
 // What both bundles share: ESM for Node 20+, code-split, the version built in, native addons left

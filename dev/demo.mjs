@@ -29,9 +29,18 @@ const fake = await startFakeEndpoint({ trustAnchors: [ca.certPem], region, trust
 say(`fake Roles Anywhere endpoint (verifies every signature) on ${fake.url}`)
 const args = [
   'credential-process',
-  '--certificate', join(dir, 'client.pem'), '--private-key', join(dir, 'client.key'),
-  '--trust-anchor-arn', trustAnchorArn, '--profile-arn', profileArn, '--role-arn', roleArn,
-  '--endpoint', fake.url,
+  '--certificate',
+  join(dir, 'client.pem'),
+  '--private-key',
+  join(dir, 'client.key'),
+  '--trust-anchor-arn',
+  trustAnchorArn,
+  '--profile-arn',
+  profileArn,
+  '--role-arn',
+  roleArn,
+  '--endpoint',
+  fake.url,
 ]
 say(`running: iamra ${args.join(' ')}`)
 const iamra = (...a) => {
@@ -44,16 +53,46 @@ const iamra = (...a) => {
 async function throughTheServer() {
   const runDir = join(dir, 'run')
   const port = await new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)) })
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = s.address().port
+      s.close(() => resolve(p))
+    })
   })
   say('binding role "demo-app" (validates with one CreateSession, writes run/env/demo-app)')
-  await iamra('bind', 'demo-app', '--configuration-directory', runDir, '--url', `http://127.0.0.1:${port}`,
-    '--certificate', join(dir, 'client.pem'), '--private-key', join(dir, 'client.key'),
-    '--trust-anchor-arn', trustAnchorArn, '--profile-arn', profileArn, '--role-arn', roleArn, '--endpoint', fake.url)
-  const server = spawn(process.execPath, [join(root, 'bin/iamra.mjs'), 'serve', '--configuration-directory', runDir, '--listen', `127.0.0.1:${port}`, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] })
+  await iamra(
+    'bind',
+    'demo-app',
+    '--configuration-directory',
+    runDir,
+    '--url',
+    `http://127.0.0.1:${port}`,
+    '--certificate',
+    join(dir, 'client.pem'),
+    '--private-key',
+    join(dir, 'client.key'),
+    '--trust-anchor-arn',
+    trustAnchorArn,
+    '--profile-arn',
+    profileArn,
+    '--role-arn',
+    roleArn,
+    '--endpoint',
+    fake.url,
+  )
+  const server = spawn(
+    process.execPath,
+    [join(root, 'bin/iamra.mjs'), 'serve', '--configuration-directory', runDir, '--listen', `127.0.0.1:${port}`, '--log-level', 'warn'],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  )
   try {
     for (let i = 0; i < 100; i++) {
-      if (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)) break
+      if (
+        await fetch(`http://127.0.0.1:${port}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        break
       await new Promise((r) => setTimeout(r, 50))
     }
     const envText = readFileSync(join(runDir, 'env/demo-app'), 'utf8')
@@ -69,11 +108,16 @@ async function throughTheServer() {
 }
 
 function parseEnv(text) {
-  return Object.fromEntries(text.trim().split('\n').map((l) => {
-    const i = l.indexOf('=')
-    const v = l.slice(i + 1)
-    return [l.slice(0, i), v.startsWith('"') ? v.slice(1, -1).replace(/\\(.)/g, '$1') : v]
-  }))
+  return Object.fromEntries(
+    text
+      .trim()
+      .split('\n')
+      .map((l) => {
+        const i = l.indexOf('=')
+        const v = l.slice(i + 1)
+        return [l.slice(0, i), v.startsWith('"') ? v.slice(1, -1).replace(/\\(.)/g, '$1') : v]
+      }),
+  )
 }
 
 try {

@@ -16,7 +16,8 @@ const readPackages = (file) => {
 const wanted = readPackages('package-lock.json')
 const installed = readPackages('node_modules/.package-lock.json')
 // Optional packages (other platforms' binaries, an addon that failed to build) may be absent.
-const stale = installed === undefined || Object.entries(wanted).some(([path, p]) => path !== '' && p.optional !== true && installed[path]?.version !== p.version)
+const stale =
+  installed === undefined || Object.entries(wanted).some(([path, p]) => path !== '' && p.optional !== true && installed[path]?.version !== p.version)
 if (stale) {
   process.stderr.write('installing dependencies (npm ci)...\n')
   execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] })

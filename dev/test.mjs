@@ -50,8 +50,16 @@ function runnableByAll(node, version) {
 }
 
 const count = (line, key) => Number(new RegExp(`${key}: (\\d+)`).exec(line)?.[1] ?? 0)
-const testFiles = (dir) => readdirSync(join(root, dir), { withFileTypes: true })
-  .flatMap((e) => e.isDirectory() ? (e.name === 'helpers' || e.name === 'fixtures' ? [] : testFiles(join(dir, e.name))) : e.name.endsWith('.test.ts') ? [join(dir, e.name)] : [])
+const testFiles = (dir) =>
+  readdirSync(join(root, dir), { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory()
+      ? e.name === 'helpers' || e.name === 'fixtures'
+        ? []
+        : testFiles(join(dir, e.name))
+      : e.name.endsWith('.test.ts')
+        ? [join(dir, e.name)]
+        : [],
+  )
 
 let node24
 let unavailable
@@ -71,7 +79,9 @@ if (unavailable !== undefined) {
 }
 if (node24 !== undefined) {
   // The release and image tests exercise the shipped artifacts, not the runtime running tap.
-  const files = testFiles('test').filter((f) => !/\/(package[^/]*|kubernetes-podman)\.test\.ts$/.test(f)).sort()
+  const files = testFiles('test')
+    .filter((f) => !/\/(package[^/]*|kubernetes-podman)\.test\.ts$/.test(f))
+    .sort()
   runs.push(await runTap(node24.path, ['--disable-coverage', ...files], `Node ${node24.version} (the shipped runtime)`))
 }
 const total = { total: 0, pass: 0, fail: 0, skip: 0, todo: 0 }

@@ -105,9 +105,25 @@ export const ERROR_CODES = Object.keys(CATALOGUE) as IamraErrorCode[]
  * way (the CLI a flag, the server the binding, the library its option), so the core never speaks CLI.
  */
 export type IamraField =
-  | 'certificate' | 'privateKey' | 'intermediates' | 'passphrase' | 'tpmKeyPassword' | 'pin' | 'reusePin' | 'pkcs11Module'
-  | 'trustAnchorArn' | 'profileArn' | 'roleArn' | 'region' | 'endpoint' | 'durationSeconds' | 'timeout' | 'roleSessionName'
-  | 'configurationDirectory' | 'cacheDirectory' | 'containerCredentials'
+  | 'certificate'
+  | 'privateKey'
+  | 'intermediates'
+  | 'passphrase'
+  | 'tpmKeyPassword'
+  | 'pin'
+  | 'reusePin'
+  | 'pkcs11Module'
+  | 'trustAnchorArn'
+  | 'profileArn'
+  | 'roleArn'
+  | 'region'
+  | 'endpoint'
+  | 'durationSeconds'
+  | 'timeout'
+  | 'roleSessionName'
+  | 'configurationDirectory'
+  | 'cacheDirectory'
+  | 'containerCredentials'
 
 /** How a door names a field: `--private-key`, `privateKey`, "the binding's private key". */
 export type FieldNamer = (field: IamraField) => string

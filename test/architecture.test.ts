@@ -3,12 +3,23 @@
 import t from 'tap'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { checkFiles, checkFolders, cycles, folderGraph, importGraph, renderArchitecture, specifiersOf, transitiveReduction, type Graph } from './architecture/graph.js'
+import {
+  checkFiles,
+  checkFolders,
+  cycles,
+  folderGraph,
+  importGraph,
+  renderArchitecture,
+  specifiersOf,
+  transitiveReduction,
+  type Graph,
+} from './architecture/graph.js'
 import { KNOWN_FILE_BREAKS, KNOWN_FOLDER_BREAKS, LAYERS, type Layer } from './architecture/layers.js'
 
 const SRC = fileURLToPath(new URL('../src/', import.meta.url))
 const DOC = new URL('../docs/architecture.md', import.meta.url)
-const BEGIN = '<!-- Generated from test/architecture/layers.ts and the imports in src/ by test/architecture.test.ts; IAMRA_WRITE_ARCHITECTURE=1 npx tap test/architecture.test.ts rewrites it. -->'
+const BEGIN =
+  '<!-- Generated from test/architecture/layers.ts and the imports in src/ by test/architecture.test.ts; IAMRA_WRITE_ARCHITECTURE=1 npx tap test/architecture.test.ts rewrites it. -->'
 const END = '<!-- End of the generated part. -->'
 
 const graph = (arrows: Record<string, string[]>): Graph => new Map(Object.entries(arrows).map(([from, tos]) => [from, new Set(tos)]))
@@ -25,7 +36,7 @@ t.test('every kind of import is read, and only imports', async (t) => {
     "let h: typeof import('./h.js') | undefined",
     "import fs from 'node:fs'",
     "// import x from './comment.js'",
-    "const s = \"import y from './string.js'\"",
+    'const s = "import y from \'./string.js\'"',
   ].join('\n')
   t.same(specifiersOf('x.ts', text), ['./a.js', '../b/b.js', './c.js', './d.js', './e.js', './f.js', './g.js', './h.js', 'node:fs'])
   t.throws(() => specifiersOf('x.ts', 'const m = "./m.js"\nawait import(m)'), /computed specifier/, 'an import() the test cannot follow is refused')
@@ -35,7 +46,14 @@ t.test('cycles are found in a small graph', async (t) => {
   t.same(cycles(graph({ a: ['b'], b: ['c'], c: [] })), [], 'a chain has none')
   t.same(cycles(graph({ a: ['b'], b: ['c'], c: ['a'], d: ['a'] })), [['a', 'b', 'c']], 'a three-file ring')
   t.same(cycles(graph({ a: ['a'] })), [['a']], 'a file importing itself')
-  t.same(cycles(graph({ a: ['b'], b: ['a'], c: ['d'], d: ['c', 'a'] })), [['a', 'b'], ['c', 'd']], 'two rings, each reported once')
+  t.same(
+    cycles(graph({ a: ['b'], b: ['a'], c: ['d'], d: ['c', 'a'] })),
+    [
+      ['a', 'b'],
+      ['c', 'd'],
+    ],
+    'two rings, each reported once',
+  )
 })
 
 t.test('the picture drops an arrow another path implies', async (t) => {
@@ -64,7 +82,9 @@ t.test('the folder check against a small layer table', async (t) => {
   t.same(checkFolders(graph({ app: ['new'] }), layers, []), ['folder new is in no layer: add it to test/architecture/layers.ts'])
   t.same(checkFolders(graph({ lib: ['app'] }), layers, [{ from: 'lib', to: 'app', branch: 'fix', why: 'test' }]), [], 'a known break is tolerated')
   t.match(checkFolders(graph({ app: ['lib'], lib: [] }), layers, [{ from: 'lib', to: 'app', branch: 'fix', why: 'test' }]), [/lib -> app \(fix\) is gone/])
-  t.match(checkFolders(graph({ app: ['lib'], lib: [] }), layers, [{ from: 'app', to: 'lib', branch: 'fix', why: 'test' }]), [/app -> lib \(fix\) breaks no rule now/])
+  t.match(checkFolders(graph({ app: ['lib'], lib: [] }), layers, [{ from: 'app', to: 'lib', branch: 'fix', why: 'test' }]), [
+    /app -> lib \(fix\) breaks no rule now/,
+  ])
 })
 
 const files = importGraph(SRC)
@@ -90,7 +110,7 @@ t.test('docs/architecture.md shows the layers and arrows src/ has', async (t) =>
   const doc = readFileSync(DOC, 'utf8')
   const start = doc.indexOf(BEGIN)
   const end = doc.indexOf(END)
-  t.ok(start >= 0 && end > start, 'the doc has the generated part\'s markers')
+  t.ok(start >= 0 && end > start, "the doc has the generated part's markers")
   const expected = `${BEGIN}\n${renderArchitecture(folders, LAYERS, KNOWN_FOLDER_BREAKS)}\n${END}`
   if (process.env.IAMRA_WRITE_ARCHITECTURE === '1' && start >= 0 && end > start) {
     writeFileSync(DOC, doc.slice(0, start) + expected + doc.slice(end + END.length))

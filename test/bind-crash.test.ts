@@ -17,7 +17,13 @@ import type { Readable } from 'node:stream'
 
 /** One lookup per configuration directory, as a server owns one (with its parsed-file memo). */
 const lookups = new Map<string, BindingLookup>()
-const lookupFor = (dir: string): BindingLookup => lookups.get(dir) ?? (lookups.set(dir, new BindingLookup(dir)), lookupFor(dir))
+const lookupFor = (dir: string): BindingLookup => {
+  const known = lookups.get(dir)
+  if (known !== undefined) return known
+  const made = new BindingLookup(dir)
+  lookups.set(dir, made)
+  return made
+}
 
 const HOOK = new URL('./fixtures/kill-at-step.mjs', import.meta.url).pathname
 const MODES = ['ecs-full', 'ecs-full-token-file', 'ecs-full-query'] as const
@@ -49,8 +55,27 @@ interface KillPlan {
 
 /** One bind of run number `run`: its role is role/run-N and its URL's port 20000+N, so each file says which run wrote it. */
 function bind(s: Setup, name: string, run: number, mode: Mode, opts: KillPlan & { stepLog?: string } = {}): Promise<Outcome> {
-  const args = ['bind', name, '--configuration-directory', s.dir, '--no-validate', '--mode', mode, '--url', `http://127.0.0.1:${20000 + run}`,
-    '--certificate', s.cert, '--private-key', s.key, '--trust-anchor-arn', TRUST_ANCHOR, '--profile-arn', PROFILE, '--role-arn', `arn:aws:iam::${ACCOUNT}:role/run-${run}`]
+  const args = [
+    'bind',
+    name,
+    '--configuration-directory',
+    s.dir,
+    '--no-validate',
+    '--mode',
+    mode,
+    '--url',
+    `http://127.0.0.1:${20000 + run}`,
+    '--certificate',
+    s.cert,
+    '--private-key',
+    s.key,
+    '--trust-anchor-arn',
+    TRUST_ANCHOR,
+    '--profile-arn',
+    PROFILE,
+    '--role-arn',
+    `arn:aws:iam::${ACCOUNT}:role/run-${run}`,
+  ]
   const env: Record<string, string> = { PATH: process.env.PATH ?? '' }
   if (opts.killAtStep !== undefined) env.KILL_AT_STEP = String(opts.killAtStep)
   if (opts.stepLog !== undefined) env.STEP_LOG = opts.stepLog
@@ -58,7 +83,9 @@ function bind(s: Setup, name: string, run: number, mode: Mode, opts: KillPlan & 
   const started = Date.now()
   const child = spawn(process.execPath, ['--import', HOOK, BIN, ...args], { env, stdio: ['ignore', 'ignore', 'pipe', 'pipe'] })
   let stderr = ''
-  child.stderr?.on('data', (c: Buffer) => { stderr += c.toString() })
+  child.stderr?.on('data', (c: Buffer) => {
+    stderr += c.toString()
+  })
   let timer: NodeJS.Timeout | undefined
   let firstStep = 0
   ;(child.stdio[3] as Readable).once('data', () => {
@@ -157,7 +184,10 @@ class Sequence {
   /** A bind that failed on its own (not killed). */
   readonly failures: string[] = []
   killed = 0
-  constructor(private readonly s: Setup, readonly name: string) {}
+  constructor(
+    private readonly s: Setup,
+    readonly name: string,
+  ) {}
 
   async step(run: number, mode: Mode, opts: KillPlan): Promise<Outcome> {
     const out = await bind(this.s, this.name, run, mode, opts)
@@ -172,7 +202,8 @@ class Sequence {
     const allowed = new Set([run, ...(this.last === undefined ? [] : [this.last.roleRun])])
     if (!allowed.has(view.roleRun)) this.inconsistent.push(`${where}: the token gets run ${view.roleRun}'s settings`)
     // The token in the env file was written together with the URL beside it.
-    if (!view.fromTokenFile && view.urlRun !== view.roleRun) this.inconsistent.push(`${where}: env file of run ${view.urlRun} with the token of run ${view.roleRun}`)
+    if (!view.fromTokenFile && view.urlRun !== view.roleRun)
+      this.inconsistent.push(`${where}: env file of run ${view.urlRun} with the token of run ${view.roleRun}`)
     if (!out.killed) {
       if (view.roleRun !== run) this.inconsistent.push(`${where}: a completed bind left the token of run ${view.roleRun}`)
       const rest = leftovers(this.s.dir).filter((f) => f.includes(`.${this.name}.`))
@@ -180,7 +211,10 @@ class Sequence {
       if (this.last !== undefined && this.last.token !== view.token) {
         // Tried in both placements: a mode change alone must not be what refuses it.
         for (const from of ['header', 'query'] as const) {
-          const old = await authorize(lookupFor(this.s.dir), { token: this.last.token, from }).then(() => 'accepted', () => 'refused')
+          const old = await authorize(lookupFor(this.s.dir), { token: this.last.token, from }).then(
+            () => 'accepted',
+            () => 'refused',
+          )
           if (old !== 'refused') this.inconsistent.push(`${where}: the replaced token is still accepted (${from})`)
         }
       }
@@ -215,21 +249,37 @@ t.test('bind killed after every step it takes on disk', async (t) => {
   const sequences = [0, 1, 2].map((n) => new Sequence(s, `app${n}`))
   // Three names at once (each its own lock), each taking every kill point with the modes rotating, so
   // that every (step, mode) pair is killed once, and every sixth step a bind that completes.
-  await Promise.all(sequences.map(async (seq, n) => {
-    await seq.step(run++, MODES[n] ?? 'ecs-full', {})
-    for (let k = 1; k <= steps + 1; k++) {
-      await seq.step(run++, MODES[(k + n) % 3] ?? 'ecs-full', { killAtStep: k })
-      if (k % 6 === 0) await seq.step(run++, MODES[(k + n + 1) % 3] ?? 'ecs-full', {})
-    }
-    await seq.step(run++, 'ecs-full', {})
-  }))
+  await Promise.all(
+    sequences.map(async (seq, n) => {
+      await seq.step(run++, MODES[n] ?? 'ecs-full', {})
+      for (let k = 1; k <= steps + 1; k++) {
+        await seq.step(run++, MODES[(k + n) % 3] ?? 'ecs-full', { killAtStep: k })
+        if (k % 6 === 0) await seq.step(run++, MODES[(k + n + 1) % 3] ?? 'ecs-full', {})
+      }
+      await seq.step(run++, 'ecs-full', {})
+    }),
+  )
   const all = (f: (q: Sequence) => string[]): string[] => sequences.flatMap(f)
   const killed = sequences.reduce((a, q) => a + q.killed, 0)
-  t.comment(`${killed} kills at ${steps} step positions × 3 modes: ${all((q) => q.inconsistent).length} inconsistent, ${all((q) => q.leftovers).length} with leftovers`)
+  t.comment(
+    `${killed} kills at ${steps} step positions × 3 modes: ${all((q) => q.inconsistent).length} inconsistent, ${all((q) => q.leftovers).length} with leftovers`,
+  )
   t.ok(killed >= steps * 2, `the kills landed inside bind (${killed})`)
-  t.same(all((q) => q.failures), [], 'every bind not killed succeeded')
-  t.same(all((q) => q.inconsistent), [], 'the consumer\'s token works after every kill, with the settings written together with it')
-  t.same(all((q) => q.leftovers), [], 'temp files never outlive the next bind')
+  t.same(
+    all((q) => q.failures),
+    [],
+    'every bind not killed succeeded',
+  )
+  t.same(
+    all((q) => q.inconsistent),
+    [],
+    "the consumer's token works after every kill, with the settings written together with it",
+  )
+  t.same(
+    all((q) => q.leftovers),
+    [],
+    'temp files never outlive the next bind',
+  )
 })
 
 t.test('bind killed at random moments while it writes', async (t) => {
@@ -240,7 +290,8 @@ t.test('bind killed at random moments while it writes', async (t) => {
   const span = Math.max(1, (await seq.step(2, 'ecs-full-token-file', {})).writingMs)
   // BIND_CRASH_RANDOM_RUNS=200 repeats the measurement the issue reported (54 of 200 inconsistent before).
   const runs = Number(process.env.BIND_CRASH_RANDOM_RUNS ?? 12)
-  for (let i = 0; i < runs; i++) await seq.step(10 + i, MODES[i % 3] ?? 'ecs-full', { killAfterFirstStepMs: Math.floor(Math.max(3, span * 1.5) * Math.random()) })
+  for (let i = 0; i < runs; i++)
+    await seq.step(10 + i, MODES[i % 3] ?? 'ecs-full', { killAfterFirstStepMs: Math.floor(Math.max(3, span * 1.5) * Math.random()) })
   await seq.step(99, 'ecs-full', {})
   t.comment(`${seq.killed} of ${runs} runs killed (writing takes ${span} ms here): ${seq.inconsistent.length} inconsistent`)
   t.same([...seq.failures, ...seq.inconsistent, ...seq.leftovers], [], 'consistent after every kill')

@@ -23,8 +23,24 @@ function workspace(t: Test): { root: string; cert: string; key: string; args: (d
   // --no-validate: the content is not parsed, only the kind of file is checked.
   writeFileSync(cert, 'certificate\n', { mode: 0o600 })
   writeFileSync(key, 'key\n', { mode: 0o600 })
-  const args = (dir: string, name: string, ...extra: string[]): string[] => ['bind', name, '--configuration-directory', dir, '--no-validate',
-    '--certificate', cert, '--private-key', key, '--trust-anchor-arn', TA, '--profile-arn', PR, '--role-arn', RO, ...extra]
+  const args = (dir: string, name: string, ...extra: string[]): string[] => [
+    'bind',
+    name,
+    '--configuration-directory',
+    dir,
+    '--no-validate',
+    '--certificate',
+    cert,
+    '--private-key',
+    key,
+    '--trust-anchor-arn',
+    TA,
+    '--profile-arn',
+    PR,
+    '--role-arn',
+    RO,
+    ...extra,
+  ]
   return { root, cert, key, args }
 }
 
@@ -45,12 +61,37 @@ function snapshot(path: string): Record<string, string> {
 t.test('--url: what the SDKs call, or --force', async (t) => {
   const w = workspace(t)
   const dir = join(w.root, 'run')
-  for (const url of ['http://10.0.0.1:7224', 'http://example.com', 'http://169.254.170.3', 'http://localhost.:7224', 'http://[fd00:ec2::24]', 'http://192.168.1.1']) {
+  for (const url of [
+    'http://10.0.0.1:7224',
+    'http://example.com',
+    'http://169.254.170.3',
+    'http://localhost.:7224',
+    'http://[fd00:ec2::24]',
+    'http://192.168.1.1',
+  ]) {
     const r = await runCli(w.args(dir, 'app', '--url', url))
-    t.same([r.code, /USAGE/.test(r.stderr), /127\.0\.0\.1.*\[::1\].*localhost.*169\.254\.170\.2.*169\.254\.170\.23.*\[fd00:ec2::23\].*https/.test(r.stderr), /--force/.test(r.stderr)], [2, true, true, true], `${url} refused, with the allowed forms: ${r.stderr.trim()}`)
+    t.same(
+      [
+        r.code,
+        /USAGE/.test(r.stderr),
+        /127\.0\.0\.1.*\[::1\].*localhost.*169\.254\.170\.2.*169\.254\.170\.23.*\[fd00:ec2::23\].*https/.test(r.stderr),
+        /--force/.test(r.stderr),
+      ],
+      [2, true, true, true],
+      `${url} refused, with the allowed forms: ${r.stderr.trim()}`,
+    )
   }
   t.notOk(existsSync(dir), 'nothing written, not even the directory')
-  for (const url of ['http://127.0.0.1:7224', 'http://127.0.0.2:7224', 'http://[::1]:7224', 'http://localhost:7224', 'http://169.254.170.2', 'http://169.254.170.23', 'http://[fd00:ec2::23]', 'https://creds.example.com:8443/base']) {
+  for (const url of [
+    'http://127.0.0.1:7224',
+    'http://127.0.0.2:7224',
+    'http://[::1]:7224',
+    'http://localhost:7224',
+    'http://169.254.170.2',
+    'http://169.254.170.23',
+    'http://[fd00:ec2::23]',
+    'https://creds.example.com:8443/base',
+  ]) {
     const r = await runCli(w.args(dir, 'app', '--url', url))
     t.equal(r.code, 0, `${url} accepted: ${r.stderr}`)
     t.match(readFileSync(join(dir, 'env/app'), 'utf8'), `AWS_CONTAINER_CREDENTIALS_FULL_URI=${url.replace(/:(80)?$/, '')}`, url)
@@ -58,7 +99,11 @@ t.test('--url: what the SDKs call, or --force', async (t) => {
   const forced = await runCli(w.args(dir, 'forced', '--url', 'http://10.0.0.1:7224', '--force'))
   t.equal(forced.code, 0, '--force writes it anyway')
   t.match(readFileSync(join(dir, 'env/forced'), 'utf8'), 'AWS_CONTAINER_CREDENTIALS_FULL_URI=http://10.0.0.1:7224/ecs/credentials')
-  t.equal((await runCli(w.args(dir, 'rel', '--mode', 'ecs-relative', '--url', 'http://10.0.0.1:7224'))).code, 0, 'the relative modes write no URL, so --url does not matter')
+  t.equal(
+    (await runCli(w.args(dir, 'rel', '--mode', 'ecs-relative', '--url', 'http://10.0.0.1:7224'))).code,
+    0,
+    'the relative modes write no URL, so --url does not matter',
+  )
 })
 
 t.test('env files read alike by systemd, docker --env-file and a shell', async (t) => {
@@ -66,7 +111,15 @@ t.test('env files read alike by systemd, docker --env-file and a shell', async (
   const dir = join(w.root, 'run')
   const marker = join(w.root, 'executed')
   // What the attack runs wrote unquoted (or double-quoted, where $(…) still runs): refused now.
-  for (const url of [`http://127.0.0.1:7224/$(touch ${marker})`, 'http://127.0.0.1:7224/a&touch', 'http://127.0.0.1:7224/a|b', 'http://127.0.0.1:7224/a(b)', "http://127.0.0.1:7224/a'b", 'http://127.0.0.1:7224/a;touch', 'http://127.0.0.1:7224/~root']) {
+  for (const url of [
+    `http://127.0.0.1:7224/$(touch ${marker})`,
+    'http://127.0.0.1:7224/a&touch',
+    'http://127.0.0.1:7224/a|b',
+    'http://127.0.0.1:7224/a(b)',
+    "http://127.0.0.1:7224/a'b",
+    'http://127.0.0.1:7224/a;touch',
+    'http://127.0.0.1:7224/~root',
+  ]) {
     const r = await runCli(w.args(dir, 'app', '--url', url))
     t.same([r.code, /cannot carry safely/.test(r.stderr)], [2, true], `${url}: ${r.stderr.trim()}`)
   }
@@ -91,7 +144,10 @@ t.test('env files read alike by systemd, docker --env-file and a shell', async (
       continue
     }
     const keys = Object.keys(docker)
-    const shell = execFileSync('bash', ['-c', `set -a; . "$1"; for k in ${keys.join(' ')}; do printf '%s=%s\\0' "$k" "\${!k}"; done`, 'bash', file], { env: {}, encoding: 'utf8' })
+    const shell = execFileSync('bash', ['-c', `set -a; . "$1"; for k in ${keys.join(' ')}; do printf '%s=%s\\0' "$k" "\${!k}"; done`, 'bash', file], {
+      env: {},
+      encoding: 'utf8',
+    })
     t.same(splitAssignments(shell, '\0'), docker, `${mode}: a shell reads the same`)
   }
   t.notOk(existsSync(marker), 'nothing was executed')
@@ -136,8 +192,13 @@ t.test('planted symbolic links: refused, nothing written through them', async (t
 t.test('ARNs the attack runs passed are refused before anything is written', async (t) => {
   const w = workspace(t)
   const dir = join(w.root, 'run')
-  for (const [what, arn] of [['a newline', `${RO}\nX=1`], ['100 KB', RO + 'x'.repeat(100_000)], ['non-ASCII', 'arn:aws:iam::123456789012:role/rôle'], ['../', 'arn:aws:iam::123456789012:role/../../x']]) {
-    const r = await runCli(w.args(dir, 'app').map((a) => (a === RO ? arn ?? '' : a)))
+  for (const [what, arn] of [
+    ['a newline', `${RO}\nX=1`],
+    ['100 KB', RO + 'x'.repeat(100_000)],
+    ['non-ASCII', 'arn:aws:iam::123456789012:role/rôle'],
+    ['../', 'arn:aws:iam::123456789012:role/../../x'],
+  ]) {
+    const r = await runCli(w.args(dir, 'app').map((a) => (a === RO ? (arn ?? '') : a)))
     t.same([r.code, /ARN_INVALID/.test(r.stderr), r.stderr.length < 1000], [2, true, true], `${what}: refused with a short message`)
   }
   t.notOk(existsSync(dir), 'nothing written')
@@ -153,7 +214,12 @@ t.test('certificate and key paths: regular files only, no env: sources', async (
     ['/dev/zero as the certificate', 'CERT_UNREADABLE', ['--certificate', '/dev/zero']],
     ['/dev/zero as the key', 'KEY_UNREADABLE', ['--private-key', '/dev/zero']],
     ['a directory as the key', 'KEY_UNREADABLE', ['--private-key', w.root]],
-    ...(hasMkfifo ? [['a FIFO as the key', 'KEY_UNREADABLE', ['--private-key', fifo]] as [string, string, string[]], ['a FIFO as an intermediate', 'CERT_UNREADABLE', ['--intermediates', fifo]] as [string, string, string[]]] : []),
+    ...(hasMkfifo
+      ? [
+          ['a FIFO as the key', 'KEY_UNREADABLE', ['--private-key', fifo]] as [string, string, string[]],
+          ['a FIFO as an intermediate', 'CERT_UNREADABLE', ['--intermediates', fifo]] as [string, string, string[]],
+        ]
+      : []),
   ]
   if (!hasMkfifo) t.skip('mkfifo is not installed: the FIFO cases are not run', async () => {})
   for (const [what, code, over] of cases) {
@@ -161,11 +227,19 @@ t.test('certificate and key paths: regular files only, no env: sources', async (
       const args = w.args(dir, 'app', ...over)
       const started = Date.now()
       const r = await runCli(validate ? args.filter((a) => a !== '--no-validate') : args)
-      t.same([r.code, r.stderr.includes(code), /not a regular file|is a directory/.test(r.stderr)], [3, true, true], `${what}${validate ? '' : ' (--no-validate)'}: ${r.stderr.trim()}`)
+      t.same(
+        [r.code, r.stderr.includes(code), /not a regular file|is a directory/.test(r.stderr)],
+        [3, true, true],
+        `${what}${validate ? '' : ' (--no-validate)'}: ${r.stderr.trim()}`,
+      )
       t.ok(Date.now() - started < 5000, 'at once, without reading it')
     }
   }
-  t.equal((await runCli(w.args(dir, 'app', '--private-key', join(w.root, 'not-yet-installed.key')))).code, 0, '--no-validate still takes a key that is not there yet')
+  t.equal(
+    (await runCli(w.args(dir, 'app', '--private-key', join(w.root, 'not-yet-installed.key')))).code,
+    0,
+    '--no-validate still takes a key that is not there yet',
+  )
   for (const flag of ['--certificate', '--private-key', '--intermediates']) {
     const r = await runCli(w.args(join(w.root, 'other'), 'app', flag, 'env:SECRET'))
     t.same([r.code, /cannot see bind's environment/.test(r.stderr)], [2, true], `${flag} env:NAME`)
@@ -189,9 +263,16 @@ t.test('a configuration directory bind may not create: its own code, not INTERNA
   mkdirSync(cwd)
   if (asRoot) chownSync(cwd, 65534, 65534)
   const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...w.args(dir, 'app')], { cwd, env: { PATH: process.env.PATH ?? '' }, ...(asRoot ? { uid: 65534, gid: 65534 } : {}), stdio: ['ignore', 'ignore', 'pipe'] })
+    const child = spawn(process.execPath, [BIN, ...w.args(dir, 'app')], {
+      cwd,
+      env: { PATH: process.env.PATH ?? '' },
+      ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
     let stderr = ''
-    child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString()
+    })
     child.on('close', (code) => resolve({ code, stderr }))
   })
   const first = r.stderr.split('\n')[0] ?? ''

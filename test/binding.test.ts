@@ -46,17 +46,35 @@ t.test('env files per mode', async (t) => {
   t.equal(env('ecs-full-query'), 'AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:7224/ecs/credentials?access_token=iamra.app.SECRET\n')
   t.equal(env('ecs-relative'), 'AWS_CONTAINER_AUTHORIZATION_TOKEN=iamra.app.SECRET\nAWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/ecs/credentials\n')
   t.equal(env('ecs-relative-query'), 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/ecs/credentials?access_token=iamra.app.SECRET\n')
-  t.equal(env('ecs-full-token-file'), 'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=/run/iamra/tokens/app\nAWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:7224/ecs/credentials\n')
-  t.equal(renderEnvFile(envFor({ mode: 'ecs-full-query', token: 'iamra.a@b.S', url: new URL('http://127.0.0.1:9/base/'), tokenFile: '' })), 'AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:9/base/ecs/credentials?access_token=iamra.a%40b.S\n', '@ form-encoded, base path kept')
+  t.equal(
+    env('ecs-full-token-file'),
+    'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=/run/iamra/tokens/app\nAWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:7224/ecs/credentials\n',
+  )
+  t.equal(
+    renderEnvFile(envFor({ mode: 'ecs-full-query', token: 'iamra.a@b.S', url: new URL('http://127.0.0.1:9/base/'), tokenFile: '' })),
+    'AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:9/base/ecs/credentials?access_token=iamra.a%40b.S\n',
+    '@ form-encoded, base path kept',
+  )
   t.same(parseEnvFile('# c\nA=1\nB="x \\"y\\" \\\\z"\nC=\'q r\'\nexport D=4\n\nbad line\n'), { A: '1', B: 'x "y" \\z', C: 'q r', D: '4' })
-  for (const v of ['a "b"', 'x\\y', '$(id)', '`id`', "it's", 'a b', 'a\nB=1', '~root', 'a;b']) t.throws(() => renderEnvFile([['K', v]]), { code: 'USAGE' }, `refused rather than quoted: ${JSON.stringify(v)}`)
+  for (const v of ['a "b"', 'x\\y', '$(id)', '`id`', "it's", 'a b', 'a\nB=1', '~root', 'a;b'])
+    t.throws(() => renderEnvFile([['K', v]]), { code: 'USAGE' }, `refused rather than quoted: ${JSON.stringify(v)}`)
 })
 
 t.test('binding files: needroleshere compatibility and validation of the file', async (t) => {
-  const nrh = JSON.stringify({ name: 'x', secret_hash: 'h', certificate_files: ['/c'], private_key_file: '/k', request: { durationSeconds: null, profileArn: 'p', roleArn: 'r', sessionName: null, trustAnchorArn: 't' }, mode: { kind: 'EcsFullQuery' } })
+  const nrh = JSON.stringify({
+    name: 'x',
+    secret_hash: 'h',
+    certificate_files: ['/c'],
+    private_key_file: '/k',
+    request: { durationSeconds: null, profileArn: 'p', roleArn: 'r', sessionName: null, trustAnchorArn: 't' },
+    mode: { kind: 'EcsFullQuery' },
+  })
   const b = parseBinding(nrh.replace('"durationSeconds":null', '"durationSeconds":900'), 'nrh.json')
   t.same([b.mode, b.request.durationSeconds, b.intermediatesFiles], ['ecs-full-query', 900, []])
-  t.throws(() => parseBinding('{"name":"x"}', 'bad.json'), { code: 'BINDING_INVALID', message: /bad\.json: missing or invalid secret_hash, private_key_file, certificate_files, mode/ })
+  t.throws(() => parseBinding('{"name":"x"}', 'bad.json'), {
+    code: 'BINDING_INVALID',
+    message: /bad\.json: missing or invalid secret_hash, private_key_file, certificate_files, mode/,
+  })
   t.throws(() => parseBinding('nope', 'bad.json'), { code: 'BINDING_INVALID' })
 })
 
@@ -71,27 +89,57 @@ t.test('a binding during a rebind: previous entries open with their own settings
   const lookup = new BindingLookup(dir)
   const entry = (roleArn: string, mode: (typeof MODES)[number]) => {
     const issued = issueToken('app', realRandom.randomBytes)
-    return { issued, binding: { name: 'app', secretHash: issued.secretHash, certificateFiles: ['/c'], intermediatesFiles: [], privateKeyFile: '/k', mode, createdAt: '', request: { durationSeconds: 900, trustAnchorArn: 't', profileArn: 'p', roleArn } } }
+    return {
+      issued,
+      binding: {
+        name: 'app',
+        secretHash: issued.secretHash,
+        certificateFiles: ['/c'],
+        intermediatesFiles: [],
+        privateKeyFile: '/k',
+        mode,
+        createdAt: '',
+        request: { durationSeconds: 900, trustAnchorArn: 't', profileArn: 'p', roleArn },
+      },
+    }
   }
   const oldHeader = entry('role/old', 'ecs-full')
   const oldQuery = entry('role/older', 'ecs-full-query')
   const next = entry('role/new', 'ecs-full-token-file')
   const text = serialiseBinding({ ...next.binding, previous: [oldHeader.binding, oldQuery.binding] })
   const parsed = parseBinding(text, 'b.json')
-  t.same([parsed.request.roleArn, parsed.previous?.map((p) => [p.name, p.request.roleArn, p.mode])], ['role/new', [['app', 'role/old', 'ecs-full'], ['app', 'role/older', 'ecs-full-query']]], 'round trip')
+  t.same(
+    [parsed.request.roleArn, parsed.previous?.map((p) => [p.name, p.request.roleArn, p.mode])],
+    [
+      'role/new',
+      [
+        ['app', 'role/old', 'ecs-full'],
+        ['app', 'role/older', 'ecs-full-query'],
+      ],
+    ],
+    'round trip',
+  )
   t.equal(parseBinding(serialiseBinding(next.binding), 'b.json').previous, undefined, 'no previous once a bind completes')
   const secret = (tok: string) => parseToken(tok)?.secret ?? Buffer.alloc(0)
   t.equal(entryForSecret(parsed, secret(oldQuery.issued.token))?.request.roleArn, 'role/older')
-  t.equal(entryForSecret(parsed, secret(issueToken('app', realRandom.randomBytes).token)), undefined, 'a stranger\'s secret opens nothing')
+  t.equal(entryForSecret(parsed, secret(issueToken('app', realRandom.randomBytes).token)), undefined, "a stranger's secret opens nothing")
   write(join(dir, 'bindings/app.json'), text, { mode: 0o600 })
-  t.equal((await authorize(lookup, { token: oldHeader.issued.token, from: 'header' })).request.roleArn, 'role/old', 'the token in the old env file works, with its settings')
-  t.equal((await authorize(lookup, { token: oldQuery.issued.token, from: 'query' })).request.roleArn, 'role/older', 'placement checked by the entry\'s own mode')
+  t.equal(
+    (await authorize(lookup, { token: oldHeader.issued.token, from: 'header' })).request.roleArn,
+    'role/old',
+    'the token in the old env file works, with its settings',
+  )
+  t.equal((await authorize(lookup, { token: oldQuery.issued.token, from: 'query' })).request.roleArn, 'role/older', "placement checked by the entry's own mode")
   await t.rejects(authorize(lookup, { token: oldQuery.issued.token, from: 'header' }), { code: 'TOKEN_REJECTED' })
   t.equal((await authorize(lookup, { token: next.issued.token, from: 'header' })).request.roleArn, 'role/new')
   write(join(dir, 'bindings/app.json'), serialiseBinding(next.binding), { mode: 0o600 })
   await t.rejects(authorize(lookup, { token: oldHeader.issued.token, from: 'header' }), { code: 'TOKEN_REJECTED' }, 'refused once the bind completed')
   for (const bad of [{ previous: 'x' }, { previous: [{}, {}, {}] }, { previous: [{ secret_hash: 'h' }] }]) {
-    t.throws(() => parseBinding(JSON.stringify({ ...JSON.parse(serialiseBinding(next.binding)), ...bad }), 'bad.json'), { code: 'BINDING_INVALID' }, JSON.stringify(bad).slice(0, 40))
+    t.throws(
+      () => parseBinding(JSON.stringify({ ...JSON.parse(serialiseBinding(next.binding)), ...bad }), 'bad.json'),
+      { code: 'BINDING_INVALID' },
+      JSON.stringify(bad).slice(0, 40),
+    )
   }
 })
 
@@ -99,7 +147,20 @@ t.test('bind and unbind through the CLI', async (t) => {
   const s = await startScenario('p256')
   t.teardown(s.close)
   const dir = join(s.pki.dir, 'run')
-  const bindArgs = (name: string, ...extra: string[]) => ['bind', name, '--configuration-directory', dir, '--certificate', s.pki.path('leaf.pem'), '--intermediates', s.pki.path('int.pem'), '--private-key', s.pki.path('key.pem'), ...s.sessionArgs, ...extra]
+  const bindArgs = (name: string, ...extra: string[]) => [
+    'bind',
+    name,
+    '--configuration-directory',
+    dir,
+    '--certificate',
+    s.pki.path('leaf.pem'),
+    '--intermediates',
+    s.pki.path('int.pem'),
+    '--private-key',
+    s.pki.path('key.pem'),
+    ...s.sessionArgs,
+    ...extra,
+  ]
 
   const ok = await runCli(bindArgs('app1'))
   t.equal(ok.code, 0, ok.stderr)
@@ -119,14 +180,28 @@ t.test('bind and unbind through the CLI', async (t) => {
   // Validation failures write nothing.
   const stranger = await createCa({ name: 'stranger', key: 'p256' })
   const strangerLeaf = await createLeaf({ name: 'x', key: 'p256', issuer: stranger })
-  const refused = await runCli(['bind', 'bad', '--configuration-directory', dir, '--certificate', s.pki.write('s.pem', strangerLeaf.certPem), '--private-key', s.pki.write('s.key', strangerLeaf.keyPem), ...s.sessionArgs])
+  const refused = await runCli([
+    'bind',
+    'bad',
+    '--configuration-directory',
+    dir,
+    '--certificate',
+    s.pki.write('s.pem', strangerLeaf.certPem),
+    '--private-key',
+    s.pki.write('s.key', strangerLeaf.keyPem),
+    ...s.sessionArgs,
+  ])
   t.equal(refused.code, 4, refused.stderr)
   const mismatch = await runCli(bindArgs('bad', '--private-key', s.pki.path('s.key')))
   t.equal(mismatch.code, 3, 'local identity problem')
   t.notOk(existsSync(join(dir, 'env/bad')) || existsSync(join(dir, 'bindings/bad.json')), 'nothing written for a failed validation')
   const encrypted = s.pki.write('enc.key', s.pki.leaf.key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' }))
   const enc = await runCli(bindArgs('enc', '--private-key', encrypted))
-  t.same([enc.code, /is encrypted, and the server cannot ask for its password/.test(enc.stderr)], [3, true], 'an encrypted key: a clear refusal, not advice to use a flag bind lacks')
+  t.same(
+    [enc.code, /is encrypted, and the server cannot ask for its password/.test(enc.stderr)],
+    [3, true],
+    'an encrypted key: a clear refusal, not advice to use a flag bind lacks',
+  )
   const noValidate = await runCli(bindArgs('novalid', '--no-validate', '--private-key', s.pki.path('s.key')))
   t.equal(noValidate.code, 0, '--no-validate skips the checks')
 
@@ -158,7 +233,10 @@ t.test('bind and unbind through the CLI', async (t) => {
   t.equal((await runCli(bindArgs('app1', '--session-duration', '100'))).code, 2)
   const noDir = await runCli(bindArgs('x').filter((a, i, all) => a !== '--configuration-directory' && all[i - 1] !== '--configuration-directory'))
   t.same([noDir.code, /CONFIG_DIRECTORY_MISSING/.test(noDir.stderr)], [2, true])
-  const viaRuntime = await runCli(bindArgs('rt').filter((a, i, all) => a !== '--configuration-directory' && all[i - 1] !== '--configuration-directory'), { env: { RUNTIME_DIRECTORY: join(s.pki.dir, 'rt-dir') } })
+  const viaRuntime = await runCli(
+    bindArgs('rt').filter((a, i, all) => a !== '--configuration-directory' && all[i - 1] !== '--configuration-directory'),
+    { env: { RUNTIME_DIRECTORY: join(s.pki.dir, 'rt-dir') } },
+  )
   t.equal(viaRuntime.code, 0, '$RUNTIME_DIRECTORY is the default')
   t.ok(existsSync(join(s.pki.dir, 'rt-dir/env/rt')))
   t.match((await runCli(['bind', '--help'])).stdout, /--trust-anchor-arn/)
@@ -177,12 +255,30 @@ t.test('credential-process through the server (--env-file, --from-environment)',
   const s = await startScenario('p256')
   t.teardown(s.close)
   const dir = join(s.pki.dir, 'run')
-  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }) })
+  const app = await buildApp({
+    configurationDirectory: dir,
+    resolveCredentials: bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }),
+  })
   await app.fastify.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(() => app.fastify.close())
   const url = `http://127.0.0.1:${(app.fastify.server.address() as AddressInfo).port}`
-  const bind = (name: string, mode: string) => runCli(['bind', name, '--mode', mode, '--url', url, '--configuration-directory', dir, '--no-validate',
-    '--certificate', s.pki.path('chain-leaf-first.pem'), '--private-key', s.pki.path('key.pem'), ...s.sessionArgs])
+  const bind = (name: string, mode: string) =>
+    runCli([
+      'bind',
+      name,
+      '--mode',
+      mode,
+      '--url',
+      url,
+      '--configuration-directory',
+      dir,
+      '--no-validate',
+      '--certificate',
+      s.pki.path('chain-leaf-first.pem'),
+      '--private-key',
+      s.pki.path('key.pem'),
+      ...s.sessionArgs,
+    ])
   for (const mode of ['ecs-full', 'ecs-full-query', 'ecs-full-token-file']) {
     t.equal((await bind(`m-${mode}`, mode)).code, 0)
     const r = await runCli(['credential-process', '--env-file', join(dir, 'env', `m-${mode}`)])
@@ -192,11 +288,17 @@ t.test('credential-process through the server (--env-file, --from-environment)',
   const vars = parseEnvFile(readFileSync(join(dir, 'env/m-ecs-full'), 'utf8'))
   const fromEnv = await runCli(['credential-process', '--from-environment'], { env: vars })
   t.equal(fromEnv.code, 0, fromEnv.stderr)
-  const wrong = await runCli(['credential-process', '--from-environment'], { env: { ...vars, AWS_CONTAINER_AUTHORIZATION_TOKEN: `Bearer iamra.m-ecs-full.${'A'.repeat(86)}` } })
-  t.same([wrong.code, /TOKEN_REJECTED/.test(wrong.stderr)], [4, true], 'the server\'s code reaches the user')
-  const remote = await runCli(['credential-process', '--from-environment'], { env: { ...vars, AWS_CONTAINER_CREDENTIALS_FULL_URI: 'http://example.com/creds' } })
+  const wrong = await runCli(['credential-process', '--from-environment'], {
+    env: { ...vars, AWS_CONTAINER_AUTHORIZATION_TOKEN: `Bearer iamra.m-ecs-full.${'A'.repeat(86)}` },
+  })
+  t.same([wrong.code, /TOKEN_REJECTED/.test(wrong.stderr)], [4, true], "the server's code reaches the user")
+  const remote = await runCli(['credential-process', '--from-environment'], {
+    env: { ...vars, AWS_CONTAINER_CREDENTIALS_FULL_URI: 'http://example.com/creds' },
+  })
   t.same([remote.code, /refusing to send a token over plain http/.test(remote.stderr)], [2, true])
-  const down = await runCli(['credential-process', '--from-environment', '--timeout', '1'], { env: { ...vars, AWS_CONTAINER_CREDENTIALS_FULL_URI: 'http://127.0.0.1:1/ecs/credentials' } })
+  const down = await runCli(['credential-process', '--from-environment', '--timeout', '1'], {
+    env: { ...vars, AWS_CONTAINER_CREDENTIALS_FULL_URI: 'http://127.0.0.1:1/ecs/credentials' },
+  })
   t.same([down.code, /SERVER_UNREACHABLE/.test(down.stderr)], [5, true])
   const mixed = await runCli(['credential-process', '--env-file', join(dir, 'env/m-ecs-full'), '--role-arn', 'x'])
   t.equal(mixed.code, 2, 'key or ARN flags do not mix with --env-file')
@@ -208,9 +310,17 @@ t.test('several files replaced together, or none', async (t) => {
   const { writeFilesAtomic } = await import('../src/fs/atomic-write.js')
   const dir = mkdtempSync(join(tmpdir(), 'iamra-atomic-'))
   write(join(dir, 'a'), 'old a')
-  await t.rejects(writeFilesAtomic([{ path: join(dir, 'a'), data: 'new a', opts: realRandom }, { path: join(dir, 'missing-dir', 'b'), data: 'b', opts: realRandom }]))
+  await t.rejects(
+    writeFilesAtomic([
+      { path: join(dir, 'a'), data: 'new a', opts: realRandom },
+      { path: join(dir, 'missing-dir', 'b'), data: 'b', opts: realRandom },
+    ]),
+  )
   t.equal(read(join(dir, 'a'), 'utf8'), 'old a', 'the first file is untouched when the second cannot be prepared')
   t.same(ls(dir), ['a'], 'no temp file left behind')
-  await writeFilesAtomic([{ path: join(dir, 'a'), data: 'new a', opts: realRandom }, { path: join(dir, 'b'), data: 'b', opts: { mode: 0o640, ...realRandom } }])
+  await writeFilesAtomic([
+    { path: join(dir, 'a'), data: 'new a', opts: realRandom },
+    { path: join(dir, 'b'), data: 'b', opts: { mode: 0o640, ...realRandom } },
+  ])
   t.same([read(join(dir, 'a'), 'utf8'), read(join(dir, 'b'), 'utf8'), statSync(join(dir, 'b')).mode & 0o777], ['new a', 'b', 0o640])
 })

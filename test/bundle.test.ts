@@ -14,24 +14,43 @@ t.test('credential-process loads only its own chunks and node builtins', async (
   t.teardown(s.close)
   const loadsFile = join(s.pki.dir, 'loads.txt')
   const out = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
-    execFile(process.execPath, ['--import', RECORDER, BIN, 'credential-process', ...s.args], { env: { PATH: process.env.PATH ?? '', IAMRA_LOADS_FILE: loadsFile } },
-      (err, stdout) => resolve({ code: err === null ? 0 : (err.code as number), stdout }))
+    execFile(
+      process.execPath,
+      ['--import', RECORDER, BIN, 'credential-process', ...s.args],
+      { env: { PATH: process.env.PATH ?? '', IAMRA_LOADS_FILE: loadsFile } },
+      (err, stdout) => resolve({ code: err === null ? 0 : (err.code as number), stdout }),
+    )
   })
   t.equal(out.code, 0)
   const urls = readFileSync(loadsFile, 'utf8').trim().split('\n')
   const files = urls.filter((u) => u.startsWith('file:')).map((u) => fileURLToPath(u))
-  t.ok(files.every((f) => f.includes('/dist/') || f.endsWith('/bin/iamra.mjs')), 'only bundle files, nothing from node_modules')
-  t.notOk(files.some((f) => f.endsWith('testing.mjs')), 'not the testing kit')
+  t.ok(
+    files.every((f) => f.includes('/dist/') || f.endsWith('/bin/iamra.mjs')),
+    'only bundle files, nothing from node_modules',
+  )
+  t.notOk(
+    files.some((f) => f.endsWith('testing.mjs')),
+    'not the testing kit',
+  )
   const code = files.map((f) => readFileSync(f, 'utf8')).join('\n')
   // Strings only each library's code contains (names alone also appear in chunk file names).
   const markers: Record<string, string> = {
-    '@peculiar/x509': 'tsyringe requires a reflect polyfill', fastify: 'FST_ERR_', yargs: 'Not enough non-option arguments',
-    'prom-client': 'collectDefaultMetrics', '@noble/post-quantum (ML-DSA)': 'hash blockLen / outputLen must be >= 1',
+    '@peculiar/x509': 'tsyringe requires a reflect polyfill',
+    fastify: 'FST_ERR_',
+    yargs: 'Not enough non-option arguments',
+    'prom-client': 'collectDefaultMetrics',
+    '@noble/post-quantum (ML-DSA)': 'hash blockLen / outputLen must be >= 1',
     jose: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
   }
   for (const [lib, marker] of Object.entries(markers)) t.notOk(code.includes(marker), `no ${lib}`)
-  t.notOk(files.some((f) => /\/(yargs-cli|serve|bind)-[A-Z0-9]+\.mjs$/.test(f)), 'no server-side command chunk')
-  t.notOk(files.some((f) => /\/tpm-key-[A-Z0-9]+\.mjs$/.test(f)), 'no TPM code for a file key')
+  t.notOk(
+    files.some((f) => /\/(yargs-cli|serve|bind)-[A-Z0-9]+\.mjs$/.test(f)),
+    'no server-side command chunk',
+  )
+  t.notOk(
+    files.some((f) => /\/tpm-key-[A-Z0-9]+\.mjs$/.test(f)),
+    'no TPM code for a file key',
+  )
   const bytes = files.reduce((n, f) => n + readFileSync(f).length, 0)
   t.ok(bytes < 100_000, `credential-process loads ${bytes} bytes of JavaScript`)
 })

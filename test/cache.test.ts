@@ -20,9 +20,16 @@ function harness(opts: { window?: number; minFailure?: number; maxWait?: number 
   const timers: Array<{ at: number; fn: () => void; cancelled: boolean }> = []
   const events: CacheEvent[] = []
   const cache = new CredentialCache({
-    refreshWindowMs: opts.window ?? 20 * MIN, minFailureIntervalMs: opts.minFailure ?? 10_000, now: () => now, random: () => 0,
+    refreshWindowMs: opts.window ?? 20 * MIN,
+    minFailureIntervalMs: opts.minFailure ?? 10_000,
+    now: () => now,
+    random: () => 0,
     ...(opts.maxWait === undefined ? {} : { maxRefreshWaitMs: opts.maxWait }),
-    setTimer: (fn, ms) => { const t = { at: now + ms, fn, cancelled: false }; timers.push(t); return t as unknown as NodeJS.Timeout },
+    setTimer: (fn, ms) => {
+      const t = { at: now + ms, fn, cancelled: false }
+      timers.push(t)
+      return t as unknown as NodeJS.Timeout
+    },
     clearTimer: (t) => {
       ;(t as { cancelled: boolean }).cancelled = true
     },
@@ -37,7 +44,15 @@ function harness(opts: { window?: number; minFailure?: number; maxWait?: number 
       failNext--
       throw new IamraError('UPSTREAM_THROTTLED', 'throttled')
     }
-    return { accessKeyId: `AK${calls}`, secretAccessKey: 's', sessionToken: 't', expiration: new Date(now + 60 * MIN), expiresAt: new Date(now + 60 * MIN), roleArn: 'r', assumedRoleArn: undefined }
+    return {
+      accessKeyId: `AK${calls}`,
+      secretAccessKey: 's',
+      sessionToken: 't',
+      expiration: new Date(now + 60 * MIN),
+      expiresAt: new Date(now + 60 * MIN),
+      roleArn: 'r',
+      assumedRoleArn: undefined,
+    }
   }
   const advance = async (ms: number) => {
     now += ms
@@ -112,11 +127,32 @@ t.test('in the server: one CreateSession for many requests, a renewed certificat
   const s = await startScenario('p256')
   t.teardown(s.close)
   const dir = join(s.pki.dir, 'run')
-  t.equal((await runCli(['bind', 'app', '--configuration-directory', dir, '--no-validate', '--certificate', s.pki.path('leaf.pem'), '--intermediates', s.pki.path('int.pem'), '--private-key', s.pki.path('key.pem'), ...s.sessionArgs])).code, 0)
+  t.equal(
+    (
+      await runCli([
+        'bind',
+        'app',
+        '--configuration-directory',
+        dir,
+        '--no-validate',
+        '--certificate',
+        s.pki.path('leaf.pem'),
+        '--intermediates',
+        s.pki.path('int.pem'),
+        '--private-key',
+        s.pki.path('key.pem'),
+        ...s.sessionArgs,
+      ])
+    ).code,
+    0,
+  )
   const token = /AWS_CONTAINER_AUTHORIZATION_TOKEN=(\S+)/.exec(await import('node:fs').then((fs) => fs.readFileSync(join(dir, 'env/app'), 'utf8')))?.[1] ?? ''
   const cache = new CredentialCache({ now: Date.now, random: Math.random })
   t.teardown(() => cache.clear())
-  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }), cache) })
+  const app = await buildApp({
+    configurationDirectory: dir,
+    resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }), cache),
+  })
   t.teardown(() => app.fastify.close())
   const get = () => app.fastify.inject({ method: 'GET', url: '/ecs/credentials', headers: { authorization: `Bearer ${token}` } })
   const first = await Promise.all(Array.from({ length: 10 }, get))
@@ -139,16 +175,36 @@ t.test('a hanging upstream does not stall callers that have valid credentials', 
   await h.cache.get('k', h.fetch)
   h.timers.length = 0 // no background refresh in this test
   await h.advance(45 * MIN) // 15 minutes left: inside the window
-  const hanging = () => new Promise<SessionCredentials>((r) => { hung++; release = r })
+  const hanging = () =>
+    new Promise<SessionCredentials>((r) => {
+      hung++
+      release = r
+    })
   const served = Promise.all([h.cache.get('k', hanging), h.cache.get('k', hanging)])
   await new Promise((r) => setImmediate(r))
   t.equal(hung, 1, 'one refresh in flight, shared')
   const waits = h.timers.filter((x) => !x.cancelled)
-  t.same(waits.map((x) => x.at - h.now()), [50, 50], 'each caller waits at most maxRefreshWaitMs')
+  t.same(
+    waits.map((x) => x.at - h.now()),
+    [50, 50],
+    'each caller waits at most maxRefreshWaitMs',
+  )
   await h.advance(50) // the upstream still hangs
-  t.same((await served).map((c) => c.accessKeyId), ['AK1', 'AK1'], 'the last good credentials, not after the upstream gave up')
+  t.same(
+    (await served).map((c) => c.accessKeyId),
+    ['AK1', 'AK1'],
+    'the last good credentials, not after the upstream gave up',
+  )
   t.ok(h.events.some((e) => e.type === 'stale-served'))
-  release({ accessKeyId: 'AK2', secretAccessKey: 's', sessionToken: 't', expiration: new Date(h.now() + 60 * MIN), expiresAt: new Date(h.now() + 60 * MIN), roleArn: 'r', assumedRoleArn: undefined })
+  release({
+    accessKeyId: 'AK2',
+    secretAccessKey: 's',
+    sessionToken: 't',
+    expiration: new Date(h.now() + 60 * MIN),
+    expiresAt: new Date(h.now() + 60 * MIN),
+    roleArn: 'r',
+    assumedRoleArn: undefined,
+  })
   await new Promise((r) => setImmediate(r))
   t.equal((await h.cache.get('k', hanging)).accessKeyId, 'AK2', 'the refresh that finished later is used')
   t.equal(hung, 1)

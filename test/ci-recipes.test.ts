@@ -46,12 +46,16 @@ t.test('every credential_process line of docs/ci.md gets credentials with the se
     for (const run of [1, 2]) {
       const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
         execFile('bash', ['-c', command], { env: { PATH: process.env.PATH ?? '', HOME: home, ...shapes[section] }, timeout: 30_000 }, (err, stdout, stderr) =>
-          resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }))
+          resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }),
+        )
       })
       t.equal(r.code, 0, `${section}, run ${run}: exit 0 ${r.stderr}`)
       t.match(r.stdout, /^\{"Version":1,"AccessKeyId":"ASIA/, `${section}, run ${run}: credentials`)
       const lines = key.split('\n').filter((l) => l.length > 16 && !l.startsWith('-----'))
-      t.notOk(lines.some((l) => (r.stdout + r.stderr).includes(l)), `${section}, run ${run}: no line of the key printed`)
+      t.notOk(
+        lines.some((l) => (r.stdout + r.stderr).includes(l)),
+        `${section}, run ${run}: no line of the key printed`,
+      )
     }
   }
   t.equal(s.fake.calls.length, 3, 'the second run of each recipe is a --cache hit (one CreateSession per recipe)')

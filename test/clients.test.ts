@@ -15,10 +15,22 @@ const built = existsSync(new URL('../dist/iamra.mjs', import.meta.url))
 /** Runs a client with nothing from the real environment but PATH and the given variables. */
 function isolated(cmd: string, args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(cmd, args, {
-      env: { PATH: process.env.PATH ?? '', HOME: env.HOME ?? '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_EC2_METADATA_DISABLED: 'true', AWS_DEFAULT_REGION: 'us-east-1', ...env },
-      timeout: 60_000,
-    }, (err, stdout, stderr) => resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }))
+    execFile(
+      cmd,
+      args,
+      {
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: env.HOME ?? '/nonexistent',
+          AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+          AWS_EC2_METADATA_DISABLED: 'true',
+          AWS_DEFAULT_REGION: 'us-east-1',
+          ...env,
+        },
+        timeout: 60_000,
+      },
+      (err, stdout, stderr) => resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }),
+    )
   })
 }
 
@@ -39,7 +51,8 @@ else {
     const s = await startScenario('p384')
     t.teardown(s.close)
     const cfg = configFile(s.pki.dir, s.args)
-    const py = 'import boto3; c=boto3.Session().get_credentials(); f=c.get_frozen_credentials(); print(c.method, f.access_key, bool(f.token), c._expiry_time.isoformat())'
+    const py =
+      'import boto3; c=boto3.Session().get_credentials(); f=c.get_frozen_credentials(); print(c.method, f.access_key, bool(f.token), c._expiry_time.isoformat())'
     const r = await isolated('python3', ['-c', py], { AWS_CONFIG_FILE: cfg })
     t.equal(r.code, 0, r.stderr)
     t.match(r.stdout, /^custom-process ASIA[A-Z0-9]+ True \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00\n$/)
@@ -68,6 +81,6 @@ else {
     const broken = configFile(s.pki.dir, [...args.slice(0, -1), 'http://127.0.0.1:1', '--timeout', '1'])
     const failed = await isolated('aws', ['sts', 'get-caller-identity', '--endpoint-url', moto.endpoint], { AWS_CONFIG_FILE: broken })
     t.not(failed.code, 0, 'a failing credential process fails the command')
-    t.match(failed.stderr, /cannot reach 127\.0\.0\.1:1/, 'and the CLI shows iamra\'s one-line reason')
+    t.match(failed.stderr, /cannot reach 127\.0\.0\.1:1/, "and the CLI shows iamra's one-line reason")
   })
 }

@@ -19,7 +19,6 @@ const ROOT = new URL('..', import.meta.url).pathname
  */
 const ENTRY_POINTS = ['src/cli/process.ts', 'src/library/index.ts', 'src/testing/kit-runtime.ts']
 
-
 /** node:crypto's random sources, however imported. */
 const RANDOM_SOURCES = new Set(['randomBytes', 'randomUUID', 'randomInt', 'randomFill', 'randomFillSync', 'getRandomValues', 'pseudoRandomBytes'])
 
@@ -65,8 +64,15 @@ function importsOf(source: string, fileName: string): string[] {
   const sf = ts.createSourceFile(fileName, source, ts.ScriptTarget.ES2022, true)
   const out: string[] = []
   const visit = (node: ts.Node): void => {
-    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier !== undefined && ts.isStringLiteral(node.moduleSpecifier)) out.push(node.moduleSpecifier.text)
-    if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword && node.arguments[0] !== undefined && ts.isStringLiteral(node.arguments[0])) out.push(node.arguments[0].text)
+    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier !== undefined && ts.isStringLiteral(node.moduleSpecifier))
+      out.push(node.moduleSpecifier.text)
+    if (
+      ts.isCallExpression(node) &&
+      node.expression.kind === ts.SyntaxKind.ImportKeyword &&
+      node.arguments[0] !== undefined &&
+      ts.isStringLiteral(node.arguments[0])
+    )
+      out.push(node.arguments[0].text)
     ts.forEachChild(node, visit)
   }
   visit(sf)
@@ -110,11 +116,27 @@ t.test('the scanner finds each kind of ambient read, however spelled', async (t)
     'const l = crypto.getRandomValues(new Uint8Array(4))',
     'const m = webcrypto.getRandomValues(new Uint8Array(4))',
   ].join('\n')
-  t.same(findAmbientReads(bad).map((f) => f.what), [
-    "import { randomBytes } from 'node:crypto'", "import { randomUUID } from 'node:crypto'", "import { randomInt } from 'crypto'",
-    'Date.now', 'Date.now', 'new Date()', 'new Date()', 'Date()', 'process.env', 'process.env', 'process.env', 'Math.random', 'Math.random',
-    'crypto.randomUUID', 'crypto.getRandomValues', 'webcrypto.getRandomValues',
-  ])
+  t.same(
+    findAmbientReads(bad).map((f) => f.what),
+    [
+      "import { randomBytes } from 'node:crypto'",
+      "import { randomUUID } from 'node:crypto'",
+      "import { randomInt } from 'crypto'",
+      'Date.now',
+      'Date.now',
+      'new Date()',
+      'new Date()',
+      'Date()',
+      'process.env',
+      'process.env',
+      'process.env',
+      'Math.random',
+      'Math.random',
+      'crypto.randomUUID',
+      'crypto.getRandomValues',
+      'webcrypto.getRandomValues',
+    ],
+  )
   const fine = [
     "import { createHash, timingSafeEqual, webcrypto } from 'node:crypto'",
     'const a = new Date(ms)',
@@ -139,7 +161,7 @@ t.test('outside the entry points, nothing reads the real clock, environment or r
   for (const entry of ENTRY_POINTS) t.ok(sourceFiles(join(ROOT, 'src')).includes(join(ROOT, entry)), `${entry} exists`)
 })
 
-t.test('the testing kit\'s real runtime is imported from the kit only', async (t) => {
+t.test("the testing kit's real runtime is imported from the kit only", async (t) => {
   const importers = sourceFiles(join(ROOT, 'src'))
     .filter((file) => !relative(ROOT, file).startsWith('src/testing/'))
     .filter((file) => importsOf(readFileSync(file, 'utf8'), file).some((s) => /kit-runtime(\.js)?$/.test(s)))
@@ -157,5 +179,9 @@ t.test('a tree whose deep modules read the clock, env or randomness fails the wa
       imds: { 'token-store.ts': 'export const now = Date.now\n' },
     },
   })
-  t.same([...violations(dir).keys()].sort(), ['src/fs/lock.ts', 'src/imds/token-store.ts', 'src/server/authorize.ts'], 'entry points are allowed, the deep modules are not')
+  t.same(
+    [...violations(dir).keys()].sort(),
+    ['src/fs/lock.ts', 'src/imds/token-store.ts', 'src/server/authorize.ts'],
+    'entry points are allowed, the deep modules are not',
+  )
 })

@@ -22,7 +22,11 @@ const tmp = (t: Tap): string => {
   return dir
 }
 const dirOf = (p: string): string => (p.endsWith('credentials') ? join(p, '..') : p)
-const codeOf = async (p: Promise<unknown>): Promise<string | undefined> => p.then(() => undefined, (e: unknown) => (e instanceof IamraError ? e.code : `not an IamraError: ${String(e)}`))
+const codeOf = async (p: Promise<unknown>): Promise<string | undefined> =>
+  p.then(
+    () => undefined,
+    (e: unknown) => (e instanceof IamraError ? e.code : `not an IamraError: ${String(e)}`),
+  )
 const C = { accessKeyId: 'ASIAKILLED', secretAccessKey: 'secret/killed', sessionToken: 'token-killed==' }
 const root = process.getuid?.() === 0
 const haveProc = spawnSync('test', ['-r', '/proc/self/stat']).status === 0
@@ -50,9 +54,15 @@ if (mode === 'cache-loop') for (let i = 0; ; i++) {
   await cachedAcrossProcesses({ dir: path, key: 'k', now: () => new Date(), locks }, async () => ({ ...creds(i), expiration: new Date(Date.now() + 1), expiresAt: new Date(Date.now() + 1), roleArn: 'r', assumedRoleArn: undefined }))
   if (i === 0) console.log('ready')
 }`,
-    resolveDir: new URL('../src', import.meta.url).pathname, loader: 'ts',
+    resolveDir: new URL('../src', import.meta.url).pathname,
+    loader: 'ts',
   },
-  bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: WORKER, logLevel: 'error',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  outfile: WORKER,
+  logLevel: 'error',
 })
 
 /** This test process's file locks. */
@@ -60,25 +70,29 @@ const locks = testLocks()
 const withLock = <T>(path: string, fn: () => Promise<T>, opts: { timeoutMs?: number } = {}): Promise<T> => locks.withLock(path, fn, opts)
 
 /** Resolves with the first stdout line matching `re`, or rejects after `ms`. */
-const lineFrom = (child: ChildProcess, re: RegExp, ms: number): Promise<string> => new Promise((resolve, reject) => {
-  let out = ''
-  const timer = setTimeout(() => reject(new Error(`no line matching ${re} within ${ms} ms (got ${JSON.stringify(out)})`)), ms)
-  child.stdout?.on('data', (c: Buffer) => {
-    out += c.toString()
-    const m = out.split('\n').find((l) => re.test(l))
-    if (m !== undefined) {
-      clearTimeout(timer)
-      resolve(m)
-    }
+const lineFrom = (child: ChildProcess, re: RegExp, ms: number): Promise<string> =>
+  new Promise((resolve, reject) => {
+    let out = ''
+    const timer = setTimeout(() => reject(new Error(`no line matching ${re} within ${ms} ms (got ${JSON.stringify(out)})`)), ms)
+    child.stdout?.on('data', (c: Buffer) => {
+      out += c.toString()
+      const m = out.split('\n').find((l) => re.test(l))
+      if (m !== undefined) {
+        clearTimeout(timer)
+        resolve(m)
+      }
+    })
   })
-})
 
 /**
  * Runs `argv` (node arguments) under a parent that never reaps it (`sh` exec'd into `sleep`), so that once killed it
  * stays a zombie, as when the process that started it has not waited for it yet. Returns its pid and a SIGKILL.
  */
 async function zombieable(t: Tap, argv: string[], env: Record<string, string> = {}): Promise<{ pid: number; child: ChildProcess; kill: () => Promise<void> }> {
-  const child = spawn('sh', ['-c', '"$0" "$@" & echo "pid:$!"; exec sleep 60', process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'inherit'], env: { PATH: process.env.PATH ?? '', ...env } })
+  const child = spawn('sh', ['-c', '"$0" "$@" & echo "pid:$!"; exec sleep 60', process.execPath, ...argv], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { PATH: process.env.PATH ?? '', ...env },
+  })
   t.teardown(() => void child.kill('SIGKILL'))
   const pid = Number((await lineFrom(child, /^pid:\d+$/, 10_000)).slice(4))
   return {
@@ -92,67 +106,90 @@ async function zombieable(t: Tap, argv: string[], env: Record<string, string> = 
   }
 }
 
-t.test('a lock whose holder was SIGKILLed (and is a zombie) is taken over at once', { skip: haveProc ? false : 'needs /proc (Linux) to make and check a zombie' }, async (t) => {
-  const dir = tmp(t)
-  const file = join(dir, 'credentials')
-  writeFileSync(file, '[keep]\nx = 1\n', { mode: 0o600 })
-  const holder = await zombieable(t, [WORKER, 'hold', file])
-  await lineFrom(holder.child, /^held$/, 10_000)
-  await holder.kill()
-  t.match(readFileSync(`/proc/${holder.pid}/stat`, 'utf8'), /\) Z /, 'the killed holder is a zombie: kill(pid, 0) still succeeds')
-  const started = Date.now()
-  await writeProfile(file, 'p', C, locks)
-  const ms = Date.now() - started
-  t.ok(ms < 1000, `the next writer took ${ms} ms (before: 10 s, then LOCK_TIMEOUT)`)
-  t.match(readFileSync(file, 'utf8'), /^\[keep\]\nx = 1\n\[p\]\naws_access_key_id = ASIAKILLED\n/)
-  t.same(readdirSync(dir), ['credentials'], 'the dead lock is gone')
-})
+t.test(
+  'a lock whose holder was SIGKILLed (and is a zombie) is taken over at once',
+  { skip: haveProc ? false : 'needs /proc (Linux) to make and check a zombie' },
+  async (t) => {
+    const dir = tmp(t)
+    const file = join(dir, 'credentials')
+    writeFileSync(file, '[keep]\nx = 1\n', { mode: 0o600 })
+    const holder = await zombieable(t, [WORKER, 'hold', file])
+    await lineFrom(holder.child, /^held$/, 10_000)
+    await holder.kill()
+    t.match(readFileSync(`/proc/${holder.pid}/stat`, 'utf8'), /\) Z /, 'the killed holder is a zombie: kill(pid, 0) still succeeds')
+    const started = Date.now()
+    await writeProfile(file, 'p', C, locks)
+    const ms = Date.now() - started
+    t.ok(ms < 1000, `the next writer took ${ms} ms (before: 10 s, then LOCK_TIMEOUT)`)
+    t.match(readFileSync(file, 'utf8'), /^\[keep\]\nx = 1\n\[p\]\naws_access_key_id = ASIAKILLED\n/)
+    t.same(readdirSync(dir), ['credentials'], 'the dead lock is gone')
+  },
+)
 
-t.test('a lock naming a live pid started at another time (a reused pid) is taken over; the real holder is not', { skip: haveProc ? false : 'needs /proc (Linux)' }, async (t) => {
-  const dir = tmp(t)
-  const file = join(dir, 'credentials')
-  const lockPath = `${file}.lock`
-  const stat = readFileSync(`/proc/${process.ppid}/stat`, 'utf8')
-  const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
-  writeFileSync(lockPath, `${process.ppid}@${hostname()} 0123456789abcdef ${Number(start) + 1}\n`)
-  const started = Date.now()
-  t.equal(await withLock(file, async () => 'ran', { timeoutMs: 5000 }), 'ran')
-  t.ok(Date.now() - started < 1000, 'taken over at once')
-  writeFileSync(lockPath, `${process.ppid}@${hostname()} 0123456789abcdef ${start}\n`)
-  t.equal(await codeOf(withLock(file, async () => t.fail('must not run'), { timeoutMs: 300 })), 'LOCK_TIMEOUT', 'the live holder keeps it')
-  t.equal(readFileSync(lockPath, 'utf8'), `${process.ppid}@${hostname()} 0123456789abcdef ${start}\n`, 'and its lock is untouched')
-})
+t.test(
+  'a lock naming a live pid started at another time (a reused pid) is taken over; the real holder is not',
+  { skip: haveProc ? false : 'needs /proc (Linux)' },
+  async (t) => {
+    const dir = tmp(t)
+    const file = join(dir, 'credentials')
+    const lockPath = `${file}.lock`
+    const stat = readFileSync(`/proc/${process.ppid}/stat`, 'utf8')
+    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+    writeFileSync(lockPath, `${process.ppid}@${hostname()} 0123456789abcdef ${Number(start) + 1}\n`)
+    const started = Date.now()
+    t.equal(await withLock(file, async () => 'ran', { timeoutMs: 5000 }), 'ran')
+    t.ok(Date.now() - started < 1000, 'taken over at once')
+    writeFileSync(lockPath, `${process.ppid}@${hostname()} 0123456789abcdef ${start}\n`)
+    t.equal(await codeOf(withLock(file, async () => t.fail('must not run'), { timeoutMs: 300 })), 'LOCK_TIMEOUT', 'the live holder keeps it')
+    t.equal(readFileSync(lockPath, 'utf8'), `${process.ppid}@${hostname()} 0123456789abcdef ${start}\n`, 'and its lock is untouched')
+  },
+)
 
-t.test('credential-process --cache killed during CreateSession: the next invocation does not wait', { skip: haveProc ? false : 'needs /proc (Linux)' }, async (t) => {
-  let calls = 0
-  const s = await startScenario('p256', {
-    mint: async (r: MintRequest) => {
-      // The first CreateSession never answers: its caller holds the cache entry's lock when it is killed.
-      if (++calls === 1) await new Promise(() => {})
-      return { accessKeyId: 'ASIAAFTERKILL', secretAccessKey: 'sk', sessionToken: 'tok', expiration: new Date(Date.now() + r.durationSeconds * 1000) }
-    },
-  })
-  t.teardown(s.close)
-  const cacheDir = join(s.pki.dir, 'cache')
-  const args = ['credential-process', ...s.args, '--cache', '--cache-dir', cacheDir]
-  const holder = await zombieable(t, [BIN, ...args])
-  const locked = (): boolean => existsSync(cacheDir) && readdirSync(cacheDir).some((n) => n.endsWith('.json.lock'))
-  await pollUntil(() => locked() && calls === 1, { tries: 500, everyMs: 20 })
-  t.ok(locked() && calls === 1, 'the first invocation holds the lock, waiting for CreateSession')
-  await holder.kill()
-  const started = Date.now()
-  const r = await spawnCli(args)
-  const ms = Date.now() - started
-  t.equal(r.code, 0, r.stderr)
-  t.match(r.stdout, /ASIAAFTERKILL/)
-  t.ok(ms < 5000, `the next invocation took ${ms} ms, process start-up included (before: 30 s)`)
-  t.same(readdirSync(cacheDir).filter((n) => !n.endsWith('.json')), [], 'no lock or temp file left')
-})
+t.test(
+  'credential-process --cache killed during CreateSession: the next invocation does not wait',
+  { skip: haveProc ? false : 'needs /proc (Linux)' },
+  async (t) => {
+    let calls = 0
+    const s = await startScenario('p256', {
+      mint: async (r: MintRequest) => {
+        // The first CreateSession never answers: its caller holds the cache entry's lock when it is killed.
+        if (++calls === 1) await new Promise(() => {})
+        return { accessKeyId: 'ASIAAFTERKILL', secretAccessKey: 'sk', sessionToken: 'tok', expiration: new Date(Date.now() + r.durationSeconds * 1000) }
+      },
+    })
+    t.teardown(s.close)
+    const cacheDir = join(s.pki.dir, 'cache')
+    const args = ['credential-process', ...s.args, '--cache', '--cache-dir', cacheDir]
+    const holder = await zombieable(t, [BIN, ...args])
+    const locked = (): boolean => existsSync(cacheDir) && readdirSync(cacheDir).some((n) => n.endsWith('.json.lock'))
+    await pollUntil(() => locked() && calls === 1, { tries: 500, everyMs: 20 })
+    t.ok(locked() && calls === 1, 'the first invocation holds the lock, waiting for CreateSession')
+    await holder.kill()
+    const started = Date.now()
+    const r = await spawnCli(args)
+    const ms = Date.now() - started
+    t.equal(r.code, 0, r.stderr)
+    t.match(r.stdout, /ASIAAFTERKILL/)
+    t.ok(ms < 5000, `the next invocation took ${ms} ms, process start-up included (before: 30 s)`)
+    t.same(
+      readdirSync(cacheDir).filter((n) => !n.endsWith('.json')),
+      [],
+      'no lock or temp file left',
+    )
+  },
+)
 
 const ROUNDS = 15
 
 /** SIGKILLs a looping writer `rounds` times at random moments; after each kill the next writer runs and is checked. */
-async function killRounds(t: Tap & { ok: (v: unknown, m: string) => void }, mode: string, path: string, rounds: number, next: () => Promise<void>, clean: () => boolean): Promise<{ leftBehind: number; slowest: number }> {
+async function killRounds(
+  t: Tap & { ok: (v: unknown, m: string) => void },
+  mode: string,
+  path: string,
+  rounds: number,
+  next: () => Promise<void>,
+  clean: () => boolean,
+): Promise<{ leftBehind: number; slowest: number }> {
   let leftBehind = 0
   let slowest = 0
   for (let i = 0; i < rounds; i++) {
@@ -166,7 +203,7 @@ async function killRounds(t: Tap & { ok: (v: unknown, m: string) => void }, mode
     const started = Date.now()
     await next()
     slowest = Math.max(slowest, Date.now() - started)
-    t.ok(clean(), `round ${i}: nothing left after the next writer (${readdirSync(dirOf(path)).join(" ")})`)
+    t.ok(clean(), `round ${i}: nothing left after the next writer (${readdirSync(dirOf(path)).join(' ')})`)
   }
   return { leftBehind, slowest }
 }
@@ -175,10 +212,17 @@ t.test('update killed at many points: the file is whole, no temp file or lock ou
   const dir = tmp(t)
   const file = join(dir, 'credentials')
   writeFileSync(file, '# mine\n[keep]\nx = 1\n', { mode: 0o600 })
-  const { leftBehind, slowest } = await killRounds(t, 'update-loop', file, ROUNDS, async () => {
-    await writeProfile(file, 'p', C, locks)
-    t.match(readFileSync(file, 'utf8'), /^# mine\n\[keep\]\nx = 1\n\[p\]\naws_access_key_id = ASIAKILLED\n/)
-  }, () => readdirSync(dir).length === 1)
+  const { leftBehind, slowest } = await killRounds(
+    t,
+    'update-loop',
+    file,
+    ROUNDS,
+    async () => {
+      await writeProfile(file, 'p', C, locks)
+      t.match(readFileSync(file, 'utf8'), /^# mine\n\[keep\]\nx = 1\n\[p\]\naws_access_key_id = ASIAKILLED\n/)
+    },
+    () => readdirSync(dir).length === 1,
+  )
   t.ok(slowest < 1000, `the slowest next run took ${slowest} ms`)
   t.comment(`${ROUNDS} kills: ${leftBehind} left a temp or lock file behind, all removed by the next run`)
   t.equal(statSync(file).mode & 0o777, 0o600)
@@ -186,12 +230,25 @@ t.test('update killed at many points: the file is whole, no temp file or lock ou
 
 t.test('credential-process --cache killed at many points: no temp file holding credentials outlives the next write', async (t) => {
   const dir = join(tmp(t), 'cache')
-  const { leftBehind, slowest } = await killRounds(t, 'cache-loop', dir, ROUNDS, async () => {
-    const got = await cachedAcrossProcesses({ dir, key: 'k', now: () => new Date(), locks }, async () => ({ ...C, expiration: new Date(Date.now() + 3_600_000), expiresAt: new Date(Date.now() + 3_600_000), roleArn: 'r', assumedRoleArn: undefined }))
-    t.equal(got.accessKeyId.startsWith('ASIA'), true)
-    // Make the entry stale again for the next round's worker and next writer.
-    writeFileSync(join(dir, 'k.json'), '{}', { mode: 0o600 })
-  }, () => readdirSync(dir).every((n) => n === 'k.json'))
+  const { leftBehind, slowest } = await killRounds(
+    t,
+    'cache-loop',
+    dir,
+    ROUNDS,
+    async () => {
+      const got = await cachedAcrossProcesses({ dir, key: 'k', now: () => new Date(), locks }, async () => ({
+        ...C,
+        expiration: new Date(Date.now() + 3_600_000),
+        expiresAt: new Date(Date.now() + 3_600_000),
+        roleArn: 'r',
+        assumedRoleArn: undefined,
+      }))
+      t.equal(got.accessKeyId.startsWith('ASIA'), true)
+      // Make the entry stale again for the next round's worker and next writer.
+      writeFileSync(join(dir, 'k.json'), '{}', { mode: 0o600 })
+    },
+    () => readdirSync(dir).every((n) => n === 'k.json'),
+  )
   t.ok(slowest < 1000, `the slowest next write took ${slowest} ms`)
   t.comment(`${ROUNDS} kills: ${leftBehind} left a temp or lock file behind, all removed by the next write`)
 })
@@ -274,8 +331,12 @@ t.test('credential-process --env-file: a directory, FIFO, device or missing file
   const empty = join(dir, 'empty')
   writeFileSync(empty, '')
   const cases: Array<[string, RegExp]> = [
-    [dir, /is a directory/], [fifo, /is a named pipe/], ['/dev/zero', /is a character device/], [join(dir, 'missing'), /no such file/],
-    [empty, /is empty/], [envFile, /token file .*is a named pipe/],
+    [dir, /is a directory/],
+    [fifo, /is a named pipe/],
+    ['/dev/zero', /is a character device/],
+    [join(dir, 'missing'), /no such file/],
+    [empty, /is empty/],
+    [envFile, /token file .*is a named pipe/],
   ]
   for (const [path, msg] of cases) {
     const started = Date.now()

@@ -16,7 +16,11 @@ t.test('round trips for every key type and chain shape', async (t) => {
     t.teardown(s.close)
     const r = await runCli(['credential-process', ...s.args])
     t.equal(r.code, 0, `${spec}: exit 0 ${r.stderr}`)
-    t.match(r.stdout, /^\{"Version":1,"AccessKeyId":"ASIA[A-Z0-9]+","SecretAccessKey":"[^"]+","SessionToken":"[^"]+","Expiration":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"\}$/, `${spec}: exact shape, no newline`)
+    t.match(
+      r.stdout,
+      /^\{"Version":1,"AccessKeyId":"ASIA[A-Z0-9]+","SecretAccessKey":"[^"]+","SessionToken":"[^"]+","Expiration":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"\}$/,
+      `${spec}: exact shape, no newline`,
+    )
     t.equal(s.fake.calls.at(-1)?.chainLength, 1, `${spec}: intermediate sent in the chain header`)
     if (spec !== 'p256') continue
     const variants: Array<[string, string[]]> = [
@@ -49,11 +53,36 @@ t.test('errors: codes, exit codes, one line, nothing sent for local problems', a
     ['no flags at all', [], 2, /--trust-anchor-arn is required; --profile-arn is required; --role-arn is required \[ARN_INVALID\]/],
     ['unknown flag', [...s.args, '--bogus'], 2, /Unknown option '--bogus'.*\[USAGE\]/],
     ['duration out of range', [...s.args, '--session-duration', '43201'], 2, /900 to 43200.*\[USAGE\]/],
-    ['regions differ', [...s.args.slice(0, -8), '--trust-anchor-arn', s.args[s.args.indexOf('--trust-anchor-arn') + 1]!.replace('us-east-1', 'eu-west-1'), '--profile-arn', s.args[s.args.indexOf('--profile-arn') + 1]!, '--role-arn', 'arn:aws:iam::123456789012:role/x', '--endpoint', s.fake.url], 2, /regions don't match \(eu-west-1 and us-east-1\) \[REGION_MISMATCH\]/],
+    [
+      'regions differ',
+      [
+        ...s.args.slice(0, -8),
+        '--trust-anchor-arn',
+        s.args[s.args.indexOf('--trust-anchor-arn') + 1]!.replace('us-east-1', 'eu-west-1'),
+        '--profile-arn',
+        s.args[s.args.indexOf('--profile-arn') + 1]!,
+        '--role-arn',
+        'arn:aws:iam::123456789012:role/x',
+        '--endpoint',
+        s.fake.url,
+      ],
+      2,
+      /regions don't match \(eu-west-1 and us-east-1\) \[REGION_MISMATCH\]/,
+    ],
     ['OS store selector', [...s.args, '--cert-selector', 'Key=x509Subject,Value=CN=x'], 2, /--certificate cannot be combined with --cert-selector/],
     ['OS store alone', ['--cert-selector', 'x', ...s.sessionArgs], 2, /which is not supported on Linux; .*\[UNSUPPORTED_ON_PLATFORM\]/],
-    ['key does not match', ['--certificate', s.pki.path('leaf.pem'), '--private-key', s.pki.write('other.key', other.keyPem), ...s.sessionArgs], 3, /other\.key matches none of the certificates.*\[KEY_CERT_MISMATCH\]/],
-    ['missing certificate file', ['--certificate', '/nonexistent/c.pem', '--private-key', s.pki.path('key.pem'), ...s.sessionArgs], 3, /\/nonexistent\/c\.pem: no such file \[CERT_UNREADABLE\]/],
+    [
+      'key does not match',
+      ['--certificate', s.pki.path('leaf.pem'), '--private-key', s.pki.write('other.key', other.keyPem), ...s.sessionArgs],
+      3,
+      /other\.key matches none of the certificates.*\[KEY_CERT_MISMATCH\]/,
+    ],
+    [
+      'missing certificate file',
+      ['--certificate', '/nonexistent/c.pem', '--private-key', s.pki.path('key.pem'), ...s.sessionArgs],
+      3,
+      /\/nonexistent\/c\.pem: no such file \[CERT_UNREADABLE\]/,
+    ],
     ['no certificate', ['--private-key', s.pki.path('key.pem'), ...s.sessionArgs], 2, /no certificate given/],
   ]
   for (const [name, args, code, msg] of cases) {
@@ -71,7 +100,14 @@ t.test('the service refuses: untrusted CA, wrong region, tampered body, outage',
   t.teardown(s.close)
   const stranger = await createCa({ name: 'stranger', key: 'p256' })
   const strangerLeaf = await createLeaf({ name: 'x', key: 'p256', issuer: stranger })
-  const untrusted = await runCli(['credential-process', '--certificate', s.pki.write('s.pem', strangerLeaf.certPem), '--private-key', s.pki.write('s.key', strangerLeaf.keyPem), ...s.sessionArgs])
+  const untrusted = await runCli([
+    'credential-process',
+    '--certificate',
+    s.pki.write('s.pem', strangerLeaf.certPem),
+    '--private-key',
+    s.pki.write('s.key', strangerLeaf.keyPem),
+    ...s.sessionArgs,
+  ])
   t.same([untrusted.code, /AccessDeniedException: Untrusted Signing Certificate/.test(untrusted.stderr)], [4, true], untrusted.stderr)
 
   const wrongRegion = await runCli(['credential-process', ...s.args, '--region', 'eu-west-1'])
@@ -84,22 +120,33 @@ t.test('the service refuses: untrusted CA, wrong region, tampered body, outage',
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
       const body = Buffer.from(Buffer.concat(chunks).toString().replace('3600', '3601'))
-      const fwd = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: { ...req.headers, 'content-length': String(body.length) } }, (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers)
-        up.pipe(res)
-      })
+      const fwd = request(
+        { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: { ...req.headers, 'content-length': String(body.length) } },
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers)
+          up.pipe(res)
+        },
+      )
       fwd.end(body)
     })
   })
   await new Promise<void>((r) => mitm.listen(0, '127.0.0.1', r))
-  t.teardown(() => { mitm.closeAllConnections(); mitm.close() })
+  t.teardown(() => {
+    mitm.closeAllConnections()
+    mitm.close()
+  })
   const mitmUrl = `http://127.0.0.1:${(mitm.address() as AddressInfo).port}`
   // The MITM keeps the Host header, so the signature covers the fake's host; only the body differs.
   const tampered = await runCli(['credential-process', ...s.args.slice(0, -1), mitmUrl])
   t.same([tampered.code, /Invalid signature/.test(tampered.stderr)], [4, true], `tampered body refused: ${tampered.stderr}`)
 
   s.fake.calls.length = 0
-  const flaky = await startScenario('p256', { failures: [{ status: 503, errorType: 'ServiceUnavailableException', message: 'down' }, { status: 500, errorType: 'InternalServerException', message: 'oops' }] })
+  const flaky = await startScenario('p256', {
+    failures: [
+      { status: 503, errorType: 'ServiceUnavailableException', message: 'down' },
+      { status: 500, errorType: 'InternalServerException', message: 'oops' },
+    ],
+  })
   t.teardown(flaky.close)
   const recovered = await runCli(['credential-process', ...flaky.args])
   t.same([recovered.code, flaky.fake.calls.length], [0, 3], 'two server errors, then success on the third attempt')
@@ -115,7 +162,17 @@ t.test('--debug explains the request and never prints a secret', async (t) => {
   const s = await startScenario('rsa2048')
   t.teardown(s.close)
   const enc = s.pki.write('enc.pem', s.pki.leaf.key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw-never-printed' }))
-  const r = await runCli(['credential-process', '--debug', '--certificate', s.pki.path('chain-root-first.pem'), '--private-key', enc, '--pkcs8-password', 'pw-never-printed', ...s.sessionArgs])
+  const r = await runCli([
+    'credential-process',
+    '--debug',
+    '--certificate',
+    s.pki.path('chain-root-first.pem'),
+    '--private-key',
+    enc,
+    '--pkcs8-password',
+    'pw-never-printed',
+    ...s.sessionArgs,
+  ])
   t.equal(r.code, 0, r.stderr)
   const creds = parse(r.stdout)
   t.match(r.stderr, /debug: canonical request:\nPOST\n\/sessions\n/)
@@ -131,7 +188,10 @@ t.test('sign-string, read-certificate-data, version, help', async (t) => {
   const pub = createPublicKey(s.pki.leaf.key)
   const json = await runCli(['sign-string', '--private-key', s.pki.path('key.pem')])
   t.equal(json.code, 0)
-  t.ok(verify('sha256', testStringFor(pub), pub, Buffer.from(JSON.parse(json.stdout) as string, 'hex')), 'json: SHA-256 signature over the official test string')
+  t.ok(
+    verify('sha256', testStringFor(pub), pub, Buffer.from(JSON.parse(json.stdout) as string, 'hex')),
+    'json: SHA-256 signature over the official test string',
+  )
   const text = await runCli(['sign-string', '--private-key', s.pki.path('key.pem'), '--format', 'text', '--digest', 'SHA384'])
   t.ok(verify('sha384', testStringFor(pub), pub, Buffer.from(text.stdout, 'hex')), 'text + SHA384')
   const rsa = await startScenario('rsa2048')
@@ -141,14 +201,22 @@ t.test('sign-string, read-certificate-data, version, help', async (t) => {
   const two = await runCli(['sign-string', '--private-key', rsa.pki.path('key.pem'), '--format', 'text'])
   t.equal(one.stdout, two.stdout, 'RSA signatures are deterministic')
   t.ok(verify('sha256', testStringFor(rsaPub), rsaPub, Buffer.from(one.stdout, 'hex')))
-  const expected = Buffer.concat([Buffer.from('AWS Roles Anywhere Credential Helper Signing Test1'), createHash('sha256').update('IAM RA').update(rsaPub.export({ type: 'pkcs1', format: 'der' })).digest()])
+  const expected = Buffer.concat([
+    Buffer.from('AWS Roles Anywhere Credential Helper Signing Test1'),
+    createHash('sha256')
+      .update('IAM RA')
+      .update(rsaPub.export({ type: 'pkcs1', format: 'der' }))
+      .digest(),
+  ])
   t.same(testStringFor(rsaPub), expected, 'RSA public key as PKCS#1 RSAPublicKey DER')
   t.equal((await runCli(['sign-string', '--private-key', s.pki.path('key.pem'), '--format', 'xml'])).code, 2)
 
   const data = await runCli(['read-certificate-data', '--certificate', s.pki.path('chain-leaf-first.pem')])
   const d = parse(data.stdout)
   t.same(d, {
-    keyType: 'EC', certificateData: s.pki.leaf.der.toString('base64'), serialNumber: BigInt(`0x${new X509Certificate(s.pki.leaf.der).serialNumber}`).toString(),
+    keyType: 'EC',
+    certificateData: s.pki.leaf.der.toString('base64'),
+    serialNumber: BigInt(`0x${new X509Certificate(s.pki.leaf.der).serialNumber}`).toString(),
     supportedAlgorithms: ['ECSHA256', 'ECSHA384', 'ECSHA512'],
   })
   t.notOk(data.stdout.endsWith('\n'))

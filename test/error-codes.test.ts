@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: the strings are source code samples the walker reads, template literals included
 // Every place in src/ that raises or answers with an error code, read from the syntax tree and checked
 // against the catalogue: the code exists, the layer raising it may raise it (a USAGE from the
 // signing core, an UPSTREAM_* from a file editor or a listen failure would mean something else
@@ -23,9 +24,21 @@ const SRC = new URL('../src/', import.meta.url).pathname
  * fault, so each door can say which of its own inputs is wrong.
  */
 const ARGUMENT_HANDLING: readonly string[] = [
-  'cli/', 'library/', 'imds/serve-imds.ts', 'imds/listen-policy.ts', 'server/listen.ts', 'kubernetes/serve-agent.ts',
-  'kubernetes/bind-kubernetes.ts', 'kubernetes/service-account.ts', 'kubernetes/jwks-source.ts', 'binding/modes.ts',
-  'binding/consumer-url.ts', 'binding/names.ts', 'update/credentials-file.ts', 'update/run-update.ts', 'tpm/transport.ts',
+  'cli/',
+  'library/',
+  'imds/serve-imds.ts',
+  'imds/listen-policy.ts',
+  'server/listen.ts',
+  'kubernetes/serve-agent.ts',
+  'kubernetes/bind-kubernetes.ts',
+  'kubernetes/service-account.ts',
+  'kubernetes/jwks-source.ts',
+  'binding/modes.ts',
+  'binding/consumer-url.ts',
+  'binding/names.ts',
+  'update/credentials-file.ts',
+  'update/run-update.ts',
+  'tpm/transport.ts',
 ]
 
 const ALLOWED: Readonly<Record<IamraErrorCode, readonly string[]>> = {
@@ -112,20 +125,50 @@ const RESERVED: ReadonlyMap<IamraErrorCode, string> = new Map<IamraErrorCode, st
 const DYNAMIC: ReadonlyArray<{ file: string; expr: string; codes: readonly IamraErrorCode[]; why: string }> = [
   { file: 'errors.ts', expr: 'code', codes: [], why: 'fail(): its callers are read as constructions' },
   { file: 'errors.ts', expr: 'this.code', codes: [], why: 'rephrase(): keeps the code of an error already raised' },
-  { file: 'identity/files.ts', expr: 'code', codes: ['CERT_UNREADABLE', 'KEY_UNREADABLE'], why: 'the identity file reader: its callers say which file it reads' },
+  {
+    file: 'identity/files.ts',
+    expr: 'code',
+    codes: ['CERT_UNREADABLE', 'KEY_UNREADABLE'],
+    why: 'the identity file reader: its callers say which file it reads',
+  },
   { file: 'secrets/env-source.ts', expr: 'code', codes: ['CERT_UNREADABLE', 'KEY_UNREADABLE'], why: 'env: sources for certificates and keys' },
-  { file: 'pkcs11/errors.ts', expr: 'code', codes: ['HSM_FAILED', 'HSM_PIN_WRONG', 'HSM_PIN_LOCKED', 'HSM_DEVICE_ERROR', 'KEY_UNSUPPORTED'], why: 'CKR_ names mapped to codes' },
-  { file: 'rolesanywhere/arn.ts', expr: 'code', codes: ['ARN_INVALID', 'REGION_MISMATCH'], why: 'REGION_MISMATCH only when every problem is one (chosen by problem, not by text)' },
-  { file: 'rolesanywhere/create-session.ts', expr: 'se.code', codes: ['UPSTREAM_THROTTLED', 'UPSTREAM_UNAVAILABLE', 'UPSTREAM_DENIED', 'UPSTREAM_NOT_FOUND', 'UPSTREAM_INVALID_REQUEST', 'UPSTREAM_BAD_RESPONSE'], why: 'classifyServiceError (response.ts) by HTTP status' },
-  { file: 'credentials/from-server.ts', expr: 'known ?? fallback', codes: ['TOKEN_REJECTED', 'UPSTREAM_UNAVAILABLE', 'UPSTREAM_INVALID_REQUEST'], why: 'the iamra server\'s own code when it is a catalogue code, else by HTTP status' },
-  { file: 'server/authorize.ts', expr: 'e.code', codes: [], why: 'a binding lookup\'s error with its details (paths) moved to the log' },
-  { file: 'imds/app.ts', expr: 'code', codes: ['INTERNAL'], why: 'the credential source\'s error code, or INTERNAL for a throw that is not an IamraError' },
+  {
+    file: 'pkcs11/errors.ts',
+    expr: 'code',
+    codes: ['HSM_FAILED', 'HSM_PIN_WRONG', 'HSM_PIN_LOCKED', 'HSM_DEVICE_ERROR', 'KEY_UNSUPPORTED'],
+    why: 'CKR_ names mapped to codes',
+  },
+  {
+    file: 'rolesanywhere/arn.ts',
+    expr: 'code',
+    codes: ['ARN_INVALID', 'REGION_MISMATCH'],
+    why: 'REGION_MISMATCH only when every problem is one (chosen by problem, not by text)',
+  },
+  {
+    file: 'rolesanywhere/create-session.ts',
+    expr: 'se.code',
+    codes: ['UPSTREAM_THROTTLED', 'UPSTREAM_UNAVAILABLE', 'UPSTREAM_DENIED', 'UPSTREAM_NOT_FOUND', 'UPSTREAM_INVALID_REQUEST', 'UPSTREAM_BAD_RESPONSE'],
+    why: 'classifyServiceError (response.ts) by HTTP status',
+  },
+  {
+    file: 'credentials/from-server.ts',
+    expr: 'known ?? fallback',
+    codes: ['TOKEN_REJECTED', 'UPSTREAM_UNAVAILABLE', 'UPSTREAM_INVALID_REQUEST'],
+    why: "the iamra server's own code when it is a catalogue code, else by HTTP status",
+  },
+  { file: 'server/authorize.ts', expr: 'e.code', codes: [], why: "a binding lookup's error with its details (paths) moved to the log" },
+  { file: 'imds/app.ts', expr: 'code', codes: ['INTERNAL'], why: "the credential source's error code, or INTERNAL for a throw that is not an IamraError" },
   { file: 'server/app.ts', expr: 'error.code', codes: [], why: 'the HTTP answer for an error already raised' },
   { file: 'kubernetes/agent-app.ts', expr: 'error.code', codes: [], why: 'the HTTP answer for an error already raised' },
-  { file: 'library/create-provider.ts', expr: 'e.code', codes: [], why: 'a core error in the library\'s words' },
-  { file: 'library/load-identity.ts', expr: 'e.code', codes: [], why: 'a core error in the library\'s words' },
+  { file: 'library/create-provider.ts', expr: 'e.code', codes: [], why: "a core error in the library's words" },
+  { file: 'library/load-identity.ts', expr: 'e.code', codes: [], why: "a core error in the library's words" },
   { file: 'library/load-identity.ts', expr: 'unreadable(field)', codes: ['CERT_UNREADABLE', 'KEY_UNREADABLE'], why: 'a source function that threw, by option' },
-  { file: 'library/resolve-options.ts', expr: 'first.code', codes: ['USAGE', 'ARN_INVALID', 'REGION_MISMATCH', 'ENDPOINT_INVALID'], why: 'the first of the option problems' },
+  {
+    file: 'library/resolve-options.ts',
+    expr: 'first.code',
+    codes: ['USAGE', 'ARN_INVALID', 'REGION_MISMATCH', 'ENDPOINT_INVALID'],
+    why: 'the first of the option problems',
+  },
 ]
 
 /** Flags of other programs a message may name (tpm2-tools). */
@@ -161,8 +204,17 @@ function plainUse(id: ts.Identifier): boolean {
   const p = id.parent
   if ((ts.isNewExpression(p) || ts.isCallExpression(p)) && p.expression === id) return true
   if (ts.isBinaryExpression(p) && p.operatorToken.kind === ts.SyntaxKind.InstanceOfKeyword && p.right === id) return true
-  return ts.isImportSpecifier(p) || ts.isTypeReferenceNode(p) || ts.isExpressionWithTypeArguments(p) || ts.isClassDeclaration(p) ||
-    ts.isFunctionDeclaration(p) || ts.isPropertyAccessExpression(p) || ts.isMethodDeclaration(p) || ts.isTypeQueryNode(p) || ts.isQualifiedName(p)
+  return (
+    ts.isImportSpecifier(p) ||
+    ts.isTypeReferenceNode(p) ||
+    ts.isExpressionWithTypeArguments(p) ||
+    ts.isClassDeclaration(p) ||
+    ts.isFunctionDeclaration(p) ||
+    ts.isPropertyAccessExpression(p) ||
+    ts.isMethodDeclaration(p) ||
+    ts.isTypeQueryNode(p) ||
+    ts.isQualifiedName(p)
+  )
 }
 
 function sourceFiles(dir: string): string[] {
@@ -174,8 +226,11 @@ function sourceFiles(dir: string): string[] {
 }
 
 function hasProperty(node: ts.Expression | undefined, name: string): boolean {
-  return node !== undefined && ts.isObjectLiteralExpression(node) &&
+  return (
+    node !== undefined &&
+    ts.isObjectLiteralExpression(node) &&
     node.properties.some((p) => (ts.isPropertyAssignment(p) || ts.isShorthandPropertyAssignment(p)) && p.name.getText() === name)
+  )
 }
 
 /** The code-carrying expression of each construction: `new IamraError(CODE, …)`, `fail(CODE, …)`, `sendError(reply, status, CODE, …)`, `new CredentialsProviderError(msg, { code: CODE })`. */
@@ -190,11 +245,24 @@ function sitesOf(file: string, text: string): { sites: Site[]; unread: string[] 
       return
     }
     const literal = ts.isStringLiteral(codeExpr) || ts.isNoSubstitutionTemplateLiteral(codeExpr) ? codeExpr.text : undefined
-    sites.push({ file, line, ...(literal === undefined ? {} : { code: literal }), expr: codeExpr.getText(), hasField: hasProperty(opts, 'field'), via, message: message?.getText() ?? '' })
+    sites.push({
+      file,
+      line,
+      ...(literal === undefined ? {} : { code: literal }),
+      expr: codeExpr.getText(),
+      hasField: hasProperty(opts, 'field'),
+      via,
+      message: message?.getText() ?? '',
+    })
   }
   const visit = (node: ts.Node): void => {
     // A namespace import would let `errors.fail(…)` through unseen.
-    if (ts.isImportDeclaration(node) && /\/errors\.js$/.test((node.moduleSpecifier as ts.StringLiteral).text) && node.importClause?.namedBindings !== undefined && ts.isNamespaceImport(node.importClause.namedBindings)) {
+    if (
+      ts.isImportDeclaration(node) &&
+      /\/errors\.js$/.test((node.moduleSpecifier as ts.StringLiteral).text) &&
+      node.importClause?.namedBindings !== undefined &&
+      ts.isNamespaceImport(node.importClause.namedBindings)
+    ) {
       unread.push(`${file}: a namespace import of errors.js`)
     }
     // The constructors used as values (an alias, a callback) would raise codes the walk cannot see.
@@ -206,10 +274,12 @@ function sitesOf(file: string, text: string): { sites: Site[]; unread: string[] 
       if (node.expression.text === 'IamraError') add(node, args[0], args[2], 'new IamraError', args[1])
       if (node.expression.text === 'CredentialsProviderError') {
         const opts = args[1]
-        const prop = opts !== undefined && ts.isObjectLiteralExpression(opts)
-          ? opts.properties.find((p): p is ts.PropertyAssignment => ts.isPropertyAssignment(p) && p.name.getText() === 'code')
-          : undefined
-        if (prop === undefined) unread.push(`${file}:${sf.getLineAndCharacterOfPosition(node.getStart()).line + 1}: new CredentialsProviderError without an inline { code }`)
+        const prop =
+          opts !== undefined && ts.isObjectLiteralExpression(opts)
+            ? opts.properties.find((p): p is ts.PropertyAssignment => ts.isPropertyAssignment(p) && p.name.getText() === 'code')
+            : undefined
+        if (prop === undefined)
+          unread.push(`${file}:${sf.getLineAndCharacterOfPosition(node.getStart()).line + 1}: new CredentialsProviderError without an inline { code }`)
         else add(node, prop.initializer, opts, 'new CredentialsProviderError', args[0])
       }
     }
@@ -221,9 +291,18 @@ function sitesOf(file: string, text: string): { sites: Site[]; unread: string[] 
   }
   visit(sf)
   // Anything spelled like a construction that the walk did not see (an alias, a call through a property) cannot be read.
-  const spelled = (re: RegExp): number => text.split('\n').filter((l) => !/^\s*(\*|\/\/)/.test(l)).join('\n').match(re)?.length ?? 0
+  const spelled = (re: RegExp): number =>
+    text
+      .split('\n')
+      .filter((l) => !/^\s*(\*|\/\/)/.test(l))
+      .join('\n')
+      .match(re)?.length ?? 0
   const seen = (via: string): number => sites.filter((s) => s.via === via).length + unread.filter((u) => u.includes(via)).length
-  for (const [re, via] of [[/new IamraError\(/g, 'new IamraError'], [/(?<![.\w])fail\(/g, 'fail'], [/(?<![.\w])sendError\(/g, 'sendError']] as const) {
+  for (const [re, via] of [
+    [/new IamraError\(/g, 'new IamraError'],
+    [/(?<![.\w])fail\(/g, 'fail'],
+    [/(?<![.\w])sendError\(/g, 'sendError'],
+  ] as const) {
     const n = spelled(re) - (via === 'fail' && file === 'errors.ts' ? 1 : 0) - (via === 'sendError' && /export function sendError\(/.test(text) ? 1 : 0)
     if (n !== seen(via)) unread.push(`${file}: ${n} × ${via}( in the text, ${seen(via)} read from the syntax tree`)
   }
@@ -241,39 +320,63 @@ function misuses(sites: readonly Site[]): string[] {
   for (const s of sites) {
     if (s.code === undefined) continue
     if (!known.has(s.code)) wrong.push(`${s.file}:${s.line}: ${s.code} is not in src/errors.ts`)
-    else if (!allowedIn(s.code as IamraErrorCode, s.file)) wrong.push(`${s.file}:${s.line}: ${s.code} may come only from ${ALLOWED[s.code as IamraErrorCode].join(', ')}`)
-    else if (s.code === 'USAGE' && usageNeedsField(s.file) && !s.hasField) wrong.push(`${s.file}:${s.line}: USAGE outside argument handling must name its field`)
-    else if (saysUnreadableFile(s.message) && !READ_CODES.has(s.code)) wrong.push(`${s.file}:${s.line}: a file that cannot be read is ${[...READ_CODES].join(', ')}, not ${s.code}`)
+    else if (!allowedIn(s.code as IamraErrorCode, s.file))
+      wrong.push(`${s.file}:${s.line}: ${s.code} may come only from ${ALLOWED[s.code as IamraErrorCode].join(', ')}`)
+    else if (s.code === 'USAGE' && usageNeedsField(s.file) && !s.hasField)
+      wrong.push(`${s.file}:${s.line}: USAGE outside argument handling must name its field`)
+    else if (saysUnreadableFile(s.message) && !READ_CODES.has(s.code))
+      wrong.push(`${s.file}:${s.line}: a file that cannot be read is ${[...READ_CODES].join(', ')}, not ${s.code}`)
   }
   for (const s of sites) {
     const flag = namesFlag(s.message)
-    if (flag !== undefined && usageNeedsField(s.file)) wrong.push(`${s.file}:${s.line}: the core names no flag (${flag}): give the field, and let each door name it`)
+    if (flag !== undefined && usageNeedsField(s.file))
+      wrong.push(`${s.file}:${s.line}: the core names no flag (${flag}): give the field, and let each door name it`)
   }
   return wrong
 }
 
 t.test('every construction is read: a literal code, or a listed dynamic one', async (t) => {
-  t.same(all.flatMap((a) => a.unread), [], 'no construction the walk cannot read')
+  t.same(
+    all.flatMap((a) => a.unread),
+    [],
+    'no construction the walk cannot read',
+  )
   t.ok(sites.length > 250, `found ${sites.length} sites`)
   const dynamic = sites.filter((s) => s.code === undefined)
   for (const s of dynamic) {
-    t.ok(DYNAMIC.some((d) => d.file === s.file && d.expr === s.expr), `${s.file}:${s.line}: ${s.via}(${s.expr}, …) is listed in DYNAMIC with the codes it can carry`)
+    t.ok(
+      DYNAMIC.some((d) => d.file === s.file && d.expr === s.expr),
+      `${s.file}:${s.line}: ${s.via}(${s.expr}, …) is listed in DYNAMIC with the codes it can carry`,
+    )
   }
-  for (const d of DYNAMIC) t.ok(dynamic.some((s) => s.file === d.file && s.expr === d.expr), `DYNAMIC ${d.file} ${d.expr} still exists`)
+  for (const d of DYNAMIC)
+    t.ok(
+      dynamic.some((s) => s.file === d.file && s.expr === d.expr),
+      `DYNAMIC ${d.file} ${d.expr} still exists`,
+    )
 })
 
 t.test('every code exists in the catalogue and comes from a layer allowed to raise it', async (t) => {
   const wrong = misuses(sites)
   for (const d of DYNAMIC) {
-    for (const code of d.codes) if (!allowedIn(code, d.file)) wrong.push(`DYNAMIC ${d.file} (${d.expr}): ${code} may come only from ${ALLOWED[code].join(', ')}`)
+    for (const code of d.codes)
+      if (!allowedIn(code, d.file)) wrong.push(`DYNAMIC ${d.file} (${d.expr}): ${code} may come only from ${ALLOWED[code].join(', ')}`)
   }
   t.same(wrong, [], 'codes that mean what they say')
 })
 
 t.test('every catalogue code is raised somewhere, or reserved with a reason', async (t) => {
   const used = new Set<string>([...sites.flatMap((s) => (s.code === undefined ? [] : [s.code])), ...DYNAMIC.flatMap((d) => d.codes)])
-  t.same(ERROR_CODES.filter((c) => !used.has(c) && !RESERVED.has(c)), [], 'no unused code')
-  t.same([...RESERVED.keys()].filter((c) => used.has(c)), [], 'a reserved code that is used is no longer reserved')
+  t.same(
+    ERROR_CODES.filter((c) => !used.has(c) && !RESERVED.has(c)),
+    [],
+    'no unused code',
+  )
+  t.same(
+    [...RESERVED.keys()].filter((c) => used.has(c)),
+    [],
+    'a reserved code that is used is no longer reserved',
+  )
 })
 
 t.test('the checks catch what they are for: the misuses issue 9 lists, and constructions they cannot read', async (t) => {
@@ -283,17 +386,65 @@ t.test('the checks catch what they are for: the misuses issue 9 lists, and const
   }
   const listen = "throw new IamraError('USAGE', `cannot listen: ${e.code}`, { cause: e })"
   t.match(sample('server/run-server.ts', listen), [/USAGE outside argument handling must name its field/], 'USAGE for a listen failure')
-  t.match(sample('credentials/from-server.ts', "throw new IamraError('TOKEN_FILE', 'x')"), [/TOKEN_FILE is not in src\/errors.ts/], 'a code not in the catalogue')
-  t.match(sample('pkcs11/pin.ts', "fail('FILE_UNWRITABLE', `cannot read the PIN file ${path}`)"), [/FILE_UNWRITABLE may come only from/], 'a file code away from its readers')
-  t.match(sample('pkcs11/pin.ts', "throw new IamraError('HSM_PIN_REQUIRED', `cannot read the PIN file ${path} (pin-source): ${reason}`, { cause: e })"), [/a file that cannot be read is/], 'HSM_PIN_REQUIRED for an unreadable PIN file')
-  t.match(sample('credentials/from-server.ts', "throw new IamraError('USAGE', `cannot read ${what} ${path}: ${e.message}`, { cause: e })"), [/USAGE outside argument handling must name its field/], 'USAGE for an unreadable token file')
-  t.match(sample('fs/lock.ts', "throw new IamraError('INTERNAL', 'x'); fail('HSM_PIN_REQUIRED', 'y')"), [/HSM_PIN_REQUIRED may come only from pkcs11/], 'HSM_* away from PKCS#11')
-  t.match(sample('update/credentials-file.ts', "throw new IamraError('UPSTREAM_BAD_RESPONSE', 'x')"), [/UPSTREAM_BAD_RESPONSE may come only from/], 'UPSTREAM_* from the file editor')
-  t.match(sample('identity/identity.ts', "fail('USAGE', 'no certificate given: pass --certificate FILE')"), [/must name its field/], 'a USAGE from the core without its field')
-  t.same(sample('identity/identity.ts', "fail('USAGE', (n) => `no certificate: ${n('certificate')}`, { field: 'certificate' })"), [], 'with its field it is fine')
-  t.match(sample('identity/private-key.ts', "fail('KEY_PASSWORD_REQUIRED', `${source} is encrypted: pass --pkcs8-password`)"), [/the core names no flag \(--pkcs8-password\)/], 'a core message naming a CLI flag')
+  t.match(
+    sample('credentials/from-server.ts', "throw new IamraError('TOKEN_FILE', 'x')"),
+    [/TOKEN_FILE is not in src\/errors.ts/],
+    'a code not in the catalogue',
+  )
+  t.match(
+    sample('pkcs11/pin.ts', "fail('FILE_UNWRITABLE', `cannot read the PIN file ${path}`)"),
+    [/FILE_UNWRITABLE may come only from/],
+    'a file code away from its readers',
+  )
+  t.match(
+    sample('pkcs11/pin.ts', "throw new IamraError('HSM_PIN_REQUIRED', `cannot read the PIN file ${path} (pin-source): ${reason}`, { cause: e })"),
+    [/a file that cannot be read is/],
+    'HSM_PIN_REQUIRED for an unreadable PIN file',
+  )
+  t.match(
+    sample('credentials/from-server.ts', "throw new IamraError('USAGE', `cannot read ${what} ${path}: ${e.message}`, { cause: e })"),
+    [/USAGE outside argument handling must name its field/],
+    'USAGE for an unreadable token file',
+  )
+  t.match(
+    sample('fs/lock.ts', "throw new IamraError('INTERNAL', 'x'); fail('HSM_PIN_REQUIRED', 'y')"),
+    [/HSM_PIN_REQUIRED may come only from pkcs11/],
+    'HSM_* away from PKCS#11',
+  )
+  t.match(
+    sample('update/credentials-file.ts', "throw new IamraError('UPSTREAM_BAD_RESPONSE', 'x')"),
+    [/UPSTREAM_BAD_RESPONSE may come only from/],
+    'UPSTREAM_* from the file editor',
+  )
+  t.match(
+    sample('identity/identity.ts', "fail('USAGE', 'no certificate given: pass --certificate FILE')"),
+    [/must name its field/],
+    'a USAGE from the core without its field',
+  )
+  t.same(
+    sample('identity/identity.ts', "fail('USAGE', (n) => `no certificate: ${n('certificate')}`, { field: 'certificate' })"),
+    [],
+    'with its field it is fine',
+  )
+  t.match(
+    sample('identity/private-key.ts', "fail('KEY_PASSWORD_REQUIRED', `${source} is encrypted: pass --pkcs8-password`)"),
+    [/the core names no flag \(--pkcs8-password\)/],
+    'a core message naming a CLI flag',
+  )
   t.match(sample('x/alias.ts', "const E = IamraError\nthrow new E('USAGE', 'x')"), [/IamraError used as a value/], 'an alias cannot be read')
-  t.match(sample('x/ns.ts', "import * as errors from '../errors.js'\nerrors.fail('USAGE', 'x')"), [/a namespace import of errors.js/], 'a call through a namespace cannot be read')
-  t.match(sample('x/text.ts', "const s = 'new IamraError(' + x"), [/1 × new IamraError\( in the text, 0 read/], 'text the walk does not see as a construction is flagged')
-  t.same(sitesOf('x/dyn.ts', "throw new IamraError(pick(), 'x')").sites.map((s) => [s.code, s.expr]), [[undefined, 'pick()']], 'a computed code is seen as dynamic (and must then be listed)')
+  t.match(
+    sample('x/ns.ts', "import * as errors from '../errors.js'\nerrors.fail('USAGE', 'x')"),
+    [/a namespace import of errors.js/],
+    'a call through a namespace cannot be read',
+  )
+  t.match(
+    sample('x/text.ts', "const s = 'new IamraError(' + x"),
+    [/1 × new IamraError\( in the text, 0 read/],
+    'text the walk does not see as a construction is flagged',
+  )
+  t.same(
+    sitesOf('x/dyn.ts', "throw new IamraError(pick(), 'x')").sites.map((s) => [s.code, s.expr]),
+    [[undefined, 'pick()']],
+    'a computed code is seen as dynamic (and must then be listed)',
+  )
 })

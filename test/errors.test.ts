@@ -19,10 +19,17 @@ t.test('IamraError carries code, exit code, status and cause', async (t) => {
 t.test('an error about an input carries its field; each door words it, the message uses the core name', async (t) => {
   const e = new IamraError('USAGE', (name) => `${name('durationSeconds')} must be 900 to 43200`, { field: 'durationSeconds' })
   t.same([e.field, e.fields, e.message], ['durationSeconds', ['durationSeconds'], 'durationSeconds must be 900 to 43200'])
-  t.equal(e.describe((f) => (f === 'durationSeconds' ? '--session-duration' : f)), '--session-duration must be 900 to 43200')
+  t.equal(
+    e.describe((f) => (f === 'durationSeconds' ? '--session-duration' : f)),
+    '--session-duration must be 900 to 43200',
+  )
   const plain = new IamraError('CERT_EXPIRED', 'expired')
   t.same([plain.field, plain.fields, plain.describe(() => 'x')], [undefined, [], 'expired'], 'no field: the message as it is')
   const more = e.rephrase((text) => `${text} (after 3 attempts)`)
   t.same([more.code, more.fields, more.cause, more.message], ['USAGE', ['durationSeconds'], e, 'durationSeconds must be 900 to 43200 (after 3 attempts)'])
-  t.equal(more.describe(() => '--x'), '--x must be 900 to 43200 (after 3 attempts)', 'context added, wording kept')
+  t.equal(
+    more.describe(() => '--x'),
+    '--x must be 900 to 43200 (after 3 attempts)',
+    'context added, wording kept',
+  )
 })

@@ -4,7 +4,7 @@ import { KeyBackends } from '../src/keys/key-backends.js'
 import type { CliContext } from '../src/cli/context.js'
 import { checkValue, helpText, parseFlags, type FlagTable, type Parsed, type TableCommand } from '../src/cli/flags.js'
 import { runYargs } from '../src/cli/yargs-cli.js'
-import { IamraError } from '../src/errors.js'
+import type { IamraError } from '../src/errors.js'
 
 const TABLE = {
   name: { type: 'string', placeholder: 'NAME', description: 'a name' },
@@ -20,13 +20,28 @@ const TABLE = {
 } as const satisfies FlagTable
 
 const ctx = (out: string[] = []): CliContext => ({
-  env: {}, stdout: (c) => void out.push(String(c)), stderr: () => {}, now: () => new Date(), promptPassword: async () => undefined, stopSignal: new AbortController().signal, ...realRandom, keys: new KeyBackends(),
+  env: {},
+  stdout: (c) => void out.push(String(c)),
+  stderr: () => {},
+  now: () => new Date(),
+  promptPassword: async () => undefined,
+  stopSignal: new AbortController().signal,
+  ...realRandom,
+  keys: new KeyBackends(),
 })
 
 /** The same command line through yargs (bind, unbind, serve) and parseArgs (the official helper's commands). */
 async function both(args: string[]): Promise<[Parsed<typeof TABLE>, Parsed<typeof TABLE>]> {
   let viaYargs: Parsed<typeof TABLE> | undefined
-  const command: TableCommand<typeof TABLE> = { usage: 'iamra x', summary: 'x', flags: TABLE, run: async (p) => ((viaYargs = p), 0) }
+  const command: TableCommand<typeof TABLE> = {
+    usage: 'iamra x',
+    summary: 'x',
+    flags: TABLE,
+    run: async (p) => {
+      viaYargs = p
+      return 0
+    },
+  }
   await runYargs('x', command, args, ctx())
   return [parseFlags('x', TABLE, args), viaYargs as Parsed<typeof TABLE>]
 }
@@ -49,8 +64,25 @@ t.test('one table: parseArgs and yargs give the same typed values, defaults and 
   }
   // `--no-FLAG` for any boolean is a yargs spelling that bind and serve users have; the official helper's commands do not take it.
   let off: Parsed<typeof TABLE> | undefined
-  await runYargs('x', { usage: 'iamra x', summary: 'x', flags: TABLE, run: async (p) => ((off = p), 0) }, ['--no-cache'], ctx())
-  t.same([off?.flags.cache, off?.given.has('cache'), off?.flags.wait, off?.given.has('wait')], [false, true, 10, false], 'yargs: --no-cache given, --wait defaulted')
+  await runYargs(
+    'x',
+    {
+      usage: 'iamra x',
+      summary: 'x',
+      flags: TABLE,
+      run: async (p) => {
+        off = p
+        return 0
+      },
+    },
+    ['--no-cache'],
+    ctx(),
+  )
+  t.same(
+    [off?.flags.cache, off?.given.has('cache'), off?.flags.wait, off?.given.has('wait')],
+    [false, true, 10, false],
+    'yargs: --no-cache given, --wait defaulted',
+  )
   t.throws(() => parseFlags('x', TABLE, ['--no-cache']), { code: 'USAGE' }, 'parseArgs: no negation')
   t.same(parseFlags('x', TABLE, ['--cache=false']).flags.cache, true, 'parseArgs: --bool=false leaves the default')
 })
@@ -67,7 +99,10 @@ t.test('numbers and choices are checked once, with one wording', async (t) => {
   await usage(['--count', '1.5'], /^--count must be a whole number, got "1.5"$/)
   await usage(['--ratio', '3'], /^--ratio must be between 0 and 2, got 3$/)
   await usage(['--level', 'mid'], /^--level must be low or high, got "mid"$/)
-  t.equal(codeOf(() => checkValue('pin', { type: 'integer', secret: true, description: '' }, 'hunter2')), 'USAGE')
+  t.equal(
+    codeOf(() => checkValue('pin', { type: 'integer', secret: true, description: '' }, 'hunter2')),
+    'USAGE',
+  )
   t.throws(() => checkValue('pin', { type: 'integer', secret: true, description: '' }, 'hunter2'), { message: /not shown/ }, 'a secret value is not repeated')
   t.same(parseFlags('x', TABLE, ['--help', '--count', 'x']).flags.help, true, '--help skips the checks')
 })
@@ -84,7 +119,13 @@ t.test('one help layout, from the table, for both kinds of command', async (t) =
   t.match(text, /--level low\|high +level \(default low\)/)
   t.match(text, /--file VALUE +files \(repeatable\)/)
   const out: string[] = []
-  const command: TableCommand<typeof TABLE> = { usage: 'iamra x [flags]', summary: 'Does x.', positional: ['NAME', 'the name'], flags: TABLE, run: async () => 1 }
+  const command: TableCommand<typeof TABLE> = {
+    usage: 'iamra x [flags]',
+    summary: 'Does x.',
+    positional: ['NAME', 'the name'],
+    flags: TABLE,
+    run: async () => 1,
+  }
   t.equal(await runYargs('x', command, ['--count', 'x', '--help'], ctx(out)), 0)
   t.equal(out.join(''), text, 'yargs commands print the same help')
 })

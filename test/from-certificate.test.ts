@@ -11,7 +11,13 @@ t.test('fromCertificate yields expiration as a Date that an SDK client accepts, 
   const s = await startScenario('p256')
   t.teardown(s.close)
   const session = resolveSessionConfig({
-    trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, region: REGION, endpoint: s.fake.url, verifyTls: true, environment: {},
+    trustAnchorArn: TRUST_ANCHOR_ARN,
+    profileArn: PROFILE_ARN,
+    roleArn: ROLE_ARN,
+    region: REGION,
+    endpoint: s.fake.url,
+    verifyTls: true,
+    environment: {},
   })
   const provider = fromCertificate({
     keys: new KeyBackends(),
@@ -24,7 +30,10 @@ t.test('fromCertificate yields expiration as a Date that an SDK client accepts, 
   t.ok(creds.expiration instanceof Date, 'a Date')
   t.equal(creds.expiration.getTime(), creds.expiresAt.getTime(), 'the same instant as expiresAt')
   t.ok(Math.abs(creds.expiration.getTime() - Date.now() - 3600_000) < 10_000, 'one hour ahead (the default duration)')
-  t.match(processOutput(creds), /^\{"Version":1,"AccessKeyId":"ASIA[A-Z0-9]+","SecretAccessKey":"[^"]+","SessionToken":"[^"]+","Expiration":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"\}$/)
+  t.match(
+    processOutput(creds),
+    /^\{"Version":1,"AccessKeyId":"ASIA[A-Z0-9]+","SecretAccessKey":"[^"]+","SessionToken":"[^"]+","Expiration":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"\}$/,
+  )
 
   // The client wraps the provider in its memoizer, which calls expiration.getTime(): a string would throw here.
   const client = new STSClient({ region: REGION, credentials: provider })

@@ -25,18 +25,39 @@ t.test('full chain in either order, leaf found by its key, chain in issuing orde
   for (const file of ['chain-leaf-first.pem', 'chain-root-first.pem']) {
     const id = await loadIdentity({ certificateFiles: [pki.path(file)], privateKeyFile: pki.path('key.pem'), now: now() })
     t.equal(id.leaf.fingerprint256, pki.leaf.cert.fingerprint256, `${file}: leaf`)
-    t.same(id.chain.map((c) => c.fingerprint256), [pki.intermediate.cert.fingerprint256, pki.root.cert.fingerprint256], `${file}: chain order`)
+    t.same(
+      id.chain.map((c) => c.fingerprint256),
+      [pki.intermediate.cert.fingerprint256, pki.root.cert.fingerprint256],
+      `${file}: chain order`,
+    )
     t.equal(id.family, 'EC')
   }
-  const withInts = await loadIdentity({ certificateFiles: [pki.path('leaf.pem')], intermediatesFiles: [pki.path('root.pem'), pki.path('int.pem')], privateKeyFile: pki.path('key.pem'), now: now() })
-  t.same(withInts.chain.map((c) => c.fingerprint256), [pki.intermediate.cert.fingerprint256, pki.root.cert.fingerprint256], '--intermediates in any order')
+  const withInts = await loadIdentity({
+    certificateFiles: [pki.path('leaf.pem')],
+    intermediatesFiles: [pki.path('root.pem'), pki.path('int.pem')],
+    privateKeyFile: pki.path('key.pem'),
+    now: now(),
+  })
+  t.same(
+    withInts.chain.map((c) => c.fingerprint256),
+    [pki.intermediate.cert.fingerprint256, pki.root.cert.fingerprint256],
+    '--intermediates in any order',
+  )
   const unrelated = await createCa({ name: 'unrelated', key: 'p256' })
   pki.write('extra.pem', unrelated.certPem)
-  const id = await loadIdentity({ certificateFiles: [pki.path('leaf.pem')], intermediatesFiles: [pki.path('int.pem'), pki.path('extra.pem'), pki.path('int.pem')], privateKeyFile: pki.path('key.pem'), now: now() })
+  const id = await loadIdentity({
+    certificateFiles: [pki.path('leaf.pem')],
+    intermediatesFiles: [pki.path('int.pem'), pki.path('extra.pem'), pki.path('int.pem')],
+    privateKeyFile: pki.path('key.pem'),
+    now: now(),
+  })
   t.equal(id.chain.length, 1, 'unrelated and duplicate certificates stay out of the chain')
   t.equal(id.unrelated.length, 1)
   const der = pki.write('leaf.der', pki.leaf.der)
-  t.equal((await loadIdentity({ certificateFiles: [der], privateKeyFile: pki.path('key.pem'), now: now() })).serial, BigInt(`0x${pki.leaf.cert.serialNumber}`).toString())
+  t.equal(
+    (await loadIdentity({ certificateFiles: [der], privateKeyFile: pki.path('key.pem'), now: now() })).serial,
+    BigInt(`0x${pki.leaf.cert.serialNumber}`).toString(),
+  )
   const combined = pki.write('combined.pem', pki.leaf.certPem + pki.leaf.keyPem)
   t.ok(await loadIdentity({ certificateFiles: [combined], now: now() }), 'a combined certificate+key file needs no --private-key')
 })
@@ -64,13 +85,28 @@ t.test('private key formats', async (t) => {
       t.equal(id.leaf.fingerprint256, pki.leaf.cert.fingerprint256, `${spec} ${name}`)
     }
     const enc = pki.path('key-encrypted')
-    await rejectsWith(t, loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: enc, now: now() }), 'KEY_PASSWORD_REQUIRED', /key-encrypted is encrypted/)
-    await rejectsWith(t, loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: enc, password: 'wrong', now: now() }), 'KEY_PASSWORD_WRONG', /wrong password/)
+    await rejectsWith(
+      t,
+      loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: enc, now: now() }),
+      'KEY_PASSWORD_REQUIRED',
+      /key-encrypted is encrypted/,
+    )
+    await rejectsWith(
+      t,
+      loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: enc, password: 'wrong', now: now() }),
+      'KEY_PASSWORD_WRONG',
+      /wrong password/,
+    )
     let asked = ''
-    const prompted = await loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: enc, prompt: async (m) => {
-      asked = m
-      return 'pa$$ word'
-    }, now: now() })
+    const prompted = await loadIdentity({
+      certificateFiles: [pki.path('leaf.pem')],
+      privateKeyFile: enc,
+      prompt: async (m) => {
+        asked = m
+        return 'pa$$ word'
+      },
+      now: now(),
+    })
     t.ok(prompted && asked.includes(enc), 'prompts, naming the file')
   }
 })
@@ -80,20 +116,50 @@ t.test('local errors name the file and change nothing', async (t) => {
   t.teardown(pki.cleanup)
   const other = await createLeaf({ name: 'other', key: 'p256', issuer: pki.intermediate })
   const otherKey = pki.write('other-key.pem', other.keyPem)
-  await rejectsWith(t, loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: otherKey, now: now() }), 'KEY_CERT_MISMATCH', /other-key\.pem matches none of the certificates in .*leaf\.pem/)
-  await rejectsWith(t, loadIdentity({ certificateFiles: [pki.path('missing.pem')], privateKeyFile: pki.path('key.pem'), now: now() }), 'CERT_UNREADABLE', /missing\.pem: no such file/)
-  await rejectsWith(t, loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: pki.path('nokey.pem'), now: now() }), 'KEY_UNREADABLE', /nokey\.pem: no such file/)
+  await rejectsWith(
+    t,
+    loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: otherKey, now: now() }),
+    'KEY_CERT_MISMATCH',
+    /other-key\.pem matches none of the certificates in .*leaf\.pem/,
+  )
+  await rejectsWith(
+    t,
+    loadIdentity({ certificateFiles: [pki.path('missing.pem')], privateKeyFile: pki.path('key.pem'), now: now() }),
+    'CERT_UNREADABLE',
+    /missing\.pem: no such file/,
+  )
+  await rejectsWith(
+    t,
+    loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: pki.path('nokey.pem'), now: now() }),
+    'KEY_UNREADABLE',
+    /nokey\.pem: no such file/,
+  )
   const garbage = pki.write('garbage.pem', '-----BEGIN CERTIFICATE-----\nnot base64 at all!!\n-----END CERTIFICATE-----\n')
   await rejectsWith(t, loadIdentity({ certificateFiles: [garbage], privateKeyFile: pki.path('key.pem'), now: now() }), 'CERT_MALFORMED', /garbage\.pem/)
   const text = pki.write('text.pem', 'hello\n')
   await rejectsWith(t, loadIdentity({ certificateFiles: [text], privateKeyFile: pki.path('key.pem'), now: now() }), 'CERT_MALFORMED', /text\.pem/)
   await rejectsWith(t, loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: text, now: now() }), 'KEY_MALFORMED', /text\.pem/)
   const ed = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' })
-  await rejectsWith(t, loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: pki.write('ed.pem', ed), now: now() }), 'KEY_UNSUPPORTED', /ed\.pem: unsupported key type ed25519/)
+  await rejectsWith(
+    t,
+    loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: pki.write('ed.pem', ed), now: now() }),
+    'KEY_UNSUPPORTED',
+    /ed\.pem: unsupported key type ed25519/,
+  )
   const k256 = generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey.export({ type: 'pkcs8', format: 'pem' })
-  await rejectsWith(t, loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: pki.write('k1.pem', k256), now: now() }), 'KEY_UNSUPPORTED', /secp256k1/)
+  await rejectsWith(
+    t,
+    loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: pki.write('k1.pem', k256), now: now() }),
+    'KEY_UNSUPPORTED',
+    /secp256k1/,
+  )
   const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' })
-  await rejectsWith(t, loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: pki.write('small.pem', small), now: now() }), 'KEY_UNSUPPORTED', /1024 bits/)
+  await rejectsWith(
+    t,
+    loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: pki.write('small.pem', small), now: now() }),
+    'KEY_UNSUPPORTED',
+    /1024 bits/,
+  )
   if (process.getuid?.() !== 0) {
     const locked = pki.write('locked.pem', pki.leaf.keyPem, 0o000)
     await rejectsWith(t, loadIdentity({ certificateFiles: [pki.path('leaf.pem')], privateKeyFile: locked, now: now() }), 'KEY_UNREADABLE', /permission denied/)
@@ -105,12 +171,22 @@ t.test('local errors name the file and change nothing', async (t) => {
 t.test('validity is checked against the given instant, with the dates in the message', async (t) => {
   const past = await makePkiFiles('p256', { leafNotBefore: new Date('2020-01-01T00:00:00Z'), leafNotAfter: new Date('2021-01-01T00:00:00Z') })
   t.teardown(past.cleanup)
-  await rejectsWith(t, loadIdentity({ certificateFiles: [past.path('leaf.pem')], privateKeyFile: past.path('key.pem'), now: now() }), 'CERT_EXPIRED', /leaf\.pem: certificate .*iamra test client.* expired \(valid from 2020-01-01T00:00:00.000Z to 2021-01-01T00:00:00.000Z\)/)
+  await rejectsWith(
+    t,
+    loadIdentity({ certificateFiles: [past.path('leaf.pem')], privateKeyFile: past.path('key.pem'), now: now() }),
+    'CERT_EXPIRED',
+    /leaf\.pem: certificate .*iamra test client.* expired \(valid from 2020-01-01T00:00:00.000Z to 2021-01-01T00:00:00.000Z\)/,
+  )
   const ok = await loadIdentity({ certificateFiles: [past.path('leaf.pem')], privateKeyFile: past.path('key.pem'), now: new Date('2020-06-01T00:00:00Z') })
   t.ok(ok, 'valid at an instant inside its window')
   const future = await makePkiFiles('p256', { leafNotBefore: new Date(Date.now() + 86_400_000), leafNotAfter: new Date(Date.now() + 2 * 86_400_000) })
   t.teardown(future.cleanup)
-  await rejectsWith(t, loadIdentity({ certificateFiles: [future.path('leaf.pem')], privateKeyFile: future.path('key.pem'), now: now() }), 'CERT_NOT_YET_VALID', /not valid yet .*check the clock/)
+  await rejectsWith(
+    t,
+    loadIdentity({ certificateFiles: [future.path('leaf.pem')], privateKeyFile: future.path('key.pem'), now: now() }),
+    'CERT_NOT_YET_VALID',
+    /not valid yet .*check the clock/,
+  )
 })
 
 t.test('negative serials are read; PINs are hidden wherever they stand in a PKCS#11 URI', async (t) => {
@@ -120,9 +196,16 @@ t.test('negative serials are read; PINs are hidden wherever they stand in a PKCS
   const { redactPin } = await import('../src/pkcs11/uri.js')
   const pki = await makePkiFiles('p256')
   t.teardown(pki.cleanup)
-  const pem = execFileSync('openssl', ['req', '-x509', '-new', '-key', pki.path('key.pem'), '-subj', '/CN=neg', '-days', '1', '-set_serial', '-12345'], { encoding: 'utf8' })
+  const pem = execFileSync('openssl', ['req', '-x509', '-new', '-key', pki.path('key.pem'), '-subj', '/CN=neg', '-days', '1', '-set_serial', '-12345'], {
+    encoding: 'utf8',
+  })
   t.equal(decimalSerial(new X509Certificate(pem)), '-12345', 'signed, as Go prints it')
-  for (const uri of ['pkcs11:token=x;pin-value=S3CRET', 'pkcs11:token=x?pin-value=S3CRET&module-path=/m', 'pkcs11:token=x?pin%2Dvalue=S3CRET', 'pkcs11:pin-value=S3CRET']) {
+  for (const uri of [
+    'pkcs11:token=x;pin-value=S3CRET',
+    'pkcs11:token=x?pin-value=S3CRET&module-path=/m',
+    'pkcs11:token=x?pin%2Dvalue=S3CRET',
+    'pkcs11:pin-value=S3CRET',
+  ]) {
     t.notOk(redactPin(`invalid PKCS#11 URI ${uri}: reason`).includes('S3CRET'), uri)
   }
 })

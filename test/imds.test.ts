@@ -31,8 +31,13 @@ import { KeyBackends } from '../src/keys/key-backends.js'
 
 const ROLE = 'iamra-test'
 const CREDS: SessionCredentials = {
-  accessKeyId: 'ASIAEXAMPLE', secretAccessKey: 'secret', sessionToken: 'session', expiration: new Date('2099-01-01T00:00:00.5Z'),
-  expiresAt: new Date('2099-01-01T00:00:00.5Z'), roleArn: ROLE_ARN, assumedRoleArn: undefined,
+  accessKeyId: 'ASIAEXAMPLE',
+  secretAccessKey: 'secret',
+  sessionToken: 'session',
+  expiration: new Date('2099-01-01T00:00:00.5Z'),
+  expiresAt: new Date('2099-01-01T00:00:00.5Z'),
+  roleArn: ROLE_ARN,
+  assumedRoleArn: undefined,
 }
 const TOKEN = '/latest/api/token'
 const LIST = '/latest/meta-data/iam/security-credentials'
@@ -81,14 +86,29 @@ t.test('token store: TTL, expiry, sweep, cap with earliest-expiring eviction, co
 
 t.test('inject matrix: every route and status', async (t) => {
   let now = Date.UTC(2026, 0, 1)
-  const { app, req, token } = await imdsApp(t, async () => ({ creds: CREDS, lastUpdated: new Date('2026-01-01T00:00:00.250Z') }), new TokenStore({ now: () => now, random: randomBytes }))
+  const { app, req, token } = await imdsApp(
+    t,
+    async () => ({ creds: CREDS, lastUpdated: new Date('2026-01-01T00:00:00.250Z') }),
+    new TokenStore({ now: () => now, random: randomBytes }),
+  )
   const tok = await token()
   const put = await req('PUT', TOKEN, { [TTL]: '21600' })
   t.equal(put.statusCode, 200)
   t.equal(put.headers['content-type'], 'text/plain', 'exact text/plain')
   t.equal(put.headers[TTL], '21600', 'TTL echoed')
   t.match(put.body, /^[A-Za-z0-9_-]{100}$/, 'bare token, no newline')
-  for (const [ttl, ok] of [['1', true], ['300', true], ['021600', true], ['0', false], ['21601', false], ['-1', false], ['1.5', false], ['abc', false], ['', false], [' 300', false]] as const) {
+  for (const [ttl, ok] of [
+    ['1', true],
+    ['300', true],
+    ['021600', true],
+    ['0', false],
+    ['21601', false],
+    ['-1', false],
+    ['1.5', false],
+    ['abc', false],
+    ['', false],
+    [' 300', false],
+  ] as const) {
     const r = await req('PUT', TOKEN, { [TTL]: ttl })
     t.equal(r.statusCode, ok ? 200 : 400, `TTL "${ttl}"`)
     if (ok) t.equal(r.headers[TTL], ttl, `TTL "${ttl}" echoed`)
@@ -99,7 +119,10 @@ t.test('inject matrix: every route and status', async (t) => {
   t.equal((await req('PUT', `${TOKEN}/`, { [TTL]: '60' })).statusCode, 200, 'trailing slash')
   t.equal((await req('PUT', `${TOKEN}?x=1`, { [TTL]: '60' })).statusCode, 200, 'query string ignored')
   const xff = await req('PUT', TOKEN, { [TTL]: '60', 'x-forwarded-for': '10.0.0.1' })
-  t.same([xff.statusCode, xff.headers['content-type'], (xff.json() as { Message: string }).Message], [400, 'application/json', 'unable to process requests with X-Forwarded-For header'])
+  t.same(
+    [xff.statusCode, xff.headers['content-type'], (xff.json() as { Message: string }).Message],
+    [400, 'application/json', 'unable to process requests with X-Forwarded-For header'],
+  )
   t.equal((await req('PUT', TOKEN, { [TTL]: '60', 'content-type': 'application/json' }, '{not json')).statusCode, 200, 'a body of any type is ignored')
   t.equal((await req('PUT', TOKEN, { [TTL]: '60', 'content-type': 'application/x-www-form-urlencoded' }, 'a=b')).statusCode, 200)
   for (const m of ['GET', 'POST', 'DELETE', 'PATCH', 'HEAD']) {
@@ -111,9 +134,10 @@ t.test('inject matrix: every route and status', async (t) => {
   for (const path of [LIST, `${LIST}/`]) {
     const r = await req('GET', path, auth)
     t.same([r.statusCode, r.headers['content-type'], r.body], [200, 'text/plain', ROLE], `${path}: the role name, no newline`)
-    t.equal(r.headers[TTL], '21600', 'the token\'s remaining TTL')
+    t.equal(r.headers[TTL], '21600', "the token's remaining TTL")
   }
-  const expected = '{"Code":"Success","LastUpdated":"2026-01-01T00:00:00Z","Type":"AWS-HMAC","AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"secret","Token":"session","Expiration":"2099-01-01T00:00:00Z"}'
+  const expected =
+    '{"Code":"Success","LastUpdated":"2026-01-01T00:00:00Z","Type":"AWS-HMAC","AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"secret","Token":"session","Expiration":"2099-01-01T00:00:00Z"}'
   for (const path of [`${LIST}/${ROLE}`, `${LIST}/${ROLE}/`]) {
     const r = await req('GET', path, auth)
     t.same([r.statusCode, r.headers['content-type'], r.body], [200, 'application/json', expected], `${path}: credentials JSON`)
@@ -144,7 +168,19 @@ t.test('inject matrix: every route and status', async (t) => {
     }
   }
   now += 21_600_000
-  t.same([(await req('GET', LIST, auth)).statusCode, (await req('GET', LIST, auth)).json()], [401, { Code: 'TOKEN_INVALID', Message: 'invalid token provided (unknown or expired)', code: 'TOKEN_INVALID', message: 'invalid token provided (unknown or expired)' }], 'expired token')
+  t.same(
+    [(await req('GET', LIST, auth)).statusCode, (await req('GET', LIST, auth)).json()],
+    [
+      401,
+      {
+        Code: 'TOKEN_INVALID',
+        Message: 'invalid token provided (unknown or expired)',
+        code: 'TOKEN_INVALID',
+        message: 'invalid token provided (unknown or expired)',
+      },
+    ],
+    'expired token',
+  )
   app.markStopping()
   t.equal((await req('PUT', TOKEN, { [TTL]: '60' })).statusCode, 503, 'stopping: 503, still not 403/404/405')
 })
@@ -156,14 +192,18 @@ t.test('no valid credentials: 503 JSON, never empty or expired credentials', asy
     [new Error('boom with a detail'), 'INTERNAL'],
   ]
   for (const [err, code] of cases) {
-    const { req, token } = await imdsApp(t, async () => { throw err })
+    const { req, token } = await imdsApp(t, async () => {
+      throw err
+    })
     const r = await req('GET', `${LIST}/${ROLE}`, { 'x-aws-ec2-metadata-token': await token() })
     t.same([r.statusCode, r.headers['content-type'], (r.json() as { Code: string }).Code], [503, 'application/json', code], code)
     t.notOk(r.body.includes('AccessKeyId') || r.body.includes('boom'), `${code}: no credentials, no internal detail`)
   }
   // Identity errors name local files (paths, errno): the body says the code and what to check, the log the rest.
   const local = new IamraError('CERT_UNREADABLE', 'cannot read certificate file /srv/secret-dir/leaf.pem: permission denied')
-  const { req, token } = await imdsApp(t, async () => { throw local })
+  const { req, token } = await imdsApp(t, async () => {
+    throw local
+  })
   const r = await req('GET', `${LIST}/${ROLE}`, { 'x-aws-ec2-metadata-token': await token() })
   t.same([r.statusCode, (r.json() as { Code: string }).Code], [503, 'CERT_UNREADABLE'])
   t.notOk(r.body.includes('/srv/secret-dir'), `no local path in the body: ${r.body}`)
@@ -180,24 +220,50 @@ t.test('refresh ahead, single flight, last good through an outage, then 503 (fak
   const scenario = await startScenario('p256', { now: () => new Date(clock), failures })
   t.teardown(() => scenario.close())
   const session = resolveSessionConfig({
-    trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: scenario.fake.url, verifyTls: true, environment: {},
+    trustAnchorArn: TRUST_ANCHOR_ARN,
+    profileArn: PROFILE_ARN,
+    roleArn: ROLE_ARN,
+    endpoint: scenario.fake.url,
+    verifyTls: true,
+    environment: {},
   })
   const provider = fromCertificate({
     keys: new KeyBackends(),
-    identity: { certificateFiles: [scenario.pki.path('leaf.pem')], intermediatesFiles: [scenario.pki.path('int.pem')], privateKeyFile: scenario.pki.path('key.pem') },
-    session, now: () => new Date(clock), random: Math.random, sleep: async () => {},
+    identity: {
+      certificateFiles: [scenario.pki.path('leaf.pem')],
+      intermediatesFiles: [scenario.pki.path('int.pem')],
+      privateKeyFile: scenario.pki.path('key.pem'),
+    },
+    session,
+    now: () => new Date(clock),
+    random: Math.random,
+    sleep: async () => {},
   })
   let pendingTimer: (() => void) | undefined
-  const cache = new CredentialCache({ now: () => clock, setTimer: (fn) => ((pendingTimer = fn), {}), clearTimer: () => {}, random: () => 0 })
+  const cache = new CredentialCache({
+    now: () => clock,
+    setTimer: (fn) => {
+      pendingTimer = fn
+      return {}
+    },
+    clearTimer: () => {},
+    random: () => 0,
+  })
   t.teardown(() => cache.clear())
-  const { req } = await imdsApp(t, imdsCredentialSource(provider, cache, () => clock), new TokenStore({ now: () => clock, random: randomBytes }))
+  const { req } = await imdsApp(
+    t,
+    imdsCredentialSource(provider, cache, () => clock),
+    new TokenStore({ now: () => clock, random: randomBytes }),
+  )
   const calls = (): number => scenario.fake.calls.length
   const tok = (await req('PUT', TOKEN, { [TTL]: '21600' })).body
   const get = async () => {
     const r = await req('GET', `${LIST}/${ROLE}`, { 'x-aws-ec2-metadata-token': tok })
     return { status: r.statusCode, body: r.json() as Record<string, string> }
   }
-  const minutes = (m: number): void => { clock += m * 60_000 }
+  const minutes = (m: number): void => {
+    clock += m * 60_000
+  }
   const t0 = clock
 
   const first = await get()
@@ -263,7 +329,11 @@ t.test('flags: validation and the listen policy (in-process)', async (t) => {
     [['--cert-selector', 'x'], /--certificate cannot be combined with --cert-selector/],
   ]
   const tpm = await runCli(['serve', '--cert-selector', 'x', '--no-tpm-key-password', ...scenario.sessionArgs])
-  t.same([tpm.code, /--cert-selector cannot be combined with --no-tpm-key-password/.test(tpm.stderr)], [2, true], '--no-tpm-key-password (negated by yargs) still counts')
+  t.same(
+    [tpm.code, /--cert-selector cannot be combined with --no-tpm-key-password/.test(tpm.stderr)],
+    [2, true],
+    '--no-tpm-key-password (negated by yargs) still counts',
+  )
   for (const [extra, message] of usage) {
     const r = await serve(...extra)
     t.equal(r.code, 2, extra.join(' '))
@@ -287,7 +357,7 @@ t.test('start-up: the first CreateSession must succeed (real process)', { skip: 
   const scenario = await startScenario('p256', { failures: [DENIED] })
   t.teardown(() => scenario.close())
   const r = await spawnCli(['serve', ...scenario.args, '--port', '0'])
-  t.equal(r.code, 4, 'exits with the CreateSession error\'s code (4: denied)')
+  t.equal(r.code, 4, "exits with the CreateSession error's code (4: denied)")
   t.match(r.stderr, /first CreateSession failed, not starting: .*AccessDeniedException.*\[UPSTREAM_DENIED\]/)
   t.notMatch(r.stderr, /AWS_EC2_METADATA_SERVICE_ENDPOINT/, 'never listened')
 })
@@ -306,8 +376,12 @@ async function startServe(t: Test, args: string[]): Promise<Served> {
   t.teardown(() => stopProcess(child))
   let out = ''
   let err = ''
-  child.stdout?.on('data', (c: Buffer) => { out += c.toString() })
-  child.stderr?.on('data', (c: Buffer) => { err += c.toString() })
+  child.stdout?.on('data', (c: Buffer) => {
+    out += c.toString()
+  })
+  child.stderr?.on('data', (c: Buffer) => {
+    err += c.toString()
+  })
   const line = /export AWS_EC2_METADATA_SERVICE_ENDPOINT=(http:\/\/\S+)\/\n/
   await pollUntil(() => line.test(err) || child.exitCode !== null, { tries: 200, everyMs: 50 })
   const origin = line.exec(err)?.[1]
@@ -315,15 +389,23 @@ async function startServe(t: Test, args: string[]): Promise<Served> {
   return { origin, child, output: () => out + err }
 }
 
-interface ClientRun { code: number; json: Record<string, unknown>; text: string }
+interface ClientRun {
+  code: number
+  json: Record<string, unknown>
+  text: string
+}
 
 function runClient(cmd: string, args: string[], env: Record<string, string>, cwd?: string): Promise<ClientRun> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
-    child.stdout.on('data', (c: Buffer) => { out += c.toString() })
-    child.stderr.on('data', (c: Buffer) => { err += c.toString() })
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString()
+    })
+    child.stderr.on('data', (c: Buffer) => {
+      err += c.toString()
+    })
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
     child.on('close', (code) => {
       clearTimeout(timer)
@@ -344,9 +426,14 @@ function runClient(cmd: string, args: string[], env: Record<string, string>, cwd
 /** docs/sdk-protocols §4.1 for IMDS: nothing from the real environment, tokens required (no IMDSv1 fallback). */
 function imdsEnv(home: string, origin: string): Record<string, string> {
   return {
-    PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', AWS_DEFAULT_REGION: 'us-east-1',
-    AWS_EC2_METADATA_SERVICE_ENDPOINT: `${origin}/`, AWS_EC2_METADATA_V1_DISABLED: 'true',
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: home,
+    AWS_CONFIG_FILE: '/dev/null',
+    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    AWS_DEFAULT_REGION: 'us-east-1',
+    AWS_EC2_METADATA_SERVICE_ENDPOINT: `${origin}/`,
+    AWS_EC2_METADATA_V1_DISABLED: 'true',
   }
 }
 
@@ -393,7 +480,9 @@ t.test('real clients against iamra serve (IMDS mode)', { skip: built ? false : '
   const put = await fetch(`${srv.origin}${TOKEN}`, { method: 'PUT', headers: { [TTL]: '300' }, signal: AbortSignal.timeout(5000) })
   const token = await put.text()
   t.equal(put.headers.get(TTL), '300')
-  const creds = (await (await fetch(`${srv.origin}${LIST}/${ROLE}`, { headers: { 'x-aws-ec2-metadata-token': token }, signal: AbortSignal.timeout(5000) })).json()) as Record<string, string>
+  const creds = (await (
+    await fetch(`${srv.origin}${LIST}/${ROLE}`, { headers: { 'x-aws-ec2-metadata-token': token }, signal: AbortSignal.timeout(5000) })
+  ).json()) as Record<string, string>
   const ak = creds.AccessKeyId ?? ''
   t.match(ak, /^ASIA[A-Z0-9]{16}$/)
   const matrix: string[] = []
@@ -416,7 +505,8 @@ t.test('real clients against iamra serve (IMDS mode)', { skip: built ? false : '
     record('cli-v2', r.code === 0, String(r.json.Expiration ?? r.text))
   }
 
-  if (!existsSync(new URL('../node_modules/@aws-sdk/credential-providers/package.json', import.meta.url))) t.skip('JS SDK: @aws-sdk/credential-providers is not installed', async () => {})
+  if (!existsSync(new URL('../node_modules/@aws-sdk/credential-providers/package.json', import.meta.url)))
+    t.skip('JS SDK: @aws-sdk/credential-providers is not installed', async () => {})
   else {
     const r = await runClient(process.execPath, ['-e', JS], imdsEnv(home, srv.origin), new URL('..', import.meta.url).pathname)
     t.same([r.json.ok, r.json.ak, r.json.hasToken], [true, ak, true], `JS fromInstanceMetadata: ${r.text}`)
@@ -439,7 +529,8 @@ t.test('real clients against iamra serve (IMDS mode)', { skip: built ? false : '
   } else {
     // Ruby before ~3.191 ignores the endpoint's port (aws/aws-sdk-ruby #2997): pass it explicitly.
     const port = new URL(srv.origin).port
-    const rb = 'require "aws-sdk-core"; require "json"; c = Aws::InstanceProfileCredentials.new(endpoint: ARGV[0], port: ARGV[1].to_i, retries: 0); puts JSON.generate({"ok" => c.credentials.set?, "ak" => c.credentials.access_key_id})'
+    const rb =
+      'require "aws-sdk-core"; require "json"; c = Aws::InstanceProfileCredentials.new(endpoint: ARGV[0], port: ARGV[1].to_i, retries: 0); puts JSON.generate({"ok" => c.credentials.set?, "ak" => c.credentials.access_key_id})'
     const r = await runClient('ruby', ['-e', rb, srv.origin, port], imdsEnv(home, srv.origin))
     t.same([r.json.ok, r.json.ak], [true, ak], `Ruby InstanceProfileCredentials: ${r.text}`)
     record('ruby', r.json.ok === true, r.text)
@@ -448,7 +539,11 @@ t.test('real clients against iamra serve (IMDS mode)', { skip: built ? false : '
   t.equal(scenario.fake.calls.length, 1, 'every client got the one cached CreateSession result')
   await stopProcess(srv.child)
   const logs = srv.output()
-  for (const [what, secret] of [['token', token], ['secret key', creds.SecretAccessKey ?? ''], ['session token', creds.Token ?? '']] as const) {
+  for (const [what, secret] of [
+    ['token', token],
+    ['secret key', creds.SecretAccessKey ?? ''],
+    ['session token', creds.Token ?? ''],
+  ] as const) {
     t.notOk(secret !== '' && logs.includes(secret), `the ${what} is in no log line`)
   }
   t.comment(`matrix imds summary: ${matrix.join('; ')}`)

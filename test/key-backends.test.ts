@@ -16,14 +16,33 @@ import { makeSoftHsm, softHsmMissing, SOFTHSM_MODULE } from './helpers/softhsm.j
 function countingAddon() {
   const calls = { addonLoads: 0, load: 0, initialize: 0, finalize: 0, close: 0, openSession: 0, closeSession: 0 }
   class PKCS11 {
-    load(): void { calls.load++ }
-    C_Initialize(): void { calls.initialize++ }
-    C_Finalize(): void { calls.finalize++ }
-    close(): void { calls.close++ }
-    C_OpenSession(): Buffer { calls.openSession++; return Buffer.from([calls.openSession]) }
-    C_CloseSession(): void { calls.closeSession++ }
+    load(): void {
+      calls.load++
+    }
+    C_Initialize(): void {
+      calls.initialize++
+    }
+    C_Finalize(): void {
+      calls.finalize++
+    }
+    close(): void {
+      calls.close++
+    }
+    C_OpenSession(): Buffer {
+      calls.openSession++
+      return Buffer.from([calls.openSession])
+    }
+    C_CloseSession(): void {
+      calls.closeSession++
+    }
   }
-  return { calls, addon: () => (calls.addonLoads++, { PKCS11, CKF_SERIAL_SESSION: 4 }) }
+  return {
+    calls,
+    addon: () => {
+      calls.addonLoads++
+      return { PKCS11, CKF_SERIAL_SESSION: 4 }
+    },
+  }
 }
 
 const token = (label: string): TokenSlot => ({ slot: Buffer.from([1]), flags: 0, attrs: { token: label, serial: '1' } })
@@ -91,10 +110,13 @@ t.test('no module-level mutable state in the key code (src/pkcs11, src/tpm, src/
   for (const dir of ['pkcs11', 'tpm', 'identity', 'keys']) {
     const root = new URL(`../src/${dir}/`, import.meta.url)
     for (const file of readdirSync(root).filter((f) => f.endsWith('.ts'))) {
-      readFileSync(new URL(file, root), 'utf8').split('\n').forEach((line, i) => {
-        // top-level only (no indentation): a `let`/`var`, or a Map/WeakMap/empty Set to fill at run time
-        if (/^(export )?(let|var) /.test(line) || /^(export )?const \w+(: [^=]+)? = new (Map|WeakMap|Set\(\)|WeakSet)/.test(line)) offenders.push(`src/${dir}/${file}:${i + 1}: ${line.trim()}`)
-      })
+      readFileSync(new URL(file, root), 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          // top-level only (no indentation): a `let`/`var`, or a Map/WeakMap/empty Set to fill at run time
+          if (/^(export )?(let|var) /.test(line) || /^(export )?const \w+(: [^=]+)? = new (Map|WeakMap|Set\(\)|WeakSet)/.test(line))
+            offenders.push(`src/${dir}/${file}:${i + 1}: ${line.trim()}`)
+        })
     }
   }
   t.same(offenders, [], 'state lives in objects an entry point creates (Pkcs11Context, KeyBackends)')
@@ -136,8 +158,28 @@ else {
       ['credential-process', ['credential-process', ...lib, '--certificate', cert, '--intermediates', s.pki.path('int.pem'), ...s.sessionArgs]],
       ['sign-string', ['sign-string', ...lib, '--private-key', key]],
       ['read-certificate-data', ['read-certificate-data', ...lib, '--certificate', cert]],
-      ['bind', ['bind', 'disp', '--configuration-directory', join(s.pki.dir, 'run'), '--certificate', cert, '--intermediates', s.pki.path('int.pem'), '--private-key', key, ...lib, ...s.sessionArgs]],
-      ['update --once', ['update', '--once', ...lib, '--certificate', cert, '--intermediates', s.pki.path('int.pem'), ...s.sessionArgs], { HOME: join(s.pki.dir, 'home') }],
+      [
+        'bind',
+        [
+          'bind',
+          'disp',
+          '--configuration-directory',
+          join(s.pki.dir, 'run'),
+          '--certificate',
+          cert,
+          '--intermediates',
+          s.pki.path('int.pem'),
+          '--private-key',
+          key,
+          ...lib,
+          ...s.sessionArgs,
+        ],
+      ],
+      [
+        'update --once',
+        ['update', '--once', ...lib, '--certificate', cert, '--intermediates', s.pki.path('int.pem'), ...s.sessionArgs],
+        { HOME: join(s.pki.dir, 'home') },
+      ],
     ]
     for (const [name, argv, env] of runs) {
       const r = await runCli(argv, { env: env ?? {} })

@@ -60,13 +60,30 @@ async function scenario(t: Test): Promise<{ s: Scenario; minted: Minted[] }> {
 }
 
 async function bindK8s(t: Test, s: Scenario, dir: string, name: string, role: string, sas: string[], extra: string[] = []): Promise<void> {
-  const r = await runCli(['bind', name, '--mode', 'kubernetes', ...sas.flatMap((sa) => ['--service-account', sa]), '--configuration-directory', dir,
-    '--certificate', s.pki.path('leaf.pem'), '--intermediates', s.pki.path('int.pem'), '--private-key', s.pki.path('key.pem'),
-    ...s.sessionArgs.map((a) => (a === s.sessionArgs[5] ? role : a)), ...extra])
+  const r = await runCli([
+    'bind',
+    name,
+    '--mode',
+    'kubernetes',
+    ...sas.flatMap((sa) => ['--service-account', sa]),
+    '--configuration-directory',
+    dir,
+    '--certificate',
+    s.pki.path('leaf.pem'),
+    '--intermediates',
+    s.pki.path('int.pem'),
+    '--private-key',
+    s.pki.path('key.pem'),
+    ...s.sessionArgs.map((a) => (a === s.sessionArgs[5] ? role : a)),
+    ...extra,
+  ])
   t.equal(r.code, 0, `bind ${name}: ${r.stderr}`)
 }
 
-async function makeAgent(t: Test, opts: { keys: SigningKey[]; jwks?: JwksSource; styles?: SessionNameStyle; rate?: number; cooldownMs?: number; s?: Scenario; minted?: Minted[] }): Promise<Agent> {
+async function makeAgent(
+  t: Test,
+  opts: { keys: SigningKey[]; jwks?: JwksSource; styles?: SessionNameStyle; rate?: number; cooldownMs?: number; s?: Scenario; minted?: Minted[] },
+): Promise<Agent> {
   const { s, minted } = opts.s !== undefined && opts.minted !== undefined ? { s: opts.s, minted: opts.minted } : await scenario(t)
   const dir = mkdtempSync(join(tmpdir(), 'iamra-k8s-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -77,10 +94,19 @@ async function makeAgent(t: Test, opts: { keys: SigningKey[]; jwks?: JwksSource;
   minted.length = 0 // bind's own validation calls are not the agent's
   let loads = 0
   const source = opts.jwks ?? fileJwks(jwksPath)
-  const keys = createKeySet({ jose, source: { describe: source.describe, load: () => {
-    loads++
-    return source.load()
-  } }, cooldownMs: opts.cooldownMs ?? 0, maxAgeMs: 600_000, now: Date.now })
+  const keys = createKeySet({
+    jose,
+    source: {
+      describe: source.describe,
+      load: () => {
+        loads++
+        return source.load()
+      },
+    },
+    cooldownMs: opts.cooldownMs ?? 0,
+    maxAgeMs: 600_000,
+    now: Date.now,
+  })
   await keys.load()
   const cache = new CredentialCache({ now: Date.now, random: Math.random })
   t.teardown(() => cache.clear())
@@ -94,9 +120,17 @@ async function makeAgent(t: Test, opts: { keys: SigningKey[]; jwks?: JwksSource;
   const app = await buildAgentApp(appOpts)
   t.teardown(() => app.fastify.close())
   return {
-    app, minted, jwksPath, dir, loads: () => loads,
+    app,
+    minted,
+    jwksPath,
+    dir,
+    loads: () => loads,
     get: async (token, headers = HOST) => {
-      const r = await app.fastify.inject({ method: 'GET', url: '/v1/credentials', headers: { ...headers, ...(token === undefined ? {} : { authorization: token }) } })
+      const r = await app.fastify.inject({
+        method: 'GET',
+        url: '/v1/credentials',
+        headers: { ...headers, ...(token === undefined ? {} : { authorization: token }) },
+      })
       return { status: r.statusCode, raw: r.body, body: r.body.startsWith('{') ? (JSON.parse(r.body) as Record<string, unknown>) : {} }
     },
   }
@@ -172,7 +206,12 @@ t.test('refusals: every bad token, an unbound or doubly bound service account, a
     ['forged signature under a known kid', `${genuineHeader}.${forged[1]}.${forged[2]}`, 403, 'SA_TOKEN_REJECTED'],
     ['unknown kid', podToken(other, ok), 403, 'SA_TOKEN_REJECTED'],
     ['sub disagrees with kubernetes.io', signToken(key, { ...claims(ok), sub: 'system:serviceaccount:shop:reports' }), 403, 'SA_TOKEN_REJECTED'],
-    ['not bound to a pod', signToken(key, claims({ ...ok, kubernetes: { namespace: 'shop', serviceaccount: { name: 'payments', uid: 'u' } } })), 403, 'SA_TOKEN_REJECTED'],
+    [
+      'not bound to a pod',
+      signToken(key, claims({ ...ok, kubernetes: { namespace: 'shop', serviceaccount: { name: 'payments', uid: 'u' } } })),
+      403,
+      'SA_TOKEN_REJECTED',
+    ],
     ['no exp', signToken(key, { ...claims(ok), exp: undefined }), 403, 'SA_TOKEN_REJECTED'],
     ['garbage', 'not-a-jwt', 403, 'SA_TOKEN_REJECTED'],
     ['another service account without a binding', podToken(ec, { namespace: 'shop', serviceAccount: 'frontend' }), 403, 'SA_NOT_BOUND'],
@@ -192,8 +231,9 @@ t.test('refusals: every bad token, an unbound or doubly bound service account, a
     t.equal(r.status, 403, `Host "${host}"`)
     t.equal(r.body.Code, 'AGENT_HOST_REFUSED')
   }
-  for (const host of ['169.254.170.23', '169.254.170.23:80', '[fd00:ec2::23]', '[FD00:EC2::23]:80']) t.equal((await agent.get(good, { host })).status, 200, `Host "${host}"`)
-  t.ok(hostAllowed('127.0.0.1:8080', '::ffff:127.0.0.1'), 'the address the connection reached is the agent\'s own')
+  for (const host of ['169.254.170.23', '169.254.170.23:80', '[fd00:ec2::23]', '[FD00:EC2::23]:80'])
+    t.equal((await agent.get(good, { host })).status, 200, `Host "${host}"`)
+  t.ok(hostAllowed('127.0.0.1:8080', '::ffff:127.0.0.1'), "the address the connection reached is the agent's own")
   t.notOk(hostAllowed('127.0.0.2:8080', '127.0.0.1'))
   const health = await agent.app.fastify.inject({ method: 'GET', url: '/healthz', headers: { host: 'node-1:2703' } })
   t.equal(health.statusCode, 200)
@@ -251,7 +291,13 @@ t.test('JWKS over https with a private CA and a bearer-token file', async (t) =>
     res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(JSON.stringify(jwksOf(key)))
   })
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()) }))
+  t.teardown(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections()
+        server.close(() => r())
+      }),
+  )
   const dir = mkdtempSync(join(tmpdir(), 'iamra-k8s-https-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const tokenFile = join(dir, 'token')
@@ -272,16 +318,24 @@ t.test('JWKS over https with a private CA and a bearer-token file', async (t) =>
 t.test('200 pods on one service account: CreateSession calls stay bounded', async (t) => {
   const key = signingKey('RS256')
   const { s, minted } = await scenario(t)
-  const pods = Array.from({ length: 200 }, (_, i) => podToken(key, { namespace: 'shop', serviceAccount: 'payments', pod: `payments-6b7c9-${String(i).padStart(5, '0')}` }))
+  const pods = Array.from({ length: 200 }, (_, i) =>
+    podToken(key, { namespace: 'shop', serviceAccount: 'payments', pod: `payments-6b7c9-${String(i).padStart(5, '0')}` }),
+  )
   const figures: string[] = []
-  for (const [style, bound] of [['service-account', 1], ['pod', 200]] as const) {
+  for (const [style, bound] of [
+    ['service-account', 1],
+    ['pod', 200],
+  ] as const) {
     minted.length = 0
     const agent = await makeAgent(t, { keys: [key], styles: style, s, minted })
     const started = performance.now()
     // Every pod asks three times, all at once: 600 requests.
     const answers = await Promise.all([...pods, ...pods, ...pods].map((tok) => agent.get(tok)))
     const ms = performance.now() - started
-    t.ok(answers.every((a) => a.status === 200), `${style}: all 600 requests answered 200`)
+    t.ok(
+      answers.every((a) => a.status === 200),
+      `${style}: all 600 requests answered 200`,
+    )
     t.equal(minted.length, bound, `${style}: ${minted.length} CreateSession calls for 200 pods (bound ${bound})`)
     const again = await Promise.all(pods.map((tok) => agent.get(tok)))
     t.ok(again.every((a) => a.status === 200))
@@ -325,12 +379,18 @@ t.test('latency: a cached agent request next to a cached ECS request (loopback, 
   const dir = mkdtempSync(join(tmpdir(), 'iamra-k8s-ecs-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const { token } = await addBinding(dir, 'ecs', 'ecs-full', {
-    certificateFiles: [s.pki.path('leaf.pem')], intermediatesFiles: [s.pki.path('int.pem')], privateKeyFile: s.pki.path('key.pem'),
-    request: { durationSeconds: 3600, trustAnchorArn: s.sessionArgs[1] as string, profileArn: s.sessionArgs[3] as string, roleArn: ROLE_A }, endpoint: s.fake.url,
+    certificateFiles: [s.pki.path('leaf.pem')],
+    intermediatesFiles: [s.pki.path('int.pem')],
+    privateKeyFile: s.pki.path('key.pem'),
+    request: { durationSeconds: 3600, trustAnchorArn: s.sessionArgs[1] as string, profileArn: s.sessionArgs[3] as string, roleArn: ROLE_A },
+    endpoint: s.fake.url,
   })
   const cache = new CredentialCache({ now: Date.now, random: Math.random })
   t.teardown(() => cache.clear())
-  const ecs = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }), cache) })
+  const ecs = await buildApp({
+    configurationDirectory: dir,
+    resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }), cache),
+  })
   t.teardown(() => ecs.fastify.close())
   const measure = async (app: typeof ecs, path: string, headers: Record<string, string>): Promise<{ p50: number; p99: number }> => {
     const url = await app.fastify.listen({ host: '127.0.0.1', port: 0 })
@@ -345,8 +405,13 @@ t.test('latency: a cached agent request next to a cached ECS request (loopback, 
     lat.sort((a, b) => a - b)
     return { p50: lat[Math.floor(lat.length * 0.5)] as number, p99: lat[Math.floor(lat.length * 0.99)] as number }
   }
-  const k = await measure(agent.app, '/v1/credentials', { authorization: podToken(key, { namespace: 'shop', serviceAccount: 'payments' }), host: '169.254.170.23' })
+  const k = await measure(agent.app, '/v1/credentials', {
+    authorization: podToken(key, { namespace: 'shop', serviceAccount: 'payments' }),
+    host: '169.254.170.23',
+  })
   const e = await measure(ecs, '/ecs/credentials', { authorization: token })
-  t.comment(`figures: cached request latency over loopback: agent p50 ${k.p50.toFixed(2)} ms, p99 ${k.p99.toFixed(2)} ms; ECS p50 ${e.p50.toFixed(2)} ms, p99 ${e.p99.toFixed(2)} ms`)
+  t.comment(
+    `figures: cached request latency over loopback: agent p50 ${k.p50.toFixed(2)} ms, p99 ${k.p99.toFixed(2)} ms; ECS p50 ${e.p50.toFixed(2)} ms, p99 ${e.p99.toFixed(2)} ms`,
+  )
   t.ok(k.p50 < 50, 'the agent answers a cached request well within SDK timeouts')
 })

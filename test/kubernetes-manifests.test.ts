@@ -11,13 +11,21 @@ const ROOT = new URL('../contrib/kubernetes', import.meta.url).pathname
 type Obj = Record<string, any>
 
 function kubectl(args: string[], input?: string): { code: number | null; out: string; err: string } {
-  const r = spawnSync('kubectl', args, { input, encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', KUBECONFIG: '/dev/null' } })
+  const r = spawnSync('kubectl', args, {
+    input,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', KUBECONFIG: '/dev/null' },
+  })
   return { code: r.status, out: r.stdout, err: r.stderr }
 }
 
 /** kubectl prints several objects as consecutive pretty JSON documents: split at column-0 braces. */
 function documents(text: string): Obj[] {
-  return text.split(/\n(?=\{\n)/).filter((s) => s.trim() !== '').map((s) => JSON.parse(s) as Obj)
+  return text
+    .split(/\n(?=\{\n)/)
+    .filter((s) => s.trim() !== '')
+    .map((s) => JSON.parse(s) as Obj)
 }
 
 const version = onPath('kubectl') ? kubectl(['version', '--client']).out : ''
@@ -42,8 +50,15 @@ else {
     const objs = documents(json.out)
     const kinds = objs.map((o) => `${o.kind}/${o.metadata.name}`).sort()
     t.same(kinds, [
-      'ClusterRoleBinding/iamra-node-agent-issuer-discovery', 'ConfigMap/iamra-bindings', 'ConfigMap/iamra-node-agent', 'ConfigMap/iamra-sidecar',
-      'DaemonSet/iamra-node-agent', 'Namespace/iamra-system', 'Pod/app-with-iamra-csi', 'Pod/app-with-iamra-secret', 'ServiceAccount/iamra-node-agent',
+      'ClusterRoleBinding/iamra-node-agent-issuer-discovery',
+      'ConfigMap/iamra-bindings',
+      'ConfigMap/iamra-node-agent',
+      'ConfigMap/iamra-sidecar',
+      'DaemonSet/iamra-node-agent',
+      'Namespace/iamra-system',
+      'Pod/app-with-iamra-csi',
+      'Pod/app-with-iamra-secret',
+      'ServiceAccount/iamra-node-agent',
     ])
     const byName = (kind: string, name: string): Obj => objs.find((o) => o.kind === kind && o.metadata.name === name) as Obj
 
@@ -62,9 +77,15 @@ else {
     t.same(agent.securityContext.capabilities, { drop: ['ALL'] })
     t.ok(agent.resources.limits.memory && agent.resources.requests.cpu, 'limits and requests')
     for (const p of ['startupProbe', 'livenessProbe', 'readinessProbe']) t.equal(agent[p].httpGet.path, '/healthz', p)
-    t.ok(agent.volumeMounts.every((m: Obj) => m.readOnly === true), 'every mount read-only')
+    t.ok(
+      agent.volumeMounts.every((m: Obj) => m.readOnly === true),
+      'every mount read-only',
+    )
     const args = agent.args.join(' ')
-    t.match(args, /--kubernetes-issuer \$\(ISSUER\) --kubernetes-audience \$\(AUDIENCE\) --kubernetes-jwks https:\/\/\$\(KUBERNETES_SERVICE_HOST\):\$\(KUBERNETES_SERVICE_PORT\)\/openid\/v1\/jwks/)
+    t.match(
+      args,
+      /--kubernetes-issuer \$\(ISSUER\) --kubernetes-audience \$\(AUDIENCE\) --kubernetes-jwks https:\/\/\$\(KUBERNETES_SERVICE_HOST\):\$\(KUBERNETES_SERVICE_PORT\)\/openid\/v1\/jwks/,
+    )
     const projected = pod.volumes.find((v: Obj) => v.name === 'kube-api').projected.sources
     t.equal(projected[0].serviceAccountToken.expirationSeconds, 3600, 'a short-lived token for the JWKS fetch')
     const crb = byName('ClusterRoleBinding', 'iamra-node-agent-issuer-discovery')
@@ -85,7 +106,10 @@ else {
       t.same(sidecar.livenessProbe.exec.command, ['iamra', 'probe', 'http://127.0.0.1:9911/healthz'], `${name}: exec probe on /healthz`)
       t.ok(sidecar.resources.limits.memory)
       const app = p.containers.find((c: Obj) => c.name === 'app')
-      t.same(app.env.find((e: Obj) => e.name === 'AWS_EC2_METADATA_SERVICE_ENDPOINT'), { name: 'AWS_EC2_METADATA_SERVICE_ENDPOINT', value: 'http://127.0.0.1:9911/' })
+      t.same(
+        app.env.find((e: Obj) => e.name === 'AWS_EC2_METADATA_SERVICE_ENDPOINT'),
+        { name: 'AWS_EC2_METADATA_SERVICE_ENDPOINT', value: 'http://127.0.0.1:9911/' },
+      )
     }
     t.ok(byName('Pod', 'app-with-iamra-csi').spec.volumes[0].csi.driver === 'csi.cert-manager.io', 'CSI-driver variant')
     t.ok(byName('Pod', 'app-with-iamra-secret').spec.volumes[0].secret.secretName, 'Secret variant')

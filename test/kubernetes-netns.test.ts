@@ -80,17 +80,41 @@ else {
     const go = await goBuild
     if (go.kind === 'built') t.teardown(go.cleanup)
     t.not(go.kind, 'error', go.kind === 'error' ? go.reason : 'Go probe built or skipped')
-    const clients = [...(haveBotocore ? ['botocore'] : []), ...(cliV1?.startsWith('aws-cli/1.') === true ? ['cli-v1'] : []), ...(haveJsSdk() ? ['js', 'js-v6'] : []), ...(go.kind === 'built' ? ['go'] : [])]
+    const clients = [
+      ...(haveBotocore ? ['botocore'] : []),
+      ...(cliV1?.startsWith('aws-cli/1.') === true ? ['cli-v1'] : []),
+      ...(haveJsSdk() ? ['js', 'js-v6'] : []),
+      ...(go.kind === 'built' ? ['go'] : []),
+    ]
     if (!haveBotocore) t.skip('botocore/boto3 not installed', async () => {})
     if (!clients.includes('cli-v1')) t.skip(`AWS CLI v1 not installed (aws --version: ${cliV1 ?? 'absent'})`, async () => {})
     if (!haveJsSdk()) t.skip('@aws-sdk/credential-providers not installed', async () => {})
     if (go.kind === 'skip') t.skip(`Go SDK v2 probe: ${go.reason}`, async () => {})
 
     const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '', NODE: process.execPath, BIN, W: work, PKI: pki.dir, TESTING_KIT: KIT, TA_ARN: TRUST_ANCHOR_ARN, PROFILE_ARN, ROLE_A, ROLE_B,
-      ISSUER, AUDIENCE, TOKENS: join(work, 'tokens'), JWKS_FILE: join(work, 'jwks.json'), JWKS_ROTATED: join(work, 'jwks-rotated.json'), AGENT_TOKEN_FILE: join(work, 'agent-token'),
-      CA_FILE: join(work, 'ca.pem'), TLS_CERT: join(work, 'tls.pem'), TLS_KEY: join(work, 'tls.key'), CLIENTS: clients.join(' '),
-      BOTOCORE_PROBE, JS_PROBE, GO_PROBE: go.kind === 'built' ? go.path : '/nonexistent',
+      PATH: process.env.PATH ?? '',
+      NODE: process.execPath,
+      BIN,
+      W: work,
+      PKI: pki.dir,
+      TESTING_KIT: KIT,
+      TA_ARN: TRUST_ANCHOR_ARN,
+      PROFILE_ARN,
+      ROLE_A,
+      ROLE_B,
+      ISSUER,
+      AUDIENCE,
+      TOKENS: join(work, 'tokens'),
+      JWKS_FILE: join(work, 'jwks.json'),
+      JWKS_ROTATED: join(work, 'jwks-rotated.json'),
+      AGENT_TOKEN_FILE: join(work, 'agent-token'),
+      CA_FILE: join(work, 'ca.pem'),
+      TLS_CERT: join(work, 'tls.pem'),
+      TLS_KEY: join(work, 'tls.key'),
+      CLIENTS: clients.join(' '),
+      BOTOCORE_PROBE,
+      JS_PROBE,
+      GO_PROBE: go.kind === 'built' ? go.path : '/nonexistent',
     }
     const setup = `${loopbackSetup(ADDRESSES)} && exec "$NODE" "$1"`
     const { code, out } = await runInNamespace(t, { unshareArgs: ['-n'], command: ['sh', '-c', setup, 'sh', RUNNER], env, timeoutMs: 150_000 })
@@ -102,7 +126,8 @@ else {
     const minted = results.minted as Array<{ accessKeyId: string; roleArn: string; roleSessionName: string | null }>
     const roleOf = (ak: unknown): string | undefined => minted.find((m) => m.accessKeyId === ak)?.roleArn
     const expected: Record<string, string> = { payments: ROLE_A, reports: ROLE_B }
-    const clientResult = (c: string): { sa: string; code: number; stdout: string; stderr: string } => results.clients[c] ?? { sa: '', code: -1, stdout: '', stderr: `the runner wrote no result for ${c}` }
+    const clientResult = (c: string): { sa: string; code: number; stdout: string; stderr: string } =>
+      results.clients[c] ?? { sa: '', code: -1, stdout: '', stderr: `the runner wrote no result for ${c}` }
 
     if (clients.includes('botocore')) {
       const r = clientResult('botocore')
@@ -110,7 +135,7 @@ else {
       t.comment(`matrix agent botocore: ${j.ok === true ? 'ok' : `fails (${short(j.error ?? r.stderr)})`}`)
       t.equal(j.ok, true, `botocore: ${short(j.error ?? r.stderr)}`)
       t.equal(j.method, 'container-role')
-      t.equal(roleOf(j.ak), expected[r.sa], 'botocore got its service account\'s role')
+      t.equal(roleOf(j.ak), expected[r.sa], "botocore got its service account's role")
     }
     if (clients.includes('cli-v1')) {
       const r = clientResult('cli-v1')
@@ -118,7 +143,7 @@ else {
       t.equal(r.code, 0, `AWS CLI v1: ${short(r.stderr)}`)
       const signedWith = (results.stsSeen as string[])[0]
       t.match(signedWith, ASIA)
-      t.equal(roleOf(signedWith), expected[r.sa], 'AWS CLI v1 signed with its service account\'s role')
+      t.equal(roleOf(signedWith), expected[r.sa], "AWS CLI v1 signed with its service account's role")
     }
     if (clients.includes('js')) {
       const r = clientResult('js')
@@ -141,17 +166,31 @@ else {
       const j = jsonLines(r.stdout)[0] ?? {}
       const version = go.kind === 'built' ? go.credentialsVersion : '?'
       t.comment(`matrix agent go (credentials ${version}): ${j.ok === true ? 'ok' : `fails (${short(j.error ?? r.stderr)})`}`)
-      if (j.ok === true) t.equal(roleOf(j.ak), expected[r.sa], 'Go got its service account\'s role')
+      if (j.ok === true) t.equal(roleOf(j.ak), expected[r.sa], "Go got its service account's role")
       else {
         // Debian's SDK predates AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE and the 169.254.170.23 host
         // (deployment spec §A.4: Go v2 needs release-2023-11-14): it fails before or at the agent.
-        t.match(String(j.error), /TOKEN_MISSING|unsupported host|invalid endpoint host|not a loopback|failed to load|401/i, 'Go: the documented failure of an SDK too old for pod identity')
+        t.match(
+          String(j.error),
+          /TOKEN_MISSING|unsupported host|invalid endpoint host|not a loopback|failed to load|401/i,
+          'Go: the documented failure of an SDK too old for pod identity',
+        )
       }
     }
-    t.same(results.refusals, { wrongAudience: '403', unbound: '403', foreignHost: '403', noToken: '401', rotated: '200' }, 'refusals and JWKS rotation from inside the namespace')
+    t.same(
+      results.refusals,
+      { wrongAudience: '403', unbound: '403', foreignHost: '403', noToken: '401', rotated: '200' },
+      'refusals and JWKS rotation from inside the namespace',
+    )
     t.ok((results.jwksSeen as Array<string | null>).length >= 2, 'the JWKS was fetched at start and again for the rotated key')
-    t.ok((results.jwksSeen as Array<string | null>).every((h) => h === 'Bearer agent-service-account-token'), 'with the agent\'s bearer token')
-    t.ok(minted.every((m) => m.roleSessionName !== null && /^shop\.(payments|reports)-/.test(m.roleSessionName)), `session names name the pod: ${minted.map((m) => m.roleSessionName).join(', ')}`)
+    t.ok(
+      (results.jwksSeen as Array<string | null>).every((h) => h === 'Bearer agent-service-account-token'),
+      "with the agent's bearer token",
+    )
+    t.ok(
+      minted.every((m) => m.roleSessionName !== null && /^shop\.(payments|reports)-/.test(m.roleSessionName)),
+      `session names name the pod: ${minted.map((m) => m.roleSessionName).join(', ')}`,
+    )
     const log = String(results.serve.log)
     t.match(log, /serving Kubernetes pod credentials \(issuer [^)]+\) on 169\.254\.170\.23:80, \[fd00:ec2::23\]:80/, 'default addresses')
     for (const tok of Object.values(tokens)) t.notOk(log.includes(tok.split('.')[2] as string), 'no token signature in the agent log')

@@ -31,11 +31,19 @@ function findArchive(): string | undefined {
   return pick === undefined ? undefined : join(RELEASE, pick)
 }
 
-interface Run { code: number; stdout: string; stderr: string }
+interface Run {
+  code: number
+  stdout: string
+  stderr: string
+}
 function run(cmd: string, args: string[], env: Record<string, string>, timeoutMs = 120_000): Promise<Run> {
   return new Promise((resolve) => {
     execFile(cmd, args, { env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr: stderr + (err !== null && typeof err.code !== 'number' ? String(err.message) : '') })
+      resolve({
+        code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1,
+        stdout,
+        stderr: stderr + (err !== null && typeof err.code !== 'number' ? String(err.message) : ''),
+      })
     })
   })
 }
@@ -44,12 +52,16 @@ function run(cmd: string, args: string[], env: Record<string, string>, timeoutMs
 // release tests under their lock) rather than skip.
 if (process.env.IAMRA_OCI_ARCHIVE === undefined && releaseToolsMissing() === undefined) await ensureRelease()
 const archive = findArchive()
-const missing = archive === undefined || !existsSync(archive)
-  ? `no OCI archive in ${RELEASE} (run npm run package, or set IAMRA_OCI_ARCHIVE)`
-  : !onPath('podman') || !onPath('buildah') ? 'podman or buildah is not installed'
-  : !onPath('kubectl') ? 'kubectl is not installed (it renders the manifests)'
-  : process.getuid?.() !== 0 ? 'needs root (rootful podman with --network none)'
-  : undefined
+const missing =
+  archive === undefined || !existsSync(archive)
+    ? `no OCI archive in ${RELEASE} (run npm run package, or set IAMRA_OCI_ARCHIVE)`
+    : !onPath('podman') || !onPath('buildah')
+      ? 'podman or buildah is not installed'
+      : !onPath('kubectl')
+        ? 'kubectl is not installed (it renders the manifests)'
+        : process.getuid?.() !== 0
+          ? 'needs root (rootful podman with --network none)'
+          : undefined
 
 if (missing !== undefined) t.skip(`podman kube play of contrib/kubernetes: ${missing}`, async () => {})
 else {
@@ -82,7 +94,11 @@ else {
     }
     t.teardown(go.cleanup)
     const ctr = (await buildah(['from', 'scratch'])).stdout.trim()
-    for (const args of [['copy', '--chmod', '0755', ctr, go.path, '/credprobe'], ['config', '--entrypoint', '["/credprobe"]', '--user', '65532:65532', ctr], ['commit', ctr, 'localhost/iamra-test-client:k8s']]) {
+    for (const args of [
+      ['copy', '--chmod', '0755', ctr, go.path, '/credprobe'],
+      ['config', '--entrypoint', '["/credprobe"]', '--user', '65532:65532', ctr],
+      ['commit', ctr, 'localhost/iamra-test-client:k8s'],
+    ]) {
       const r = await buildah(args)
       if (!t.equal(r.code, 0, `buildah ${args[0]}: ${r.stderr}`)) return
     }
@@ -110,7 +126,9 @@ else {
         chmodSync(join(dir, 'volume'), 0o755)
         volumePatch = `    - {op: replace, path: /spec/volumes/0, value: {name: tls, hostPath: {path: "${join(dir, 'volume')}", type: Directory}}}`
       }
-      writeFileSync(join(dir, 'kustomization.yaml'), `apiVersion: kustomize.config.k8s.io/v1beta1
+      writeFileSync(
+        join(dir, 'kustomization.yaml'),
+        `apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
 - ${relative(dir, CONTRIB)}/sidecar
@@ -157,7 +175,8 @@ ${volumePatch}
         image: iamra
         args: [fake-endpoint, --trust-anchor, /var/run/secrets/iamra/root.pem, --port, "8444"]
         volumeMounts: [{name: tls, mountPath: /var/run/secrets/iamra, readOnly: true}]
-`)
+`,
+      )
       const played = await playAndWait(t, dir, 'app-with-iamra-secret', 'app')
       if (played === undefined) return
       const j = jsonLine(played)
@@ -178,12 +197,20 @@ ${volumePatch}
       writeFileSync(join(dir, 'pki', 'root.pem'), readFileSync(pki.path('root.pem')), { mode: 0o644 })
       writeFileSync(join(dir, 'agent-pod.yaml'), podFromDaemonSet(readFileSync(join(CONTRIB, 'node-agent', 'daemonset.yaml'), 'utf8'), 'iamra-node-agent'))
       const binding = JSON.stringify({
-        name: 'payments', mode: { kind: 'Kubernetes' }, service_accounts: ['shop/payments'], certificate_files: ['/etc/iamra/pki/node.crt'], intermediates_files: [],
-        private_key_file: '/etc/iamra/pki/node.key', endpoint: 'http://127.0.0.1:8444',
-        request: { durationSeconds: 3600, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, trustAnchorArn: TRUST_ANCHOR_ARN }, created_at: new Date().toISOString(),
+        name: 'payments',
+        mode: { kind: 'Kubernetes' },
+        service_accounts: ['shop/payments'],
+        certificate_files: ['/etc/iamra/pki/node.crt'],
+        intermediates_files: [],
+        private_key_file: '/etc/iamra/pki/node.key',
+        endpoint: 'http://127.0.0.1:8444',
+        request: { durationSeconds: 3600, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, trustAnchorArn: TRUST_ANCHOR_ARN },
+        created_at: new Date().toISOString(),
       })
       const token = podToken(key, { namespace: 'shop', serviceAccount: 'payments', audience: 'iamra' })
-      writeFileSync(join(dir, 'kustomization.yaml'), `apiVersion: kustomize.config.k8s.io/v1beta1
+      writeFileSync(
+        join(dir, 'kustomization.yaml'),
+        `apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
 - ${relative(dir, CONTRIB)}/node-agent/config.yaml
@@ -224,18 +251,23 @@ patches:
         - {name: AWS_CONTAINER_AUTHORIZATION_TOKEN, value: "${token}"}
         - {name: AWS_REGION, value: us-east-1}
         - {name: AWS_EC2_METADATA_DISABLED, value: "true"}
-`)
+`,
+      )
       const played = await playAndWait(t, dir, 'iamra-node-agent', 'client')
       if (played === undefined) return
       const j = jsonLine(played)
       t.comment(`agent client: ${played.trim().split('\n').slice(-1)[0]}`)
-      t.equal(j.ok, true, 'the client got its service account\'s role from the agent')
+      t.equal(j.ok, true, "the client got its service account's role from the agent")
       t.equal(j.source, 'CredentialsEndpointProvider')
     })
 
     /** Renders DIR's kustomization, plays it with loopback-only networking, waits for CONTAINER's JSON line. */
     async function playAndWait(t: Test, dir: string, pod: string, container: string): Promise<string | undefined> {
-      const rendered = await run('kubectl', ['kustomize', '--load-restrictor', 'LoadRestrictionsNone', dir], { PATH: env.PATH, HOME: work, KUBECONFIG: '/dev/null' })
+      const rendered = await run('kubectl', ['kustomize', '--load-restrictor', 'LoadRestrictionsNone', dir], {
+        PATH: env.PATH,
+        HOME: work,
+        KUBECONFIG: '/dev/null',
+      })
       if (!t.equal(rendered.code, 0, `kubectl kustomize: ${rendered.stderr}`)) return undefined
       // podman 4.3 cannot take a Secret from the played file: Secrets become podman secrets
       // holding the Secret object, which is where kube play reads secret volumes from. (podman
@@ -272,7 +304,10 @@ function splitImage(ref: string): [string, string] {
 }
 
 function jsonLine(text: string): Record<string, unknown> {
-  const lines = text.trim().split('\n').filter((l) => l.startsWith('{'))
+  const lines = text
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
   for (const l of lines.reverse()) {
     try {
       return JSON.parse(l) as Record<string, unknown>
@@ -287,7 +322,10 @@ function jsonLine(text: string): Record<string, unknown> {
 function podFromDaemonSet(yaml: string, name: string): string {
   const lines = yaml.split('\n')
   const start = lines.indexOf('  template:')
-  const template = lines.slice(start + 1).filter((l) => l.startsWith('    ') || l.trim() === '').map((l) => l.slice(4))
+  const template = lines
+    .slice(start + 1)
+    .filter((l) => l.startsWith('    ') || l.trim() === '')
+    .map((l) => l.slice(4))
   const metadata = template.indexOf('metadata:')
   template.splice(metadata + 1, 0, `  name: ${name}`, '  namespace: iamra-system')
   return `apiVersion: v1\nkind: Pod\n${template.join('\n')}\n`

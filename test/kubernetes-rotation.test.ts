@@ -21,7 +21,9 @@ import { KeyBackends } from '../src/keys/key-backends.js'
 t.test('a `..data` swap every 25 ms while a client polls: no failed request, no mismatched signature', async (t) => {
   const s = await startScenario('p256')
   t.teardown(s.close)
-  const leaves = await Promise.all([1, 2, 3, 4].map((i) => createLeaf({ name: `pod cert ${i}`, key: i % 2 === 0 ? 'rsa2048' : 'p256', issuer: s.pki.intermediate })))
+  const leaves = await Promise.all(
+    [1, 2, 3, 4].map((i) => createLeaf({ name: `pod cert ${i}`, key: i % 2 === 0 ? 'rsa2048' : 'p256', issuer: s.pki.intermediate })),
+  )
   const payloads = leaves.map((l) => ({ 'tls.crt': l.certPem + s.pki.intermediate.certPem, 'tls.key': l.keyPem }))
   const work = mkdtempSync(join(tmpdir(), 'iamra-rotation-'))
   t.teardown(() => rmSync(work, { recursive: true, force: true }))
@@ -54,12 +56,24 @@ t.test('a `..data` swap every 25 ms while a client polls: no failed request, no 
   // The ECS server without cache: a CreateSession (a signature) per request, files read each time.
   const dir = join(work, 'cfg')
   const { token } = await addBinding(dir, 'pod', 'ecs-full', {
-    certificateFiles: [join(vol.dir, 'tls.crt')], intermediatesFiles: [], privateKeyFile: join(vol.dir, 'tls.key'),
-    request: { durationSeconds: 3600, trustAnchorArn: s.sessionArgs[1] as string, profileArn: s.sessionArgs[3] as string, roleArn: ROLE_ARN }, endpoint: s.fake.url,
+    certificateFiles: [join(vol.dir, 'tls.crt')],
+    intermediatesFiles: [],
+    privateKeyFile: join(vol.dir, 'tls.key'),
+    request: { durationSeconds: 3600, trustAnchorArn: s.sessionArgs[1] as string, profileArn: s.sessionArgs[3] as string, roleArn: ROLE_ARN },
+    endpoint: s.fake.url,
   })
-  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }) })
+  const app = await buildApp({
+    configurationDirectory: dir,
+    resolveCredentials: bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }),
+  })
   t.teardown(() => app.fastify.close())
-  const cached = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }), new CredentialCache({ now: Date.now, random: Math.random })) })
+  const cached = await buildApp({
+    configurationDirectory: dir,
+    resolveCredentials: cachedCredentials(
+      bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }),
+      new CredentialCache({ now: Date.now, random: Math.random }),
+    ),
+  })
   t.teardown(() => cached.fastify.close())
   const statuses = new Map<number, number>()
   const until = Date.now() + 5000
@@ -73,10 +87,15 @@ t.test('a `..data` swap every 25 ms while a client polls: no failed request, no 
   }
   stop = true
   await swapper
-  t.comment(`figures: ${requests} requests over ${swaps} swaps; CreateSession answers by status: ${JSON.stringify(Object.fromEntries(countBy(s.fake.calls.map((c) => c.status))))}`)
+  t.comment(
+    `figures: ${requests} requests over ${swaps} swaps; CreateSession answers by status: ${JSON.stringify(Object.fromEntries(countBy(s.fake.calls.map((c) => c.status))))}`,
+  )
   t.same([...statuses.keys()], [200], `every request answered 200 (${JSON.stringify(Object.fromEntries(statuses))})`)
   t.ok(s.fake.calls.length > 20, 'many signatures made during the swaps')
-  t.ok(s.fake.calls.every((c) => c.status === 201), 'the fake endpoint verified every signature against its certificate')
+  t.ok(
+    s.fake.calls.every((c) => c.status === 201),
+    'the fake endpoint verified every signature against its certificate',
+  )
   const serials = new Set(s.fake.calls.map((c) => c.serial))
   t.ok(serials.size >= 2, `the rotated certificates were used (${serials.size} serials)`)
 })

@@ -17,8 +17,15 @@ else {
     const s = await startScenario('rsa2048', { mint: stsMinter({ endpoint: moto.endpoint, ...moto.broker }) })
     t.teardown(s.close)
     const credentials = fromRolesAnywhere({
-      trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: moto.roleArn, roleSessionName: 'lib-e2e',
-      certificate: s.pki.path('leaf.pem'), intermediates: s.pki.path('int.pem'), privateKey: s.pki.path('key.pem'), endpoint: s.fake.url, env: {},
+      trustAnchorArn: TRUST_ANCHOR_ARN,
+      profileArn: PROFILE_ARN,
+      roleArn: moto.roleArn,
+      roleSessionName: 'lib-e2e',
+      certificate: s.pki.path('leaf.pem'),
+      intermediates: s.pki.path('int.pem'),
+      privateKey: s.pki.path('key.pem'),
+      endpoint: s.fake.url,
+      env: {},
     })
     const sts = new STSClient({ region: 'us-east-1', endpoint: moto.endpoint, credentials })
     const s3 = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, forcePathStyle: true, credentials })
@@ -38,7 +45,12 @@ else {
     t.equal(await got.Body?.transformToString(), 'hello from fromRolesAnywhere', 'S3 round trip')
     t.equal(s.fake.calls.filter((c) => c.status === 201).length, 2, 'each client memoized its credentials: one CreateSession per client')
 
-    const bogus = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'ASIABOGUSBOGUSBOGUS1', secretAccessKey: 'x', sessionToken: 'y' } })
+    const bogus = new S3Client({
+      region: 'us-east-1',
+      endpoint: moto.endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'ASIABOGUSBOGUSBOGUS1', secretAccessKey: 'x', sessionToken: 'y' },
+    })
     t.teardown(() => bogus.destroy())
     await t.rejects(bogus.send(new GetObjectCommand({ Bucket: 'iamra-library', Key: 'hello.txt' })), 'moto checks S3 credentials (control)')
     const identity = await sts.config.credentials()
@@ -55,14 +67,24 @@ else {
     })
     t.teardown(s.close)
     const sts = new STSClient({
-      region: 'us-east-1', endpoint: moto.endpoint, maxAttempts: 1,
+      region: 'us-east-1',
+      endpoint: moto.endpoint,
+      maxAttempts: 1,
       credentials: fromRolesAnywhere({
-        trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: moto.roleArn,
-        certificate: s.pki.path('chain-leaf-first.pem'), privateKey: s.pki.path('key.pem'), endpoint: s.fake.url, env: {},
+        trustAnchorArn: TRUST_ANCHOR_ARN,
+        profileArn: PROFILE_ARN,
+        roleArn: moto.roleArn,
+        certificate: s.pki.path('chain-leaf-first.pem'),
+        privateKey: s.pki.path('key.pem'),
+        endpoint: s.fake.url,
+        env: {},
       }),
     })
     t.teardown(() => sts.destroy())
-    const e = await sts.send(new GetCallerIdentityCommand({})).then(() => undefined, (err: unknown) => err as Record<string, unknown>)
+    const e = await sts.send(new GetCallerIdentityCommand({})).then(
+      () => undefined,
+      (err: unknown) => err as Record<string, unknown>,
+    )
     t.match(e, { name: 'CredentialsProviderError', code: 'UPSTREAM_DENIED', upstreamCode: 'AccessDeniedException', tryNextLink: false })
     const who = await sts.send(new GetCallerIdentityCommand({}))
     t.equal(who.Account, '123456789012', 'the next call (the failure was not cached) succeeds')

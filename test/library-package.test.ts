@@ -16,34 +16,57 @@ const RECORDER = fileURLToPath(new URL('./helpers/record-loads.mjs', import.meta
 const FIXTURE = fileURLToPath(new URL('./fixtures/consumer/', import.meta.url))
 const built = existsSync(join(REPO, 'dist/index.mjs')) && existsSync(join(REPO, 'dist/types/library/index.d.ts'))
 
-interface Run { code: number; stdout: string; stderr: string }
+interface Run {
+  code: number
+  stdout: string
+  stderr: string
+}
 function run(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}, timeout = 180_000): Promise<Run> {
   return new Promise((resolve) => {
     execFile(cmd, args, { cwd, env: { ...process.env, ...env }, timeout, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }))
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }),
+    )
   })
 }
 
 /** Loads 'iamra' in a fresh node from `cwd` and returns the files it loaded and their code. */
 async function loadsOf(t: Test, cwd: string): Promise<{ files: string[]; code: string }> {
   const loadsFile = join(cwd, `loads-${process.pid}.txt`)
-  const r = await run(process.execPath, ['--import', RECORDER, '--input-type=module', '-e', "const m = await import('iamra'); if (typeof m.fromRolesAnywhere !== 'function') process.exit(3)"], cwd, { IAMRA_LOADS_FILE: loadsFile })
+  const r = await run(
+    process.execPath,
+    ['--import', RECORDER, '--input-type=module', '-e', "const m = await import('iamra'); if (typeof m.fromRolesAnywhere !== 'function') process.exit(3)"],
+    cwd,
+    { IAMRA_LOADS_FILE: loadsFile },
+  )
   t.equal(r.code, 0, `import('iamra') works ${r.stderr}`)
-  const files = readFileSync(loadsFile, 'utf8').trim().split('\n').filter((u) => u.startsWith('file:')).map((u) => fileURLToPath(u))
+  const files = readFileSync(loadsFile, 'utf8')
+    .trim()
+    .split('\n')
+    .filter((u) => u.startsWith('file:'))
+    .map((u) => fileURLToPath(u))
   rmSync(loadsFile, { force: true })
   return { files, code: files.map((f) => readFileSync(f, 'utf8')).join('\n') }
 }
 
 /** Strings only each library's own code contains (as test/bundle.test.ts uses). */
 const SERVER_MARKERS: Record<string, string> = {
-  fastify: 'FST_ERR_', yargs: 'Not enough non-option arguments', 'prom-client': 'collectDefaultMetrics', jose: 'JWSSignatureVerificationFailed',
+  fastify: 'FST_ERR_',
+  yargs: 'Not enough non-option arguments',
+  'prom-client': 'collectDefaultMetrics',
+  jose: 'JWSSignatureVerificationFailed',
   '@peculiar/x509': 'tsyringe requires a reflect polyfill',
 }
 
 function checkLoads(t: Test, files: string[], code: string): void {
   t.ok(files.length > 0, `${files.length} files loaded`)
-  t.notOk(files.some((f) => /\/node_modules\/(fastify|yargs|prom-client|jose|pino|@peculiar)\//.test(f)), 'no server or CLI package from node_modules')
-  t.ok(files.every((f) => /\/dist\/(index\.mjs|lib\/)/.test(f)), 'only the library bundle: not the CLI chunks, not the testing kit')
+  t.notOk(
+    files.some((f) => /\/node_modules\/(fastify|yargs|prom-client|jose|pino|@peculiar)\//.test(f)),
+    'no server or CLI package from node_modules',
+  )
+  t.ok(
+    files.every((f) => /\/dist\/(index\.mjs|lib\/)/.test(f)),
+    'only the library bundle: not the CLI chunks, not the testing kit',
+  )
   for (const [lib, marker] of Object.entries(SERVER_MARKERS)) t.notOk(code.includes(marker), `no ${lib}`)
 }
 
@@ -63,8 +86,13 @@ function writeConsumerLock(project: string, tarball: string): void {
   const packages: Record<string, unknown> = {
     '': { name: manifest.name, dependencies },
     'node_modules/iamra': {
-      version: own.version, resolved: tarball, license: own.license, dependencies: own.dependencies,
-      optionalDependencies: own.optionalDependencies, bin: own.bin, engines: own.engines,
+      version: own.version,
+      resolved: tarball,
+      license: own.license,
+      dependencies: own.dependencies,
+      optionalDependencies: own.optionalDependencies,
+      bin: own.bin,
+      engines: own.engines,
     },
   }
   for (const [path, entry] of Object.entries(repoLock.packages)) {
@@ -94,10 +122,22 @@ if (built) {
     const [info] = JSON.parse(pack.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
     if (info === undefined) return
     const packed = info.files.map((f) => f.path)
-    for (const f of ['package.json', 'bin/iamra.mjs', 'dist/iamra.mjs', 'dist/index.mjs', 'dist/testing.mjs', 'dist/types/library/index.d.ts', 'dist/types/testing/index.d.ts', 'docs/library.md']) {
+    for (const f of [
+      'package.json',
+      'bin/iamra.mjs',
+      'dist/iamra.mjs',
+      'dist/index.mjs',
+      'dist/testing.mjs',
+      'dist/types/library/index.d.ts',
+      'dist/types/testing/index.d.ts',
+      'docs/library.md',
+    ]) {
       t.ok(packed.includes(f), `the tarball holds ${f}`)
     }
-    t.notOk(packed.some((f) => f.startsWith('src/') || f.startsWith('test/')), 'no sources or tests in the tarball')
+    t.notOk(
+      packed.some((f) => f.startsWith('src/') || f.startsWith('test/')),
+      'no sources or tests in the tarball',
+    )
 
     const project = join(dir, 'project')
     cpSync(FIXTURE, project, { recursive: true })
@@ -117,12 +157,23 @@ if (built) {
     t.equal(out.code, 0, out.stderr)
     if (out.code !== 0) return
     const result = JSON.parse(out.stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, unknown>
-    t.match(result, { accountId: '111122223333', identityExpirationIsDate: true, runtime: true, signer: true, clients: true, field: 'durationSeconds', createSessions: 6 })
+    t.match(result, {
+      accountId: '111122223333',
+      identityExpirationIsDate: true,
+      runtime: true,
+      signer: true,
+      clients: true,
+      field: 'durationSeconds',
+      createSessions: 6,
+    })
     t.ok(Math.abs(Number(result.expirationMs) - 3600_000) < 60_000, 'expiration one hour ahead')
 
     const { files, code } = await loadsOf(t, project)
     checkLoads(t, files, code)
-    t.ok(files.every((f) => f.startsWith(join(project, 'node_modules/iamra/'))), 'loaded from the installed package')
+    t.ok(
+      files.every((f) => f.startsWith(join(project, 'node_modules/iamra/'))),
+      'loaded from the installed package',
+    )
     t.ok(readdirSync(join(project, 'node_modules/iamra/dist/types/library')).includes('index.d.ts'))
   })
 }

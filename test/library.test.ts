@@ -13,7 +13,13 @@ import { PROFILE_ARN, ROLE_ARN, startScenario, TRUST_ANCHOR_ARN, type Scenario }
 
 const arns = { trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN }
 const init = (s: Scenario, more: Partial<FromRolesAnywhereInit> = {}): FromRolesAnywhereInit => ({
-  ...arns, certificate: s.pki.path('leaf.pem'), intermediates: s.pki.path('int.pem'), privateKey: s.pki.path('key.pem'), endpoint: s.fake.url, env: {}, ...more,
+  ...arns,
+  certificate: s.pki.path('leaf.pem'),
+  intermediates: s.pki.path('int.pem'),
+  privateKey: s.pki.path('key.pem'),
+  endpoint: s.fake.url,
+  env: {},
+  ...more,
 })
 const created = (s: Scenario): number => s.fake.calls.filter((c) => c.status === 201).length
 
@@ -48,7 +54,10 @@ t.test('credentials from paths, PEM text, bytes and functions: an SDK identity w
     ['PEM text', { certificate: leaf.certPem, intermediates: intermediate.certPem, privateKey: leaf.keyPem }],
     ['DER bytes', { certificate: new Uint8Array(leaf.der), intermediates: [intermediate.der], privateKey: leaf.key.export({ type: 'pkcs8', format: 'der' }) }],
     ['functions', { certificate: async () => leaf.certPem, intermediates: [async () => intermediate.der], privateKey: async () => Buffer.from(leaf.keyPem) }],
-    ['one full-chain file holding the key', { certificate: s.pki.write('all.pem', leaf.certPem + intermediate.certPem + leaf.keyPem), intermediates: undefined, privateKey: undefined }],
+    [
+      'one full-chain file holding the key',
+      { certificate: s.pki.write('all.pem', leaf.certPem + intermediate.certPem + leaf.keyPem), intermediates: undefined, privateKey: undefined },
+    ],
   ]
   for (const [name, more] of forms) {
     const c = await fromRolesAnywhere(init(s, more))()
@@ -86,10 +95,13 @@ t.test('a signer: the key stays with the caller; its algorithm and signatures ar
   t.teardown(s.close)
   const { leaf } = s.pki
   const signed: number[] = []
-  const signer: Signer = { algorithm: 'AWS4-X509-ECDSA-SHA256', sign: async (data) => {
-    signed.push(data.length)
-    return sign('sha256', data, { key: leaf.key, dsaEncoding: 'der' })
-  } }
+  const signer: Signer = {
+    algorithm: 'AWS4-X509-ECDSA-SHA256',
+    sign: async (data) => {
+      signed.push(data.length)
+      return sign('sha256', data, { key: leaf.key, dsaEncoding: 'der' })
+    },
+  }
   const c = await fromRolesAnywhere(init(s, { privateKey: undefined, signer, certificate: s.pki.path('chain-root-first.pem') }))()
   t.match(c, { accessKeyId: /^ASIA/, accountId: '123456789012' })
   t.equal(signed.length, 1, 'the signer signed the request')
@@ -97,10 +109,30 @@ t.test('a signer: the key stays with the caller; its algorithm and signatures ar
   const before = s.fake.calls.length
   const other = await createLeaf({ name: 'other', key: 'p256', issuer: s.pki.intermediate })
   const cases: Array<[string, Signer, string, string]> = [
-    ['another key', { algorithm: 'AWS4-X509-ECDSA-SHA256', sign: async (d) => sign('sha256', d, { key: other.key, dsaEncoding: 'der' }) }, 'KEY_CERT_MISMATCH', 'signer'],
-    ['raw r||s instead of DER', { algorithm: 'AWS4-X509-ECDSA-SHA256', sign: async (d) => sign('sha256', d, { key: leaf.key, dsaEncoding: 'ieee-p1363' }) }, 'KEY_CERT_MISMATCH', 'signer'],
+    [
+      'another key',
+      { algorithm: 'AWS4-X509-ECDSA-SHA256', sign: async (d) => sign('sha256', d, { key: other.key, dsaEncoding: 'der' }) },
+      'KEY_CERT_MISMATCH',
+      'signer',
+    ],
+    [
+      'raw r||s instead of DER',
+      { algorithm: 'AWS4-X509-ECDSA-SHA256', sign: async (d) => sign('sha256', d, { key: leaf.key, dsaEncoding: 'ieee-p1363' }) },
+      'KEY_CERT_MISMATCH',
+      'signer',
+    ],
     ['RSA algorithm for an EC certificate', { algorithm: 'AWS4-X509-RSA-SHA256', sign: async () => new Uint8Array(256) }, 'KEY_CERT_MISMATCH', 'signer'],
-    ['the signer throws', { algorithm: 'AWS4-X509-ECDSA-SHA256', sign: async () => { throw new Error('token removed') } }, 'SIGNER_FAILED', 'signer'],
+    [
+      'the signer throws',
+      {
+        algorithm: 'AWS4-X509-ECDSA-SHA256',
+        sign: async () => {
+          throw new Error('token removed')
+        },
+      },
+      'SIGNER_FAILED',
+      'signer',
+    ],
     ['the signer returns nothing', { algorithm: 'AWS4-X509-ECDSA-SHA256', sign: async () => undefined as unknown as Uint8Array }, 'SIGNER_FAILED', 'signer'],
   ]
   for (const [name, bad, code, field] of cases) {
@@ -115,7 +147,9 @@ t.test('a signer: the key stays with the caller; its algorithm and signatures ar
 t.test('options are checked in the factory: every problem at once, named by option field, never by flag', async (t) => {
   const s = await startScenario('p256')
   t.teardown(s.close)
-  const e = thrown(t, () => fromRolesAnywhere(init(s, { trustAnchorArn: 'arn:aws:iam::123456789012:role/oops', durationSeconds: 60, timeout: 0, maxRetries: 1.5 })))
+  const e = thrown(t, () =>
+    fromRolesAnywhere(init(s, { trustAnchorArn: 'arn:aws:iam::123456789012:role/oops', durationSeconds: 60, timeout: 0, maxRetries: 1.5 })),
+  )
   t.same([e.code, e.fields, e.tryNextLink], ['ARN_INVALID', ['trustAnchorArn', 'durationSeconds', 'timeout', 'maxRetries'], false])
   t.match(e.message, /trustAnchorArn: "arn:aws:iam::123456789012:role\/oops" is not a Roles Anywhere trust anchor ARN/)
   t.match(e.message, /durationSeconds must be a whole number of seconds from 900 to 43200, got 60/)
@@ -145,7 +179,10 @@ t.test('not configured at all: the provider rejects with tryNextLink, so an SDK 
   t.equal((await chained()).accessKeyId, 'AKIDNEXT', 'the next source answered')
   const s = await startScenario('p256')
   t.teardown(s.close)
-  const configured = createCredentialChain(fromRolesAnywhere(init(s, { certificate: '/nonexistent/leaf.pem' })), async () => ({ accessKeyId: 'AKIDNEXT', secretAccessKey: 'x' }))
+  const configured = createCredentialChain(fromRolesAnywhere(init(s, { certificate: '/nonexistent/leaf.pem' })), async () => ({
+    accessKeyId: 'AKIDNEXT',
+    secretAccessKey: 'x',
+  }))
   const stop = await rejection(t, configured())
   t.same([stop.code, stop.tryNextLink, stop.field], ['CERT_UNREADABLE', false, 'certificate'], 'configured but broken: the chain stops here (fail closed)')
 })
@@ -180,17 +217,39 @@ t.test('PKCS#12 bytes as the certificate, a missing key, and source functions th
   const s = await startScenario('p256')
   t.teardown(s.close)
   const p12 = s.pki.path('id.p12')
-  const made = spawnSync('openssl', ['pkcs12', '-export', '-in', s.pki.path('leaf.pem'), '-inkey', s.pki.path('key.pem'), '-certfile', s.pki.path('int.pem'), '-passout', 'pass:p12-pw', '-out', p12])
+  const made = spawnSync('openssl', [
+    'pkcs12',
+    '-export',
+    '-in',
+    s.pki.path('leaf.pem'),
+    '-inkey',
+    s.pki.path('key.pem'),
+    '-certfile',
+    s.pki.path('int.pem'),
+    '-passout',
+    'pass:p12-pw',
+    '-out',
+    p12,
+  ])
   await t.test('PKCS#12', { skip: made.status === 0 ? false : 'openssl cannot write PKCS#12 here' }, async (t) => {
     const c = await fromRolesAnywhere(init(s, { certificate: readFileSync(p12), intermediates: undefined, privateKey: undefined, passphrase: 'p12-pw' }))()
     t.match(c, { accessKeyId: /^ASIA/ }, 'certificate, chain and key from one PKCS#12')
     const locked = await rejection(t, fromRolesAnywhere(init(s, { certificate: p12, intermediates: undefined, privateKey: undefined }))())
     t.same([locked.code, locked.field], ['KEY_PASSWORD_REQUIRED', 'passphrase'])
-    t.notMatch(locked.message, /--|terminal/, 'library advice, not the CLI\'s')
+    t.notMatch(locked.message, /--|terminal/, "library advice, not the CLI's")
   })
   const noKey = await rejection(t, fromRolesAnywhere(init(s, { privateKey: undefined }))())
   t.same([noKey.code, noKey.fields], ['USAGE', ['privateKey', 'signer']])
-  const throws = await rejection(t, fromRolesAnywhere(init(s, { privateKey: async () => { throw new Error('vault sealed') } }))())
+  const throws = await rejection(
+    t,
+    fromRolesAnywhere(
+      init(s, {
+        privateKey: async () => {
+          throw new Error('vault sealed')
+        },
+      }),
+    )(),
+  )
   t.same([throws.code, throws.field], ['KEY_UNREADABLE', 'privateKey'])
   t.match(throws.message, /vault sealed/)
   const odd = await rejection(t, fromRolesAnywhere(init(s, { certificate: async () => 42 as unknown as string }))())
@@ -214,14 +273,18 @@ t.test('the clock, retries and transport come in from the composition root', asy
   t.match(transports, [{ timeoutMs: 2500, verifyTls: true }], 'the timeout option (ms) reaches the transport; TLS is always verified')
   failures.push({ status: 503, errorType: 'ServiceUnavailableException', message: 'busy' })
   const noRetry = await rejection(t, createProvider(init(s, { maxRetries: 0 }), deps)())
-  t.same([noRetry.code, noRetry.upstreamCode, sleeps.length], ['UPSTREAM_UNAVAILABLE', 'ServiceUnavailableException', 1], 'maxRetries: 0 gives up after the first 503')
+  t.same(
+    [noRetry.code, noRetry.upstreamCode, sleeps.length],
+    ['UPSTREAM_UNAVAILABLE', 'ServiceUnavailableException', 1],
+    'maxRetries: 0 gives up after the first 503',
+  )
   s.fake.calls.length = 0
   const later = await rejection(t, createProvider(init(s), { ...deps, now: () => new Date(Date.now() + 3 * 365 * 86_400_000) })())
   t.same([later.code, later.field], ['CERT_EXPIRED', 'certificate'], 'validity is checked at the injected instant')
   t.equal(created(s), 0)
 })
 
-t.test('logger: says which provider ran and why it failed, never a secret; the caller client\'s logger is the fallback', async (t) => {
+t.test("logger: says which provider ran and why it failed, never a secret; the caller client's logger is the fallback", async (t) => {
   const s = await startScenario('p256')
   t.teardown(s.close)
   const lines: string[] = []
@@ -229,12 +292,18 @@ t.test('logger: says which provider ran and why it failed, never a secret; the c
   const c = await fromRolesAnywhere(init(s, { logger }))()
   await rejection(t, fromRolesAnywhere(init(s, { logger, certificate: '/nonexistent.pem' }))())
   t.ok(lines.includes('iamra - fromRolesAnywhere'), 'the provider names itself, as the SDK providers do')
-  t.ok(lines.some((l) => /\(!\) cannot read certificate file \/nonexistent\.pem: no such file \[CERT_UNREADABLE\]/.test(l)), 'the failure reason')
+  t.ok(
+    lines.some((l) => /\(!\) cannot read certificate file \/nonexistent\.pem: no such file \[CERT_UNREADABLE\]/.test(l)),
+    'the failure reason',
+  )
   const all = lines.join('\n')
   for (const secret of [c.secretAccessKey, c.sessionToken, 'PRIVATE KEY']) t.notOk(all.includes(secret), 'no secret logged')
   const fromClient: string[] = []
   await fromRolesAnywhere(init(s))({ callerClientConfig: { logger: { debug: (m: unknown) => void fromClient.push(String(m)) } } })
-  t.ok(fromClient.some((l) => l.startsWith('iamra - fromRolesAnywhere')), 'callerClientConfig.logger used when no logger option')
+  t.ok(
+    fromClient.some((l) => l.startsWith('iamra - fromRolesAnywhere')),
+    'callerClientConfig.logger used when no logger option',
+  )
 })
 
 t.test('environment: given explicitly, or ignored with env: {}', async (t) => {
@@ -263,7 +332,10 @@ t.test('memoize: one call in flight, reuse until the refresh window, forceRefres
   await new Promise((r) => setImmediate(r))
   t.equal(calls, 1, 'concurrent callers share one call')
   gates.shift()?.()
-  t.same((await both).map((c) => c.accessKeyId), ['AK1', 'AK1'])
+  t.same(
+    (await both).map((c) => c.accessKeyId),
+    ['AK1', 'AK1'],
+  )
   now += 54 * 60_000
   t.equal((await m()).accessKeyId, 'AK1', '6 minutes left: reused')
   now += 2 * 60_000
@@ -289,38 +361,41 @@ t.test('memoize: one call in flight, reuse until the refresh window, forceRefres
   t.equal((await constant()).accessKeyId, (await constant()).accessKeyId, 'no expiration: kept')
 })
 
-t.test('memoize follows the refresh policy: the window is at most half the lifetime; a failed refresh serves valid credentials, retried at most every 10 s', async (t) => {
-  let now = 0
-  let calls = 0
-  let fail = false
-  const provider = async (): Promise<{ accessKeyId: string; expiration: Date }> => {
-    calls++
-    if (fail) throw new Error('down')
-    return { accessKeyId: `AK${calls}`, expiration: new Date(now + 20 * 60_000) }
-  }
-  const m = memoize(provider, { now: () => now, refreshBeforeMs: 15 * 60_000 })
-  t.equal((await m()).accessKeyId, 'AK1')
-  now += 9 * 60_000
-  t.equal((await m()).accessKeyId, 'AK1', '20-minute credentials, 15-minute window: fresh until half their lifetime (11 minutes left)')
-  now += 2 * 60_000
-  fail = true
-  t.equal((await m()).accessKeyId, 'AK1', '9 minutes left, the refresh failed: the valid credentials are served')
-  t.equal(calls, 2)
-  now += 5000
-  t.equal((await m()).accessKeyId, 'AK1', 'within 10 s of the failure: no new attempt')
-  t.equal(calls, 2)
-  now += 5000
-  await m()
-  t.equal(calls, 3, '10 s after the failure: a new attempt')
-  await t.rejects(m({ forceRefresh: true }), /down/, 'forceRefresh throws the failure')
-  now += 10 * 60_000 // expired
-  await t.rejects(m(), /down/, 'never expired credentials')
-  const before = calls
-  await t.rejects(m(), /down/)
-  t.equal(calls, before + 1, 'with nothing valid, every call tries again')
-  fail = false
-  t.equal((await m()).accessKeyId, `AK${calls}`, 'recovers')
-})
+t.test(
+  'memoize follows the refresh policy: the window is at most half the lifetime; a failed refresh serves valid credentials, retried at most every 10 s',
+  async (t) => {
+    let now = 0
+    let calls = 0
+    let fail = false
+    const provider = async (): Promise<{ accessKeyId: string; expiration: Date }> => {
+      calls++
+      if (fail) throw new Error('down')
+      return { accessKeyId: `AK${calls}`, expiration: new Date(now + 20 * 60_000) }
+    }
+    const m = memoize(provider, { now: () => now, refreshBeforeMs: 15 * 60_000 })
+    t.equal((await m()).accessKeyId, 'AK1')
+    now += 9 * 60_000
+    t.equal((await m()).accessKeyId, 'AK1', '20-minute credentials, 15-minute window: fresh until half their lifetime (11 minutes left)')
+    now += 2 * 60_000
+    fail = true
+    t.equal((await m()).accessKeyId, 'AK1', '9 minutes left, the refresh failed: the valid credentials are served')
+    t.equal(calls, 2)
+    now += 5000
+    t.equal((await m()).accessKeyId, 'AK1', 'within 10 s of the failure: no new attempt')
+    t.equal(calls, 2)
+    now += 5000
+    await m()
+    t.equal(calls, 3, '10 s after the failure: a new attempt')
+    await t.rejects(m({ forceRefresh: true }), /down/, 'forceRefresh throws the failure')
+    now += 10 * 60_000 // expired
+    await t.rejects(m(), /down/, 'never expired credentials')
+    const before = calls
+    await t.rejects(m(), /down/)
+    t.equal(calls, before + 1, 'with nothing valid, every call tries again')
+    fail = false
+    t.equal((await m()).accessKeyId, `AK${calls}`, 'recovers')
+  },
+)
 
 t.test('memoize shares one provider between two real SDK clients', async (t) => {
   const s = await startScenario('p256')

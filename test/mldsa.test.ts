@@ -31,7 +31,14 @@ const LEVELS = [44, 65, 87] as const
 const FORMS: MlDsaKeyForm[] = ['seed', 'expanded', 'both']
 const PREFIX = 'AWS Roles Anywhere Credential Helper Signing Test1'
 
-interface Vector { level: 44 | 65 | 87; seed: string; opensslPkcs8: string; spki: string; opensslSignature: string; deterministicSignature: string }
+interface Vector {
+  level: 44 | 65 | 87
+  seed: string
+  opensslPkcs8: string
+  spki: string
+  opensslSignature: string
+  deterministicSignature: string
+}
 const KAT = JSON.parse(readFileSync(new URL('./fixtures/kat/mldsa.json', import.meta.url), 'utf8')) as { message: string; vectors: Vector[] }
 
 const dir = mkdtempSync(join(tmpdir(), 'iamra-mldsa-'))
@@ -52,7 +59,11 @@ t.test('known answers: OpenSSL 3.5 keys load, our deterministic signatures are t
   for (const v of KAT.vectors) {
     const spki = Buffer.from(v.spki, 'hex')
     const seed = Buffer.from(v.seed, 'hex')
-    t.equal(Buffer.from(NOBLE[v.level].keygen(seed).publicKey).toString('hex'), spkiKeyBits(spki).toString('hex'), `ML-DSA-${v.level}: the library derives OpenSSL's public key from the seed`)
+    t.equal(
+      Buffer.from(NOBLE[v.level].keygen(seed).publicKey).toString('hex'),
+      spkiKeyBits(spki).toString('hex'),
+      `ML-DSA-${v.level}: the library derives OpenSSL's public key from the seed`,
+    )
     const key = await parseMlDsaPkcs8(Buffer.from(v.opensslPkcs8, 'hex'), 'kat')
     t.ok(key.matches(spki), `ML-DSA-${v.level}: OpenSSL's seed-form key recognises its public key`)
     t.notOk(key.matches(Buffer.from(KAT.vectors.find((o) => o.level !== v.level)!.spki, 'hex')), 'and no other')
@@ -62,7 +73,10 @@ t.test('known answers: OpenSSL 3.5 keys load, our deterministic signatures are t
     const expanded = Buffer.from(NOBLE[v.level].keygen(seed).secretKey)
     const oidByte = { 44: 0x11, 65: 0x12, 87: 0x13 }[v.level]
     const pkcs8 = (inner: Buffer): Buffer => wrapPkcs8(oidByte, inner)
-    for (const [form, inner] of [['expanded', octet(expanded)], ['both', seqOf(octet(seed), octet(expanded))]] as const) {
+    for (const [form, inner] of [
+      ['expanded', octet(expanded)],
+      ['both', seqOf(octet(seed), octet(expanded))],
+    ] as const) {
       const k = await parseMlDsaPkcs8(pkcs8(inner), form)
       t.ok(k.matches(spki), `ML-DSA-${v.level} ${form}: recognises its public key through tr`)
       t.equal((await mlDsaSigner(k).sign(message)).toString('hex'), v.deterministicSignature, `ML-DSA-${v.level} ${form}: the same signature`)
@@ -80,7 +94,12 @@ t.test('round trips: RSA CA and ML-DSA CAs, every level and key form, encrypted 
   const rsaRoot = await createCa({ name: 'rsa root', key: 'rsa2048' })
   const mlRoot = await createMlDsaCertificate({ name: 'ml-dsa root', level: 87, ca: true })
   const mlInt = await createMlDsaCertificate({ name: 'ml-dsa intermediate', level: 65, ca: true, issuer: mlRoot })
-  const fake = await startFakeEndpoint({ trustAnchors: [rsaRoot.certPem, mlRoot.certPem], region: REGION, trustAnchorArns: [TRUST_ANCHOR_ARN], profileArns: [PROFILE_ARN] })
+  const fake = await startFakeEndpoint({
+    trustAnchors: [rsaRoot.certPem, mlRoot.certPem],
+    region: REGION,
+    trustAnchorArns: [TRUST_ANCHOR_ARN],
+    profileArns: [PROFILE_ARN],
+  })
   t.teardown(fake.close)
   const session = ['--trust-anchor-arn', TRUST_ANCHOR_ARN, '--profile-arn', PROFILE_ARN, '--role-arn', ROLE_ARN, '--endpoint', fake.url]
   for (const level of LEVELS) {
@@ -111,8 +130,15 @@ t.test('round trips: RSA CA and ML-DSA CAs, every level and key form, encrypted 
   const only = await startFakeEndpoint({ trustAnchors: [mlRoot.certPem], region: REGION })
   t.teardown(only.close)
   const stranger = await createMlDsaCertificate({ name: 'stranger', level: 65, issuer: rsaRoot })
-  const s = await runCli(['credential-process', '--certificate', write('stranger.pem', stranger.certPem), '--private-key', write('stranger.key', stranger.keyPem),
-    ...session.slice(0, -1), only.url])
+  const s = await runCli([
+    'credential-process',
+    '--certificate',
+    write('stranger.pem', stranger.certPem),
+    '--private-key',
+    write('stranger.key', stranger.keyPem),
+    ...session.slice(0, -1),
+    only.url,
+  ])
   t.match([s.code, s.stderr], [4, /Untrusted Signing Certificate/])
 })
 
@@ -123,13 +149,31 @@ t.test('the fake endpoint refuses tampered and mislabelled ML-DSA signatures', a
   t.teardown(fake.close)
   const key = await parseMlDsaPkcs8(leaf.pkcs8('seed'), 'leaf')
   const real = mlDsaSigner(key)
-  const deps = { transport: createTransport({ timeoutMs: 5000, verifyTls: true }), now: () => new Date(), sleep: async () => {}, random: () => 0, userAgent: 'iamra-test' }
+  const deps = {
+    transport: createTransport({ timeoutMs: 5000, verifyTls: true }),
+    now: () => new Date(),
+    sleep: async () => {},
+    random: () => 0,
+    userAgent: 'iamra-test',
+  }
   const req = { trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, durationSeconds: 900 }
-  const call = (signer: Signer) => createSession(req, assembleWithSigner([{ cert: leaf.cert, der: leaf.der, source: 'leaf' }], { matches: key.matches, signer, source: 'key' }, new Date()),
-    resolveEndpoint({ region: REGION, endpoint: fake.url, env: {} }), deps)
+  const call = (signer: Signer) =>
+    createSession(
+      req,
+      assembleWithSigner([{ cert: leaf.cert, der: leaf.der, source: 'leaf' }], { matches: key.matches, signer, source: 'key' }, new Date()),
+      resolveEndpoint({ region: REGION, endpoint: fake.url, env: {} }),
+      deps,
+    )
   await call(real)
   t.equal(fake.calls.at(-1)?.status, 201, 'the genuine signature passes')
-  const flipped: Signer = { family: 'ML-DSA', sign: async (d) => { const s = await real.sign(d); s[7] = s[7]! ^ 0x10; return s } }
+  const flipped: Signer = {
+    family: 'ML-DSA',
+    sign: async (d) => {
+      const s = await real.sign(d)
+      s[7] = s[7]! ^ 0x10
+      return s
+    },
+  }
   await t.rejects(call(flipped), { code: 'UPSTREAM_DENIED' })
   t.equal(fake.calls.at(-1)?.errorMessage, 'Invalid signature')
   const truncated: Signer = { family: 'ML-DSA', sign: async (d) => (await real.sign(d)).subarray(0, 100) }
@@ -167,7 +211,10 @@ t.test('sign-string, read-certificate-data, --debug, and refusals', async (t) =>
   t.match([mismatch.code, mismatch.stderr], [3, /KEY_CERT_MISMATCH/])
   const otherLevel = await createMlDsaCertificate({ name: 'l44', level: 44, issuer: ca })
   const mixedDer = Buffer.from(leaf.pkcs8('both'))
-  const mixed = write('mixed.key', pemOf('PRIVATE KEY', Buffer.from(mixedDer.toString('hex').replace(leaf.seed.toString('hex'), otherLevel.seed.toString('hex')), 'hex')))
+  const mixed = write(
+    'mixed.key',
+    pemOf('PRIVATE KEY', Buffer.from(mixedDer.toString('hex').replace(leaf.seed.toString('hex'), otherLevel.seed.toString('hex')), 'hex')),
+  )
   const m = await runCli(['credential-process', '--certificate', cert, '--private-key', mixed, ...session])
   t.match([m.code, m.stderr], [3, /do not belong together \[KEY_MALFORMED\]/])
   const short = write('short.key', pemOf('PRIVATE KEY', Buffer.from(leaf.pkcs8('seed').toString('hex').replace('04228020', '04218020').slice(0, -2), 'hex')))
@@ -180,15 +227,38 @@ t.test('bind and serve with an ML-DSA key', async (t) => {
   const fake = await startFakeEndpoint({ trustAnchors: [ca.certPem], region: REGION })
   t.teardown(fake.close)
   const run = join(dir, 'run')
-  const b = await runCli(['bind', 'pq', '--configuration-directory', run, '--certificate', write('bound.pem', leaf.certPem), '--private-key', write('bound.key', leaf.keyPem),
-    '--trust-anchor-arn', TRUST_ANCHOR_ARN, '--profile-arn', PROFILE_ARN, '--role-arn', ROLE_ARN, '--endpoint', fake.url])
+  const b = await runCli([
+    'bind',
+    'pq',
+    '--configuration-directory',
+    run,
+    '--certificate',
+    write('bound.pem', leaf.certPem),
+    '--private-key',
+    write('bound.key', leaf.keyPem),
+    '--trust-anchor-arn',
+    TRUST_ANCHOR_ARN,
+    '--profile-arn',
+    PROFILE_ARN,
+    '--role-arn',
+    ROLE_ARN,
+    '--endpoint',
+    fake.url,
+  ])
   t.equal(b.code, 0, b.stderr)
   const token = /AWS_CONTAINER_AUTHORIZATION_TOKEN=(\S+)/.exec(readFileSync(join(run, 'env/pq'), 'utf8'))?.[1] ?? ''
-  const app = await buildApp({ configurationDirectory: run, resolveCredentials: bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }) })
+  const app = await buildApp({
+    configurationDirectory: run,
+    resolveCredentials: bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }),
+  })
   t.teardown(() => app.fastify.close())
   const res = await app.fastify.inject({ method: 'GET', url: '/ecs/credentials', headers: { authorization: token } })
   t.equal(res.statusCode, 200, res.body)
-  t.same(fake.calls.map((c) => c.status), [201, 201], 'validation at bind, then the server, both signed with ML-DSA-87')
+  t.same(
+    fake.calls.map((c) => c.status),
+    [201, 201],
+    'validation at bind, then the server, both signed with ML-DSA-87',
+  )
 })
 
 t.test('cross-check: python cryptography (OpenSSL 4) keys and verification', async (t) => {
@@ -209,14 +279,26 @@ open(sys.argv[1] + '/py.pub', 'wb').write(k.public_key().public_bytes(s.Encoding
   const gen = spawnSync('python3', ['-c', script, dir], { encoding: 'utf8' })
   t.equal(gen.status, 0, gen.stderr)
   const pub = readFileSync(join(dir, 'py.pub'))
-  for (const [file, extra] of [['py.key', []], ['py-enc.key', ['--pkcs8-password', 'py-pass']]] as const) {
+  for (const [file, extra] of [
+    ['py.key', []],
+    ['py-enc.key', ['--pkcs8-password', 'py-pass']],
+  ] as const) {
     const r = await runCli(['sign-string', '--private-key', join(dir, file), '--format', 'text', ...extra])
     t.equal(r.code, 0, `${file}: ${r.stderr}`)
-    const check = spawnSync('python3', ['-c', `
+    const check = spawnSync(
+      'python3',
+      [
+        '-c',
+        `
 import sys
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 load_der_public_key(open(sys.argv[1], 'rb').read()).verify(bytes.fromhex(sys.argv[2]), b'${PREFIX}')
-print('ok')`, join(dir, 'py.pub'), r.stdout], { encoding: 'utf8' })
+print('ok')`,
+        join(dir, 'py.pub'),
+        r.stdout,
+      ],
+      { encoding: 'utf8' },
+    )
     t.equal(check.stdout.trim(), 'ok', `${file}: pyca verifies iamra's signature ${check.stderr}`)
   }
   const key = await parseMlDsaPkcs8(Buffer.from(readFileSync(join(dir, 'py.key'), 'utf8').replace(/-----[^-]+-----|\s/g, ''), 'base64'), 'py')
@@ -239,10 +321,13 @@ t.test('cross-check: a runtime with native ML-DSA (Node 24) verifies our signatu
     const leaf: MlDsaTestCert = await createMlDsaCertificate({ name: 'n', level })
     const key = await parseMlDsaPkcs8(leaf.pkcs8('both'), 'n')
     const sig = await mlDsaSigner(key).sign(Buffer.from('hello'))
-    const script = `const c=require('node:crypto');const k=c.createPublicKey({key:Buffer.from(process.argv[1],'hex'),format:'der',type:'spki'});` +
+    const script =
+      `const c=require('node:crypto');const k=c.createPublicKey({key:Buffer.from(process.argv[1],'hex'),format:'der',type:'spki'});` +
       `const x=new c.X509Certificate(Buffer.from(process.argv[3],'hex'));` +
       `process.stdout.write(String(c.verify(null,Buffer.from('hello'),k,Buffer.from(process.argv[2],'hex'))&&x.verify(x.publicKey)))`
-    const out = await new Promise<string>((resolve) => execFile(node!, ['-e', script, certificateFields(leaf.der).spki.toString('hex'), sig.toString('hex'), leaf.der.toString('hex')], (_e, so) => resolve(so)))
+    const out = await new Promise<string>((resolve) =>
+      execFile(node!, ['-e', script, certificateFields(leaf.der).spki.toString('hex'), sig.toString('hex'), leaf.der.toString('hex')], (_e, so) => resolve(so)),
+    )
     t.equal(out, 'true', `ML-DSA-${level}: OpenSSL verifies the signature and our self-signed certificate`)
   }
 })

@@ -16,13 +16,31 @@ t.test('metrics, expiry warnings and redacted logs', async (t) => {
   const dir = join(s.pki.dir, 'run')
   const soon = await createLeaf({ name: 'short-lived', key: 'p256', issuer: s.pki.intermediate, notAfter: new Date(Date.now() + 3 * 86_400_000) })
   const keyPem = [s.pki.leaf.keyPem, soon.keyPem]
-  const bind = (name: string, mode: string, cert: string, key: string) => runCli(['bind', name, '--mode', mode, '--configuration-directory', dir, '--no-validate',
-    '--certificate', cert, '--intermediates', s.pki.path('int.pem'), '--private-key', key, ...s.sessionArgs])
+  const bind = (name: string, mode: string, cert: string, key: string) =>
+    runCli([
+      'bind',
+      name,
+      '--mode',
+      mode,
+      '--configuration-directory',
+      dir,
+      '--no-validate',
+      '--certificate',
+      cert,
+      '--intermediates',
+      s.pki.path('int.pem'),
+      '--private-key',
+      key,
+      ...s.sessionArgs,
+    ])
   t.equal((await bind('app', 'ecs-full', s.pki.path('leaf.pem'), s.pki.path('key.pem'))).code, 0)
   t.equal((await bind('soon', 'ecs-full-query', s.pki.write('soon.pem', soon.certPem), s.pki.write('soon.key', soon.keyPem))).code, 0)
 
   let output = ''
-  const server = spawn(process.execPath, [BIN, 'serve', '--configuration-directory', dir, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'], { detached: true, env: { PATH: process.env.PATH ?? '' } })
+  const server = spawn(process.execPath, [BIN, 'serve', '--configuration-directory', dir, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'], {
+    detached: true,
+    env: { PATH: process.env.PATH ?? '' },
+  })
   server.stdout.on('data', (c: Buffer) => (output += c.toString()))
   server.stderr.on('data', (c: Buffer) => (output += c.toString()))
   t.teardown(() => stopProcess(server))
@@ -48,9 +66,15 @@ t.test('metrics, expiry warnings and redacted logs', async (t) => {
   const q = await fetchJson((soonEnv.AWS_CONTAINER_CREDENTIALS_FULL_URI ?? '').replace(/127\.0\.0\.1:7224/, ecs ?? ''))
   t.equal(q.status, 200, 'query-mode binding')
   secrets.push(...[(JSON.parse(q.body) as Record<string, string>).SecretAccessKey ?? ''])
-  const tokens = [app.AWS_CONTAINER_AUTHORIZATION_TOKEN ?? '', soonEnv.AWS_CONTAINER_CREDENTIALS_FULL_URI ?? ''].map((v) => /iamra\.[^.]+\.([A-Za-z0-9_-]+)/.exec(v)?.[1] ?? 'x')
+  const tokens = [app.AWS_CONTAINER_AUTHORIZATION_TOKEN ?? '', soonEnv.AWS_CONTAINER_CREDENTIALS_FULL_URI ?? ''].map(
+    (v) => /iamra\.[^.]+\.([A-Za-z0-9_-]+)/.exec(v)?.[1] ?? 'x',
+  )
   secrets.push(...tokens)
-  t.equal((await fetchJson(`http://${ecs}/ecs/credentials?access_token=${encodeURIComponent(`iamra.app.${tokens[0]}`)}`)).status, 403, 'header-mode token in the query')
+  t.equal(
+    (await fetchJson(`http://${ecs}/ecs/credentials?access_token=${encodeURIComponent(`iamra.app.${tokens[0]}`)}`)).status,
+    403,
+    'header-mode token in the query',
+  )
   t.equal((await fetchJson(`http://${ecs}/ecs/credentials`, { authorization: `Bearer iamra.app.${'B'.repeat(86)}` })).status, 403)
 
   const health = await fetchJson(`http://${ecs}/healthz`)

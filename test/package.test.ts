@@ -31,15 +31,31 @@ if (missing !== undefined) {
 
   t.test('SHA256SUMS covers every artifact; each has a CycloneDX SBOM naming the runtime and bundle', async (t) => {
     const sums = readFileSync(join(RELEASE, 'SHA256SUMS'), 'utf8')
-    for (const a of [`iamra-${VERSION}-linux-x64`, `iamra-${VERSION}-linux-arm64`, `iamra_${VERSION}_amd64.deb`, `iamra_${VERSION}_arm64.deb`,
-      `iamra-${VERSION}-oci-amd64.tar`, `iamra-${VERSION}-oci-arm64.tar`]) {
+    for (const a of [
+      `iamra-${VERSION}-linux-x64`,
+      `iamra-${VERSION}-linux-arm64`,
+      `iamra_${VERSION}_amd64.deb`,
+      `iamra_${VERSION}_arm64.deb`,
+      `iamra-${VERSION}-oci-amd64.tar`,
+      `iamra-${VERSION}-oci-arm64.tar`,
+    ]) {
       t.match(sums, new RegExp(`^[0-9a-f]{64}  ${a.replace(/[.+]/g, '\\$&')}$`, 'm'), `${a} listed`)
-      const bom = JSON.parse(readFileSync(join(RELEASE, `${a}.cdx.json`), 'utf8')) as { bomFormat: string; components: Array<{ name: string; version?: string }> }
+      const bom = JSON.parse(readFileSync(join(RELEASE, `${a}.cdx.json`), 'utf8')) as {
+        bomFormat: string
+        components: Array<{ name: string; version?: string }>
+      }
       t.equal(bom.bomFormat, 'CycloneDX')
       const names = bom.components.map((c) => `${c.name}@${c.version ?? ''}`)
-      t.ok(names.some((n) => /^node-linux-(x64|arm64)@24\./.test(n)), `${a}: the Node 24 runtime`)
+      t.ok(
+        names.some((n) => /^node-linux-(x64|arm64)@24\./.test(n)),
+        `${a}: the Node 24 runtime`,
+      )
       t.ok(names.some((n) => n.startsWith('yargs@')) && names.some((n) => n.startsWith('fastify@')), `${a}: bundled npm packages`)
-      if (a.includes('-oci-')) t.ok(bom.components.some((c) => /libstdc\+\+/.test(c.name)), `${a}: its shared libraries`)
+      if (a.includes('-oci-'))
+        t.ok(
+          bom.components.some((c) => /libstdc\+\+/.test(c.name)),
+          `${a}: its shared libraries`,
+        )
     }
     for (const a of ['pkcs11js-linux-x64.node', 'pkcs11js-linux-arm64.node']) t.match(sums, new RegExp(`  ${a.replace(/[.]/g, '\\.')}$`, 'm'), `${a} listed`)
     const check = spawnSync('sha256sum', ['--check', '--quiet', 'SHA256SUMS'], { cwd: RELEASE, encoding: 'utf8' })
@@ -64,7 +80,10 @@ if (missing !== undefined) {
     const marker = join(alone, 'ran')
     writeFileSync(join(alone, 'evil.cjs'), `require('node:fs').writeFileSync(${JSON.stringify(marker)}, 'x')\n`)
     const envFile = join(alone, 'binding.env')
-    writeFileSync(envFile, `NODE_OPTIONS=--require ${join(alone, 'evil.cjs')}\nAWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:9/x\nAWS_CONTAINER_AUTHORIZATION_TOKEN=abc\n`)
+    writeFileSync(
+      envFile,
+      `NODE_OPTIONS=--require ${join(alone, 'evil.cjs')}\nAWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:9/x\nAWS_CONTAINER_AUTHORIZATION_TOKEN=abc\n`,
+    )
     for (const args of [['--env-file', envFile], [`--env-file=${envFile}`]]) {
       const r = await run(['credential-process', ...args, '--timeout', '1'])
       t.notOk(existsSync(marker), `${args.join(' ')}: nothing in the file ran inside iamra`)
@@ -89,7 +108,16 @@ if (missing !== undefined) {
     t.teardown(s.close)
     const hsm = await makeSoftHsm(s.pki.intermediate, [{ label: 'iamra-rel', pin: '4321', keys: [{ label: 'ec', id: 2, spec: 'p256', cert: 'token' }] }])
     t.teardown(hsm.cleanup)
-    const args = ['credential-process', '--pkcs11-lib', SOFTHSM_MODULE, '--certificate', 'pkcs11:token=iamra-rel;object=ec-cert?pin-value=4321', '--intermediates', s.pki.path('int.pem'), ...s.sessionArgs]
+    const args = [
+      'credential-process',
+      '--pkcs11-lib',
+      SOFTHSM_MODULE,
+      '--certificate',
+      'pkcs11:token=iamra-rel;object=ec-cert?pin-value=4321',
+      '--intermediates',
+      s.pki.path('int.pem'),
+      ...s.sessionArgs,
+    ]
     const without = await run(args, { SOFTHSM2_CONF: hsm.conf })
     t.equal(without.code, 3, without.stderr)
     t.match(without.stderr, /pkcs11js\.node is missing .*pkcs11js-linux-x64\.node.*\/usr\/lib\/iamra\/pkcs11js\.node.*\[HSM_MODULE_NOT_FOUND\]/s)
@@ -115,12 +143,23 @@ if (missing !== undefined) {
     t.equal(bind.code, 0, bind.stderr)
     const socket = execFileSync('sh', ['-c', 'command -v systemd-socket-activate'], { encoding: 'utf8' }).trim()
     const { spawn } = await import('node:child_process')
-    const child = spawn(socket, ['-l', `127.0.0.1:${port}`, '--fdname=ecs-full', bin, 'serve', '--configuration-directory', dir],
-      { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: emptyPath, HOME: alone } })
+    const child = spawn(socket, ['-l', `127.0.0.1:${port}`, '--fdname=ecs-full', bin, 'serve', '--configuration-directory', dir], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: emptyPath, HOME: alone },
+    })
     let err = ''
-    child.stderr.on('data', (c: Buffer) => { err += c.toString() })
+    child.stderr.on('data', (c: Buffer) => {
+      err += c.toString()
+    })
     child.stdout.resume()
-    t.teardown(() => { try { process.kill(-child.pid!, 'SIGKILL') } catch { /* gone */ } })
+    t.teardown(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL')
+      } catch {
+        /* gone */
+      }
+    })
     await pollUntil(() => err.includes('Listening on'), { tries: 100, everyMs: 50 })
     const env = readEnvFile(join(dir, 'env/app'))
     const probe = await runIsolated('python3', [join(ROOT, 'test/system/botocore-probe.py')], isolatedEnv(alone, env), 60_000)
@@ -133,8 +172,12 @@ if (missing !== undefined) {
   })
 
   t.test('the arm64 binary prints its version under qemu-aarch64-static', async (t) => {
-    const { arm64Sysroot } = await import('../dev/package/sysroot.mjs' as string) as { arm64Sysroot(): string }
-    const r = spawnSync(execFileSync('/bin/sh', ['-c', 'command -v qemu-aarch64-static'], { encoding: 'utf8' }).trim(), ['-L', arm64Sysroot(), join(RELEASE, `iamra-${VERSION}-linux-arm64`), 'version'], { encoding: 'utf8', timeout: 120_000, env: { PATH: emptyPath } })
+    const { arm64Sysroot } = (await import('../dev/package/sysroot.mjs' as string)) as { arm64Sysroot(): string }
+    const r = spawnSync(
+      execFileSync('/bin/sh', ['-c', 'command -v qemu-aarch64-static'], { encoding: 'utf8' }).trim(),
+      ['-L', arm64Sysroot(), join(RELEASE, `iamra-${VERSION}-linux-arm64`), 'version'],
+      { encoding: 'utf8', timeout: 120_000, env: { PATH: emptyPath } },
+    )
     t.equal(r.status, 0, r.stderr)
     t.equal(r.stdout.trim(), VERSION)
   })

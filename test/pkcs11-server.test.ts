@@ -19,13 +19,31 @@ else {
     const PIN = '4321'
     const hsm = await makeSoftHsm(s.pki.intermediate, [{ label: 'srv', pin: PIN, keys: [{ label: 'ec', id: 7, spec: 'p384', cert: 'token' }] }])
     const keys = new KeyBackends()
-    t.teardown(async () => { await keys.dispose(); hsm.cleanup() })
+    t.teardown(async () => {
+      await keys.dispose()
+      hsm.cleanup()
+    })
     const pinFile = join(s.pki.dir, 'pin')
     writeFileSync(pinFile, PIN, { mode: 0o600 })
     const dir = join(s.pki.dir, 'run')
     const cert = (query: string) => `pkcs11:token=srv;object=ec-cert?${query}`
-    const bind = (certificate: string, ...extra: string[]) => runCli(['bind', 'hsm', '--configuration-directory', dir, '--certificate', certificate,
-      '--intermediates', s.pki.path('int.pem'), '--private-key', certificate.replace('object=ec-cert', 'object=ec'), '--pkcs11-lib', SOFTHSM_MODULE, ...s.sessionArgs, ...extra])
+    const bind = (certificate: string, ...extra: string[]) =>
+      runCli([
+        'bind',
+        'hsm',
+        '--configuration-directory',
+        dir,
+        '--certificate',
+        certificate,
+        '--intermediates',
+        s.pki.path('int.pem'),
+        '--private-key',
+        certificate.replace('object=ec-cert', 'object=ec'),
+        '--pkcs11-lib',
+        SOFTHSM_MODULE,
+        ...s.sessionArgs,
+        ...extra,
+      ])
 
     const withPin = await bind(cert(`pin-value=${PIN}`))
     t.same([withPin.code, /must not hold a PIN; use pin-source/.test(withPin.stderr)], [2, true], 'a PIN in the URI is refused for a binding')
@@ -40,7 +58,10 @@ else {
     t.same([stored?.certificateFiles[0], stored?.pkcs11Lib], [cert(`pin-source=${pinFile}`), SOFTHSM_MODULE], 'the URI is stored as written, with the module')
 
     const token = /AWS_CONTAINER_AUTHORIZATION_TOKEN=(\S+)/.exec(readFileSync(join(dir, 'env/hsm'), 'utf8'))?.[1] ?? ''
-    const app = await buildApp({ configurationDirectory: dir, resolveCredentials: bindingCredentials({ env: {}, keys, now: () => new Date(), random: Math.random }) })
+    const app = await buildApp({
+      configurationDirectory: dir,
+      resolveCredentials: bindingCredentials({ env: {}, keys, now: () => new Date(), random: Math.random }),
+    })
     t.teardown(() => app.fastify.close())
     for (let i = 0; i < 3; i++) {
       const res = await app.fastify.inject({ method: 'GET', url: '/ecs/credentials', headers: { authorization: token } })

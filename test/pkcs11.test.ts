@@ -17,16 +17,28 @@ import { makeSoftHsm, softHsmMissing, SOFTHSM_MODULE } from './helpers/softhsm.j
 
 t.test('pkcs11: URIs: parsing, percent-decoding, errors, formatting, PIN redaction', async (t) => {
   const u = parsePkcs11Uri('pkcs11:token=My%20Token;serial=ab12;object=cert%2001;id=%01%ff;type=cert?pin-value=s3cret&module-path=/usr/lib/x.so')
-  t.same([u.token, u.object, u.id?.toString('hex'), u.type, u.pinValue, u.modulePath], [{ token: 'My Token', serial: 'ab12' }, 'cert 01', '01ff', 'cert', 's3cret', '/usr/lib/x.so'])
+  t.same(
+    [u.token, u.object, u.id?.toString('hex'), u.type, u.pinValue, u.modulePath],
+    [{ token: 'My Token', serial: 'ab12' }, 'cert 01', '01ff', 'cert', 's3cret', '/usr/lib/x.so'],
+  )
   t.notMatch(u.display, /s3cret/, 'display hides the PIN')
   t.equal(parsePkcs11Uri('pkcs11:').token.token, undefined, 'an empty URI matches everything')
   t.equal(parsePkcs11Uri('pkcs11:object=a?pin-source=/run/pin').pinSource, '/run/pin')
-  for (const [bad, why] of [['pkcs11:bogus=1', /unknown path attribute "bogus"/], ['pkcs11:id=%zz', /percent-encoding/], ['pkcs11:token=a;token=b', /twice/],
-    ['pkcs11:type=key', /type must be/], ['pkcs11:slot-id=x', /decimal/], ['pkcs11:token?pin-value=x', /not attribute=value/],
-    ['pkcs11:token=a?pin-value=1&pin-source=/f', /not both/]] as const) {
+  for (const [bad, why] of [
+    ['pkcs11:bogus=1', /unknown path attribute "bogus"/],
+    ['pkcs11:id=%zz', /percent-encoding/],
+    ['pkcs11:token=a;token=b', /twice/],
+    ['pkcs11:type=key', /type must be/],
+    ['pkcs11:slot-id=x', /decimal/],
+    ['pkcs11:token?pin-value=x', /not attribute=value/],
+    ['pkcs11:token=a?pin-value=1&pin-source=/f', /not both/],
+  ] as const) {
     t.throws(() => parsePkcs11Uri(bad), { code: 'HSM_URI_INVALID', message: why }, bad)
   }
-  t.equal(formatPkcs11Uri({ token: { token: 'a b', serial: '1', 'slot-id': '17' }, object: 'x;y', id: Buffer.from([1, 0xab]), type: 'cert' }), 'pkcs11:token=a%20b;serial=1;id=%01%ab;object=x%3by;type=cert')
+  t.equal(
+    formatPkcs11Uri({ token: { token: 'a b', serial: '1', 'slot-id': '17' }, object: 'x;y', id: Buffer.from([1, 0xab]), type: 'cert' }),
+    'pkcs11:token=a%20b;serial=1;id=%01%ab;object=x%3by;type=cert',
+  )
   t.equal(redactPin('see pkcs11:token=a?module-path=/m&pin-value=123456 now'), 'see pkcs11:token=a?module-path=/m&pin-value=*** now')
 })
 
@@ -57,23 +69,38 @@ if (missing !== undefined) {
   const stranger = await createCa({ name: 'unrelated CA', key: 'p256' })
   const hsm = await makeSoftHsm(s.pki.intermediate, [
     {
-      label: 'iamra-a', pin: PIN, keys: [
-        { label: 'rsa', id: 1, spec: 'rsa2048', cert: 'token' }, { label: 'ec', id: 2, spec: 'p256', cert: 'token' },
-        { label: 'ec384', id: 3, spec: 'p384', cert: 'token' }, { label: 'auth', id: 4, spec: 'p256', cert: 'token', alwaysAuth: true },
+      label: 'iamra-a',
+      pin: PIN,
+      keys: [
+        { label: 'rsa', id: 1, spec: 'rsa2048', cert: 'token' },
+        { label: 'ec', id: 2, spec: 'p256', cert: 'token' },
+        { label: 'ec384', id: 3, spec: 'p384', cert: 'token' },
+        { label: 'auth', id: 4, spec: 'p256', cert: 'token', alwaysAuth: true },
         { label: 'filekey', id: 5, spec: 'p256', cert: 'file' },
-      ], extraCerts: [['int-ca', 10, s.pki.intermediate], ['unrelated-ca', 11, stranger]],
+      ],
+      extraCerts: [
+        ['int-ca', 10, s.pki.intermediate],
+        ['unrelated-ca', 11, stranger],
+      ],
     },
     { label: 'iamra-b', pin: '5678', keys: [{ label: 'ec-b', id: 2, spec: 'p256', cert: 'token' }] },
     {
-      label: 'iamra-imp', pin: PIN, keys: [ // private keys written alone: the token never shows their public half (ids avoid %02)
-        { label: 'imp-ec', id: 0x21, spec: 'p256', cert: 'token', imported: true }, { label: 'imp-rsa', id: 0x22, spec: 'rsa2048', cert: 'token', imported: true },
-        { label: 'imp-file', id: 0x23, spec: 'p384', cert: 'file', imported: true }, { label: 'imp-auth', id: 0x24, spec: 'p256', cert: 'token', imported: true, alwaysAuth: true },
-      ], extraCerts: [['int-ca', 0x30, s.pki.intermediate]],
+      label: 'iamra-imp',
+      pin: PIN,
+      keys: [
+        // private keys written alone: the token never shows their public half (ids avoid %02)
+        { label: 'imp-ec', id: 0x21, spec: 'p256', cert: 'token', imported: true },
+        { label: 'imp-rsa', id: 0x22, spec: 'rsa2048', cert: 'token', imported: true },
+        { label: 'imp-file', id: 0x23, spec: 'p384', cert: 'file', imported: true },
+        { label: 'imp-auth', id: 0x24, spec: 'p256', cert: 'token', imported: true, alwaysAuth: true },
+      ],
+      extraCerts: [['int-ca', 0x30, s.pki.intermediate]],
     },
   ])
   t.teardown(hsm.cleanup)
   const uri = (path: string, query = `pin-value=${PIN}`): string => `pkcs11:${path}${query === '' ? '' : `?${query}`}`
-  const cp = (args: string[], opts: { password?: string } = {}) => runCli(['credential-process', '--pkcs11-lib', SOFTHSM_MODULE, ...args, ...s.sessionArgs], opts)
+  const cp = (args: string[], opts: { password?: string } = {}) =>
+    runCli(['credential-process', '--pkcs11-lib', SOFTHSM_MODULE, ...args, ...s.sessionArgs], opts)
   const serialOf = (label: string): string => BigInt(`0x${hsm.certs.get(label)!.cert.serialNumber}`).toString(10)
 
   t.test('a certificate URI alone finds the key: RSA, P-256 and P-384; the chain holds only the issuer', async (t) => {
@@ -81,7 +108,11 @@ if (missing !== undefined) {
       const r = await cp(['--certificate', uri(`token=iamra-a;object=${label}-cert`)])
       t.equal(r.code, 0, `${label}: ${r.stderr}`)
       t.match(r.stdout, /^\{"Version":1,"AccessKeyId":"ASIA/)
-      t.same([s.fake.calls.at(-1)?.serial, s.fake.calls.at(-1)?.chainLength], [serialOf(label), 1], `${label}: leaf and intermediate sent, not the unrelated CA`)
+      t.same(
+        [s.fake.calls.at(-1)?.serial, s.fake.calls.at(-1)?.chainLength],
+        [serialOf(label), 1],
+        `${label}: leaf and intermediate sent, not the unrelated CA`,
+      )
     }
   })
 
@@ -89,9 +120,21 @@ if (missing !== undefined) {
     const pinFile = s.pki.write('pin.txt', `${PIN}\n`)
     const sep = await cp(['--certificate', uri('token=iamra-a;object=ec-cert', ''), '--private-key', uri('token=iamra-a;object=ec', `pin-source=${pinFile}`)])
     t.equal(sep.code, 0, `separate URIs, pin-source: ${sep.stderr}`)
-    const file = await cp(['--certificate', hsm.certs.get('filekey')!.path, '--intermediates', s.pki.path('int.pem'), '--private-key', uri('token=iamra-a;id=%05')])
+    const file = await cp([
+      '--certificate',
+      hsm.certs.get('filekey')!.path,
+      '--intermediates',
+      s.pki.path('int.pem'),
+      '--private-key',
+      uri('token=iamra-a;id=%05'),
+    ])
     t.same([file.code, s.fake.calls.at(-1)?.serial], [0, serialOf('filekey')], `certificate file, key on the token: ${file.stderr}`)
-    const mp = await runCli(['credential-process', '--certificate', uri('token=iamra-a;object=rsa-cert', `module-path=${SOFTHSM_MODULE}&pin-value=${PIN}`), ...s.sessionArgs])
+    const mp = await runCli([
+      'credential-process',
+      '--certificate',
+      uri('token=iamra-a;object=rsa-cert', `module-path=${SOFTHSM_MODULE}&pin-value=${PIN}`),
+      ...s.sessionArgs,
+    ])
     t.equal(mp.code, 0, `module-path in the URI: ${mp.stderr}`)
     const dbg = await cp(['--debug', '--certificate', uri('token=iamra-a;object=ec384-cert')])
     t.equal(dbg.code, 0)
@@ -129,14 +172,39 @@ if (missing !== undefined) {
   t.test('selection errors: tokens, objects, modules; nothing is sent', async (t) => {
     const before = s.fake.calls.length
     const cases: Array<[string, string[], number, RegExp]> = [
-      ['no matching token', ['--certificate', uri('token=nope')], 3, /no token in .* matches pkcs11:token=nope\?pin-value=\*\*\* \(present: .*"iamra-a" \(serial [0-9a-f]+, SoftHSM project SoftHSM v2\).*\[HSM_TOKEN_NOT_FOUND\]/],
+      [
+        'no matching token',
+        ['--certificate', uri('token=nope')],
+        3,
+        /no token in .* matches pkcs11:token=nope\?pin-value=\*\*\* \(present: .*"iamra-a" \(serial [0-9a-f]+, SoftHSM project SoftHSM v2\).*\[HSM_TOKEN_NOT_FOUND\]/,
+      ],
       ['several matching tokens', ['--certificate', uri('id=%02')], 3, /2 tokens match .*add token= or serial=.*\[HSM_TOKEN_AMBIGUOUS\]/],
       ['several matching keys', ['--certificate', uri('token=iamra-a')], 3, /several certificate and key pairs match.*add object= or id=.*\[HSM_AMBIGUOUS\]/],
       ['no such certificate', ['--certificate', uri('token=iamra-a;object=nope')], 3, /no certificate on the token matches.*\[HSM_CERT_NOT_FOUND\]/],
-      ['no such key', ['--certificate', hsm.certs.get('filekey')!.path, '--private-key', uri('token=iamra-a;object=nope')], 3, /no private key on token .*\[HSM_KEY_NOT_FOUND\]/],
-      ['key of another certificate', ['--certificate', uri('token=iamra-a;object=ec-cert'), '--private-key', uri('token=iamra-a;object=rsa')], 3, /belongs to the certificate .*\[KEY_CERT_MISMATCH\]/],
-      ['module path wrong', ['--pkcs11-lib', '/nonexistent/libnope.so', '--certificate', uri('token=iamra-a;object=ec-cert')], 3, /cannot load the PKCS#11 module \/nonexistent\/libnope\.so.*\[HSM_MODULE_NOT_FOUND\]/],
-      ['module-path wrong', ['--certificate', uri('token=iamra-a', `module-path=/nonexistent/m.so&pin-value=${PIN}`)], 3, /\/nonexistent\/m\.so.*\[HSM_MODULE_NOT_FOUND\]/],
+      [
+        'no such key',
+        ['--certificate', hsm.certs.get('filekey')!.path, '--private-key', uri('token=iamra-a;object=nope')],
+        3,
+        /no private key on token .*\[HSM_KEY_NOT_FOUND\]/,
+      ],
+      [
+        'key of another certificate',
+        ['--certificate', uri('token=iamra-a;object=ec-cert'), '--private-key', uri('token=iamra-a;object=rsa')],
+        3,
+        /belongs to the certificate .*\[KEY_CERT_MISMATCH\]/,
+      ],
+      [
+        'module path wrong',
+        ['--pkcs11-lib', '/nonexistent/libnope.so', '--certificate', uri('token=iamra-a;object=ec-cert')],
+        3,
+        /cannot load the PKCS#11 module \/nonexistent\/libnope\.so.*\[HSM_MODULE_NOT_FOUND\]/,
+      ],
+      [
+        'module-path wrong',
+        ['--certificate', uri('token=iamra-a', `module-path=/nonexistent/m.so&pin-value=${PIN}`)],
+        3,
+        /\/nonexistent\/m\.so.*\[HSM_MODULE_NOT_FOUND\]/,
+      ],
       ['bad URI', ['--certificate', 'pkcs11:token=a;label=x'], 2, /unknown path attribute "label".*\[HSM_URI_INVALID\]/],
     ]
     for (const [name, args, code, msg] of cases) {
@@ -166,7 +234,11 @@ if (missing !== undefined) {
     })
     for (const label of ['imp-ec', 'imp-rsa']) {
       const r = await cp(['--certificate', uri(`token=iamra-imp;object=${label}-cert`)])
-      t.same([r.code, s.fake.calls.at(-1)?.serial, s.fake.calls.at(-1)?.chainLength], [0, serialOf(label), 1], `${label}, certificate on the token: ${r.stderr}`)
+      t.same(
+        [r.code, s.fake.calls.at(-1)?.serial, s.fake.calls.at(-1)?.chainLength],
+        [0, serialOf(label), 1],
+        `${label}, certificate on the token: ${r.stderr}`,
+      )
     }
     const file = hsm.certs.get('imp-file')!.path
     const named = await cp(['--certificate', file, '--intermediates', s.pki.path('int.pem'), '--private-key', uri('token=iamra-imp;object=imp-file')])
@@ -179,8 +251,11 @@ if (missing !== undefined) {
     const before = s.fake.calls.length
     const noPin = await cp(auth)
     t.same([noPin.code, /CKA_ALWAYS_AUTHENTICATE.*\[HSM_PIN_REQUIRED\]/.test(noPin.stderr)], [3, true], noPin.stderr)
-    for (const [name, cert, key] of [['EC key, another P-256 certificate', hsm.certs.get('ec')!.path, 'object=imp-ec'], ['RSA key, another RSA certificate', hsm.certs.get('rsa')!.path, 'id=%22'],
-      ['EC key, an RSA certificate', hsm.certs.get('rsa')!.path, 'object=imp-ec']] as const) {
+    for (const [name, cert, key] of [
+      ['EC key, another P-256 certificate', hsm.certs.get('ec')!.path, 'object=imp-ec'],
+      ['RSA key, another RSA certificate', hsm.certs.get('rsa')!.path, 'id=%22'],
+      ['EC key, an RSA certificate', hsm.certs.get('rsa')!.path, 'object=imp-ec'],
+    ] as const) {
       const r = await cp(['--certificate', cert, '--private-key', uri(`token=iamra-imp;${key}`)])
       t.same([r.code, /belongs to the certificate .*hides the public key.*\[KEY_CERT_MISMATCH\]/.test(r.stderr)], [3, true], `${name}: ${r.stderr}`)
       t.notMatch(r.stderr, PIN, `${name}: no PIN in the message`)
@@ -193,8 +268,20 @@ if (missing !== undefined) {
     const p11 = new Pkcs11Context()
     t.teardown(() => p11.dispose())
     const mod = p11.openModule(SOFTHSM_MODULE)
-    const reused = await select({ p11, mod, certUri: parsePkcs11Uri(uri('token=iamra-imp;object=imp-auth-cert')), keyUri: undefined, fileCerts: [], prompt: undefined, reusePin: true })
-    t.same([reused.key.label, reused.tokenLeaf?.label], ['imp-auth', 'imp-auth-cert'], 'reusePin: the always-authenticate test signature uses the user PIN, no prompt')
+    const reused = await select({
+      p11,
+      mod,
+      certUri: parsePkcs11Uri(uri('token=iamra-imp;object=imp-auth-cert')),
+      keyUri: undefined,
+      fileCerts: [],
+      prompt: undefined,
+      reusePin: true,
+    })
+    t.same(
+      [reused.key.label, reused.tokenLeaf?.label],
+      ['imp-auth', 'imp-auth-cert'],
+      'reusePin: the always-authenticate test signature uses the user PIN, no prompt',
+    )
     // a second copy of imp-ec: two keys sign the test message the certificate verifies
     const { lib } = mod
     const rw = lib.C_OpenSession(listTokens(mod).find((x) => x.attrs.token === 'iamra-imp')!.slot, js.CKF_SERIAL_SESSION | js.CKF_RW_SESSION)
@@ -204,20 +291,45 @@ if (missing !== undefined) {
       } catch (e) {
         if (!/CKR_USER_ALREADY_LOGGED_IN/.test((e as Error).message)) throw e
       }
-      lib.C_FindObjectsInit(rw, [{ type: js.CKA_CLASS, value: js.CKO_PRIVATE_KEY }, { type: js.CKA_LABEL, value: 'imp-ec' }])
+      lib.C_FindObjectsInit(rw, [
+        { type: js.CKA_CLASS, value: js.CKO_PRIVATE_KEY },
+        { type: js.CKA_LABEL, value: 'imp-ec' },
+      ])
       const [original] = lib.C_FindObjects(rw, 1)
       lib.C_FindObjectsFinal(rw)
-      lib.C_CopyObject(rw, original!, [{ type: js.CKA_ID, value: Buffer.from([0x25]) }, { type: js.CKA_LABEL, value: 'imp-ec-copy' }])
+      lib.C_CopyObject(rw, original!, [
+        { type: js.CKA_ID, value: Buffer.from([0x25]) },
+        { type: js.CKA_LABEL, value: 'imp-ec-copy' },
+      ])
     } finally {
       lib.C_CloseSession(rw)
     }
     const twice = await cp(['--certificate', hsm.certs.get('imp-ec')!.path, '--private-key', uri('token=iamra-imp')], { password: PIN })
-    t.same([twice.code, /several certificate and key pairs match: .*object=imp-ec;.*object=imp-ec-copy;.*add object= or id=.*\[HSM_AMBIGUOUS\]/.test(twice.stderr)], [3, true], twice.stderr)
+    t.same(
+      [twice.code, /several certificate and key pairs match: .*object=imp-ec;.*object=imp-ec-copy;.*add object= or id=.*\[HSM_AMBIGUOUS\]/.test(twice.stderr)],
+      [3, true],
+      twice.stderr,
+    )
   })
 
   t.test('sign-string and read-certificate-data with token keys', async (t) => {
-    for (const [label, digest] of [['rsa', 'SHA256'], ['rsa', 'SHA512'], ['ec', 'SHA384'], ['ec384', 'SHA256']] as const) {
-      const r = await runCli(['sign-string', '--pkcs11-lib', SOFTHSM_MODULE, '--private-key', uri(`token=iamra-a;object=${label}`), '--digest', digest, '--format', 'text'])
+    for (const [label, digest] of [
+      ['rsa', 'SHA256'],
+      ['rsa', 'SHA512'],
+      ['ec', 'SHA384'],
+      ['ec384', 'SHA256'],
+    ] as const) {
+      const r = await runCli([
+        'sign-string',
+        '--pkcs11-lib',
+        SOFTHSM_MODULE,
+        '--private-key',
+        uri(`token=iamra-a;object=${label}`),
+        '--digest',
+        digest,
+        '--format',
+        'text',
+      ])
       const pub = hsm.certs.get(label)!.publicKey
       t.ok(r.code === 0 && verify(digest.toLowerCase(), testStringFor(pub), pub, Buffer.from(r.stdout, 'hex')), `${label} ${digest}: ${r.stderr}`)
     }
@@ -225,9 +337,12 @@ if (missing !== undefined) {
     t.match(several.stderr, /5 private keys match .*\[HSM_AMBIGUOUS\]/, 'several keys and no certificate')
     const list = await runCli(['read-certificate-data', '--pkcs11-lib', SOFTHSM_MODULE, '--certificate', 'pkcs11:token=iamra-a;object=ec384-cert'])
     const c = hsm.certs.get('ec384')!.cert
-    t.equal(list.stdout, `Matching identities\n1) Hex Fingerprint: ${createHash('sha1').update(c.raw).digest('hex')}\n\tSubject: O=iamra test,CN=ec384\n` +
-      `\tIssuer: O=iamra test,CN=iamra test intermediate\n\tSerial Number: ${c.serialNumber.toUpperCase()}\n` +
-      `\tURI: pkcs11:token=iamra-a;manufacturer=SoftHSM%20project;model=SoftHSM%20v2;serial=${/serial=([0-9a-f]+)/.exec(list.stdout)?.[1] ?? '?'};id=%03;object=ec384-cert;type=cert\n`)
+    t.equal(
+      list.stdout,
+      `Matching identities\n1) Hex Fingerprint: ${createHash('sha1').update(c.raw).digest('hex')}\n\tSubject: O=iamra test,CN=ec384\n` +
+        `\tIssuer: O=iamra test,CN=iamra test intermediate\n\tSerial Number: ${c.serialNumber.toUpperCase()}\n` +
+        `\tURI: pkcs11:token=iamra-a;manufacturer=SoftHSM%20project;model=SoftHSM%20v2;serial=${/serial=([0-9a-f]+)/.exec(list.stdout)?.[1] ?? '?'};id=%03;object=ec384-cert;type=cert\n`,
+    )
     const none = await runCli(['read-certificate-data', '--pkcs11-lib', SOFTHSM_MODULE, '--certificate', 'pkcs11:token=iamra-a;object=nope'])
     t.same([none.code, none.stdout], [0, 'No matching identities\n'])
   })
@@ -241,7 +356,10 @@ if (missing !== undefined) {
     const check = async (what: string): Promise<void> => {
       const data = Buffer.from(what)
       const sigs = await Promise.all([1, 2, 3].map(() => id.signer.sign(data)))
-      t.ok(sigs.every((sig) => verify('sha256', data, id.leaf.publicKey, sig)), what)
+      t.ok(
+        sigs.every((sig) => verify('sha256', data, id.leaf.publicKey, sig)),
+        what,
+      )
     }
     await check('concurrent signatures on one session')
     const mod = p11.openModule(SOFTHSM_MODULE)
@@ -252,7 +370,9 @@ if (missing !== undefined) {
 
   t.test('the built bundle with the default module (p11-kit-proxy) finds the SoftHSM token', async (t) => {
     const lib = existsSync('/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so') ? [] : ['--pkcs11-lib', SOFTHSM_MODULE]
-    const r = await spawnCli(['credential-process', ...lib, '--certificate', uri('token=iamra-a;object=rsa-cert'), ...s.sessionArgs], { SOFTHSM2_CONF: hsm.conf })
+    const r = await spawnCli(['credential-process', ...lib, '--certificate', uri('token=iamra-a;object=rsa-cert'), ...s.sessionArgs], {
+      SOFTHSM2_CONF: hsm.conf,
+    })
     t.same([r.code, r.stderr], [0, ''])
     t.same(Object.keys(JSON.parse(r.stdout) as object), ['Version', 'AccessKeyId', 'SecretAccessKey', 'SessionToken', 'Expiration'])
   })

@@ -19,8 +19,25 @@ s.pki.write('extra.pem', unrelated.certPem + s.pki.root.certPem + s.pki.intermed
 /** `openssl pkcs12 -export` of a leaf (leaf.pem/key.pem or rsa.pem/rsa.key) with the CA certificates. */
 function p12(name: string, password: string, extra: string[], leaf = 'leaf'): string {
   const key = leaf === 'leaf' ? 'key.pem' : `${leaf}.key`
-  execFileSync('openssl', ['pkcs12', '-export', '-in', s.pki.path(`${leaf}.pem`), '-inkey', s.pki.path(key), '-certfile', s.pki.path('extra.pem'),
-    '-passout', `pass:${password}`, '-out', s.pki.path(name), ...extra], { stdio: ['ignore', 'ignore', 'pipe'] })
+  execFileSync(
+    'openssl',
+    [
+      'pkcs12',
+      '-export',
+      '-in',
+      s.pki.path(`${leaf}.pem`),
+      '-inkey',
+      s.pki.path(key),
+      '-certfile',
+      s.pki.path('extra.pem'),
+      '-passout',
+      `pass:${password}`,
+      '-out',
+      s.pki.path(name),
+      ...extra,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  )
   return s.pki.path(name)
 }
 
@@ -61,7 +78,10 @@ t.test('round trips: modern and legacy containers, password by flag, prompt or e
 })
 
 t.test('sign-string with the key of a PKCS#12 file', async (t) => {
-  for (const [file, pw, pub] of [['pw-legacy.p12', 'pw-legacy', s.pki.leaf.cert.publicKey], ['pw-rsa.p12', 'pw-rsa', rsa.cert.publicKey]] as const) {
+  for (const [file, pw, pub] of [
+    ['pw-legacy.p12', 'pw-legacy', s.pki.leaf.cert.publicKey],
+    ['pw-rsa.p12', 'pw-rsa', rsa.cert.publicKey],
+  ] as const) {
     const r = await runCli(['sign-string', '--certificate', s.pki.path(file), '--pkcs8-password', pw, '--format', 'text'])
     t.ok(r.code === 0 && verify('sha256', testStringFor(pub), pub, Buffer.from(r.stdout, 'hex')), `${file}: ${r.stderr}`)
   }

@@ -22,10 +22,17 @@ t.test('reuse, renewal, file modes', async (t) => {
   const files = readdirSync(cacheDir).filter((f) => f.endsWith('.json'))
   t.equal(files.length, 1)
   t.equal(statSync(join(cacheDir, files[0] ?? '')).mode & 0o777, 0o600)
-  t.notOk(readdirSync(cacheDir).some((f) => f.endsWith('.lock')), 'no lock left behind')
+  t.notOk(
+    readdirSync(cacheDir).some((f) => f.endsWith('.lock')),
+    'no lock left behind',
+  )
 
   const entry = join(cacheDir, files[0] ?? '')
-  const aged = { ...(JSON.parse(readFileSync(entry, 'utf8')) as object), expiration: new Date(Date.now() + 15 * 60_000).toISOString(), fetchedAt: Date.now() - 45 * 60_000 }
+  const aged = {
+    ...(JSON.parse(readFileSync(entry, 'utf8')) as object),
+    expiration: new Date(Date.now() + 15 * 60_000).toISOString(),
+    fetchedAt: Date.now() - 45 * 60_000,
+  }
   writeFileSync(entry, JSON.stringify(aged))
   t.equal((await runCli(args)).code, 0)
   t.equal(s.fake.calls.length, 2, 'less than 20 minutes left: refreshed')
@@ -42,7 +49,13 @@ t.test('reuse, renewal, file modes', async (t) => {
   chmodSync(cacheDir, 0o755)
   await runCli(args)
   t.equal(statSync(cacheDir).mode & 0o777, 0o700, 'a loose directory mode is tightened')
-  const missing = await runCli(['credential-process', ...s.args.map((a) => (a.endsWith('key.pem') ? '/nonexistent/key.pem' : a)), '--cache', '--cache-dir', cacheDir])
+  const missing = await runCli([
+    'credential-process',
+    ...s.args.map((a) => (a.endsWith('key.pem') ? '/nonexistent/key.pem' : a)),
+    '--cache',
+    '--cache-dir',
+    cacheDir,
+  ])
   t.equal(missing.code, 3, 'an unreadable key is still reported as such')
 })
 
@@ -51,7 +64,10 @@ t.test('20 parallel processes, one CreateSession', async (t) => {
   t.teardown(s.close)
   const cacheDir = join(s.pki.dir, 'cache')
   const results = await Promise.all(Array.from({ length: 20 }, () => spawnCli(['credential-process', ...s.args, '--cache', '--cache-dir', cacheDir])))
-  t.ok(results.every((r) => r.code === 0), 'all succeed')
+  t.ok(
+    results.every((r) => r.code === 0),
+    'all succeed',
+  )
   t.equal(new Set(results.map((r) => r.stdout)).size, 1, 'all print the same credentials')
   t.equal(s.fake.calls.length, 1, 'exactly one CreateSession')
 })
@@ -61,11 +77,27 @@ else {
   t.test('20 parallel aws commands with credential_process --cache: one CreateSession', async (t) => {
     const s = await startScenario('p256')
     t.teardown(s.close)
-    const cfg = s.pki.write('aws-config', `[default]\ncredential_process = ${process.execPath} ${BIN} credential-process ${s.args.join(' ')} --cache --cache-dir ${join(s.pki.dir, 'cache')}\n`)
-    const env = { PATH: process.env.PATH ?? '', HOME: s.pki.dir, AWS_CONFIG_FILE: cfg, AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_EC2_METADATA_DISABLED: 'true', AWS_DEFAULT_REGION: 'us-east-1' }
-    const run = () => new Promise<{ code: number; out: string }>((resolve) => execFile('aws', ['configure', 'list'], { env, timeout: 60_000 }, (err, out) => resolve({ code: err === null ? 0 : 1, out })))
+    const cfg = s.pki.write(
+      'aws-config',
+      `[default]\ncredential_process = ${process.execPath} ${BIN} credential-process ${s.args.join(' ')} --cache --cache-dir ${join(s.pki.dir, 'cache')}\n`,
+    )
+    const env = {
+      PATH: process.env.PATH ?? '',
+      HOME: s.pki.dir,
+      AWS_CONFIG_FILE: cfg,
+      AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_DEFAULT_REGION: 'us-east-1',
+    }
+    const run = () =>
+      new Promise<{ code: number; out: string }>((resolve) =>
+        execFile('aws', ['configure', 'list'], { env, timeout: 60_000 }, (err, out) => resolve({ code: err === null ? 0 : 1, out })),
+      )
     const results = await Promise.all(Array.from({ length: 20 }, run))
-    t.ok(results.every((r) => r.code === 0 && /custom-process/.test(r.out)), 'every aws command got credentials from the process')
+    t.ok(
+      results.every((r) => r.code === 0 && /custom-process/.test(r.out)),
+      'every aws command got credentials from the process',
+    )
     t.equal(s.fake.calls.length, 1, 'exactly one CreateSession for 20 aws commands')
   })
 }

@@ -29,9 +29,19 @@ const codeOf = (f: () => unknown): string | undefined => {
 
 t.test('ARNs', async (t) => {
   t.same(checkArns({ trustAnchorArn: TA, profileArn: PR, roleArn: RO }), { region: 'eu-central-1', partition: 'aws', roleAccount: '123456789012' })
-  t.equal(codeOf(() => checkArns({ trustAnchorArn: TA, profileArn: PR.replace('eu-central-1', 'us-east-1'), roleArn: RO })), 'REGION_MISMATCH')
-  t.equal(codeOf(() => checkArns({ trustAnchorArn: 'nope', profileArn: PR, roleArn: RO })), 'ARN_INVALID')
-  t.equal(codeOf(() => checkArns({ trustAnchorArn: PR, profileArn: PR, roleArn: RO })), 'ARN_INVALID', 'a profile ARN given as the trust anchor')
+  t.equal(
+    codeOf(() => checkArns({ trustAnchorArn: TA, profileArn: PR.replace('eu-central-1', 'us-east-1'), roleArn: RO })),
+    'REGION_MISMATCH',
+  )
+  t.equal(
+    codeOf(() => checkArns({ trustAnchorArn: 'nope', profileArn: PR, roleArn: RO })),
+    'ARN_INVALID',
+  )
+  t.equal(
+    codeOf(() => checkArns({ trustAnchorArn: PR, profileArn: PR, roleArn: RO })),
+    'ARN_INVALID',
+    'a profile ARN given as the trust anchor',
+  )
   try {
     checkArns({ profileArn: PR })
   } catch (e) {
@@ -44,9 +54,15 @@ t.test('ARNs', async (t) => {
 })
 
 t.test('ARNs by the grammar of the ARNs the services issue', async (t) => {
-  const ok = (over: { trustAnchorArn?: string; profileArn?: string; roleArn?: string }): boolean => codeOf(() => checkArns({ trustAnchorArn: TA, profileArn: PR, roleArn: RO, ...over })) === undefined
+  const ok = (over: { trustAnchorArn?: string; profileArn?: string; roleArn?: string }): boolean =>
+    codeOf(() => checkArns({ trustAnchorArn: TA, profileArn: PR, roleArn: RO, ...over })) === undefined
   // Legitimate forms: role paths, IAM's name characters, other partitions and regions.
-  for (const roleArn of ['arn:aws:iam::123456789012:role/path/to/name', 'arn:aws:iam::123456789012:role/service-role/My.Role+x=y,z@w_v-1', `arn:aws:iam::123456789012:role/${'n'.repeat(64)}`]) t.ok(ok({ roleArn }), roleArn)
+  for (const roleArn of [
+    'arn:aws:iam::123456789012:role/path/to/name',
+    'arn:aws:iam::123456789012:role/service-role/My.Role+x=y,z@w_v-1',
+    `arn:aws:iam::123456789012:role/${'n'.repeat(64)}`,
+  ])
+    t.ok(ok({ roleArn }), roleArn)
   const gov = (s: string): string => s.replace(':aws:', ':aws-us-gov:').replace('eu-central-1', 'us-gov-west-1')
   t.ok(ok({ trustAnchorArn: gov(TA), profileArn: gov(PR), roleArn: gov(RO) }), 'aws-us-gov')
   const cn = (s: string): string => s.replace(':aws:', ':aws-cn:').replace('eu-central-1', 'cn-north-1')
@@ -65,11 +81,19 @@ t.test('ARNs by the grammar of the ARNs the services issue', async (t) => {
     ['a made-up partition', { roleArn: 'arn:evil:iam::123456789012:role/app' }],
     ['a short trust anchor id', { trustAnchorArn: TA.replace(/trust-anchor\/.*/, 'trust-anchor/ta') }],
     ['a trust anchor id with ../', { trustAnchorArn: `${TA}/../x` }],
-    ['an upper-case profile id', { profileArn: PR.toUpperCase().replace('ARN:AWS:ROLESANYWHERE:EU-CENTRAL-1', 'arn:aws:rolesanywhere:eu-central-1').replace('PROFILE/', 'profile/') }],
+    [
+      'an upper-case profile id',
+      { profileArn: PR.toUpperCase().replace('ARN:AWS:ROLESANYWHERE:EU-CENTRAL-1', 'arn:aws:rolesanywhere:eu-central-1').replace('PROFILE/', 'profile/') },
+    ],
     ['a malformed region', { trustAnchorArn: TA.replace('eu-central-1', 'eu central'), profileArn: PR.replace('eu-central-1', 'eu central') }],
     ['mixed partitions', { roleArn: 'arn:aws-cn:iam::123456789012:role/app' }],
   ]
-  for (const [what, over] of bad) t.equal(codeOf(() => checkArns({ trustAnchorArn: TA, profileArn: PR, roleArn: RO, ...over })), 'ARN_INVALID', what)
+  for (const [what, over] of bad)
+    t.equal(
+      codeOf(() => checkArns({ trustAnchorArn: TA, profileArn: PR, roleArn: RO, ...over })),
+      'ARN_INVALID',
+      what,
+    )
   try {
     checkArns({ trustAnchorArn: TA, profileArn: PR, roleArn: `${RO}\n${'x'.repeat(100_000)}` })
   } catch (e) {
@@ -84,16 +108,36 @@ t.test('endpoints', async (t) => {
   t.equal(resolveEndpoint({ region: 'cn-north-1', env }).url.host, 'rolesanywhere.cn-north-1.amazonaws.com.cn')
   t.equal(resolveEndpoint({ region: 'us-gov-west-1', env }).partition, 'aws-us-gov')
   t.equal(resolveEndpoint({ region: 'us-east-1', env: { AWS_USE_FIPS_ENDPOINT: 'true' } }).url.host, 'rolesanywhere-fips.us-east-1.amazonaws.com')
-  t.equal(resolveEndpoint({ region: 'us-east-1', env: { AWS_USE_FIPS_ENDPOINT: 'true', AWS_USE_DUALSTACK_ENDPOINT: 'true' } }).url.host, 'rolesanywhere-fips.us-east-1.api.aws')
+  t.equal(
+    resolveEndpoint({ region: 'us-east-1', env: { AWS_USE_FIPS_ENDPOINT: 'true', AWS_USE_DUALSTACK_ENDPOINT: 'true' } }).url.host,
+    'rolesanywhere-fips.us-east-1.api.aws',
+  )
   const pseudo = resolveEndpoint({ region: 'fips-us-west-2', env })
-  t.same([pseudo.url.host, pseudo.signingRegion, pseudo.fips], ['rolesanywhere-fips.us-west-2.amazonaws.com', 'us-west-2', true], 'pseudo-region stripped and signed stripped')
-  t.equal(resolveEndpoint({ region: 'us-east-1', endpoint: 'http://127.0.0.1:9/prefix/', env: { AWS_ENDPOINT_URL_ROLESANYWHERE: 'http://other' } }).url.href, 'http://127.0.0.1:9/prefix/', '--endpoint wins')
+  t.same(
+    [pseudo.url.host, pseudo.signingRegion, pseudo.fips],
+    ['rolesanywhere-fips.us-west-2.amazonaws.com', 'us-west-2', true],
+    'pseudo-region stripped and signed stripped',
+  )
+  t.equal(
+    resolveEndpoint({ region: 'us-east-1', endpoint: 'http://127.0.0.1:9/prefix/', env: { AWS_ENDPOINT_URL_ROLESANYWHERE: 'http://other' } }).url.href,
+    'http://127.0.0.1:9/prefix/',
+    '--endpoint wins',
+  )
   t.equal(resolveEndpoint({ region: 'us-east-1', env: { AWS_ENDPOINT_URL_ROLESANYWHERE: 'http://a', AWS_ENDPOINT_URL: 'http://b' } }).url.host, 'a')
   t.equal(sessionsPath(new URL('https://h/prefix/')), '/prefix/sessions')
   t.equal(sessionsPath(new URL('https://h')), '/sessions')
-  t.equal(codeOf(() => resolveEndpoint({ region: 'us-east-1', endpoint: 'http://x', env: { AWS_USE_FIPS_ENDPOINT: 'true' } })), 'ENDPOINT_INVALID')
-  t.equal(codeOf(() => resolveEndpoint({ region: 'us-east-1', endpoint: 'ftp://x', env })), 'ENDPOINT_INVALID')
-  t.equal(codeOf(() => resolveEndpoint({ region: 'us-iso-east-1', env: { AWS_USE_DUALSTACK_ENDPOINT: '1' } })), 'ENDPOINT_INVALID')
+  t.equal(
+    codeOf(() => resolveEndpoint({ region: 'us-east-1', endpoint: 'http://x', env: { AWS_USE_FIPS_ENDPOINT: 'true' } })),
+    'ENDPOINT_INVALID',
+  )
+  t.equal(
+    codeOf(() => resolveEndpoint({ region: 'us-east-1', endpoint: 'ftp://x', env })),
+    'ENDPOINT_INVALID',
+  )
+  t.equal(
+    codeOf(() => resolveEndpoint({ region: 'us-iso-east-1', env: { AWS_USE_DUALSTACK_ENDPOINT: '1' } })),
+    'ENDPOINT_INVALID',
+  )
 })
 
 t.test('proxy selection', async (t) => {
@@ -110,15 +154,32 @@ t.test('proxy selection', async (t) => {
 t.test('session configuration', async (t) => {
   const base = { trustAnchorArn: TA, profileArn: PR, roleArn: RO, verifyTls: true, environment: {} }
   // Durations as typed on a command line reach the core through the flag layer, which makes them numbers.
-  const viaFlags = (duration: string) => sessionFromFlags(parseFlags('test', SESSION_FLAGS, ['--trust-anchor-arn', TA, '--profile-arn', PR, '--role-arn', RO, '--session-duration', duration]).flags, {})
+  const viaFlags = (duration: string) =>
+    sessionFromFlags(
+      parseFlags('test', SESSION_FLAGS, ['--trust-anchor-arn', TA, '--profile-arn', PR, '--role-arn', RO, '--session-duration', duration]).flags,
+      {},
+    )
   const c = resolveSessionConfig(base)
   t.same([c.request.durationSeconds, c.endpoint.signingRegion, c.transport.timeoutMs], [3600, 'eu-central-1', 10_000])
   t.equal(resolveSessionConfig({ ...base, region: 'eu-west-1' }).endpoint.url.host, 'rolesanywhere.eu-west-1.amazonaws.com', '--region wins over the ARN')
-  for (const bad of ['899', '43201', '1e3', 'abc']) t.equal(codeOf(() => viaFlags(bad)), 'USAGE', `duration ${bad}`)
-  for (const bad of [899, 43201, 1000.5]) t.equal(codeOf(() => resolveSessionConfig({ ...base, durationSeconds: bad })), 'USAGE', `duration ${bad}`)
+  for (const bad of ['899', '43201', '1e3', 'abc'])
+    t.equal(
+      codeOf(() => viaFlags(bad)),
+      'USAGE',
+      `duration ${bad}`,
+    )
+  for (const bad of [899, 43201, 1000.5])
+    t.equal(
+      codeOf(() => resolveSessionConfig({ ...base, durationSeconds: bad })),
+      'USAGE',
+      `duration ${bad}`,
+    )
   t.equal(viaFlags('43200').request.durationSeconds, 43200)
   t.equal(resolveSessionConfig({ ...base, durationSeconds: 43200 }).request.durationSeconds, 43200)
-  t.equal(codeOf(() => resolveSessionConfig({ ...base, environment: readSessionEnvironment({ AWS_CA_BUNDLE: '/nonexistent/ca.pem' }) })), 'ENDPOINT_INVALID')
+  t.equal(
+    codeOf(() => resolveSessionConfig({ ...base, environment: readSessionEnvironment({ AWS_CA_BUNDLE: '/nonexistent/ca.pem' }) })),
+    'ENDPOINT_INVALID',
+  )
   t.equal(resolveSessionConfig({ ...base, roleSessionName: 'x' }).request.roleSessionName, 'x')
 })
 
@@ -129,11 +190,18 @@ t.test('CreateSession: retries re-signed, classification, parsing', async (t) =>
   const endpoint = resolveEndpoint({ region: 'us-east-1', endpoint: 'https://ra.example/base', env: {} })
   const request = { trustAnchorArn: TA, profileArn: PR, roleArn: RO, durationSeconds: 3600 }
   const ok: HttpResponse = {
-    status: 201, headers: {},
-    body: Buffer.from(JSON.stringify({ credentialSet: [{ credentials: { accessKeyId: 'ASIAX', secretAccessKey: 's', sessionToken: 't', expiration: '2099-01-01T00:00:00Z' }, roleArn: RO }] })),
+    status: 201,
+    headers: {},
+    body: Buffer.from(
+      JSON.stringify({
+        credentialSet: [{ credentials: { accessKeyId: 'ASIAX', secretAccessKey: 's', sessionToken: 't', expiration: '2099-01-01T00:00:00Z' }, roleArn: RO }],
+      }),
+    ),
   }
   const err = (status: number, type: string, message = 'm', headers: Record<string, string> = {}): HttpResponse => ({
-    status, headers: { 'x-amzn-errortype': type, ...headers }, body: Buffer.from(JSON.stringify({ message })),
+    status,
+    headers: { 'x-amzn-errortype': type, ...headers },
+    body: Buffer.from(JSON.stringify({ message })),
   })
   const run = async (answers: Array<HttpResponse | Error>, clockStep = 1000) => {
     const sent: HttpRequest[] = []
@@ -177,9 +245,13 @@ t.test('CreateSession: retries re-signed, classification, parsing', async (t) =>
 
   const exhausted = await run([err(500, 'InternalServerError'), err(500, 'x'), err(500, 'x')])
   t.equal([exhausted.sent.length, (exhausted.result as IamraError).code].join(), '3,UPSTREAM_UNAVAILABLE')
-  t.equal((await run([err(400, 'com.amazon#ValidationException:http://x')])).result instanceof IamraError && ((await run([err(400, 'com.amazon#ValidationException:http://x')])).result as IamraError).upstreamCode, 'ValidationException')
+  t.equal(
+    (await run([err(400, 'com.amazon#ValidationException:http://x')])).result instanceof IamraError &&
+      ((await run([err(400, 'com.amazon#ValidationException:http://x')])).result as IamraError).upstreamCode,
+    'ValidationException',
+  )
   t.equal(((await run([err(404, 'ResourceNotFoundException')])).result as IamraError).code, 'UPSTREAM_NOT_FOUND')
-  t.equal(((await run([err(429, 'x', 'm', { 'retry-after': '2' }), ok])).sleeps)[0], 2000, 'Retry-After honoured')
+  t.equal((await run([err(429, 'x', 'm', { 'retry-after': '2' }), ok])).sleeps[0], 2000, 'Retry-After honoured')
 
   const net = await run([new TransportError('refused', 'ECONNREFUSED'), new TransportError('t', 'ETIMEDOUT'), ok])
   t.equal(net.sent.length, 3, 'network errors and timeouts are retried')
@@ -193,17 +265,34 @@ t.test('CreateSession: retries re-signed, classification, parsing', async (t) =>
   for (const body of ['not json', '{"credentialSet":[]}', '{"credentialSet":[{"credentials":{"accessKeyId":"A"}}]}']) {
     t.equal(((await run([{ status: 201, headers: {}, body: Buffer.from(body) }])).result as IamraError).code, 'UPSTREAM_BAD_RESPONSE', body)
   }
-  t.equal(((await run([{ status: 302, headers: { location: 'http://evil' }, body: Buffer.alloc(0) }])).result as IamraError).code, 'UPSTREAM_BAD_RESPONSE', 'redirects not followed')
-  const injected = JSON.stringify({ credentialSet: [{ credentials: { accessKeyId: 'AKIA', secretAccessKey: 's', sessionToken: 'a\n[evil]', expiration: '2099-01-01T00:00:00Z' } }] })
-  t.equal(((await run([{ status: 201, headers: {}, body: Buffer.from(injected) }])).result as IamraError).code, 'UPSTREAM_BAD_RESPONSE', 'a token with a line break (it would inject lines into a credentials file)')
-  t.equal(backoff(10, 100, () => 0.999), 4995, 'capped at 5 s')
+  t.equal(
+    ((await run([{ status: 302, headers: { location: 'http://evil' }, body: Buffer.alloc(0) }])).result as IamraError).code,
+    'UPSTREAM_BAD_RESPONSE',
+    'redirects not followed',
+  )
+  const injected = JSON.stringify({
+    credentialSet: [{ credentials: { accessKeyId: 'AKIA', secretAccessKey: 's', sessionToken: 'a\n[evil]', expiration: '2099-01-01T00:00:00Z' } }],
+  })
+  t.equal(
+    ((await run([{ status: 201, headers: {}, body: Buffer.from(injected) }])).result as IamraError).code,
+    'UPSTREAM_BAD_RESPONSE',
+    'a token with a line break (it would inject lines into a credentials file)',
+  )
+  t.equal(
+    backoff(10, 100, () => 0.999),
+    4995,
+    'capped at 5 s',
+  )
 })
 
 t.test('proxies: loopback is never proxied, https proxies are refused, empty endpoint variables are skipped', async (t) => {
   t.equal(proxyFor(new URL('http://127.0.0.1:8080'), { HTTP_PROXY: 'http://p:1' }), undefined)
   t.equal(proxyFor(new URL('https://localhost:8443'), { HTTPS_PROXY: 'http://p:1' }), undefined)
   const base = { trustAnchorArn: TA, profileArn: PR, roleArn: RO, verifyTls: true }
-  t.equal(codeOf(() => resolveSessionConfig({ ...base, environment: readSessionEnvironment({ HTTPS_PROXY: 'https://proxy:3129' }) })), 'ENDPOINT_INVALID')
+  t.equal(
+    codeOf(() => resolveSessionConfig({ ...base, environment: readSessionEnvironment({ HTTPS_PROXY: 'https://proxy:3129' }) })),
+    'ENDPOINT_INVALID',
+  )
   t.equal(resolveEndpoint({ region: 'us-east-1', env: { AWS_ENDPOINT_URL_ROLESANYWHERE: '', AWS_ENDPOINT_URL: 'http://b' } }).url.host, 'b')
 })
 
@@ -220,13 +309,20 @@ t.test('an abort signal stops CreateSession: no retry, no sleep to the end', asy
       sent++
       return { status: 503, headers: {}, body: Buffer.from('{}') }
     },
-    now: () => new Date(), random: () => 1, userAgent: 't', signal: stop.signal,
-    sleep: async () => { stop.abort() },
+    now: () => new Date(),
+    random: () => 1,
+    userAgent: 't',
+    signal: stop.signal,
+    sleep: async () => {
+      stop.abort()
+    },
   })
   await t.rejects(run, { code: 'SERVER_STOPPING' })
   t.equal(sent, 1, 'aborted during the backoff: no second attempt')
   const aborted = new AbortController()
   aborted.abort()
   const transport = (await import('../src/rolesanywhere/transport.js')).createTransport({ timeoutMs: 5000, verifyTls: true })
-  await t.rejects(transport({ method: 'GET', url: new URL('http://127.0.0.1:1/'), headers: {}, body: Buffer.alloc(0), signal: aborted.signal }), { code: 'EABORTED' })
+  await t.rejects(transport({ method: 'GET', url: new URL('http://127.0.0.1:1/'), headers: {}, body: Buffer.alloc(0), signal: aborted.signal }), {
+    code: 'EABORTED',
+  })
 })

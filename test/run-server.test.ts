@@ -14,8 +14,13 @@ import { httpGet } from './helpers/http.js'
 import { pollUntil } from './helpers/wait.js'
 
 const CREDS: SessionCredentials = {
-  accessKeyId: 'ASIAX', secretAccessKey: 's', sessionToken: 't', expiration: new Date('2099-01-01T00:00:00Z'),
-  expiresAt: new Date('2099-01-01T00:00:00Z'), roleArn: 'arn:aws:iam::123456789012:role/app', assumedRoleArn: undefined,
+  accessKeyId: 'ASIAX',
+  secretAccessKey: 's',
+  sessionToken: 't',
+  expiration: new Date('2099-01-01T00:00:00Z'),
+  expiresAt: new Date('2099-01-01T00:00:00Z'),
+  roleArn: 'arn:aws:iam::123456789012:role/app',
+  assumedRoleArn: undefined,
 }
 
 t.test('listen parsing and inherited sockets', async (t) => {
@@ -24,7 +29,10 @@ t.test('listen parsing and inherited sockets', async (t) => {
   t.same(parseListen('/run/iamra.sock'), { kind: 'unix', path: '/run/iamra.sock' })
   for (const bad of ['7224', 'host', '1.2.3.4:99999', '::1:80']) t.throws(() => parseListen(bad), { code: 'USAGE' }, bad)
   const env: Record<string, string | undefined> = { LISTEN_PID: '42', LISTEN_FDS: '2', LISTEN_FDNAMES: 'ecs-full:ecs-relative', OTHER: 'x' }
-  t.same(takeListenFds(env, 42), [{ fd: 3, name: 'ecs-full' }, { fd: 4, name: 'ecs-relative' }])
+  t.same(takeListenFds(env, 42), [
+    { fd: 3, name: 'ecs-full' },
+    { fd: 4, name: 'ecs-relative' },
+  ])
   t.same(Object.keys(env), ['OTHER'], 'LISTEN_* removed so children do not inherit them')
   t.same(takeListenFds({ LISTEN_PID: '1', LISTEN_FDS: '1' }, 42), [], 'sockets meant for another process are ignored')
 })
@@ -40,12 +48,28 @@ t.test('several listeners, readiness, graceful stop', async (t) => {
   const gate = deferred()
   const entered = deferred()
   let slow = false
-  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: async () => (slow ? (entered.fire(), await gate.promise, CREDS) : CREDS) })
+  const app = await buildApp({
+    configurationDirectory: dir,
+    resolveCredentials: async () => {
+      if (slow) {
+        entered.fire()
+        await gate.promise
+      }
+      return CREDS
+    },
+  })
   const calls: string[] = []
   const stopping = deferred()
   const sm: ServiceManager = {
-    kind: 'none', ready: (s) => calls.push(`ready:${s}`), status: (s) => calls.push(`status:${s}`), watchdog: () => calls.push('watchdog'),
-    stopping: () => (calls.push('stopping'), stopping.fire()), watchdogIntervalMs: () => 1000,
+    kind: 'none',
+    ready: (s) => calls.push(`ready:${s}`),
+    status: (s) => calls.push(`status:${s}`),
+    watchdog: () => calls.push('watchdog'),
+    stopping: () => {
+      calls.push('stopping')
+      stopping.fire()
+    },
+    watchdogIntervalMs: () => 1000,
   }
   const stop = new AbortController()
   const sock = join(dir, 'iamra.sock')
@@ -54,12 +78,25 @@ t.test('several listeners, readiness, graceful stop', async (t) => {
   // The watchdog timer is the test's: its period is read, and it is fired by hand.
   const pings: Array<{ fn: () => void; ms: number; stopped: boolean }> = []
   const running = runServer({
-    app, inherited: [], addresses: [{ kind: 'tcp', host: '127.0.0.1', port: 0 }, { kind: 'unix', path: sock }], serviceManager: sm,
-    stopSignal: stop.signal, log: () => {}, onListening: (b) => ((bound = b), listening.fire()),
+    app,
+    inherited: [],
+    addresses: [
+      { kind: 'tcp', host: '127.0.0.1', port: 0 },
+      { kind: 'unix', path: sock },
+    ],
+    serviceManager: sm,
+    stopSignal: stop.signal,
+    log: () => {},
+    onListening: (b) => {
+      bound = b
+      listening.fire()
+    },
     every: (fn, ms) => {
       const p = { fn, ms, stopped: false }
       pings.push(p)
-      return () => void (p.stopped = true)
+      return () => {
+        p.stopped = true
+      }
     },
   })
   await Promise.race([listening.promise, running])
@@ -68,7 +105,11 @@ t.test('several listeners, readiness, graceful stop', async (t) => {
   t.equal((await httpGet({ host: '127.0.0.1', port }, '/healthz')).body, 'ok', 'TCP')
   t.equal((await httpGet({ socketPath: sock }, '/healthz')).body, 'ok', 'unix socket')
   t.match(calls[0], /^ready:serving ECS credentials on 127\.0\.0\.1:\d+, .*iamra\.sock$/)
-  t.same(pings.map((p) => p.ms), [500], 'the watchdog is pinged at half the interval')
+  t.same(
+    pings.map((p) => p.ms),
+    [500],
+    'the watchdog is pinged at half the interval',
+  )
   pings[0]?.fn()
   t.ok(calls.includes('watchdog'), 'watchdog pinged')
 
@@ -84,7 +125,10 @@ t.test('several listeners, readiness, graceful stop', async (t) => {
     (e: NodeJS.ErrnoException) => `refused ${e.code ?? e.message}`,
   )
   t.equal(late, 'refused ENOENT', 'a new connection during shutdown is refused: the listener is closed and its socket file gone')
-  const lateTcp = await httpGet({ host: '127.0.0.1', port }, '/healthz').then((r) => `answered ${r.status}`, (e: NodeJS.ErrnoException) => `refused ${e.code ?? e.message}`)
+  const lateTcp = await httpGet({ host: '127.0.0.1', port }, '/healthz').then(
+    (r) => `answered ${r.status}`,
+    (e: NodeJS.ErrnoException) => `refused ${e.code ?? e.message}`,
+  )
   t.equal(lateTcp, 'refused ECONNREFUSED', 'on TCP too')
   // A request that still reaches the app (a connection accepted before the stop) gets a coded 503.
   const reached = await app.fastify.inject({ method: 'GET', url: '/ecs/credentials', headers: { authorization: `Bearer ${token}` } })
@@ -134,13 +178,36 @@ t.test('SIGTERM abandons CreateSession in flight: the process exits at once, not
   const held: Array<{ destroy(): void }> = []
   const hang = createTcp((socket) => void held.push(socket)) // accepts, never answers
   await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r))
-  t.teardown(() => { for (const c of held) c.destroy(); hang.close() })
+  t.teardown(() => {
+    for (const c of held) c.destroy()
+    hang.close()
+  })
   const dir = join(s.pki.dir, 'run')
   const hangUrl = `http://127.0.0.1:${(hang.address() as { port: number }).port}`
-  t.equal((await runCli(['bind', 'app', '--configuration-directory', dir, '--no-validate', '--certificate', s.pki.path('chain-leaf-first.pem'), '--private-key', s.pki.path('key.pem'), ...s.sessionArgs.slice(0, -1), hangUrl])).code, 0)
+  t.equal(
+    (
+      await runCli([
+        'bind',
+        'app',
+        '--configuration-directory',
+        dir,
+        '--no-validate',
+        '--certificate',
+        s.pki.path('chain-leaf-first.pem'),
+        '--private-key',
+        s.pki.path('key.pem'),
+        ...s.sessionArgs.slice(0, -1),
+        hangUrl,
+      ])
+    ).code,
+    0,
+  )
   const token = /AWS_CONTAINER_AUTHORIZATION_TOKEN=(\S+)/.exec((await import('node:fs')).readFileSync(join(dir, 'env/app'), 'utf8'))?.[1] ?? ''
   let out = ''
-  const server = spawn(process.execPath, [BIN, 'serve', '--configuration-directory', dir, '--listen', '127.0.0.1:0'], { detached: true, env: { PATH: process.env.PATH ?? '' } })
+  const server = spawn(process.execPath, [BIN, 'serve', '--configuration-directory', dir, '--listen', '127.0.0.1:0'], {
+    detached: true,
+    env: { PATH: process.env.PATH ?? '' },
+  })
   server.stdout.on('data', (c: Buffer) => (out += c.toString()))
   t.teardown(() => stopProcess(server))
   await pollUntil(() => /serving ECS credentials on/.test(out), { tries: 100, everyMs: 50 })
@@ -164,11 +231,18 @@ t.test('an address that cannot be listened on is LISTEN_FAILED (exit 1), not a u
   await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r))
   t.teardown(() => taken.close())
   const port = (taken.address() as AddressInfo).port
-  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: async () => { throw new Error('not called') } })
+  const app = await buildApp({
+    configurationDirectory: dir,
+    resolveCredentials: async () => {
+      throw new Error('not called')
+    },
+  })
   t.teardown(() => app.fastify.close())
   const sm: ServiceManager = { kind: 'none', ready: () => {}, status: () => {}, watchdog: () => {}, stopping: () => {}, watchdogIntervalMs: () => 0 }
   const stop = new AbortController()
   t.teardown(() => stop.abort())
-  await t.rejects(runServer({ app, inherited: [], addresses: [{ kind: 'tcp', host: '127.0.0.1', port }], serviceManager: sm, stopSignal: stop.signal, log: () => {} }),
-    { code: 'LISTEN_FAILED', exitCode: 1, message: /cannot listen: EADDRINUSE/ })
+  await t.rejects(
+    runServer({ app, inherited: [], addresses: [{ kind: 'tcp', host: '127.0.0.1', port }], serviceManager: sm, stopSignal: stop.signal, log: () => {} }),
+    { code: 'LISTEN_FAILED', exitCode: 1, message: /cannot listen: EADDRINUSE/ },
+  )
 })

@@ -25,13 +25,17 @@ t.test('the lock heartbeat writes the injected clock into the lock file, the clo
   const fixed = new Date('2031-02-03T04:05:06.000Z')
   const locks = new FileLocks({ now: () => fixed, ...realRandom })
   let seen = 0
-  await locks.withLock(file, async () => {
-    // staleMs 300: a beat every 100 ms; bounded wait for the first one.
-    for (let i = 0; i < 100 && seen !== fixed.getTime(); i++) {
-      await delay(20)
-      seen = Math.round(statSync(`${file}.lock`).mtimeMs)
-    }
-  }, { staleMs: 300 })
+  await locks.withLock(
+    file,
+    async () => {
+      // staleMs 300: a beat every 100 ms; bounded wait for the first one.
+      for (let i = 0; i < 100 && seen !== fixed.getTime(); i++) {
+        await delay(20)
+        seen = Math.round(statSync(`${file}.lock`).mtimeMs)
+      }
+    },
+    { staleMs: 300 },
+  )
   t.equal(new Date(seen).toISOString(), fixed.toISOString(), 'the mtime is the injected clock, not the real one')
 })
 
@@ -39,12 +43,24 @@ t.test('a lock untouched for staleMs by the injected clock is taken over at once
   const file = join(tmp(t), 'credentials')
   let clock = Date.now()
   const holder = new FileLocks({ now: () => new Date(clock), ...realRandom, pid: 4001, isAlive: () => true })
-  const other = new FileLocks({ now: () => new Date(clock), ...realRandom, pid: 4002, isAlive: () => true, sleep: async (ms) => void (clock += ms) })
+  const other = new FileLocks({
+    now: () => new Date(clock),
+    ...realRandom,
+    pid: 4002,
+    isAlive: () => true,
+    sleep: async (ms) => {
+      clock += ms
+    },
+  })
   let release = (): void => {}
   const held = holder.withLock(file, () => new Promise<void>((r) => (release = r)), { staleMs: 3_600_000 })
   await delay(50)
   // The other process's clock moves on by its backoff sleeps only: within a 10 s timeout it never reaches an hour.
-  await t.rejects(other.withLock(file, async () => t.fail('must not run'), { timeoutMs: 10_000, staleMs: 3_600_000 }), { code: 'LOCK_TIMEOUT' }, 'a live holder keeps it')
+  await t.rejects(
+    other.withLock(file, async () => t.fail('must not run'), { timeoutMs: 10_000, staleMs: 3_600_000 }),
+    { code: 'LOCK_TIMEOUT' },
+    'a live holder keeps it',
+  )
   clock += 2 * 3_600_000
   t.equal(await other.withLock(file, async () => 'ran', { timeoutMs: 10_000, staleMs: 3_600_000 }), 'ran', 'stale by the injected clock: taken over')
   release()
@@ -77,7 +93,7 @@ t.test('the fake endpoint and the test PKI use the clock and randomness they are
   const at = new Date('2030-06-01T00:00:00.000Z')
   const ca = await createCa({ name: 'clock CA', runtime: { now: () => at, randomBytes: (n) => Buffer.alloc(n, 0x22) } })
   t.equal(new Date(ca.cert.validFrom).toISOString(), new Date(at.getTime() - 3_600_000).toISOString(), 'valid from an hour before the injected now')
-  t.equal(ca.cert.serialNumber, '23' + '22'.repeat(15), 'serial from the injected bytes (first byte made positive)')
+  t.equal(ca.cert.serialNumber, `23${'22'.repeat(15)}`, 'serial from the injected bytes (first byte made positive)')
   const handler = createFakeHandler({ trustAnchors: [ca.certPem], region: 'us-east-1', now: () => at, randomBytes: (n) => Buffer.alloc(n, 0) })
   const res = await handler({ method: 'GET', target: '/nowhere', headers: {}, body: Buffer.alloc(0) })
   t.equal(res.headers['x-amzn-RequestId'], '00000000-0000-4000-8000-000000000000', 'request id from the injected bytes')
@@ -89,8 +105,19 @@ t.test('each server owns its binding lookup: a lookup passed in is the one reque
   const { token } = await addBinding(dir, 'app', 'ecs-full')
   const lookup = new BindingLookup(dir)
   let looked = 0
-  const counting = Object.assign(Object.create(lookup) as BindingLookup, { lookup: (name: string) => (looked++, lookup.lookup(name)) })
-  const app = await buildApp({ configurationDirectory: dir, lookup: counting, resolveCredentials: async () => { throw new Error('not reached in this test') } })
+  const counting = Object.assign(Object.create(lookup) as BindingLookup, {
+    lookup: (name: string) => {
+      looked++
+      return lookup.lookup(name)
+    },
+  })
+  const app = await buildApp({
+    configurationDirectory: dir,
+    lookup: counting,
+    resolveCredentials: async () => {
+      throw new Error('not reached in this test')
+    },
+  })
   t.teardown(() => app.fastify.close())
   await app.fastify.inject({ method: 'GET', url: '/ecs/credentials', headers: { authorization: token } })
   t.equal(looked, 1, 'the request went through the lookup the server was given')

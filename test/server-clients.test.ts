@@ -16,8 +16,19 @@ import { startMoto, type Moto } from './helpers/moto.js'
 import { freePort, onPath } from './helpers/processes.js'
 import { ROLE_ARN, startScenario } from './helpers/scenario.js'
 import {
-  BOTOCORE_PROBE, CLI_V2, JS_PROBE, credentialProcessHasEnvFile, haveJsSdk, isolatedEnv, packageVersion, readEnvFile, runIsolated, startActivatedServer,
-  versionOf, type ActivatedServer, type ClientResult,
+  BOTOCORE_PROBE,
+  CLI_V2,
+  JS_PROBE,
+  credentialProcessHasEnvFile,
+  haveJsSdk,
+  isolatedEnv,
+  packageVersion,
+  readEnvFile,
+  runIsolated,
+  startActivatedServer,
+  versionOf,
+  type ActivatedServer,
+  type ClientResult,
 } from './helpers/server-process.js'
 
 const FULL_MODES = ['ecs-full', 'ecs-full-query', 'ecs-full-token-file'] as const
@@ -52,7 +63,10 @@ const EXPECTED: Record<FullMode, Partial<Record<ClientId, { fail: RegExp; why: s
   'ecs-full': {},
   'ecs-full-query': {},
   'ecs-full-token-file': {
-    'cli-v2': { fail: /non 200 response \(401\).*TOKEN_MISSING/s, why: 'CLI v2 2.9.19 reads AWS_CONTAINER_AUTHORIZATION_TOKEN only, no token file: no Authorization header, 401' },
+    'cli-v2': {
+      fail: /non 200 response \(401\).*TOKEN_MISSING/s,
+      why: 'CLI v2 2.9.19 reads AWS_CONTAINER_AUTHORIZATION_TOKEN only, no token file: no Authorization header, 401',
+    },
     'js-container': { fail: /Error response received from instance metadata service/, why: 'legacy fromContainerMetadata reads the env token only: 401' },
     go: { fail: /TOKEN_MISSING/, why: 'Go SDK v2 credentials 1.12.23 reads the env token only: 401' },
   },
@@ -68,18 +82,30 @@ interface Outcome {
 function outcomeOf(client: ClientId, r: ClientResult): Outcome {
   if (client.startsWith('js-')) {
     const line = r.json.find((j) => j.provider === client.slice(3)) ?? {}
-    return { ok: line.ok === true, detail: line.ok === true ? `ok ${String(line.ak)}` : `${String(line.name)}: ${String(line.message)} (code ${String(line.code)})`, fields: line }
+    return {
+      ok: line.ok === true,
+      detail: line.ok === true ? `ok ${String(line.ak)}` : `${String(line.name)}: ${String(line.message)} (code ${String(line.code)})`,
+      fields: line,
+    }
   }
   if (client === 'cli-v2') {
     const j = r.json[0] ?? {}
-    return { ok: r.code === 0 && typeof j.AccessKeyId === 'string', detail: r.code === 0 ? `ok ${String(j.AccessKeyId)}` : `exit ${r.code}: ${short(r.stderr)}`, fields: j }
+    return {
+      ok: r.code === 0 && typeof j.AccessKeyId === 'string',
+      detail: r.code === 0 ? `ok ${String(j.AccessKeyId)}` : `exit ${r.code}: ${short(r.stderr)}`,
+      fields: j,
+    }
   }
   if (client === 'cli-v1') {
     const j = r.json[0] ?? {}
     return { ok: r.code === 0 && typeof j.Arn === 'string', detail: r.code === 0 ? `ok ${String(j.Arn)}` : `exit ${r.code}: ${short(r.stderr)}`, fields: j }
   }
   const j = r.json[0] ?? {}
-  return { ok: j.ok === true && r.code === 0, detail: j.ok === true ? `ok ${String(j.ak)}` : `exit ${r.code}: ${short(String(j.error ?? r.stderr))}`, fields: j }
+  return {
+    ok: j.ok === true && r.code === 0,
+    detail: j.ok === true ? `ok ${String(j.ak)}` : `exit ${r.code}: ${short(String(j.error ?? r.stderr))}`,
+    fields: j,
+  }
 }
 
 interface Clients {
@@ -94,16 +120,20 @@ async function runAll(c: Clients, vars: Record<string, string>, home: string): P
   const groupA: Array<Promise<void>> = []
   if (botocoreVersion !== undefined) groupA.push(runIsolated('python3', [BOTOCORE_PROBE], env).then((r) => void out.set('botocore', r)))
   if (haveCliV1 && c.moto !== undefined) {
-    groupA.push(runIsolated('aws', ['sts', 'get-caller-identity', '--endpoint-url', c.moto.endpoint, '--output', 'json'], env).then((r) => void out.set('cli-v1', r)))
+    groupA.push(
+      runIsolated('aws', ['sts', 'get-caller-identity', '--endpoint-url', c.moto.endpoint, '--output', 'json'], env).then((r) => void out.set('cli-v1', r)),
+    )
   }
   if (haveCliV2) groupA.push(runIsolated(CLI_V2, ['configure', 'export-credentials', '--format', 'process'], env).then((r) => void out.set('cli-v2', r)))
   await Promise.all(groupA)
   const groupB: Array<Promise<void>> = []
   if (haveJs) {
     const providers = ['http', 'container', 'chain']
-    groupB.push(runIsolated(process.execPath, [JS_PROBE, ...providers], env).then((r) => {
-      for (const p of providers) out.set(`js-${p}` as ClientId, r)
-    }))
+    groupB.push(
+      runIsolated(process.execPath, [JS_PROBE, ...providers], env).then((r) => {
+        for (const p of providers) out.set(`js-${p}` as ClientId, r)
+      }),
+    )
   }
   if (c.go.kind === 'built') groupB.push(runIsolated(c.go.path, [], env).then((r) => void out.set('go', r)))
   await Promise.all(groupB)
@@ -122,7 +152,9 @@ function skipMissing(t: Test, c: Clients, what: string): void {
 
 t.test('prerequisites', async (t) => {
   t.ok(built, 'dist/ is built (npm test builds it; run `npm run build` before running tap alone)')
-  t.comment(`versions: botocore ${botocoreVersion ?? 'absent'}; ${cliV1Version ?? 'AWS CLI v1 absent'}; ${cliV2Version ?? 'AWS CLI v2 absent'}; @aws-sdk/credential-providers ${packageVersion('@aws-sdk/credential-providers') ?? 'absent'} (credential-provider-http ${packageVersion('@aws-sdk/credential-provider-http') ?? '?'}); node ${process.version}`)
+  t.comment(
+    `versions: botocore ${botocoreVersion ?? 'absent'}; ${cliV1Version ?? 'AWS CLI v1 absent'}; ${cliV2Version ?? 'AWS CLI v2 absent'}; @aws-sdk/credential-providers ${packageVersion('@aws-sdk/credential-providers') ?? 'absent'} (credential-provider-http ${packageVersion('@aws-sdk/credential-provider-http') ?? '?'}); node ${process.version}`,
+  )
 })
 
 if (!built) t.skip('server end-to-end: dist/ is not built', async () => {})
@@ -161,11 +193,18 @@ else {
       t.equal(envs['ecs-full'].AWS_CONTAINER_CREDENTIALS_FULL_URI, uri)
       t.match(envs['ecs-full'].AWS_CONTAINER_AUTHORIZATION_TOKEN, /^iamra\.app-ecs-full\.[A-Za-z0-9_-]{86}$/)
       t.same(Object.keys(envs['ecs-full-query']), ['AWS_CONTAINER_CREDENTIALS_FULL_URI'])
-      t.match(envs['ecs-full-query'].AWS_CONTAINER_CREDENTIALS_FULL_URI, new RegExp(`^${uri.replace(/[.]/g, '\\.')}\\?access_token=iamra\\.app-ecs-full-query\\.[A-Za-z0-9_-]{86}$`))
+      t.match(
+        envs['ecs-full-query'].AWS_CONTAINER_CREDENTIALS_FULL_URI,
+        new RegExp(`^${uri.replace(/[.]/g, '\\.')}\\?access_token=iamra\\.app-ecs-full-query\\.[A-Za-z0-9_-]{86}$`),
+      )
       t.same(Object.keys(envs['ecs-full-token-file']).sort(), ['AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE', 'AWS_CONTAINER_CREDENTIALS_FULL_URI'])
       t.equal(envs['ecs-full-token-file'].AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, join(dir, 'tokens', 'app-ecs-full-token-file'))
       // Sent verbatim as the header: a trailing newline would break botocore, JS and Rust (sdk-protocols §1.3).
-      t.match(readFileSync(join(dir, 'tokens', 'app-ecs-full-token-file'), 'utf8'), /^iamra\.app-ecs-full-token-file\.[A-Za-z0-9_-]{86}$/, 'token file: the header value, no newline')
+      t.match(
+        readFileSync(join(dir, 'tokens', 'app-ecs-full-token-file'), 'utf8'),
+        /^iamra\.app-ecs-full-token-file\.[A-Za-z0-9_-]{86}$/,
+        'token file: the header value, no newline',
+      )
     })
 
     let server: ActivatedServer
@@ -176,7 +215,11 @@ else {
       return
     }
     t.teardown(() => server.stop(1000).then(() => undefined))
-    const servingPids = (): number[] => server.logLines().filter((l) => typeof l.msg === 'string' && l.msg.startsWith('serving ECS credentials')).map((l) => l.pid ?? -1)
+    const servingPids = (): number[] =>
+      server
+        .logLines()
+        .filter((l) => typeof l.msg === 'string' && l.msg.startsWith('serving ECS credentials'))
+        .map((l) => l.pid ?? -1)
     t.same(servingPids().length, 1, 'the server started once, on the first connection')
 
     // 1-5: every client in every full-URI mode.
@@ -213,7 +256,11 @@ else {
               break
             }
             case 'cli-v1':
-              t.equal(f.Arn, `arn:aws:sts::${ACCOUNT}:assumed-role/test-role/e2e`, `${mode}: AWS CLI v1 signed sts:GetCallerIdentity with moto-minted credentials`)
+              t.equal(
+                f.Arn,
+                `arn:aws:sts::${ACCOUNT}:assumed-role/test-role/e2e`,
+                `${mode}: AWS CLI v1 signed sts:GetCallerIdentity with moto-minted credentials`,
+              )
               t.equal(f.Account, ACCOUNT)
               break
             case 'cli-v2':
@@ -249,27 +296,121 @@ else {
       const badFile = join(work, 'bad-token')
       writeFileSync(badFile, `Bearer iamra.app-ecs-full-token-file.${randomSecret()}`, { mode: 0o600 })
       const uri = (probe: string, extra = ''): string => `${base}/ecs/credentials?${extra}probe=${probe}`
-      const header = (probe: string): Record<string, string> => ({ AWS_CONTAINER_CREDENTIALS_FULL_URI: uri(probe), AWS_CONTAINER_AUTHORIZATION_TOKEN: badHeader })
-      const query = (probe: string): Record<string, string> => ({ AWS_CONTAINER_CREDENTIALS_FULL_URI: uri(probe, `access_token=iamra.app-ecs-full-query.${randomSecret()}&`) })
-      const file = (probe: string): Record<string, string> => ({ AWS_CONTAINER_CREDENTIALS_FULL_URI: uri(probe), AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: badFile })
-      interface Case { probe: string; cmd: string; args: string[]; vars: Record<string, string>; requests: number; error: RegExp; js?: string }
+      const header = (probe: string): Record<string, string> => ({
+        AWS_CONTAINER_CREDENTIALS_FULL_URI: uri(probe),
+        AWS_CONTAINER_AUTHORIZATION_TOKEN: badHeader,
+      })
+      const query = (probe: string): Record<string, string> => ({
+        AWS_CONTAINER_CREDENTIALS_FULL_URI: uri(probe, `access_token=iamra.app-ecs-full-query.${randomSecret()}&`),
+      })
+      const file = (probe: string): Record<string, string> => ({
+        AWS_CONTAINER_CREDENTIALS_FULL_URI: uri(probe),
+        AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: badFile,
+      })
+      interface Case {
+        probe: string
+        cmd: string
+        args: string[]
+        vars: Record<string, string>
+        requests: number
+        error: RegExp
+        js?: string
+      }
       const cases: Case[] = []
       const motoUrl = moto?.endpoint ?? 'http://127.0.0.1:9'
       if (botocoreVersion !== undefined) {
-        cases.push({ probe: 'botocore', cmd: 'python3', args: [BOTOCORE_PROBE], vars: header('botocore'), requests: 3, error: /CredentialRetrievalError.*non 200 response 403.*TOKEN_REJECTED/s })
-        cases.push({ probe: 'q-botocore', cmd: 'python3', args: [BOTOCORE_PROBE], vars: query('q-botocore'), requests: 3, error: /non 200 response 403.*TOKEN_REJECTED/s })
-        cases.push({ probe: 'f-botocore', cmd: 'python3', args: [BOTOCORE_PROBE], vars: file('f-botocore'), requests: 3, error: /non 200 response 403.*TOKEN_REJECTED/s })
+        cases.push({
+          probe: 'botocore',
+          cmd: 'python3',
+          args: [BOTOCORE_PROBE],
+          vars: header('botocore'),
+          requests: 3,
+          error: /CredentialRetrievalError.*non 200 response 403.*TOKEN_REJECTED/s,
+        })
+        cases.push({
+          probe: 'q-botocore',
+          cmd: 'python3',
+          args: [BOTOCORE_PROBE],
+          vars: query('q-botocore'),
+          requests: 3,
+          error: /non 200 response 403.*TOKEN_REJECTED/s,
+        })
+        cases.push({
+          probe: 'f-botocore',
+          cmd: 'python3',
+          args: [BOTOCORE_PROBE],
+          vars: file('f-botocore'),
+          requests: 3,
+          error: /non 200 response 403.*TOKEN_REJECTED/s,
+        })
       }
-      if (haveCliV1) cases.push({ probe: 'cli-v1', cmd: 'aws', args: ['sts', 'get-caller-identity', '--endpoint-url', motoUrl], vars: header('cli-v1'), requests: 3, error: /non 200 response 403/ })
-      if (haveCliV2) cases.push({ probe: 'cli-v2', cmd: CLI_V2, args: ['configure', 'export-credentials', '--format', 'process'], vars: header('cli-v2'), requests: 3, error: /non 200 response \(403\)/ })
+      if (haveCliV1)
+        cases.push({
+          probe: 'cli-v1',
+          cmd: 'aws',
+          args: ['sts', 'get-caller-identity', '--endpoint-url', motoUrl],
+          vars: header('cli-v1'),
+          requests: 3,
+          error: /non 200 response 403/,
+        })
+      if (haveCliV2)
+        cases.push({
+          probe: 'cli-v2',
+          cmd: CLI_V2,
+          args: ['configure', 'export-credentials', '--format', 'process'],
+          vars: header('cli-v2'),
+          requests: 3,
+          error: /non 200 response \(403\)/,
+        })
       if (haveJs) {
-        cases.push({ probe: 'js-http', cmd: process.execPath, args: [JS_PROBE, 'http'], vars: header('js-http'), requests: 4, error: /"code":"TOKEN_REJECTED"/, js: 'http' })
-        cases.push({ probe: 'js-container', cmd: process.execPath, args: [JS_PROBE, 'container'], vars: header('js-container'), requests: 1, error: /ProviderError/, js: 'container' })
-        cases.push({ probe: 'js-chain', cmd: process.execPath, args: [JS_PROBE, 'chain'], vars: header('js-chain'), requests: 5, error: /Could not load credentials from any providers/, js: 'chain' })
-        cases.push({ probe: 'q-js-http', cmd: process.execPath, args: [JS_PROBE, 'http'], vars: query('q-js-http'), requests: 4, error: /"code":"TOKEN_REJECTED"/, js: 'http' })
-        cases.push({ probe: 'f-js-http', cmd: process.execPath, args: [JS_PROBE, 'http'], vars: file('f-js-http'), requests: 4, error: /"code":"TOKEN_REJECTED"/, js: 'http' })
+        cases.push({
+          probe: 'js-http',
+          cmd: process.execPath,
+          args: [JS_PROBE, 'http'],
+          vars: header('js-http'),
+          requests: 4,
+          error: /"code":"TOKEN_REJECTED"/,
+          js: 'http',
+        })
+        cases.push({
+          probe: 'js-container',
+          cmd: process.execPath,
+          args: [JS_PROBE, 'container'],
+          vars: header('js-container'),
+          requests: 1,
+          error: /ProviderError/,
+          js: 'container',
+        })
+        cases.push({
+          probe: 'js-chain',
+          cmd: process.execPath,
+          args: [JS_PROBE, 'chain'],
+          vars: header('js-chain'),
+          requests: 5,
+          error: /Could not load credentials from any providers/,
+          js: 'chain',
+        })
+        cases.push({
+          probe: 'q-js-http',
+          cmd: process.execPath,
+          args: [JS_PROBE, 'http'],
+          vars: query('q-js-http'),
+          requests: 4,
+          error: /"code":"TOKEN_REJECTED"/,
+          js: 'http',
+        })
+        cases.push({
+          probe: 'f-js-http',
+          cmd: process.execPath,
+          args: [JS_PROBE, 'http'],
+          vars: file('f-js-http'),
+          requests: 4,
+          error: /"code":"TOKEN_REJECTED"/,
+          js: 'http',
+        })
       }
-      if (go.kind === 'built') cases.push({ probe: 'go', cmd: go.path, args: [], vars: header('go'), requests: 1, error: /TOKEN_REJECTED: access token not accepted/ })
+      if (go.kind === 'built')
+        cases.push({ probe: 'go', cmd: go.path, args: [], vars: header('go'), requests: 1, error: /TOKEN_REJECTED: access token not accepted/ })
       // Python-based clients first, then the rest (two CPUs: keep JS's 1 s timeouts out of a crowd).
       const isPython = (c: Case): boolean => c.cmd === 'python3' || c.cmd === 'aws' || c.cmd === CLI_V2
       const ran = new Map<string, ClientResult>()
@@ -285,8 +426,13 @@ else {
         t.notMatch(r.stdout, /ASIA[A-Z0-9]{16}/, `${c.probe}: prints no credentials`)
         t.match(`${r.stdout}\n${r.stderr}`, c.error, `${c.probe}: error text`)
         t.equal(seen.length, c.requests, `${c.probe}: ${c.requests} request(s) to the server`)
-        t.ok(seen.every((q) => q.status === 403), `${c.probe}: every request got 403 (${seen.map((q) => q.status).join(',')})`)
-        t.comment(`matrix wrong-token ${c.probe}: ${seen.length} request(s), ${r.ms} ms, ${short(outcomeOf(c.js === undefined ? (c.probe.replace(/^[qf]-/, '') as ClientId) : (`js-${c.js}` as ClientId), r).detail)}`)
+        t.ok(
+          seen.every((q) => q.status === 403),
+          `${c.probe}: every request got 403 (${seen.map((q) => q.status).join(',')})`,
+        )
+        t.comment(
+          `matrix wrong-token ${c.probe}: ${seen.length} request(s), ${r.ms} ms, ${short(outcomeOf(c.js === undefined ? (c.probe.replace(/^[qf]-/, '') as ClientId) : (`js-${c.js}` as ClientId), r).detail)}`,
+        )
       }
     })
 
@@ -314,19 +460,40 @@ else {
         const runs: Array<{ label: string; client: ClientId; r: Promise<ClientResult> }> = []
         for (const mode of FULL_MODES) {
           const cfg = config(mode, `--env-file ${join(dir, 'env', `app-${mode}`)}`)
-          runs.push({ label: `--env-file (${mode})`, client: 'botocore', r: runIsolated('python3', [BOTOCORE_PROBE], isolatedEnv(home, { AWS_CONFIG_FILE: cfg })) })
+          runs.push({
+            label: `--env-file (${mode})`,
+            client: 'botocore',
+            r: runIsolated('python3', [BOTOCORE_PROBE], isolatedEnv(home, { AWS_CONFIG_FILE: cfg })),
+          })
         }
         const fromEnv = config('from-env', '--from-environment')
-        runs.push({ label: '--from-environment (ecs-full variables)', client: 'botocore', r: runIsolated('python3', [BOTOCORE_PROBE], isolatedEnv(home, { AWS_CONFIG_FILE: fromEnv, ...envs['ecs-full'] })) })
+        runs.push({
+          label: '--from-environment (ecs-full variables)',
+          client: 'botocore',
+          r: runIsolated('python3', [BOTOCORE_PROBE], isolatedEnv(home, { AWS_CONFIG_FILE: fromEnv, ...envs['ecs-full'] })),
+        })
         await Promise.all(runs.map((x) => x.r))
         const full = join(work, 'aws-config-ecs-full')
-        if (haveCliV2) runs.push({ label: '--env-file (ecs-full)', client: 'cli-v2', r: runIsolated(CLI_V2, ['configure', 'export-credentials', '--format', 'process'], isolatedEnv(home, { AWS_CONFIG_FILE: full })) })
-        if (haveJs) runs.push({ label: '--env-file (ecs-full) via fromProcess', client: 'js-http', r: runIsolated(process.execPath, [JS_PROBE, 'process'], isolatedEnv(home, { AWS_CONFIG_FILE: full })) })
-        if (go.kind === 'built') runs.push({ label: '--env-file (ecs-full)', client: 'go', r: runIsolated(go.path, [], isolatedEnv(home, { AWS_CONFIG_FILE: full })) })
+        if (haveCliV2)
+          runs.push({
+            label: '--env-file (ecs-full)',
+            client: 'cli-v2',
+            r: runIsolated(CLI_V2, ['configure', 'export-credentials', '--format', 'process'], isolatedEnv(home, { AWS_CONFIG_FILE: full })),
+          })
+        if (haveJs)
+          runs.push({
+            label: '--env-file (ecs-full) via fromProcess',
+            client: 'js-http',
+            r: runIsolated(process.execPath, [JS_PROBE, 'process'], isolatedEnv(home, { AWS_CONFIG_FILE: full })),
+          })
+        if (go.kind === 'built')
+          runs.push({ label: '--env-file (ecs-full)', client: 'go', r: runIsolated(go.path, [], isolatedEnv(home, { AWS_CONFIG_FILE: full })) })
         for (const run of runs) {
           const r = await run.r
           const j = r.json[0] ?? {}
-          t.comment(`matrix credential-process ${run.client === 'js-http' ? 'js-process' : run.client} ${run.label}: exit ${r.code} ${short(r.code === 0 ? '' : r.stderr + JSON.stringify(j))}`)
+          t.comment(
+            `matrix credential-process ${run.client === 'js-http' ? 'js-process' : run.client} ${run.label}: exit ${r.code} ${short(r.code === 0 ? '' : r.stderr + JSON.stringify(j))}`,
+          )
           t.equal(r.code, 0, `${run.client} ${run.label}: ${short(r.stderr)} ${short(JSON.stringify(j))}`)
           if (run.client === 'botocore') {
             t.equal(j.method, 'custom-process', `${run.label}: botocore method`)
@@ -348,14 +515,20 @@ else {
     // 7: the certificate is read on every request; a renewal on disk needs no restart.
     t.test('a certificate replaced on disk is used by the next request without a restart', async (t) => {
       const oldSerial = decimalSerial(s.pki.leaf.cert)
-      t.ok(s.fake.calls.some((c) => c.serial === oldSerial && c.status === 201), 'earlier requests signed with the first leaf')
+      t.ok(
+        s.fake.calls.some((c) => c.serial === oldSerial && c.status === 201),
+        'earlier requests signed with the first leaf',
+      )
       const renewed = await createLeaf({ name: 'iamra test client (renewed)', key: 'p256', issuer: s.pki.intermediate })
       const newSerial = decimalSerial(renewed.cert)
       t.not(newSerial, oldSerial)
       replaceAtomically(s.pki.path('key.pem'), renewed.keyPem)
       replaceAtomically(s.pki.path('leaf.pem'), renewed.certPem)
       const before = s.fake.calls.length
-      const res = await fetch(`${base}/ecs/credentials`, { headers: { authorization: envs['ecs-full'].AWS_CONTAINER_AUTHORIZATION_TOKEN ?? '' }, signal: AbortSignal.timeout(10_000) })
+      const res = await fetch(`${base}/ecs/credentials`, {
+        headers: { authorization: envs['ecs-full'].AWS_CONTAINER_AUTHORIZATION_TOKEN ?? '' },
+        signal: AbortSignal.timeout(10_000),
+      })
       const body = (await res.json()) as { AccessKeyId?: string }
       t.equal(res.status, 200)
       t.match(body.AccessKeyId, ASIA)
@@ -369,7 +542,7 @@ else {
         t.equal(s.fake.calls.at(-1)?.serial, newSerial)
       }
       t.same(servingPids().length, 1, 'the server was not restarted')
-      t.equal(server.child.exitCode, null, 'systemd-socket-activate\'s server process is still running')
+      t.equal(server.child.exitCode, null, "systemd-socket-activate's server process is still running")
     })
 
     t.test('serve stops on SIGTERM', async (t) => {

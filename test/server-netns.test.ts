@@ -108,7 +108,10 @@ else {
       if (go.kind === 'built') t.teardown(go.cleanup)
       t.not(go.kind, 'error', go.kind === 'error' ? go.reason : 'Go probe: built or skipped')
       const clients = [
-        ...(haveBotocore ? ['botocore'] : []), ...(haveCliV2 ? ['cli-v2'] : []), ...(haveJsSdk() ? ['js'] : []), ...(go.kind === 'built' ? ['go'] : []),
+        ...(haveBotocore ? ['botocore'] : []),
+        ...(haveCliV2 ? ['cli-v2'] : []),
+        ...(haveJsSdk() ? ['js'] : []),
+        ...(go.kind === 'built' ? ['go'] : []),
       ]
       if (!haveBotocore) t.skip('botocore/boto3 not installed', async () => {})
       if (!haveCliV2) t.skip(`AWS CLI v2 not installed at ${CLI_V2}`, async () => {})
@@ -118,10 +121,29 @@ else {
       const script = join(work, 'run.sh')
       writeFileSync(script, SCRIPT, { mode: 0o700 })
       const env: Record<string, string> = {
-        PATH: process.env.PATH ?? '', NODE: process.execPath, BIN, W: work, PKI: pki.dir, MODES: RELATIVE_MODES.join(' '), CLIENTS: clients.join(' '),
-        TA_ARN: TRUST_ANCHOR_ARN, PROFILE_ARN, ROLE_ARN, RUNNER: ENV_FILE_RUNNER, BOTOCORE_PROBE, JS_PROBE, CLI_V2, GO_PROBE: go.kind === 'built' ? go.path : '/nonexistent',
+        PATH: process.env.PATH ?? '',
+        NODE: process.execPath,
+        BIN,
+        W: work,
+        PKI: pki.dir,
+        MODES: RELATIVE_MODES.join(' '),
+        CLIENTS: clients.join(' '),
+        TA_ARN: TRUST_ANCHOR_ARN,
+        PROFILE_ARN,
+        ROLE_ARN,
+        RUNNER: ENV_FILE_RUNNER,
+        BOTOCORE_PROBE,
+        JS_PROBE,
+        CLI_V2,
+        GO_PROBE: go.kind === 'built' ? go.path : '/nonexistent',
       }
-      const { code, out } = await runInNamespace(t, { unshareArgs: ns.args, command: ['sh', script], env, timeoutMs: 60_000, timeoutNote: "killing the namespace's process group" })
+      const { code, out } = await runInNamespace(t, {
+        unshareArgs: ns.args,
+        command: ['sh', script],
+        env,
+        timeoutMs: 60_000,
+        timeoutNote: "killing the namespace's process group",
+      })
       t.comment(`namespace script (unshare ${ns.args.join(' ')}): ${out.trim().split('\n').join(' | ')}`)
       if (!t.equal(code, 0, `namespace script: ${out.trim().split('\n').slice(-6).join(' | ')}`)) {
         const serveErr = existsSync(join(work, 'serve.err')) ? readFileSync(join(work, 'serve.err'), 'utf8') : ''

@@ -36,14 +36,33 @@ import { KeyBackends } from '../src/keys/key-backends.js'
 
 const MIN = 60_000
 const creds = (expiresAt: Date, id = 'ASIAEXAMPLE'): SessionCredentials => ({
-  accessKeyId: id, secretAccessKey: 's', sessionToken: 't', expiration: expiresAt, expiresAt, roleArn: 'arn:aws:iam::123456789012:role/app', assumedRoleArn: undefined,
+  accessKeyId: id,
+  secretAccessKey: 's',
+  sessionToken: 't',
+  expiration: expiresAt,
+  expiresAt,
+  roleArn: 'arn:aws:iam::123456789012:role/app',
+  assumedRoleArn: undefined,
 })
 
 /** Lines written to a fastify logger, parsed. */
 function logSink(): { stream: Writable; lines: () => Array<Record<string, unknown>>; text: () => string } {
   let text = ''
-  const stream = new Writable({ write(chunk, _enc, cb) { text += chunk.toString(); cb() } })
-  return { stream, text: () => text, lines: () => text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>) }
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      text += chunk.toString()
+      cb()
+    },
+  })
+  return {
+    stream,
+    text: () => text,
+    lines: () =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -82,12 +101,18 @@ async function rotationRig(t: Test, layout: 'plain' | 'kubelet', opts: { cache?:
     keyPath = join(certDir, 'tls.key')
   }
   const { token } = await addBinding(dir, 'app', 'ecs-full', {
-    certificateFiles: [certPath], privateKeyFile: keyPath, endpoint: s.fake.url, region: 'us-east-1',
+    certificateFiles: [certPath],
+    privateKeyFile: keyPath,
+    endpoint: s.fake.url,
+    region: 'us-east-1',
     request: { ...REQUEST, trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN },
   })
   // Real waits, recorded: how many times and how long a request waited for a half-rotated pair.
   const waits: number[] = []
-  const recordedSleep = (ms: number): Promise<void> => (waits.push(ms), sleep(ms))
+  const recordedSleep = (ms: number): Promise<void> => {
+    waits.push(ms)
+    return sleep(ms)
+  }
   const resolve = bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random, sleep: recordedSleep })
   const cache = new CredentialCache({ isLocalTransient: (await import('../src/identity/rotation.js')).isMidRotation, now: Date.now, random: Math.random })
   t.teardown(() => cache.clear())
@@ -109,14 +134,16 @@ async function underLoad(get: RotationRig['get'], until: Promise<unknown>, worke
   void until.finally(() => (done = true))
   let total = 0
   const failures: string[] = []
-  await Promise.all(Array.from({ length: workers }, async () => {
-    for (let i = 0; i < 100_000 && !done; i++) {
-      const r = await get()
-      total++
-      if (r.statusCode !== 200) failures.push(`${r.statusCode} ${r.body.slice(0, 200)}`)
-      await new Promise((res) => setImmediate(res))
-    }
-  }))
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      for (let i = 0; i < 100_000 && !done; i++) {
+        const r = await get()
+        total++
+        if (r.statusCode !== 200) failures.push(`${r.statusCode} ${r.body.slice(0, 200)}`)
+        await new Promise((res) => setImmediate(res))
+      }
+    }),
+  )
   await until
   return { total, failures }
 }
@@ -207,7 +234,7 @@ t.test('a pair that stays inconsistent: cached credentials while valid, else a c
   t.equal((await rig.get()).statusCode, 200)
   writeFileSync(rig.certPath, (rig.leaves[0] as TestCert).certPem) // a certificate that does not match the key, for good
   const calls = rig.s.fake.calls.length
-  for (let i = 0; i < 3; i++) t.equal((await rig.get()).statusCode, 200, 'the binding\'s cached credentials are served while valid')
+  for (let i = 0; i < 3; i++) t.equal((await rig.get()).statusCode, 200, "the binding's cached credentials are served while valid")
   t.equal(rig.s.fake.calls.length, calls, 'without a CreateSession')
   const fresh = await rotationRig(t, 'plain')
   writeFileSync(fresh.certPath, (fresh.leaves[0] as TestCert).certPem)
@@ -239,12 +266,19 @@ t.test('IMDS mode, the agent and credential-process: a provider that meets a hal
   writeFileSync(s.pki.path('leaf.pem'), next.certPem)
   const fixesAgain = sleep(50).then(() => writeFileSync(s.pki.path('key.pem'), next.keyPem))
   const session = resolveSessionConfig({
-    trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: s.fake.url, verifyTls: true, environment: {},
+    trustAnchorArn: TRUST_ANCHOR_ARN,
+    profileArn: PROFILE_ARN,
+    roleArn: ROLE_ARN,
+    endpoint: s.fake.url,
+    verifyTls: true,
+    environment: {},
   })
   const provider = fromCertificate({
     keys: new KeyBackends(),
     identity: { certificateFiles: [s.pki.path('leaf.pem')], intermediatesFiles: [s.pki.path('int.pem')], privateKeyFile: s.pki.path('key.pem') },
-    session, now: () => new Date(), random: Math.random,
+    session,
+    now: () => new Date(),
+    random: Math.random,
   })
   const got = await provider()
   await fixesAgain
@@ -262,7 +296,10 @@ t.test('credentials expiring while a refresh hangs: a coded 504/503, never `unde
   t.teardown(() => cache.clear())
   await cache.get('k', async () => creds(new Date(Date.now() + 150)))
   await sleep(90) // inside the refresh window (half of a 150 ms lifetime), expiring during the wait
-  const e = await cache.get('k', hang).then(() => undefined, (err: unknown) => err)
+  const e = await cache.get('k', hang).then(
+    () => undefined,
+    (err: unknown) => err,
+  )
   t.ok(e instanceof IamraError, `rejects with an IamraError (got ${String(e)})`)
   t.equal((e as IamraError).code, 'UPSTREAM_TIMEOUT')
 
@@ -274,10 +311,16 @@ t.test('credentials expiring while a refresh hangs: a coded 504/503, never `unde
   let first = true
   const app = await buildApp({
     configurationDirectory: dir,
-    resolveCredentials: () => ecsCache.get('k', first ? async () => {
-      first = false
-      return creds(new Date(Date.now() + 150))
-    } : hang),
+    resolveCredentials: () =>
+      ecsCache.get(
+        'k',
+        first
+          ? async () => {
+              first = false
+              return creds(new Date(Date.now() + 150))
+            }
+          : hang,
+      ),
   })
   t.teardown(() => app.fastify.close())
   const { token } = await addBinding(dir, 'app', 'ecs-full')
@@ -293,17 +336,27 @@ t.test('credentials expiring while a refresh hangs: a coded 504/503, never `unde
   const imdsCache = new CredentialCache({ maxRefreshWaitMs: 100, now: Date.now, random: Math.random })
   t.teardown(() => imdsCache.clear())
   let firstImds = true
-  const source = imdsCredentialSource(() => {
-    if (!firstImds) return hang()
-    firstImds = false
-    return Promise.resolve(creds(new Date(Date.now() + 150)))
-  }, imdsCache, Date.now)
+  const source = imdsCredentialSource(
+    () => {
+      if (!firstImds) return hang()
+      firstImds = false
+      return Promise.resolve(creds(new Date(Date.now() + 150)))
+    },
+    imdsCache,
+    Date.now,
+  )
   await source()
   const imds = await buildImdsApp({ roleName: 'app', credentials: source, tokens: new TokenStore({ now: Date.now, random: randomBytes }) })
   t.teardown(() => imds.fastify.close())
-  const tok = (await imds.fastify.inject({ method: 'PUT', url: '/latest/api/token', headers: { host: '127.0.0.1', 'x-aws-ec2-metadata-token-ttl-seconds': '60' } })).body
+  const tok = (
+    await imds.fastify.inject({ method: 'PUT', url: '/latest/api/token', headers: { host: '127.0.0.1', 'x-aws-ec2-metadata-token-ttl-seconds': '60' } })
+  ).body
   await sleep(90)
-  const ir = await imds.fastify.inject({ method: 'GET', url: '/latest/meta-data/iam/security-credentials/app', headers: { host: '127.0.0.1', 'x-aws-ec2-metadata-token': tok } })
+  const ir = await imds.fastify.inject({
+    method: 'GET',
+    url: '/latest/meta-data/iam/security-credentials/app',
+    headers: { host: '127.0.0.1', 'x-aws-ec2-metadata-token': tok },
+  })
   t.equal(ir.statusCode, 503, 'IMDS: 503')
   t.equal((ir.json() as { Code: string }).Code, 'UPSTREAM_TIMEOUT', 'with the code, not INTERNAL')
 })
@@ -325,22 +378,32 @@ t.test('IMDS mode recovers on the first success after an outage', async (t) => {
   let calls = 0
   const cache = new CredentialCache({ now: () => clock, random: () => 0 })
   t.teardown(() => cache.clear())
-  const source = imdsCredentialSource(async () => {
-    calls++
-    if (!up) throw new IamraError('UPSTREAM_UNAVAILABLE', 'CreateSession failed: HTTP 503')
-    return creds(new Date(clock + 60 * MIN))
-  }, cache, () => clock)
+  const source = imdsCredentialSource(
+    async () => {
+      calls++
+      if (!up) throw new IamraError('UPSTREAM_UNAVAILABLE', 'CreateSession failed: HTTP 503')
+      return creds(new Date(clock + 60 * MIN))
+    },
+    cache,
+    () => clock,
+  )
   await t.rejects(source(), { code: 'UPSTREAM_UNAVAILABLE' }, 'the outage')
   up = true
   clock += 1500
-  const served = await source().then(() => 'served', (e: IamraError) => e.code)
+  const served = await source().then(
+    () => 'served',
+    (e: IamraError) => e.code,
+  )
   t.equal(served, 'served', '1.5 s later the upstream is back: the next request tries and is served')
   t.equal(calls, 2)
   // Throttling keeps the full interval: the service asked us to slow down.
   const throttled = new CredentialCache({ now: () => clock, random: () => 0 })
   t.teardown(() => throttled.clear())
   let tCalls = 0
-  const fetch = async () => { tCalls++; throw new IamraError('UPSTREAM_THROTTLED', 'slow down') }
+  const fetch = async () => {
+    tCalls++
+    throw new IamraError('UPSTREAM_THROTTLED', 'slow down')
+  }
   await t.rejects(throttled.get('k', fetch), { code: 'UPSTREAM_THROTTLED' })
   clock += 1500
   await t.rejects(throttled.get('k', fetch), { code: 'UPSTREAM_THROTTLED' })
@@ -349,7 +412,10 @@ t.test('IMDS mode recovers on the first success after an outage', async (t) => {
   const denied = new CredentialCache({ now: () => clock, random: () => 0 })
   t.teardown(() => denied.clear())
   let dCalls = 0
-  const deny = async () => { dCalls++; throw new IamraError('UPSTREAM_DENIED', 'untrusted certificate') }
+  const deny = async () => {
+    dCalls++
+    throw new IamraError('UPSTREAM_DENIED', 'untrusted certificate')
+  }
   await t.rejects(denied.get('k', deny), { code: 'UPSTREAM_DENIED' })
   clock += 1500
   await t.rejects(denied.get('k', deny), { code: 'UPSTREAM_DENIED' })
@@ -363,7 +429,10 @@ t.test('messages: a TLS protocol error on one line without source paths; a timeo
   t.teardown(() => server.close())
   const port = (server.address() as { port: number }).port
   const transport = createTransport({ timeoutMs: 3000, verifyTls: true })
-  const e = await transport({ method: 'POST', url: new URL(`https://127.0.0.1:${port}/sessions`), headers: {}, body: Buffer.alloc(0) }).then(() => undefined, (err: TransportError) => err)
+  const e = await transport({ method: 'POST', url: new URL(`https://127.0.0.1:${port}/sessions`), headers: {}, body: Buffer.alloc(0) }).then(
+    () => undefined,
+    (err: TransportError) => err,
+  )
   t.ok(e instanceof TransportError, 'a transport error')
   t.notMatch(e?.message ?? '', /\n/, `one line: ${JSON.stringify(e?.message)}`)
   t.notMatch(e?.message ?? '', /\.c:\d+/, 'no OpenSSL source location')
@@ -374,9 +443,20 @@ t.test('messages: a TLS protocol error on one line without source paths; a timeo
   t.teardown(s.close)
   const identity = await loadIdentity({ certificateFiles: [s.pki.path('leaf.pem')], privateKeyFile: s.pki.path('key.pem'), now: new Date() })
   const err = await createSession({ trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, durationSeconds: 3600 }, identity, endpoint, {
-    transport: async () => { clock += 10_000; throw new TransportError('no answer from rolesanywhere.us-east-1.amazonaws.com within 10000 ms', 'ETIMEDOUT') },
-    now: () => new Date(Date.UTC(2026, 0, 1) + clock), sleep: async (ms) => { clock += ms }, random: () => 0.5, userAgent: 'test',
-  }).then(() => undefined, (x: IamraError) => x)
+    transport: async () => {
+      clock += 10_000
+      throw new TransportError('no answer from rolesanywhere.us-east-1.amazonaws.com within 10000 ms', 'ETIMEDOUT')
+    },
+    now: () => new Date(Date.UTC(2026, 0, 1) + clock),
+    sleep: async (ms) => {
+      clock += ms
+    },
+    random: () => 0.5,
+    userAgent: 'test',
+  }).then(
+    () => undefined,
+    (x: IamraError) => x,
+  )
   t.equal(err?.code, 'UPSTREAM_TIMEOUT')
   t.match(err?.message ?? '', /3 attempts over 30\.\d s/, `says the attempts and the total: ${err?.message}`)
   t.match(err?.message ?? '', /10000 ms per attempt/, 'and that the limit was per attempt')
@@ -395,7 +475,9 @@ interface ServeProcess {
 /** `iamra serve` (dist/) on an ephemeral loopback port, in its own process group. */
 async function startServe(t: Test, dir: string, extra: string[] = []): Promise<ServeProcess> {
   const child = spawn(process.execPath, [BIN, 'serve', '--configuration-directory', dir, '--listen', '127.0.0.1:0', '--log-level', 'info', ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { PATH: process.env.PATH ?? '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+    env: { PATH: process.env.PATH ?? '' },
   })
   let out = ''
   child.stdout?.on('data', (c: Buffer) => (out += c.toString()))
@@ -419,7 +501,12 @@ async function startServe(t: Test, dir: string, extra: string[] = []): Promise<S
 }
 
 /** GET with a deadline; `timeout` when no answer came in time. */
-async function timedGet(port: number, path: string, headers: Record<string, string> = {}, ms = 3000): Promise<{ status: number | 'timeout'; body: string; ms: number }> {
+async function timedGet(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+  ms = 3000,
+): Promise<{ status: number | 'timeout'; body: string; ms: number }> {
   const started = Date.now()
   try {
     const r = await fetch(`http://127.0.0.1:${port}${path}`, { headers, signal: AbortSignal.timeout(ms) })
@@ -434,19 +521,33 @@ t.test('hostile files (FIFO key, /dev/zero certificate, FIFO binding file) fail 
   t.teardown(s.close)
   const dir = join(s.pki.dir, 'run')
   const settings = {
-    endpoint: s.fake.url, region: 'us-east-1',
+    endpoint: s.fake.url,
+    region: 'us-east-1',
     request: { ...REQUEST, trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN },
   }
-  const good = await addBinding(dir, 'good', 'ecs-full', { ...settings, certificateFiles: [s.pki.path('leaf.pem')], intermediatesFiles: [s.pki.path('int.pem')], privateKeyFile: s.pki.path('key.pem') })
+  const good = await addBinding(dir, 'good', 'ecs-full', {
+    ...settings,
+    certificateFiles: [s.pki.path('leaf.pem')],
+    intermediatesFiles: [s.pki.path('int.pem')],
+    privateKeyFile: s.pki.path('key.pem'),
+  })
   execFileSync('mkfifo', [join(s.pki.dir, 'key.fifo')])
-  const fifoKey = await addBinding(dir, 'fifokey', 'ecs-full', { ...settings, certificateFiles: [s.pki.path('leaf.pem')], privateKeyFile: join(s.pki.dir, 'key.fifo') })
+  const fifoKey = await addBinding(dir, 'fifokey', 'ecs-full', {
+    ...settings,
+    certificateFiles: [s.pki.path('leaf.pem')],
+    privateKeyFile: join(s.pki.dir, 'key.fifo'),
+  })
   const zeroCert = await addBinding(dir, 'zerocert', 'ecs-full', { ...settings, certificateFiles: ['/dev/zero'], privateKeyFile: s.pki.path('key.pem') })
   const fifoBinding = await addBinding(dir, 'fifobinding', 'ecs-full', settings)
   unlinkSync(join(dir, 'bindings/fifobinding.json'))
   execFileSync('mkfifo', ['-m', '600', join(dir, 'bindings/fifobinding.json')])
   const srv = await startServe(t, dir)
   const auth = (tok: string) => ({ authorization: `Bearer ${tok}` })
-  const expect: Array<[string, string, string]> = [['fifokey', fifoKey.token, 'KEY_UNREADABLE'], ['zerocert', zeroCert.token, 'CERT_UNREADABLE'], ['fifobinding', fifoBinding.token, 'BINDING_INVALID']]
+  const expect: Array<[string, string, string]> = [
+    ['fifokey', fifoKey.token, 'KEY_UNREADABLE'],
+    ['zerocert', zeroCert.token, 'CERT_UNREADABLE'],
+    ['fifobinding', fifoBinding.token, 'BINDING_INVALID'],
+  ]
   for (const [name, tok, code] of expect) {
     const bad = await timedGet(srv.port, '/ecs/credentials', auth(tok))
     t.equal(bad.status, 500, `${name}: answered (${bad.ms} ms)`)
@@ -485,10 +586,15 @@ t.test('403 reasons in the log: unknown binding, wrong secret, wrong placement; 
   const dir = mkdtempSync(join(tmpdir(), 'iamra-rob-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const sink = logSink()
-  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: async () => creds(new Date(Date.now() + 60 * MIN)), logger: {
-    level: 'info', stream: sink.stream, // as serve configures it
-    serializers: { req: (req: { method: string; url: string }) => ({ method: req.method, url: redactUrl(req.url) }) },
-  } })
+  const app = await buildApp({
+    configurationDirectory: dir,
+    resolveCredentials: async () => creds(new Date(Date.now() + 60 * MIN)),
+    logger: {
+      level: 'info',
+      stream: sink.stream, // as serve configures it
+      serializers: { req: (req: { method: string; url: string }) => ({ method: req.method, url: redactUrl(req.url) }) },
+    },
+  })
   t.teardown(() => app.fastify.close())
   const { token } = await addBinding(dir, 'app', 'ecs-full')
   const secret = token.split('.')[2] ?? ''
@@ -500,7 +606,10 @@ t.test('403 reasons in the log: unknown binding, wrong secret, wrong placement; 
   t.equal((await ask({}, `/ecs/credentials?access_token=${token}`)).statusCode, 403)
   const refusals = sink.lines().filter((l) => l.code === 'TOKEN_REJECTED')
   t.equal(refusals.length, 3)
-  t.ok(refusals.every((l) => l.level === 30), 'at info')
+  t.ok(
+    refusals.every((l) => l.level === 30),
+    'at info',
+  )
   t.match(String(refusals[0]?.detail), /no binding named "nobody"/)
   t.match(String(refusals[1]?.detail), /wrong secret for binding "app"/)
   t.match(String(refusals[2]?.detail), /sent in the query, but its mode ecs-full takes it in the header/)
@@ -585,9 +694,12 @@ async function switchableUpstream(t: Test, target: number): Promise<{ url: strin
     for (const s of held) s.destroy()
     server.close()
   })
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, setHang: (h) => {
-    hang = h
-  } }
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    setHang: (h) => {
+      hang = h
+    },
+  }
 }
 
 t.test('upstream hangs, then comes back: coded answers only, and the first success is served at once', async (t) => {
@@ -600,29 +712,44 @@ t.test('upstream hangs, then comes back: coded answers only, and the first succe
   upstream.setHang(false)
   const dir = join(s.pki.dir, 'run')
   const { token } = await addBinding(dir, 'app', 'ecs-full', {
-    certificateFiles: [s.pki.path('leaf.pem')], intermediatesFiles: [s.pki.path('int.pem')], privateKeyFile: s.pki.path('key.pem'), endpoint: upstream.url, region: 'us-east-1',
+    certificateFiles: [s.pki.path('leaf.pem')],
+    intermediatesFiles: [s.pki.path('int.pem')],
+    privateKeyFile: s.pki.path('key.pem'),
+    endpoint: upstream.url,
+    region: 'us-east-1',
     request: { ...REQUEST, trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN },
   })
   const transport = createTransport({ timeoutMs: 150, verifyTls: true })
   const cache = new CredentialCache({ maxRefreshWaitMs: 100, now: Date.now, random: Math.random })
   t.teardown(() => cache.clear())
-  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random, transport }), cache) })
+  const app = await buildApp({
+    configurationDirectory: dir,
+    resolveCredentials: cachedCredentials(
+      bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random, transport }),
+      cache,
+    ),
+  })
   t.teardown(() => app.fastify.close())
   const ask = () => app.fastify.inject({ method: 'GET', url: '/ecs/credentials', headers: { authorization: token } })
   t.equal((await ask()).statusCode, 200, 'served before the outage')
   upstream.setHang(true)
   const answers = new Map<string, number>()
   const started = Date.now()
-  await Promise.all(Array.from({ length: 6 }, async () => {
-    while (Date.now() - started < 2500) {
-      const r = await ask()
-      const code = r.statusCode === 200 ? '200' : `${r.statusCode} ${(JSON.parse(r.body) as { Code?: string }).Code ?? r.body.slice(0, 80)}`
-      answers.set(code, (answers.get(code) ?? 0) + 1)
-      await sleep(20)
-    }
-  }))
+  await Promise.all(
+    Array.from({ length: 6 }, async () => {
+      while (Date.now() - started < 2500) {
+        const r = await ask()
+        const code = r.statusCode === 200 ? '200' : `${r.statusCode} ${(JSON.parse(r.body) as { Code?: string }).Code ?? r.body.slice(0, 80)}`
+        answers.set(code, (answers.get(code) ?? 0) + 1)
+        await sleep(20)
+      }
+    }),
+  )
   t.comment(`during the hang: ${JSON.stringify(Object.fromEntries(answers))}`)
-  t.ok([...answers.keys()].every((k) => k === '200' || k === '504 UPSTREAM_TIMEOUT'), 'only credentials or 504 UPSTREAM_TIMEOUT')
+  t.ok(
+    [...answers.keys()].every((k) => k === '200' || k === '504 UPSTREAM_TIMEOUT'),
+    'only credentials or 504 UPSTREAM_TIMEOUT',
+  )
   t.ok(answers.has('504 UPSTREAM_TIMEOUT'), 'the credentials expired during the hang: 504')
   upstream.setHang(false)
   const back = Date.now()
@@ -651,17 +778,29 @@ t.test('IMDS mode under load: refreshes that meet a renaming rotation give no fa
   const provider = fromCertificate({
     keys: new KeyBackends(),
     identity: { certificateFiles: [certPath], privateKeyFile: keyPath },
-    session: resolveSessionConfig({ trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: s.fake.url, verifyTls: true, environment: {} }),
+    session: resolveSessionConfig({
+      trustAnchorArn: TRUST_ANCHOR_ARN,
+      profileArn: PROFILE_ARN,
+      roleArn: ROLE_ARN,
+      endpoint: s.fake.url,
+      verifyTls: true,
+      environment: {},
+    }),
     now: () => new Date(),
     random: Math.random,
   })
   const cache = new CredentialCache({ isLocalTransient: isMidRotation, now: Date.now, random: Math.random }) // as serveImds builds it
   t.teardown(() => cache.clear())
-  const app = await buildImdsApp({ roleName: 'iamra-test', credentials: imdsCredentialSource(() => retryMidRotation(provider), cache, Date.now), tokens: new TokenStore({ now: Date.now, random: randomBytes }) })
+  const app = await buildImdsApp({
+    roleName: 'iamra-test',
+    credentials: imdsCredentialSource(() => retryMidRotation(provider), cache, Date.now),
+    tokens: new TokenStore({ now: Date.now, random: randomBytes }),
+  })
   t.teardown(() => app.fastify.close())
   const host = { host: '127.0.0.1' }
   const tok = (await app.fastify.inject({ method: 'PUT', url: '/latest/api/token', headers: { ...host, 'x-aws-ec2-metadata-token-ttl-seconds': '60' } })).body
-  const get = () => app.fastify.inject({ method: 'GET', url: '/latest/meta-data/iam/security-credentials/iamra-test', headers: { ...host, 'x-aws-ec2-metadata-token': tok } })
+  const get = () =>
+    app.fastify.inject({ method: 'GET', url: '/latest/meta-data/iam/security-credentials/iamra-test', headers: { ...host, 'x-aws-ec2-metadata-token': tok } })
   t.equal((await get()).statusCode, 200)
   const leaves: TestCert[] = []
   for (let i = 0; i < 10; i++) leaves.push(await createLeaf({ name: `iamra imds ${i}`, key: 'p256', issuer: s.pki.intermediate }))

@@ -14,18 +14,26 @@ import { addBinding } from './helpers/bindings.js'
 import { testLocks } from './helpers/runtime.js'
 
 const CREDS: SessionCredentials = {
-  accessKeyId: 'ASIAEXAMPLE', secretAccessKey: 'secret', sessionToken: 'session', expiration: new Date('2099-01-01T00:00:00.123456Z'),
-  expiresAt: new Date('2099-01-01T00:00:00.123456Z'), roleArn: 'arn:aws:iam::123456789012:role/app', assumedRoleArn: undefined,
+  accessKeyId: 'ASIAEXAMPLE',
+  secretAccessKey: 'secret',
+  sessionToken: 'session',
+  expiration: new Date('2099-01-01T00:00:00.123456Z'),
+  expiresAt: new Date('2099-01-01T00:00:00.123456Z'),
+  roleArn: 'arn:aws:iam::123456789012:role/app',
+  assumedRoleArn: undefined,
 }
 
 async function setup(t: Test, resolve: (b: Binding) => Promise<SessionCredentials> = async () => CREDS) {
   const dir = mkdtempSync(join(tmpdir(), 'iamra-srv-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const served: string[] = []
-  const app = await buildApp({ configurationDirectory: dir, resolveCredentials: async (b) => {
-    served.push(b.name)
-    return resolve(b)
-  } })
+  const app = await buildApp({
+    configurationDirectory: dir,
+    resolveCredentials: async (b) => {
+      served.push(b.name)
+      return resolve(b)
+    },
+  })
   t.teardown(() => app.fastify.close())
   const get = (url: string, headers: Record<string, string | string[]> = {}) => app.fastify.inject({ method: 'GET', url, headers })
   return { dir, app, get, served }
@@ -76,7 +84,10 @@ t.test('the 200 body', async (t) => {
   const { dir, get } = await setup(t)
   const { token } = await addBinding(dir, 'app', 'ecs-full')
   const res = await get('/ecs/credentials', { authorization: `Bearer ${token}` })
-  t.equal(res.body, '{"AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"secret","Token":"session","Expiration":"2099-01-01T00:00:00Z","AccountId":"123456789012","RoleArn":"arn:aws:iam::123456789012:role/app"}')
+  t.equal(
+    res.body,
+    '{"AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"secret","Token":"session","Expiration":"2099-01-01T00:00:00Z","AccountId":"123456789012","RoleArn":"arn:aws:iam::123456789012:role/app"}',
+  )
   t.equal(res.headers['cache-control'], 'no-store')
 })
 
@@ -91,7 +102,9 @@ t.test('upstream and local failures map to statuses SDKs handle well', async (t)
     [new Error('boom with a detail'), 500, 'INTERNAL'],
   ]
   for (const [err, status, code] of cases) {
-    const { dir, get } = await setup(t, async () => { throw err })
+    const { dir, get } = await setup(t, async () => {
+      throw err
+    })
     const { token } = await addBinding(dir, 'app', 'ecs-full')
     const res = await get('/ecs/credentials', { authorization: `Bearer ${token}` })
     t.equal(res.statusCode, status, code)
@@ -102,14 +115,28 @@ t.test('upstream and local failures map to statuses SDKs handle well', async (t)
 
 t.test('error bodies word fields as the binding and never show local paths', async (t) => {
   const cases: Array<[IamraError, RegExp]> = [
-    [new IamraError('KEY_PASSWORD_REQUIRED', (name) => `/srv/keys/app.pem is encrypted: set ${name('passphrase')}`, { field: 'passphrase' }), /binding holds no key password/],
+    [
+      new IamraError('KEY_PASSWORD_REQUIRED', (name) => `/srv/keys/app.pem is encrypted: set ${name('passphrase')}`, { field: 'passphrase' }),
+      /binding holds no key password/,
+    ],
     [new IamraError('CERT_UNREADABLE', 'cannot read certificate file /srv/keys/app.pem: permission denied'), /certificate_files \(iamra bind --certificate\)/],
-    [new IamraError('FILE_UNREADABLE', 'cannot read the PIN file /srv/keys/pin (pin-source): permission denied', { field: 'pin' }), /pin-source= in the binding's pkcs11: URI/],
-    [new IamraError('UPSTREAM_DENIED', (name) => `CreateSession failed: HTTP 403 AccessDeniedException: Untrusted Signing Certificate (check ${name('intermediates')} and the trust anchor)`, { field: 'intermediates' }),
-      /Untrusted Signing Certificate \(check the binding's intermediates_files \(iamra bind --intermediates\)/],
+    [
+      new IamraError('FILE_UNREADABLE', 'cannot read the PIN file /srv/keys/pin (pin-source): permission denied', { field: 'pin' }),
+      /pin-source= in the binding's pkcs11: URI/,
+    ],
+    [
+      new IamraError(
+        'UPSTREAM_DENIED',
+        (name) => `CreateSession failed: HTTP 403 AccessDeniedException: Untrusted Signing Certificate (check ${name('intermediates')} and the trust anchor)`,
+        { field: 'intermediates' },
+      ),
+      /Untrusted Signing Certificate \(check the binding's intermediates_files \(iamra bind --intermediates\)/,
+    ],
   ]
   for (const [err, advice] of cases) {
-    const { dir, get } = await setup(t, async () => { throw err })
+    const { dir, get } = await setup(t, async () => {
+      throw err
+    })
     const { token } = await addBinding(dir, 'app', 'ecs-full')
     const body = (await get('/ecs/credentials', { authorization: `Bearer ${token}` })).json() as { Code: string; Message: string }
     t.equal(body.Code, err.code)
@@ -122,7 +149,17 @@ t.test('a token naming a Kubernetes binding is answered like one naming no bindi
   const { dir, get, served } = await setup(t)
   const { token } = await addBinding(dir, 'app', 'ecs-full')
   const k8s = join(dir, 'bindings', 'pods.json')
-  writeFileSync(k8s, JSON.stringify({ name: 'pods', mode: { kind: 'Kubernetes' }, service_accounts: ['shop/payments'], certificate_files: ['/x.pem'], private_key_file: '/k.pem' }), { mode: 0o600 })
+  writeFileSync(
+    k8s,
+    JSON.stringify({
+      name: 'pods',
+      mode: { kind: 'Kubernetes' },
+      service_accounts: ['shop/payments'],
+      certificate_files: ['/x.pem'],
+      private_key_file: '/k.pem',
+    }),
+    { mode: 0o600 },
+  )
   const named = await get('/ecs/credentials', { authorization: `Bearer ${token.replace('.app.', '.pods.')}` })
   const unknown = await get('/ecs/credentials', { authorization: `Bearer ${token.replace('.app.', '.nobody.')}` })
   t.same([named.statusCode, named.body], [unknown.statusCode, unknown.body], 'same status and body')

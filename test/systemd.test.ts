@@ -50,7 +50,8 @@ function stageUnits(t: Test): string {
 
 function verify(dir: string, units: string[]): { status: number | null; relevant: string[]; stderr: string } {
   const r = spawnSync('systemd-analyze', ['verify', '--man=no', '--generators=no', ...units.map((u) => join(dir, u))], {
-    encoding: 'utf8', timeout: 60_000,
+    encoding: 'utf8',
+    timeout: 60_000,
   })
   const stderr = `${r.stderr ?? ''}${r.stdout ?? ''}`
   // Only lines about our units count; a host may have unrelated broken units of its own.
@@ -83,7 +84,10 @@ if (!onPath('systemd-analyze')) {
     writeFileSync(template, readFileSync(template, 'utf8').replace(/^ExecStop=\S+/m, 'NoSuchSetting=1\nExecStop=/nonexistent/iamra'))
     const r = verify(dir, [INSTANCE])
     t.not(r.status, 0, 'a missing ExecStop binary fails verify')
-    t.ok(r.relevant.some((l) => l.includes('NoSuchSetting')), 'an unknown setting is reported')
+    t.ok(
+      r.relevant.some((l) => l.includes('NoSuchSetting')),
+      'an unknown setting is reported',
+    )
   })
 }
 
@@ -92,7 +96,10 @@ function commandLine(unitText: string, key: string, instance: string, env: Recor
   const joined = unitText.replace(/\\\n\s*/g, ' ')
   const line = joined.split('\n').find((l) => l.startsWith(`${key}=`))
   if (line === undefined) throw new Error(`no ${key}= line`)
-  const words = line.slice(key.length + 1).trim().split(/\s+/)
+  const words = line
+    .slice(key.length + 1)
+    .trim()
+    .split(/\s+/)
   return words.flatMap((w) => {
     const whole = /^\$(\w+)$/.exec(w)
     if (whole?.[1] !== undefined) return (env[whole[1]] ?? '').split(/\s+/).filter((x) => x !== '')
@@ -103,10 +110,18 @@ function commandLine(unitText: string, key: string, instance: string, env: Recor
 t.test('the bind template runs bind and unbind with the example configuration', async (t) => {
   const template = readFileSync(join(UNIT_DIR, 'iamra-bind@.service'), 'utf8')
   const conf = envFileVars(readFileSync(BIND_EXAMPLE, 'utf8'))
-  t.same(Object.keys(conf).filter((k) => k.startsWith('IAMRA_')), [], 'no IAMRA_* variables (iamra would read them as options)')
+  t.same(
+    Object.keys(conf).filter((k) => k.startsWith('IAMRA_')),
+    [],
+    'no IAMRA_* variables (iamra would read them as options)',
+  )
   const start = commandLine(template, 'ExecStart', 'example-consumer', conf)
   const stop = commandLine(template, 'ExecStop', 'example-consumer', conf)
-  const commands = template.replace(/\\\n\s*/g, ' ').split('\n').filter((l) => /^Exec\w+=/.test(l)).join('\n')
+  const commands = template
+    .replace(/\\\n\s*/g, ' ')
+    .split('\n')
+    .filter((l) => /^Exec\w+=/.test(l))
+    .join('\n')
   const referenced = [...commands.matchAll(/\$\{?(\w+)\}?/g)].map((m) => m[1] ?? '')
   t.ok(referenced.length >= 5, 'ExecStart= takes its values from the configuration file')
   for (const name of referenced) t.ok(name in conf, `${name} is set in bind.conf.example`)
@@ -124,7 +139,10 @@ t.test('the bind template runs bind and unbind with the example configuration', 
   const envFile = readFileSync(join(dir, 'env', 'example-consumer'), 'utf8')
   t.match(envFile, /^AWS_CONTAINER_CREDENTIALS_FULL_URI=http:\/\/127\.0\.0\.1:7224\/ecs\/credentials$/m, 'env file for the ecs-full socket')
   t.match(envFile, /^AWS_CONTAINER_AUTHORIZATION_TOKEN=iamra\./m)
-  const binding = JSON.parse(readFileSync(join(dir, 'bindings', 'example-consumer.json'), 'utf8')) as { request: { roleArn: string }; certificate_files: string[] }
+  const binding = JSON.parse(readFileSync(join(dir, 'bindings', 'example-consumer.json'), 'utf8')) as {
+    request: { roleArn: string }
+    certificate_files: string[]
+  }
   t.equal(binding.request.roleArn, conf.ROLE_ARN)
   t.same(binding.certificate_files, [conf.CERTIFICATE])
   const unbound = run(stop.slice(1))
@@ -132,7 +150,7 @@ t.test('the bind template runs bind and unbind with the example configuration', 
   t.notOk(existsSync(join(dir, 'env', 'example-consumer')), 'env file removed')
 })
 
-t.test('under the bind unit\'s umask, token-file consumers can still reach tokens/NAME', async (t) => {
+t.test("under the bind unit's umask, token-file consumers can still reach tokens/NAME", async (t) => {
   // mkdir() modes are masked by the umask: UMask=0077 would make tokens/ 0700 and lock out the
   // --token-file-group readers. systemd's default for services is 0022.
   const template = readFileSync(join(UNIT_DIR, 'iamra-bind@.service'), 'utf8')
@@ -142,14 +160,31 @@ t.test('under the bind unit\'s umask, token-file consumers can still reach token
   const conf = envFileVars(readFileSync(BIND_EXAMPLE, 'utf8'))
   const gid = String(process.getgid?.() ?? 0)
   const args = [
-    BIN, 'bind', 'tokenfile', '--certificate', join(pki, 'c.pem'), '--private-key', join(pki, 'k.pem'),
-    '--trust-anchor-arn', conf.TRUST_ANCHOR_ARN ?? '', '--profile-arn', conf.PROFILE_ARN ?? '', '--role-arn', conf.ROLE_ARN ?? '',
-    '--mode', 'ecs-full-token-file', '--token-file-group', gid, '--no-validate', '--configuration-directory', dir,
+    BIN,
+    'bind',
+    'tokenfile',
+    '--certificate',
+    join(pki, 'c.pem'),
+    '--private-key',
+    join(pki, 'k.pem'),
+    '--trust-anchor-arn',
+    conf.TRUST_ANCHOR_ARN ?? '',
+    '--profile-arn',
+    conf.PROFILE_ARN ?? '',
+    '--role-arn',
+    conf.ROLE_ARN ?? '',
+    '--mode',
+    'ecs-full-token-file',
+    '--token-file-group',
+    gid,
+    '--no-validate',
+    '--configuration-directory',
+    dir,
   ]
   const r = spawnSync('sh', ['-c', `umask ${umask} && exec "$@"`, 'sh', process.execPath, ...args], { encoding: 'utf8', timeout: 30_000 })
   t.equal(r.status, 0, `bind under umask ${umask}`, { stderr: r.stderr })
   const mode = (p: string): string => (statSync(join(dir, p)).mode & 0o777).toString(8)
-  t.equal(mode('tokens'), '711', 'tokens/ is traversable by the token file\'s group')
+  t.equal(mode('tokens'), '711', "tokens/ is traversable by the token file's group")
   t.equal(mode('tokens/tokenfile'), '640', 'the token file is readable by its group')
   t.equal(mode('bindings'), '700')
   t.equal(mode('env'), '700')
@@ -236,14 +271,18 @@ async function startReceiver(t: Test): Promise<Receiver> {
     path,
     messages,
     waitFor: (a, ms = 10_000) =>
-      within(ms, new Promise<Datagram>((resolve) => {
-        const check = (): void => {
-          const found = messages.find(has(a))
-          if (found !== undefined) resolve(found)
-          else waiters.push(check)
-        }
-        check()
-      }), `a notification with ${String(a)}`),
+      within(
+        ms,
+        new Promise<Datagram>((resolve) => {
+          const check = (): void => {
+            const found = messages.find(has(a))
+            if (found !== undefined) resolve(found)
+            else waiters.push(check)
+          }
+          check()
+        }),
+        `a notification with ${String(a)}`,
+      ),
   }
 }
 
@@ -299,7 +338,12 @@ if (!onPath('python3')) {
   t.test('ServiceManager via the systemd-notify binary: READY=1, STATUS=, WATCHDOG=1, STOPPING=1', { skip: binarySkip }, async (t) => {
     const rx = await startReceiver(t)
     const logged: string[] = []
-    const sm = createServiceManager({ env: { NOTIFY_SOCKET: rx.path, PATH: process.env.PATH ?? '' }, pid: process.pid, preferBinary: true, log: (l) => logged.push(l) })
+    const sm = createServiceManager({
+      env: { NOTIFY_SOCKET: rx.path, PATH: process.env.PATH ?? '' },
+      pid: process.pid,
+      preferBinary: true,
+      log: (l) => logged.push(l),
+    })
     t.equal(sm.kind, 'systemd-notify')
     sm.ready('serving test')
     const ready = await rx.waitFor('READY=1')
@@ -337,7 +381,11 @@ async function activate(t: Test, listen: string[], fdnames: string[], env: strin
     ...listen.flatMap((l) => ['-l', l]),
     `--fdname=${fdnames.join(':')}`,
     ...env.flatMap((e) => ['-E', e]),
-    process.execPath, BIN, 'serve', '--configuration-directory', configDir,
+    process.execPath,
+    BIN,
+    'serve',
+    '--configuration-directory',
+    configDir,
   ]
   const child = spawn('systemd-socket-activate', args, { stdio: ['ignore', 'pipe', 'pipe'] })
   child.on('error', (e) => t.fail(`systemd-socket-activate: ${e.message}`))
@@ -405,4 +453,3 @@ if (!onPath('systemd-socket-activate') || !onPath('python3')) {
     t.same(await within(10_000, s.exited, 'the server to exit'), { code: 0, signal: null }, 'exits 0 within 10 s of SIGTERM')
   })
 }
-

@@ -34,17 +34,29 @@ t.test('TPM_RC_RETRY is retried, other codes are not (no TPM needed)', async (t)
   const client = new TpmClient({ send: async () => reply(answers[sent++] ?? 0x98e), close: async () => {} }, async () => {})
   t.same(await client.readPublic(0x81000001), Buffer.alloc(4).fill(0), 'answered after three retries')
   t.equal(sent, 4)
-  const failing = new TpmClient({ send: async () => {
-    sent++
-    return reply(0x98e)
-  }, close: async () => {} }, async () => {})
+  const failing = new TpmClient(
+    {
+      send: async () => {
+        sent++
+        return reply(0x98e)
+      },
+      close: async () => {},
+    },
+    async () => {},
+  )
   sent = 0
   await t.rejects(failing.sign(0x81000001, Buffer.from('pw'), Buffer.alloc(32), 0x18, 0x0b), { message: /TPM_RC_AUTH_FAIL \(0x98e\)/ })
   t.equal(sent, 1, 'an authorization failure is sent once, never again')
-  const endless = new TpmClient({ send: async () => {
-    sent++
-    return reply(0x922)
-  }, close: async () => {} }, async () => {})
+  const endless = new TpmClient(
+    {
+      send: async () => {
+        sent++
+        return reply(0x922)
+      },
+      close: async () => {},
+    },
+    async () => {},
+  )
   sent = 0
   await t.rejects(endless.readPublic(0x81000001), { message: /TPM_RC_RETRY/ })
   t.ok(sent > 1 && sent <= 50, `bounded retries (${sent})`)
@@ -70,8 +82,10 @@ else {
     writeFileSync(path(`${name}.crt`), c.certPem)
     return path(`${name}.crt`)
   }
-  const opensslPublic = (file: string, ...passin: string[]): Promise<string> => tpm.run('openssl', ['pkey', '-provider', 'tpm2', '-provider', 'default', '-in', file, ...passin, '-pubout'])
-  const cp = (cert: string, key: string, ...extra: string[]) => runCli(['credential-process', '--certificate', cert, '--private-key', key, ...extra, ...session], { env: env() })
+  const opensslPublic = (file: string, ...passin: string[]): Promise<string> =>
+    tpm.run('openssl', ['pkey', '-provider', 'tpm2', '-provider', 'default', '-in', file, ...passin, '-pubout'])
+  const cp = (cert: string, key: string, ...extra: string[]) =>
+    runCli(['credential-process', '--certificate', cert, '--private-key', key, ...extra, ...session], { env: env() })
 
   t.before(async () => {
     tpm = await startSwtpm()
@@ -84,7 +98,18 @@ else {
     await gen('ec384.tss', '-algorithm', 'EC', '-pkeyopt', 'group:P-384')
     await gen('ecpw.tss', '-algorithm', 'EC', '-pkeyopt', 'group:P-256', '-pkeyopt', 'user-auth:tpm-secret')
     // tpm2-tools: a persistent storage key with the official helper's SRK template, keys below it made persistent
-    await tpm.run('tpm2_createprimary', ['-C', 'o', '-g', 'sha256', '-G', 'ecc256:null:aes128cfb', '-a', 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt', '-c', 'srk.ctx'])
+    await tpm.run('tpm2_createprimary', [
+      '-C',
+      'o',
+      '-g',
+      'sha256',
+      '-G',
+      'ecc256:null:aes128cfb',
+      '-a',
+      'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt',
+      '-c',
+      'srk.ctx',
+    ])
     await tpm.run('tpm2_evictcontrol', ['-C', 'o', '-c', 'srk.ctx', '0x81000001'])
     await tpm.run('tpm2_flushcontext', ['-t'])
     await gen('under-srk.tss', '-algorithm', 'EC', '-pkeyopt', 'group:P-256', '-pkeyopt', 'parent:0x81000001')
@@ -125,7 +150,10 @@ else {
   t.test('passwords: flag, prompt, none, wrong (never retried), emptyAuth', async (t) => {
     const cert = path('ecpw.crt')
     t.equal((await cp(cert, path('ecpw.tss'), '--tpm-key-password', 'tpm-secret')).code, 0, '--tpm-key-password')
-    const prompted = await runCli(['credential-process', '--certificate', cert, '--private-key', path('ecpw.tss'), ...session], { env: env(), password: 'tpm-secret' })
+    const prompted = await runCli(['credential-process', '--certificate', cert, '--private-key', path('ecpw.tss'), ...session], {
+      env: env(),
+      password: 'tpm-secret',
+    })
     t.equal(prompted.code, 0, `asked on the terminal ${prompted.stderr}`)
     const before = fake.calls.length
     const wrong = await cp(cert, path('ecpw.tss'), '--tpm-key-password', 'not-it')
@@ -153,7 +181,8 @@ else {
     t.equal(r.code, 0, `handle:0x81000011 RSA, no password ${r.stderr}`)
     const cacheDir = path('cache')
     const before = fake.calls.length
-    for (let i = 0; i < 2; i++) t.equal((await cp(hrsa, 'handle:0x81000011', '--no-tpm-key-password', '--cache', '--cache-dir', cacheDir)).code, 0, `--cache with a handle, run ${i + 1}`)
+    for (let i = 0; i < 2; i++)
+      t.equal((await cp(hrsa, 'handle:0x81000011', '--no-tpm-key-password', '--cache', '--cache-dir', cacheDir)).code, 0, `--cache with a handle, run ${i + 1}`)
     t.equal(fake.calls.length - before, 1, 'the second run is served from the cache')
   })
 
@@ -179,14 +208,31 @@ else {
     await expect('absent handle', cp(cert, 'handle:0x81000099', '--no-tpm-key-password'), 3, /not in the TPM.*\[TPM_KEY_NOT_FOUND\]/)
     await expect('not a persistent handle', cp(cert, 'handle:0x40000001'), 2, /persistent handle.*\[USAGE\]/)
     const closed = await freePort()
-    await expect('no TPM listening', runCli(['credential-process', '--certificate', cert, '--private-key', path('ec.tss'), ...session], { env: { TPM_DEVICE: `swtpm:host=127.0.0.1,port=${closed}` } }), 3, /cannot reach the software TPM.*ECONNREFUSED.*\[TPM_UNAVAILABLE\]/)
-    await expect('no such device', runCli(['credential-process', '--certificate', cert, '--private-key', 'handle:0x81000001', ...session], { env: { TPM_DEVICE: path('no-such-tpm') } }), 3, /cannot open the TPM.*no such device.*\[TPM_UNAVAILABLE\]/)
+    await expect(
+      'no TPM listening',
+      runCli(['credential-process', '--certificate', cert, '--private-key', path('ec.tss'), ...session], {
+        env: { TPM_DEVICE: `swtpm:host=127.0.0.1,port=${closed}` },
+      }),
+      3,
+      /cannot reach the software TPM.*ECONNREFUSED.*\[TPM_UNAVAILABLE\]/,
+    )
+    await expect(
+      'no such device',
+      runCli(['credential-process', '--certificate', cert, '--private-key', 'handle:0x81000001', ...session], { env: { TPM_DEVICE: path('no-such-tpm') } }),
+      3,
+      /cannot open the TPM.*no such device.*\[TPM_UNAVAILABLE\]/,
+    )
     await expect('policy-only handle', cp(cert, 'handle:0x81000012', '--no-tpm-key-password'), 3, /policy.*not supported.*\[KEY_UNSUPPORTED\]/)
     // TSS2 files with a policy, of the sealed-data type, or whose private part does not belong to this TPM
     const der = Buffer.from(readFileSync(path('ec.tss'), 'utf8').replace(/-----[^-]+-----|\s/g, ''), 'base64')
     const f = children(parseOne(der))
     const pem = (d: Buffer) => `-----BEGIN TSS2 PRIVATE KEY-----\n${d.toString('base64')}\n-----END TSS2 PRIVATE KEY-----\n`
-    const withPolicy = seq(f[0]!.raw, f[1]!.raw, tlv(0xa1, seq(seq(tlv(0xa0, tlv(0x02, Buffer.from([0x01, 0x6b]))), tlv(0xa1, tlv(0x04, randomBytes(8)))))), ...f.slice(2).map((x) => x.raw))
+    const withPolicy = seq(
+      f[0]!.raw,
+      f[1]!.raw,
+      tlv(0xa1, seq(seq(tlv(0xa0, tlv(0x02, Buffer.from([0x01, 0x6b]))), tlv(0xa1, tlv(0x04, randomBytes(8)))))),
+      ...f.slice(2).map((x) => x.raw),
+    )
     writeFileSync(path('policy.tss'), pem(withPolicy))
     await expect('policy in the key file', cp(cert, path('policy.tss')), 3, /sealed to a policy.*\[KEY_UNSUPPORTED\]/)
     writeFileSync(path('sealed.tss'), pem(seq(oid('2.23.133.10.1.5'), ...f.slice(1).map((x) => x.raw))))
@@ -200,22 +246,40 @@ else {
 
   t.test('update and IMDS serve with a TPM key', async (t) => {
     const home = path('home')
-    const u = await runCli(['update', '--once', '--certificate', path('ec.crt'), '--private-key', path('ec.tss'), ...session], { env: { ...env(), HOME: home } })
+    const u = await runCli(['update', '--once', '--certificate', path('ec.crt'), '--private-key', path('ec.tss'), ...session], {
+      env: { ...env(), HOME: home },
+    })
     t.equal(u.code, 0, u.stderr)
     t.match(readFileSync(join(home, '.aws/credentials'), 'utf8'), /aws_access_key_id = ASIA/)
     const port = await freePort()
     const stop = new AbortController()
     const { main } = await import('../src/cli/main.js')
     let stderr = ''
-    const served = main(['serve', '--certificate', path('ecpw.crt'), '--private-key', path('ecpw.tss'), '--tpm-key-password', 'tpm-secret', '--port', String(port), ...session], {
-      env: env(), stdout: () => {}, stderr: (l) => void (stderr += l), now: () => new Date(), ...realRandom, promptPassword: async () => undefined, stopSignal: stop.signal,
-    })
+    const served = main(
+      ['serve', '--certificate', path('ecpw.crt'), '--private-key', path('ecpw.tss'), '--tpm-key-password', 'tpm-secret', '--port', String(port), ...session],
+      {
+        env: env(),
+        stdout: () => {},
+        stderr: (l) => {
+          stderr += l
+        },
+        now: () => new Date(),
+        ...realRandom,
+        promptPassword: async () => undefined,
+        stopSignal: stop.signal,
+      },
+    )
     let token = ''
     for (let i = 0; i < 100 && token === ''; i++) {
       await new Promise((r) => setTimeout(r, 50))
-      token = await fetch(`http://127.0.0.1:${port}/latest/api/token`, { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' } }).then((r) => r.text(), () => '')
+      token = await fetch(`http://127.0.0.1:${port}/latest/api/token`, { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' } }).then(
+        (r) => r.text(),
+        () => '',
+      )
     }
-    const role = await fetch(`http://127.0.0.1:${port}/latest/meta-data/iam/security-credentials/`, { headers: { 'x-aws-ec2-metadata-token': token } }).then((r) => r.text())
+    const role = await fetch(`http://127.0.0.1:${port}/latest/meta-data/iam/security-credentials/`, { headers: { 'x-aws-ec2-metadata-token': token } }).then(
+      (r) => r.text(),
+    )
     const creds = await fetch(`http://127.0.0.1:${port}/latest/meta-data/iam/security-credentials/${role}`, { headers: { 'x-aws-ec2-metadata-token': token } })
     t.equal(creds.status, 200, `IMDS credentials signed by the TPM ${stderr}`)
     t.match(await creds.text(), /"AccessKeyId":"ASIA/)
@@ -227,7 +291,10 @@ else {
     const dir = path('run')
     const pwFile = path('tpm.pw')
     writeFileSync(pwFile, 'tpm-secret\n', { mode: 0o600 })
-    const bind = (...extra: string[]) => runCli(['bind', 'tpmapp', '--configuration-directory', dir, '--certificate', path('ecpw.crt'), '--private-key', path('ecpw.tss'), ...session, ...extra], { env: env() })
+    const bind = (...extra: string[]) =>
+      runCli(['bind', 'tpmapp', '--configuration-directory', dir, '--certificate', path('ecpw.crt'), '--private-key', path('ecpw.tss'), ...session, ...extra], {
+        env: env(),
+      })
     t.match((await bind('--tpm-key-password', 'tpm-secret')).stderr, /must not hold a TPM key password/, 'no password in a binding')
     t.match((await bind()).stderr, /server cannot ask for it: pass --tpm-key-password-file/, 'a password source is required')
     t.match((await bind('--tpm-key-password-file', 'tpm.pw')).stderr, /must be an absolute path/)
@@ -236,11 +303,33 @@ else {
     const json = readFileSync(join(dir, 'bindings/tpmapp.json'), 'utf8')
     t.notMatch(json, /tpm-secret/, 'the binding holds the file name, not the password')
     t.match(json, /"tpm_key_password_file"/)
-    const h = await runCli(['bind', 'tpmhandle', '--configuration-directory', dir, '--certificate', path('hrsa.crt'), '--private-key', 'handle:0x81000011', '--no-tpm-key-password', ...session], { env: env() })
+    const h = await runCli(
+      [
+        'bind',
+        'tpmhandle',
+        '--configuration-directory',
+        dir,
+        '--certificate',
+        path('hrsa.crt'),
+        '--private-key',
+        'handle:0x81000011',
+        '--no-tpm-key-password',
+        ...session,
+      ],
+      { env: env() },
+    )
     t.equal(h.code, 0, `a handle binding ${h.stderr}`)
     t.match(readFileSync(join(dir, 'bindings/tpmhandle.json'), 'utf8'), /"private_key_file": "handle:0x81000011"/, 'the handle is kept as written')
 
-    const app = await buildApp({ configurationDirectory: dir, resolveCredentials: bindingCredentials({ env: env(), keys: new KeyBackends({ tpmDevice: env().TPM_DEVICE }), now: () => new Date(), random: Math.random }) })
+    const app = await buildApp({
+      configurationDirectory: dir,
+      resolveCredentials: bindingCredentials({
+        env: env(),
+        keys: new KeyBackends({ tpmDevice: env().TPM_DEVICE }),
+        now: () => new Date(),
+        random: Math.random,
+      }),
+    })
     t.teardown(() => app.fastify.close())
     await app.fastify.listen({ host: '127.0.0.1', port: 0 })
     const port = (app.fastify.server.address() as { port: number }).port

@@ -23,7 +23,10 @@ t.test('https transport', async (t) => {
     })
   })
   const port = await listen(https)
-  t.teardown(() => { https.closeAllConnections(); https.close() })
+  t.teardown(() => {
+    https.closeAllConnections()
+    https.close()
+  })
   const url = new URL(`https://127.0.0.1:${port}/prefix/sessions?a=b`)
   const send = (opts: Parameters<typeof createTransport>[0], target = url) =>
     createTransport(opts)({ method: 'POST', url: target, headers: { host: target.host, 'content-type': 'application/json' }, body: Buffer.from('{"x":1}') })
@@ -58,7 +61,10 @@ t.test('https transport', async (t) => {
     client.on('error', () => upstream.destroy())
   })
   const proxyPort = await listen(proxy)
-  t.teardown(() => { proxy.closeAllConnections(); proxy.close() })
+  t.teardown(() => {
+    proxy.closeAllConnections()
+    proxy.close()
+  })
   const viaProxy = await send({ timeoutMs: 2000, verifyTls: true, caPem: ca.certPem, proxy: new URL(`http://user:p%40ss@127.0.0.1:${proxyPort}`) })
   t.equal(viaProxy.status, 201, 'through the CONNECT tunnel, TLS verified end to end')
   t.same(tunnels, [`127.0.0.1:${port} Basic ${Buffer.from('user:p@ss').toString('base64')}`])
@@ -66,10 +72,18 @@ t.test('https transport', async (t) => {
   const refused = createHttpServer((_req, res) => res.end())
   refused.on('connect', (_req, client) => client.end('HTTP/1.1 407 Proxy Authentication Required\r\n\r\n'))
   const refusedPort = await listen(refused)
-  t.teardown(() => { refused.closeAllConnections(); refused.close() })
+  t.teardown(() => {
+    refused.closeAllConnections()
+    refused.close()
+  })
   const denied = await send({ timeoutMs: 2000, verifyTls: false, proxy: new URL(`http://127.0.0.1:${refusedPort}`) }).catch((e: TransportError) => e)
   t.equal((denied as TransportError).code, 'EPROXY')
 
-  const nothing = await createTransport({ timeoutMs: 2000, verifyTls: true })({ method: 'POST', url: new URL('http://127.0.0.1:1/'), headers: {}, body: Buffer.alloc(0) }).catch((e: TransportError) => e)
+  const nothing = await createTransport({ timeoutMs: 2000, verifyTls: true })({
+    method: 'POST',
+    url: new URL('http://127.0.0.1:1/'),
+    headers: {},
+    body: Buffer.alloc(0),
+  }).catch((e: TransportError) => e)
   t.equal((nothing as TransportError).code, 'ECONNREFUSED')
 })

@@ -3,7 +3,20 @@ import t from 'tap'
 import { execFile, spawn, spawnSync } from 'node:child_process'
 import { build } from 'esbuild'
 import { randomBytes } from 'node:crypto'
-import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  chownSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fromCertificate } from '../src/credentials/from-certificate.js'
@@ -44,20 +57,37 @@ const codeOf = (fn: () => unknown): string | undefined => {
 
 t.test('the six upstream golden cases, without the dropped last line', async (t) => {
   const cases: Array<[string, string, string, string]> = [
-    ['space-separated keys', 'test profile',
+    [
+      'space-separated keys',
+      'test profile',
       `${PRE}[test profile]\naws_access_key_id = old\n[test]\naws_access_key_id = other\n`,
-      `${PRE}[test profile]\n${KEYS}[test]\naws_access_key_id = other\n`],
-    ['profile with other keys', 'test profile',
+      `${PRE}[test profile]\n${KEYS}[test]\naws_access_key_id = other\n`,
+    ],
+    [
+      'profile with other keys',
+      'test profile',
       `${PRE}[test profile]\naws_access_key_id = old\ntest_key = test\n[test]\naws_access_key_id = other\n`,
-      `${PRE}[test profile]\naws_access_key_id = ASIANEW\ntest_key = test\naws_secret_access_key = new/secret+key\naws_session_token = new-token==\n[test]\naws_access_key_id = other\n`],
+      `${PRE}[test profile]\naws_access_key_id = ASIANEW\ntest_key = test\naws_secret_access_key = new/secret+key\naws_session_token = new-token==\n[test]\naws_access_key_id = other\n`,
+    ],
     ['commented profile', 'test profile', `${PRE}# [test profile]\n`, `${PRE}# [test profile]\n[test profile]\n${KEYS}\n`],
-    ['profile does not exist', 'test profile', `${PRE}[test]\naws_access_key_id = other\n`, `${PRE}[test]\naws_access_key_id = other\n[test profile]\n${KEYS}\n`],
-    ['first word matches (end-of-file path)', 'test',
+    [
+      'profile does not exist',
+      'test profile',
+      `${PRE}[test]\naws_access_key_id = other\n`,
+      `${PRE}[test]\naws_access_key_id = other\n[test profile]\n${KEYS}\n`,
+    ],
+    [
+      'first word matches (end-of-file path)',
+      'test',
       `${PRE}[test profile]\naws_access_key_id = x\n[test]\naws_access_key_id = old\n`,
-      `${PRE}[test profile]\naws_access_key_id = x\n[test]\n${KEYS}`],
-    ['duplicate sections', 'test',
+      `${PRE}[test profile]\naws_access_key_id = x\n[test]\n${KEYS}`,
+    ],
+    [
+      'duplicate sections',
+      'test',
       `${PRE}[test]\naws_access_key_id = old\n[test profile]\naws_access_key_id = x\n[test]\naws_access_key_id = old2\n`,
-      `${PRE}[test]\n${KEYS}[test profile]\naws_access_key_id = x\n[test]\naws_access_key_id = old2\n`],
+      `${PRE}[test]\n${KEYS}[test profile]\naws_access_key_id = x\n[test]\naws_access_key_id = old2\n`,
+    ],
   ]
   for (const [name, profile, input, expected] of cases) t.equal(updateProfile(input, profile, C), expected, name)
   // Upstream drops the section's last line on the end-of-file path and duplicates a header on the last line.
@@ -67,16 +97,34 @@ t.test('the six upstream golden cases, without the dropped last line', async (t)
 
 t.test('every other byte is kept: comments, other profiles, blank lines, odd keys', async (t) => {
   const input = [
-    '# managed by hand', '; another comment', '', '[default]', 'region = eu-west-1', 'aws_secret_access_key=old-secret',
-    '# keep me', 'aws_session_token_ttl = 3600', '', '[other]', 'aws_access_key_id = KEEP', 'aws_secret_access_key = KEEP/=', '',
+    '# managed by hand',
+    '; another comment',
+    '',
+    '[default]',
+    'region = eu-west-1',
+    'aws_secret_access_key=old-secret',
+    '# keep me',
+    'aws_session_token_ttl = 3600',
+    '',
+    '[other]',
+    'aws_access_key_id = KEEP',
+    'aws_secret_access_key = KEEP/=',
+    '',
   ].join('\n')
   const out = updateProfile(input, 'default', C)
-  t.equal(out, input.replace('aws_secret_access_key=old-secret', 'aws_secret_access_key = new/secret+key')
-    .replace('\n[other]', '\naws_access_key_id = ASIANEW\naws_session_token = new-token==\n[other]'))
+  t.equal(
+    out,
+    input
+      .replace('aws_secret_access_key=old-secret', 'aws_secret_access_key = new/secret+key')
+      .replace('\n[other]', '\naws_access_key_id = ASIANEW\naws_session_token = new-token==\n[other]'),
+  )
   t.equal(updateProfile(out, 'default', { ...C, sessionToken: 'second' }), out.replace('new-token==', 'second'), 'a second update changes only the values')
   t.match(out, /^aws_session_token = new-token==$/m, 'a value holding = is written bare (ini would quote it, and botocore keeps quotes)')
-  t.equal(updateProfile('[p]\naws_session_token = old\n  continued\n\tmore\nx = 1\n', 'p', C),
-    '[p]\naws_session_token = new-token==\nx = 1\naws_access_key_id = ASIANEW\naws_secret_access_key = new/secret+key\n', 'continuation lines of the old value go')
+  t.equal(
+    updateProfile('[p]\naws_session_token = old\n  continued\n\tmore\nx = 1\n', 'p', C),
+    '[p]\naws_session_token = new-token==\nx = 1\naws_access_key_id = ASIANEW\naws_secret_access_key = new/secret+key\n',
+    'continuation lines of the old value go',
+  )
 })
 
 t.test('line endings, empty and unterminated files', async (t) => {
@@ -87,15 +135,30 @@ t.test('line endings, empty and unterminated files', async (t) => {
   t.equal(updateProfile(crlf, 'new', C), `${crlf}[new]\r\n${KEYS.replace(/\n/g, '\r\n')}\r\n`, 'appended section in CRLF')
   t.equal(updateProfile('', 'default', C), `[default]\n${KEYS}\n`, 'empty file')
   t.equal(updateProfile('[x]\ny = 1', 'default', C), `[x]\ny = 1\n[default]\n${KEYS}\n`, 'no final newline: one is added before appending')
-  t.equal(updateProfile('[x]\naws_access_key_id = a\naws_secret_access_key = b\naws_session_token = c', 'x', C), `[x]\n${KEYS.slice(0, -1)}`, 'no final newline and nothing appended: still none')
+  t.equal(
+    updateProfile('[x]\naws_access_key_id = a\naws_secret_access_key = b\naws_session_token = c', 'x', C),
+    `[x]\n${KEYS.slice(0, -1)}`,
+    'no final newline and nothing appended: still none',
+  )
 })
 
 t.test('refuses values and names that would corrupt the file', async (t) => {
   // CreateSession answers are checked where they are parsed (UPSTREAM_BAD_RESPONSE, test/rolesanywhere.test.ts);
   // the editor's own check is a last guard, so a value reaching it is a bug.
-  t.equal(codeOf(() => updateProfile('', 'p', { ...C, sessionToken: 'a\n[evil]' })), 'INTERNAL')
-  t.equal(codeOf(() => updateProfile('', 'p', { ...C, accessKeyId: '' })), 'INTERNAL')
-  for (const bad of ['', 'a]b', 'x\ny']) t.equal(codeOf(() => updateProfile('', bad, C)), 'USAGE', JSON.stringify(bad))
+  t.equal(
+    codeOf(() => updateProfile('', 'p', { ...C, sessionToken: 'a\n[evil]' })),
+    'INTERNAL',
+  )
+  t.equal(
+    codeOf(() => updateProfile('', 'p', { ...C, accessKeyId: '' })),
+    'INTERNAL',
+  )
+  for (const bad of ['', 'a]b', 'x\ny'])
+    t.equal(
+      codeOf(() => updateProfile('', bad, C)),
+      'USAGE',
+      JSON.stringify(bad),
+    )
 })
 
 t.test('files: created 0600 in 0700 directories, mode, owner, symlink and foreign bytes kept', async (t) => {
@@ -132,7 +195,10 @@ t.test('the file path', async (t) => {
   t.equal(credentialsFilePath({ HOME: '/home/u' }, '/cwd'), '/home/u/.aws/credentials')
   t.equal(credentialsFilePath({ HOME: '/home/u', AWS_SHARED_CREDENTIALS_FILE: '~/x/creds' }, '/cwd'), '/home/u/x/creds')
   t.equal(credentialsFilePath({ AWS_SHARED_CREDENTIALS_FILE: 'rel/creds' }, '/cwd'), '/cwd/rel/creds')
-  t.equal(codeOf(() => credentialsFilePath({}, '/cwd')), 'USAGE')
+  t.equal(
+    codeOf(() => credentialsFilePath({}, '/cwd')),
+    'USAGE',
+  )
 })
 
 t.test('lock: serialises writers, takes over stale locks, bounded wait', async (t) => {
@@ -141,7 +207,11 @@ t.test('lock: serialises writers, takes over stale locks, bounded wait', async (
   const profiles = Array.from({ length: 20 }, (_, i) => `p${i}`)
   await Promise.all(profiles.map((p) => writeProfile(file, p, { ...C, accessKeyId: `ASIA${p.toUpperCase()}` }, locks)))
   const text = readFileSync(file, 'utf8')
-  t.same(profiles.filter((p) => !text.includes(`[${p}]\naws_access_key_id = ASIA${p.toUpperCase()}\n`)), [], '20 concurrent in-process writers: nothing lost')
+  t.same(
+    profiles.filter((p) => !text.includes(`[${p}]\naws_access_key_id = ASIA${p.toUpperCase()}\n`)),
+    [],
+    '20 concurrent in-process writers: nothing lost',
+  )
 
   const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout
   writeFileSync(`${file}.lock`, `${dead}@${hostname()} 0123456789abcdef\n`)
@@ -149,7 +219,10 @@ t.test('lock: serialises writers, takes over stale locks, bounded wait', async (
   await writeProfile(file, 'p0', { ...C, accessKeyId: 'ASIAAFTERSTALE' }, testLocks({ sleep: async (ms) => void waited.push(ms) }))
   t.same(waited, [], 'a lock of a dead process is taken over at once (no wait at all)')
   t.match(readFileSync(file, 'utf8'), /aws_access_key_id = ASIAAFTERSTALE/)
-  t.notOk(readdirSync(dir).some((n) => n.includes('.lock')), 'lock released')
+  t.notOk(
+    readdirSync(dir).some((n) => n.includes('.lock')),
+    'lock released',
+  )
 
   writeFileSync(`${file}.lock`, `${process.pid}@${hostname()} 0123456789abcdef\n`)
   await withLock(file, async () => {}, { timeoutMs: 1000 })
@@ -158,7 +231,15 @@ t.test('lock: serialises writers, takes over stale locks, bounded wait', async (
   writeFileSync(`${file}.lock`, `${process.ppid}@${hostname()} 0123456789abcdef\n`)
   const sleeps: number[] = []
   let err: unknown
-  await withLock(file, async () => t.fail('must not run'), { timeoutMs: 300, sleep: async (ms) => { sleeps.push(ms); await new Promise((r) => setTimeout(r, ms)) } }).catch((e: unknown) => { err = e })
+  await withLock(file, async () => t.fail('must not run'), {
+    timeoutMs: 300,
+    sleep: async (ms) => {
+      sleeps.push(ms)
+      await new Promise((r) => setTimeout(r, ms))
+    },
+  }).catch((e: unknown) => {
+    err = e
+  })
   t.equal((err as IamraError).code, 'LOCK_TIMEOUT', 'a live holder: gives up after the timeout')
   t.ok(sleeps.length > 2 && sleeps.every((ms) => ms > 0 && ms <= 250), `bounded backoff ${sleeps.join(',')}`)
   const old = new Date(Date.now() - 120_000)
@@ -166,18 +247,31 @@ t.test('lock: serialises writers, takes over stale locks, bounded wait', async (
   t.equal(await withLock(file, async () => 'ran', { timeoutMs: 1000 }), 'ran', 'an old lock is stale whatever its pid')
   let inside = 0
   let most = 0
-  await Promise.all([1, 2, 3].map(() => withLock(file, async () => {
-    most = Math.max(most, ++inside)
-    await new Promise((r) => setTimeout(r, 20))
-    inside--
-  })))
+  await Promise.all(
+    [1, 2, 3].map(() =>
+      withLock(file, async () => {
+        most = Math.max(most, ++inside)
+        await new Promise((r) => setTimeout(r, 20))
+        inside--
+      }),
+    ),
+  )
   t.equal(most, 1, 'one holder at a time within a process')
 })
 
 t.test('retry delays: jittered, exponential, capped at 5 minutes', async (t) => {
-  t.same([1, 2, 3].map((n) => retryDelay(n, () => 0)), [2500, 5000, 10_000])
-  t.same([1, 2, 3].map((n) => retryDelay(n, () => 1)), [5000, 10_000, 20_000])
-  t.equal(retryDelay(30, () => 1), 300_000)
+  t.same(
+    [1, 2, 3].map((n) => retryDelay(n, () => 0)),
+    [2500, 5000, 10_000],
+  )
+  t.same(
+    [1, 2, 3].map((n) => retryDelay(n, () => 1)),
+    [5000, 10_000, 20_000],
+  )
+  t.equal(
+    retryDelay(30, () => 1),
+    300_000,
+  )
 })
 
 t.test('the loop: refresh at expiry - 20 min, backoff after failures, stop on abort', async (t) => {
@@ -187,11 +281,23 @@ t.test('the loop: refresh at expiry - 20 min, backoff after failures, stop on ab
   const s = await startScenario('p256', { now, failures: Array.from({ length: 6 }, down) })
   t.teardown(s.close)
   const file = join(tmp(t), 'credentials')
-  const session = resolveSessionConfig({ trustAnchorArn: TRUST_ANCHOR_ARN, profileArn: PROFILE_ARN, roleArn: ROLE_ARN, endpoint: s.fake.url, verifyTls: true, environment: {} })
+  const session = resolveSessionConfig({
+    trustAnchorArn: TRUST_ANCHOR_ARN,
+    profileArn: PROFILE_ARN,
+    roleArn: ROLE_ARN,
+    endpoint: s.fake.url,
+    verifyTls: true,
+    environment: {},
+  })
   const provider = fromCertificate({
     keys: new KeyBackends(),
     identity: { certificateFiles: [s.pki.path('leaf.pem')], intermediatesFiles: [s.pki.path('int.pem')], privateKeyFile: s.pki.path('key.pem') },
-    session, now, sleep: async (ms) => { clock += ms }, random: () => 0.5,
+    session,
+    now,
+    sleep: async (ms) => {
+      clock += ms
+    },
+    random: () => 0.5,
   })
   const stop = new AbortController()
   const t0 = clock
@@ -204,7 +310,14 @@ t.test('the loop: refresh at expiry - 20 min, backoff after failures, stop on ab
       writes.push(clock - t0)
       return c
     },
-    file, profile: 'loop', once: false, now, random: () => 1, locks, log: (l) => log.push(l), signal: stop.signal,
+    file,
+    profile: 'loop',
+    once: false,
+    now,
+    random: () => 1,
+    locks,
+    log: (l) => log.push(l),
+    signal: stop.signal,
     sleep: async (ms) => {
       sleeps.push(ms)
       clock += ms
@@ -219,14 +332,20 @@ t.test('the loop: refresh at expiry - 20 min, backoff after failures, stop on ab
   // The service's expiration has whole seconds, hence the tolerance.
   t.ok(Math.abs(writes[1]! - writes[0]! - 40 * 60_000) < 1000, 'a one-hour session is refreshed 20 minutes before it expires')
   t.ok(Math.abs(writes[2]! - writes[1]! - 40 * 60_000) < 1000)
-  t.ok(sleeps.every((ms) => ms <= 60_000), 'long waits are sliced, so the clock is re-read after a suspend')
+  t.ok(
+    sleeps.every((ms) => ms <= 60_000),
+    'long waits are sliced, so the clock is re-read after a suspend',
+  )
   t.match(log.join('\n'), /attempt 1 failed: .*ServiceUnavailableException.*\[UPSTREAM_UNAVAILABLE\]; retrying in 5 s/)
   t.match(log.join('\n'), /attempt 2 failed: .*retrying in 10 s/)
   t.match(log.join('\n'), /credentials will be refreshed at \d{4}-\d\d-\d\dT/)
   t.match(log.at(-1), /stopped/)
   t.match(readFileSync(file, 'utf8'), /^\[loop\]\naws_access_key_id = ASIA/)
   const secret = /aws_secret_access_key = (\S+)/.exec(readFileSync(file, 'utf8'))?.[1] ?? 'missing'
-  t.notOk(log.some((l) => l.includes(secret)), 'no secret in the log')
+  t.notOk(
+    log.some((l) => l.includes(secret)),
+    'no secret in the log',
+  )
 
   // Short sessions are refreshed at half their lifetime, and an abort interrupts a pending CreateSession.
   const short = new AbortController()
@@ -237,15 +356,29 @@ t.test('the loop: refresh at expiry - 20 min, backoff after failures, stop on ab
       if (at.length === 2) setImmediate(() => short.abort())
       return at.length === 2 ? new Promise(() => {}) : { ...C, expiresAt: new Date(clock + 15 * 60_000) }
     },
-    file, profile: 'short', once: false, now, random: () => 1, locks, log: () => {}, signal: short.signal,
-    sleep: async (ms) => void (clock += ms),
+    file,
+    profile: 'short',
+    once: false,
+    now,
+    random: () => 1,
+    locks,
+    log: () => {},
+    signal: short.signal,
+    sleep: async (ms) => {
+      clock += ms
+    },
   })
   t.equal(at[1]! - at[0]!, 7.5 * 60_000, '15-minute credentials refreshed after 7.5 minutes; a hung provider does not block the stop')
 })
 
 t.test('update --once end to end: in-process, a file botocore reads, errors', async (t) => {
   const s = await startScenario('p256', {
-    mint: async (r: MintRequest) => ({ accessKeyId: `ASIA${randomBytes(8).toString('hex').toUpperCase()}`, secretAccessKey: 'se/cr+et=', sessionToken: `tok${r.durationSeconds}==`, expiration: new Date(Date.now() + r.durationSeconds * 1000) }),
+    mint: async (r: MintRequest) => ({
+      accessKeyId: `ASIA${randomBytes(8).toString('hex').toUpperCase()}`,
+      secretAccessKey: 'se/cr+et=',
+      sessionToken: `tok${r.durationSeconds}==`,
+      expiration: new Date(Date.now() + r.durationSeconds * 1000),
+    }),
   })
   t.teardown(s.close)
   const home = tmp(t)
@@ -261,8 +394,12 @@ t.test('update --once end to end: in-process, a file botocore reads, errors', as
   const haveBotocore = spawnSync('python3', ['-c', 'import botocore.session'], { stdio: 'ignore' }).status === 0
   if (!haveBotocore) t.skip('botocore is not installed: python3 -c "import botocore.session" failed', async () => {})
   else {
-    const py = 'import botocore.session, json; c = botocore.session.Session(profile="ra").get_credentials(); print(json.dumps([c.access_key, c.secret_key, c.token, c.method]))'
-    const b = spawnSync('python3', ['-c', py], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: home, AWS_SHARED_CREDENTIALS_FILE: file, AWS_CONFIG_FILE: join(home, 'none') } })
+    const py =
+      'import botocore.session, json; c = botocore.session.Session(profile="ra").get_credentials(); print(json.dumps([c.access_key, c.secret_key, c.token, c.method]))'
+    const b = spawnSync('python3', ['-c', py], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '', HOME: home, AWS_SHARED_CREDENTIALS_FILE: file, AWS_CONFIG_FILE: join(home, 'none') },
+    })
     t.equal(b.status, 0, b.stderr)
     const [ak, sk, tok, method] = JSON.parse(b.stdout) as string[]
     t.same([sk, tok, method], ['se/cr+et=', 'tok3600==', 'shared-credentials-file'], 'botocore reads the values unquoted')
@@ -300,18 +437,23 @@ t.test('separate processes updating different profiles lose nothing', async (t) 
   writeFileSync(file, '# shared by many updaters\n[keep]\nregion = eu-west-1\n')
   const names = Array.from({ length: 8 }, (_, i) => `p${i}`)
   const failures: string[] = []
-  await Promise.all(names.map(async (name) => {
-    for (let i = 0; i < 3; i++) {
-      const r = await spawnCli(['update', '--once', '--profile', name, '--role-session-name', name, ...s.args], { AWS_SHARED_CREDENTIALS_FILE: file })
-      if (r.code !== 0) failures.push(`${name}: ${r.stderr}`)
-    }
-  }))
+  await Promise.all(
+    names.map(async (name) => {
+      for (let i = 0; i < 3; i++) {
+        const r = await spawnCli(['update', '--once', '--profile', name, '--role-session-name', name, ...s.args], { AWS_SHARED_CREDENTIALS_FILE: file })
+        if (r.code !== 0) failures.push(`${name}: ${r.stderr}`)
+      }
+    }),
+  )
   t.same(failures, [], '24 processes, all exit 0')
   const text = readFileSync(file, 'utf8')
   t.ok(text.startsWith('# shared by many updaters\n[keep]\nregion = eu-west-1\n'), 'the existing content is kept')
   for (const name of names) {
     const id = last.get(name)
-    t.ok(text.includes(`[${name}]\naws_access_key_id = ${id}\naws_secret_access_key = secret-${id}\naws_session_token = token-${id}==\n`), `${name} has its latest keys`)
+    t.ok(
+      text.includes(`[${name}]\naws_access_key_id = ${id}\naws_secret_access_key = secret-${id}\naws_session_token = token-${id}==\n`),
+      `${name} has its latest keys`,
+    )
   }
   t.equal(text.match(/^\[/gm)?.length, names.length + 1, 'one section per profile')
   t.same(readdirSync(join(dir, 'aws')), ['credentials'], 'no lock or temp file left')
@@ -322,24 +464,44 @@ t.test('separate processes hammering one file: lock plus atomic replace lose not
   const dir = tmp(t)
   const worker = join(dir, 'worker.mjs')
   await build({
-    stdin: { contents: `import { writeProfile } from './update/run-update.ts'
+    stdin: {
+      contents: `import { writeProfile } from './update/run-update.ts'
 import { FileLocks } from './fs/lock.ts'
 import { randomBytes } from 'node:crypto'
 const locks = new FileLocks({ now: () => new Date(), random: Math.random, randomBytes })
 const withLock = (path, fn, opts) => locks.withLock(path, fn, opts)
 const [file, profile, n] = process.argv.slice(2)
 if (profile === '--hold') await withLock(file, async () => { console.log('held'); await new Promise((r) => setTimeout(r, Number(n))) }, { staleMs: 300 })
-else for (let i = 1; i <= Number(n); i++) await writeProfile(file, profile, { accessKeyId: 'ASIA' + i, secretAccessKey: profile, sessionToken: 'token' }, locks)`, resolveDir: new URL('../src', import.meta.url).pathname, loader: 'ts' },
-    bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: worker, logLevel: 'error',
+else for (let i = 1; i <= Number(n); i++) await writeProfile(file, profile, { accessKeyId: 'ASIA' + i, secretAccessKey: profile, sessionToken: 'token' }, locks)`,
+      resolveDir: new URL('../src', import.meta.url).pathname,
+      loader: 'ts',
+    },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outfile: worker,
+    logLevel: 'error',
   })
   const file = join(dir, 'credentials')
   const names = Array.from({ length: 6 }, (_, i) => `w${i}`)
-  const results = await Promise.all(names.map((name) => new Promise<string>((resolve) => {
-    execFile(process.execPath, [worker, file, name, '40'], { timeout: 60_000 }, (err, _out, stderr) => resolve(err === null ? '' : `${name}: ${stderr || err.message}`))
-  })))
+  const results = await Promise.all(
+    names.map(
+      (name) =>
+        new Promise<string>((resolve) => {
+          execFile(process.execPath, [worker, file, name, '40'], { timeout: 60_000 }, (err, _out, stderr) =>
+            resolve(err === null ? '' : `${name}: ${stderr || err.message}`),
+          )
+        }),
+    ),
+  )
   t.same(results.filter(Boolean), [], '6 processes x 40 writes, all succeed')
   const text = readFileSync(file, 'utf8')
-  t.same(names.filter((n) => !text.includes(`[${n}]\naws_access_key_id = ASIA40\naws_secret_access_key = ${n}\n`)), [], 'every profile holds its last write')
+  t.same(
+    names.filter((n) => !text.includes(`[${n}]\naws_access_key_id = ASIA40\naws_secret_access_key = ${n}\n`)),
+    [],
+    'every profile holds its last write',
+  )
   t.same(readdirSync(dir).sort(), ['credentials', 'worker.mjs'], 'no lock or temp file left')
 
   // A holder in another process that keeps the lock far past staleMs is not robbed: it touches the lock.
@@ -354,15 +516,22 @@ t.test('the built CLI refreshes until SIGTERM, then exits 0 at once', async (t) 
   const s = await startScenario('p256')
   t.teardown(s.close)
   const file = join(tmp(t), 'credentials')
-  const child = spawn(process.execPath, [BIN, 'update', '--profile', 'svc', ...s.args], { env: { PATH: process.env.PATH ?? '', AWS_SHARED_CREDENTIALS_FILE: file }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [BIN, 'update', '--profile', 'svc', ...s.args], {
+    env: { PATH: process.env.PATH ?? '', AWS_SHARED_CREDENTIALS_FILE: file },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   t.teardown(() => void (child.exitCode === null && child.kill('SIGKILL')))
   let stdout = ''
   let stderr = ''
-  child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
-  const waiting = new Promise<void>((resolve) => child.stderr.on('data', (c: Buffer) => {
-    stderr += c.toString()
-    if (/will be refreshed at/.test(stderr)) resolve()
-  }))
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString()
+  })
+  const waiting = new Promise<void>((resolve) =>
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString()
+      if (/will be refreshed at/.test(stderr)) resolve()
+    }),
+  )
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   await Promise.race([waiting, exited, new Promise((r) => setTimeout(r, 20_000))])
   t.match(stderr, /refreshed at (\S+)/, stderr)
@@ -387,11 +556,18 @@ t.test('a credentials file readable by others is kept as is, with a warning', as
   const log: string[] = []
   const code = await runUpdate({
     provider: async () => ({ ...C, expiresAt: new Date(Date.now() + 3_600_000) }),
-    file, profile: 'default', once: true, now: () => new Date(), random: () => 0, locks, log: (l) => log.push(l), signal: new AbortController().signal,
+    file,
+    profile: 'default',
+    once: true,
+    now: () => new Date(),
+    random: () => 0,
+    locks,
+    log: (l) => log.push(l),
+    signal: new AbortController().signal,
     sleep: async () => {},
   })
   t.equal(code, 0)
-  t.equal(statSync(file).mode & 0o777, 0o644, 'the mode is the user\'s choice')
+  t.equal(statSync(file).mode & 0o777, 0o644, "the mode is the user's choice")
   t.match(log.join('\n'), /warning: .*credentials is readable by others \(mode 644\).*chmod 600/)
 })
 
@@ -402,10 +578,16 @@ type FsPromises = typeof import('node:fs/promises')
 const realFs: FsPromises = await import('node:fs/promises')
 /** One simulated process's withLock: its own FileLocks (own queue), made on its first call with that call's pid, isAlive and sleep. */
 type LockCall = <T>(path: string, fn: () => Promise<T>, opts: LockOptions & Partial<LockDeps>) => Promise<T>
-const lockProcess = async (t: Tap & { mockImport<T>(m: string, mocks: Record<string, unknown>): Promise<T> }, fs: Partial<FsPromises> = {}): Promise<LockCall> => {
+const lockProcess = async (
+  t: Tap & { mockImport<T>(m: string, mocks: Record<string, unknown>): Promise<T> },
+  fs: Partial<FsPromises> = {},
+): Promise<LockCall> => {
   const mod = await t.mockImport<LockModule>('../src/fs/lock.js', { 'node:fs/promises': { ...realFs, ...fs } })
   let own: InstanceType<LockModule['FileLocks']> | undefined
-  return (path, fn, opts) => (own ??= new mod.FileLocks({ now: () => new Date(), ...realRandom, pid: opts.pid, isAlive: opts.isAlive, sleep: opts.sleep })).withLock(path, fn, opts)
+  return (path, fn, opts) => {
+    own ??= new mod.FileLocks({ now: () => new Date(), ...realRandom, pid: opts.pid, isAlive: opts.isAlive, sleep: opts.sleep })
+    return own.withLock(path, fn, opts)
+  }
 }
 const DEAD_PID = 999_999 // never alive: every instance is told so
 const isAlive = (pid: number): boolean => pid !== DEAD_PID
@@ -454,7 +636,13 @@ t.test('taking over a stale lock never removes a live lock (three processes inte
   const step = async (withLock: LockCall, name: string, pid: number): Promise<{ done: Promise<void> }> => {
     const progressed = signal()
     const done = withLock(file, body(name, progressed.fire), {
-      pid, isAlive, timeoutMs: 10_000, sleep: async (ms) => { progressed.fire(); await delay(ms) },
+      pid,
+      isAlive,
+      timeoutMs: 10_000,
+      sleep: async (ms) => {
+        progressed.fire()
+        await delay(ms)
+      },
     })
     await Promise.race([progressed.promise, done])
     return { done } // wrapped: an async function returning a promise would wait for it
@@ -464,15 +652,32 @@ t.test('taking over a stale lock never removes a live lock (three processes inte
   let bDone: Promise<void> = Promise.resolve()
   let cDone: Promise<void> = Promise.resolve()
   // A judges the dead process's lock stale; B takes it over first; C arrives while A has the lock file out of the way.
-  const a = await lockProcess(t, aroundFirstRemoval(lockPath,
-    async () => {
-      ;({ done: bDone } = await step(b, 'B', 1002))
-    },
-    async () => {
-      ;({ done: cDone } = await step(c, 'C', 1003))
-    }))
+  const a = await lockProcess(
+    t,
+    aroundFirstRemoval(
+      lockPath,
+      async () => {
+        ;({ done: bDone } = await step(b, 'B', 1002))
+      },
+      async () => {
+        ;({ done: cDone } = await step(c, 'C', 1003))
+      },
+    ),
+  )
   const aProgressed = signal()
-  const aDone = a(file, body('A', () => {}), { pid: 1001, isAlive, timeoutMs: 10_000, sleep: async (ms) => { aProgressed.fire(); await delay(ms) } })
+  const aDone = a(
+    file,
+    body('A', () => {}),
+    {
+      pid: 1001,
+      isAlive,
+      timeoutMs: 10_000,
+      sleep: async (ms) => {
+        aProgressed.fire()
+        await delay(ms)
+      },
+    },
+  )
   await Promise.race([aProgressed.promise, aDone])
   release.fire()
   await aDone
@@ -516,17 +721,45 @@ t.test('an empty stale lock is never confused with a new one still being written
     }) as FsPromises['open'],
   })
   let bDone: Promise<void> = Promise.resolve()
-  const a = await lockProcess(t, aroundFirstRemoval(lockPath, async () => {
-    const bSlept = signal()
-    bDone = b(file, body('B'), { pid: 1002, isAlive, timeoutMs: 10_000, sleep: async (ms) => { bSlept.fire(); await delay(ms) } })
-    await Promise.race([bCreated.promise, bSlept.promise, bDone])
-  }, async () => {
-    pauseB = false // B goes on once A got as far as it can: into the lock, or into its first backoff
-  }))
+  const a = await lockProcess(
+    t,
+    aroundFirstRemoval(
+      lockPath,
+      async () => {
+        const bSlept = signal()
+        bDone = b(file, body('B'), {
+          pid: 1002,
+          isAlive,
+          timeoutMs: 10_000,
+          sleep: async (ms) => {
+            bSlept.fire()
+            await delay(ms)
+          },
+        })
+        await Promise.race([bCreated.promise, bSlept.promise, bDone])
+      },
+      async () => {
+        pauseB = false // B goes on once A got as far as it can: into the lock, or into its first backoff
+      },
+    ),
+  )
   const bodyA = body('A')
-  const aDone = a(file, async () => { resumeB.fire(); await bodyA() }, {
-    pid: 1001, isAlive, timeoutMs: 10_000, sleep: async (ms) => { resumeB.fire(); await delay(ms) },
-  })
+  const aDone = a(
+    file,
+    async () => {
+      resumeB.fire()
+      await bodyA()
+    },
+    {
+      pid: 1001,
+      isAlive,
+      timeoutMs: 10_000,
+      sleep: async (ms) => {
+        resumeB.fire()
+        await delay(ms)
+      },
+    },
+  )
   await aDone
   await bDone // set by then: A's hook started B
   t.same(ran.slice().sort(), ['A', 'B'], 'both ran')
@@ -542,7 +775,9 @@ t.test('the guard of a takeover: a live one is waited for, one left by a dead pr
   writeFileSync(lockPath, `${dead}@${hostname()} 0123456789abcdef\n`)
   writeFileSync(`${lockPath}.break`, `${process.ppid}@${hostname()} 0123456789abcdef\n`)
   let err: unknown
-  await withLock(file, async () => t.fail('must not run'), { timeoutMs: 300 }).catch((e: unknown) => { err = e })
+  await withLock(file, async () => t.fail('must not run'), { timeoutMs: 300 }).catch((e: unknown) => {
+    err = e
+  })
   t.equal((err as IamraError).code, 'LOCK_TIMEOUT', 'a live process removing the stale lock is left to it')
   t.same(readdirSync(dir).sort(), ['credentials.lock', 'credentials.lock.break'], 'neither removed')
   writeFileSync(`${lockPath}.break`, `${dead}@${hostname()} 0123456789abcdef\n`)
@@ -557,7 +792,7 @@ t.test('the guard of a takeover: a live one is waited for, one left by a dead pr
   t.same(readdirSync(dir), [], 'no lock or guard left')
 })
 
-t.test('what killed processes leave beside a lock goes with the next taker; a live process\'s guard stays', async (t) => {
+t.test("what killed processes leave beside a lock goes with the next taker; a live process's guard stays", async (t) => {
   const dir = tmp(t)
   const file = join(dir, 'credentials')
   const lockPath = `${file}.lock`
@@ -568,10 +803,10 @@ t.test('what killed processes leave beside a lock goes with the next taker; a li
   writeFileSync(`${lockPath}.break.break.break.break`, tokenOf(dead))
   writeFileSync(`${lockPath}.break.${dead}.new`, tokenOf(dead))
   t.equal(await withLock(file, async () => 'ran', { timeoutMs: 5000 }), 'ran')
-  t.same(readdirSync(dir), [], 'the dead process\'s guards and pending file are gone')
+  t.same(readdirSync(dir), [], "the dead process's guards and pending file are gone")
   writeFileSync(`${lockPath}.break.break`, tokenOf(process.ppid))
   t.equal(await withLock(file, async () => 'ran', { timeoutMs: 5000 }), 'ran')
-  t.same(readdirSync(dir), ['credentials.lock.break.break'], 'a live process\'s guard is left to it')
+  t.same(readdirSync(dir), ['credentials.lock.break.break'], "a live process's guard is left to it")
   rmSync(`${lockPath}.break.break`)
   // Processes killed one after another while creating the lock: their pending files go even while it is held.
   writeFileSync(lockPath, tokenOf(process.ppid))
@@ -579,7 +814,9 @@ t.test('what killed processes leave beside a lock goes with the next taker; a li
   writeFileSync(`${lockPath}.break.${dead}.new`, tokenOf(dead))
   writeFileSync(`${lockPath}.${process.ppid}.new`, tokenOf(process.ppid))
   let err: unknown
-  await withLock(file, async () => t.fail('must not run'), { timeoutMs: 300 }).catch((e: unknown) => { err = e })
+  await withLock(file, async () => t.fail('must not run'), { timeoutMs: 300 }).catch((e: unknown) => {
+    err = e
+  })
   t.equal((err as IamraError).code, 'LOCK_TIMEOUT', 'the live holder keeps the lock')
-  t.same(readdirSync(dir).sort(), ['credentials.lock', `credentials.lock.${process.ppid}.new`], 'only the dead process\'s pending files are removed')
+  t.same(readdirSync(dir).sort(), ['credentials.lock', `credentials.lock.${process.ppid}.new`], "only the dead process's pending files are removed")
 })

@@ -23,7 +23,8 @@ export function buildAddon(arch) {
   const out = join(cacheDir, `pkcs11js-${pkcs11jsVersion()}-node-${NODE_VERSION}-${arch}.node`)
   if (existsSync(out)) return out
   const cross = arch !== process.arch
-  if (cross && !have(`${t.gnuTriplet}-g++`)) throw new Error(`package: building the ${arch} pkcs11js addon needs ${t.gnuTriplet}-g++ (apt install g++-${t.gnuTriplet})`)
+  if (cross && !have(`${t.gnuTriplet}-g++`))
+    throw new Error(`package: building the ${arch} pkcs11js addon needs ${t.gnuTriplet}-g++ (apt install g++-${t.gnuTriplet})`)
   step(`${arch}: compiling the pkcs11js addon${cross ? ' (cross)' : ''}`)
   const src = join(cacheDir, `pkcs11js-src-${arch}-${process.pid}`)
   rmSync(src, { recursive: true, force: true })
@@ -31,7 +32,11 @@ export function buildAddon(arch) {
   for (const f of ['binding.gyp', 'package.json', 'src', 'includes']) cpSync(join(root, 'node_modules/pkcs11js', f), join(src, f), { recursive: true })
   const env = { ...process.env, npm_config_nodedir: runtimeDir(arch) }
   if (cross) Object.assign(env, { CC: `${t.gnuTriplet}-gcc`, CXX: `${t.gnuTriplet}-g++`, LINK: `${t.gnuTriplet}-g++`, AR: `${t.gnuTriplet}-ar` })
-  run(process.execPath, [nodeGyp(), 'rebuild', `--arch=${arch}`, `--nodedir=${runtimeDir(arch)}`, '--jobs=2'], { cwd: src, env, purpose: `compiling pkcs11js for ${arch} (make, g++)` })
+  run(process.execPath, [nodeGyp(), 'rebuild', `--arch=${arch}`, `--nodedir=${runtimeDir(arch)}`, '--jobs=2'], {
+    cwd: src,
+    env,
+    purpose: `compiling pkcs11js for ${arch} (make, g++)`,
+  })
   const built = join(src, 'build/Release/pkcs11.node')
   run(cross ? `${t.gnuTriplet}-strip` : 'strip', ['--strip-unneeded', built])
   copyFileSync(built, out)

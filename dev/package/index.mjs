@@ -19,11 +19,23 @@ const started = Date.now()
 const digest = inputsDigest() // of the sources as they are when the build starts
 const arches = (process.env.IAMRA_PACKAGE_ARCHES ?? 'x64,arm64').split(',').filter((a) => a in targets)
 const only = new Set((process.env.IAMRA_PACKAGE_ONLY ?? 'sea,deb,oci').split(','))
-const gitTime = () => { try { return run('git', ['log', '-1', '--format=%ct'], { cwd: root }).trim() } catch { return '' } }
+const gitTime = () => {
+  try {
+    return run('git', ['log', '-1', '--format=%ct'], { cwd: root }).trim()
+  } catch {
+    return ''
+  }
+}
 const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? (gitTime() || Math.floor(Date.now() / 1000)))
 const created = new Date(epoch * 1000).toISOString().replace(/\.000Z$/, 'Z')
 const debDate = new Date(epoch * 1000).toUTCString().replace('GMT', '+0000')
-const revision = (() => { try { return run('git', ['rev-parse', 'HEAD'], { cwd: root }).trim() } catch { return undefined } })()
+const revision = (() => {
+  try {
+    return run('git', ['rev-parse', 'HEAD'], { cwd: root }).trim()
+  } catch {
+    return undefined
+  }
+})()
 
 const work = join(root, 'dist/package-work')
 rmSync(work, { recursive: true, force: true })
@@ -35,7 +47,10 @@ step('bundling the CLI: the credential-process path as the main script, the rest
 const { outfile, assets, assetDir, metafile } = await bundleCjs(work)
 const packages = bundledPackages(metafile)
 const artifacts = []
-const writeSbom = (name, json) => { writeFileSync(join(releaseDir, `${name}.cdx.json`), json); artifacts.push(`${name}.cdx.json`) }
+const writeSbom = (name, json) => {
+  writeFileSync(join(releaseDir, `${name}.cdx.json`), json)
+  artifacts.push(`${name}.cdx.json`)
+}
 
 for (const arch of arches) {
   const built = await buildSea(arch, outfile, work, assets, assetDir)
@@ -49,8 +64,15 @@ for (const arch of arches) {
   writeSbom(binName, sbom({ ...common, artifact: binName, artifactPath: join(releaseDir, binName) }))
   const nodeLicense = join(runtimeNode(arch), '../../LICENSE')
   if (only.has('deb')) {
-    const deb = buildDeb(arch, { binary: built, addon, nodeLicense, outDir: releaseDir, workDir: work, date: debDate,
-      sbomJson: sbom({ ...common, artifact: debName(arch) }) })
+    const deb = buildDeb(arch, {
+      binary: built,
+      addon,
+      nodeLicense,
+      outDir: releaseDir,
+      workDir: work,
+      date: debDate,
+      sbomJson: sbom({ ...common, artifact: debName(arch) }),
+    })
     artifacts.push(debName(arch))
     writeSbom(debName(arch), sbom({ ...common, artifact: debName(arch), artifactPath: deb.path }))
   }
@@ -61,9 +83,17 @@ for (const arch of arches) {
     writeSbom(ociName(arch), sbom({ ...common, artifact: ociName(arch), artifactPath: oci.path, libs: oci.libs, sysroot, caBundle: CA_BUNDLE }))
   }
 }
-writeFileSync(join(releaseDir, 'SHA256SUMS'), artifacts.sort().map((a) => `${sha256(join(releaseDir, a))}  ${a}\n`).join(''))
+writeFileSync(
+  join(releaseDir, 'SHA256SUMS'),
+  artifacts
+    .sort()
+    .map((a) => `${sha256(join(releaseDir, a))}  ${a}\n`)
+    .join(''),
+)
 // Only a complete release is recorded as made from these inputs (the tests expect every artifact).
 if (arches.length === 2 && ['sea', 'deb', 'oci'].every((p) => only.has(p))) writeFileSync(join(releaseDir, STAMP), digest)
 rmSync(work, { recursive: true, force: true })
-const sizes = readdirSync(releaseDir).map((f) => `  ${f}  ${(statSync(join(releaseDir, f)).size / 1e6).toFixed(1)} MB`).join('\n')
+const sizes = readdirSync(releaseDir)
+  .map((f) => `  ${f}  ${(statSync(join(releaseDir, f)).size / 1e6).toFixed(1)} MB`)
+  .join('\n')
 step(`dist/release/ in ${((Date.now() - started) / 1000).toFixed(0)} s:\n${sizes}`)

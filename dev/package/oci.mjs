@@ -40,7 +40,10 @@ export function buildOci(arch, { binary, addon, sysroot, outDir, workDir, create
   chmodSync(join(rootfs, 'tmp'), 0o1777)
 
   const store = join(workDir, 'buildah')
-  const b = (...args) => run('buildah', ['--root', join(store, 'root'), '--runroot', join(store, 'run'), '--storage-driver', 'vfs', ...args], { purpose: 'building the image (apt install buildah)' }).trim()
+  const b = (...args) =>
+    run('buildah', ['--root', join(store, 'root'), '--runroot', join(store, 'run'), '--storage-driver', 'vfs', ...args], {
+      purpose: 'building the image (apt install buildah)',
+    }).trim()
   step(`${arch}: ${ociName(arch)} (buildah from scratch)`)
   const ctr = b('from', '--arch', t.ociArch, '--os', 'linux', 'scratch')
   b('copy', ctr, rootfs, '/')
@@ -54,9 +57,27 @@ export function buildOci(arch, { binary, addon, sysroot, outDir, workDir, create
     'org.opencontainers.image.base.name': 'scratch',
     ...(revision ? { 'org.opencontainers.image.revision': revision } : {}),
   }
-  b('config', '--arch', t.ociArch, '--os', 'linux', '--user', '65532:65532', '--workingdir', '/home/nonroot',
-    '--env', 'HOME=/home/nonroot', '--env', `SSL_CERT_FILE=${CA_BUNDLE}`, '--entrypoint', '["/usr/bin/iamra"]', '--cmd', '["--help"]',
-    ...Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]), ctr)
+  b(
+    'config',
+    '--arch',
+    t.ociArch,
+    '--os',
+    'linux',
+    '--user',
+    '65532:65532',
+    '--workingdir',
+    '/home/nonroot',
+    '--env',
+    'HOME=/home/nonroot',
+    '--env',
+    `SSL_CERT_FILE=${CA_BUNDLE}`,
+    '--entrypoint',
+    '["/usr/bin/iamra"]',
+    '--cmd',
+    '["--help"]',
+    ...Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
+    ctr,
+  )
   const image = `localhost/iamra:${version}-${t.ociArch}`
   b('commit', '--format', 'oci', '--timestamp', String(Math.floor(Date.parse(created) / 1000)), ctr, image)
   b('rm', ctr)

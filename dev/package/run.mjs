@@ -4,7 +4,14 @@ import { execFileSync } from 'node:child_process'
 
 export function run(cmd, args, opts = {}) {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20, timeout: 10 * 60_000, killSignal: 'SIGKILL', ...opts })
+    return execFileSync(cmd, args, {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      maxBuffer: 64 << 20,
+      timeout: 10 * 60_000,
+      killSignal: 'SIGKILL',
+      ...opts,
+    })
   } catch (e) {
     if (e.code === 'ETIMEDOUT') throw new Error(`package: ${cmd} ${args.join(' ')} took longer than ${(opts.timeout ?? 600_000) / 1000} s`)
     if (e.code === 'ENOENT') throw new Error(`package: "${cmd}" is not installed (needed for: ${opts.purpose ?? args.join(' ')})`)

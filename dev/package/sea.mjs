@@ -41,13 +41,17 @@ export async function bundleCjs(outDir) {
     // createRequire(import.meta.url) then resolves next to the binary (sd-notify: not found there,
     // so the server falls back to the systemd-notify binary; see docs/install.md).
     banner: { js: 'var __iamraExecUrl = require("node:url").pathToFileURL(process.execPath).href;' },
-    plugins: [{
-      name: 'sea-addons',
-      setup(b) {
-        b.onResolve({ filter: /^\.\/addon\.js$/ }, (a) => a.importer.endsWith('src/pkcs11/context.ts') ? { path: join(here, 'sea-pkcs11js.cjs') } : undefined)
-        b.onResolve({ filter: /^\.\/build\/Release\/pkcs11\.node$/ }, () => ({ path: join(here, 'sea-pkcs11js-native.cjs') }))
+    plugins: [
+      {
+        name: 'sea-addons',
+        setup(b) {
+          b.onResolve({ filter: /^\.\/addon\.js$/ }, (a) =>
+            a.importer.endsWith('src/pkcs11/context.ts') ? { path: join(here, 'sea-pkcs11js.cjs') } : undefined,
+          )
+          b.onResolve({ filter: /^\.\/build\/Release\/pkcs11\.node$/ }, () => ({ path: join(here, 'sea-pkcs11js-native.cjs') }))
+        },
       },
-    }],
+    ],
     logLevel: 'error',
   })
   const outputs = result.metafile.outputs
@@ -75,7 +79,15 @@ export async function bundleCjs(outDir) {
   for (const [n, f] of byName) {
     const code = readFileSync(join(root, f), 'utf8')
     // ESM piece -> CommonJS body; `import()` of a piece becomes a require() of it, which the loader resolves.
-    const cjs = await transform(code, { format: 'cjs', platform: 'node', target: 'node24', minifySyntax: true, minifyWhitespace: true, supported: { 'dynamic-import': false }, logLevel: 'error' })
+    const cjs = await transform(code, {
+      format: 'cjs',
+      platform: 'node',
+      target: 'node24',
+      minifySyntax: true,
+      minifyWhitespace: true,
+      supported: { 'dynamic-import': false },
+      logLevel: 'error',
+    })
     pieces[n] = cjs.code
   }
   const assetDir = join(outDir, 'assets')
@@ -94,7 +106,9 @@ export async function bundleCjs(outDir) {
   const loader = readFileSync(join(here, 'sea-loader.cjs'), 'utf8')
   const outfile = join(outDir, 'iamra-sea.cjs')
   // Outside a SEA (the training run, profiling under the plain runtime) the assets are files in ./assets.
-  writeFileSync(outfile, `'use strict';
+  writeFileSync(
+    outfile,
+    `'use strict';
 const iamraLoad = ((module) => { ${loader}\n; return module.exports })({ exports: {} });
 const sea = require('node:sea');
 iamraLoad(require, sea.isSea()
@@ -102,7 +116,8 @@ iamraLoad(require, sea.isSea()
     : text ? sea.getAsset(${JSON.stringify(ASSET_PREFIX)} + name, 'utf8') : new Uint8Array(sea.getRawAsset(${JSON.stringify(ASSET_PREFIX)} + name))
   : (name, text) => { const file = require('node:path').join(require('node:path').dirname(process.argv[1]), 'assets', name); return require('node:fs').existsSync(file) ? require('node:fs').readFileSync(file, text ? 'utf8' : undefined) : undefined },
   'main.js');
-`)
+`,
+  )
   return { outfile, assets, assetDir, metafile: result.metafile }
 }
 
@@ -135,10 +150,28 @@ export async function trainHotCache(arch, assetDir, dir) {
   const out = join(dir, 'hot.cache')
   try {
     const { cmd, pre } = runtimeCommand(arch)
-    const args = [...pre, join(here, 'sea-train.cjs'), assetDir, out, 'credential-process', '--certificate', join(work, 'c.pem'), '--private-key', join(work, 'k.pem'),
-      '--trust-anchor-arn', 'arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/0b3f6a2e-7c41-4d8e-9a15-3e2f6b8c9d01',
-      '--profile-arn', 'arn:aws:rolesanywhere:us-east-1:123456789012:profile/6f1c2d3e-4a5b-4c6d-8e7f-901a2b3c4d5e',
-      '--role-arn', 'arn:aws:iam::123456789012:role/training', '--endpoint', fake.url, '--cache', '--cache-dir', join(work, 'cache')]
+    const args = [
+      ...pre,
+      join(here, 'sea-train.cjs'),
+      assetDir,
+      out,
+      'credential-process',
+      '--certificate',
+      join(work, 'c.pem'),
+      '--private-key',
+      join(work, 'k.pem'),
+      '--trust-anchor-arn',
+      'arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/0b3f6a2e-7c41-4d8e-9a15-3e2f6b8c9d01',
+      '--profile-arn',
+      'arn:aws:rolesanywhere:us-east-1:123456789012:profile/6f1c2d3e-4a5b-4c6d-8e7f-901a2b3c4d5e',
+      '--role-arn',
+      'arn:aws:iam::123456789012:role/training',
+      '--endpoint',
+      fake.url,
+      '--cache',
+      '--cache-dir',
+      join(work, 'cache'),
+    ]
     const { code, stderr } = await new Promise((resolve, reject) => {
       const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: work } })
       let err = ''
@@ -146,7 +179,10 @@ export async function trainHotCache(arch, assetDir, dir) {
       child.on('error', reject)
       child.on('exit', (c) => resolve({ code: c, stderr: err }))
     })
-    if (code !== 0 || fake.calls.length !== 1) throw new Error(`package: the ${arch} training run of credential-process failed (exit ${code}, ${fake.calls.length} CreateSession calls): ${stderr.trim()}`)
+    if (code !== 0 || fake.calls.length !== 1)
+      throw new Error(
+        `package: the ${arch} training run of credential-process failed (exit ${code}, ${fake.calls.length} CreateSession calls): ${stderr.trim()}`,
+      )
   } finally {
     await fake.close()
     rmSync(work, { recursive: true, force: true })
@@ -169,10 +205,19 @@ export async function buildSea(arch, bundle, workDir, assets = {}, assetDir = un
   // `--env-file` anywhere on the command line (ours, credential-process --env-file, among them) and
   // applies its NODE_OPTIONS; execArgvExtension 'none' also ignores NODE_OPTIONS from the environment,
   // so nothing outside the binary steers the runtime of a credentials helper.
-  writeFileSync(config, JSON.stringify({
-    main: bundle, output: blob, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: true,
-    execArgv: ['--'], execArgvExtension: 'none', assets,
-  }))
+  writeFileSync(
+    config,
+    JSON.stringify({
+      main: bundle,
+      output: blob,
+      disableExperimentalSEAWarning: true,
+      useSnapshot: false,
+      useCodeCache: true,
+      execArgv: ['--'],
+      execArgvExtension: 'none',
+      assets,
+    }),
+  )
   step(`${arch}: SEA blob with code cache, made by node ${arch}${arch === process.arch ? '' : ' under qemu-aarch64-static'}`)
   const { cmd, pre } = runtimeCommand(arch)
   run(cmd, [...pre, '--experimental-sea-config', config], { cwd: dir, purpose: `running the ${arch} runtime to make the SEA blob` })
@@ -180,8 +225,9 @@ export async function buildSea(arch, bundle, workDir, assets = {}, assetDir = un
   copyFileSync(runtimeNode(arch), out)
   chmodSync(out, 0o755)
   // Debug info is most of the binary's size; the SEA fuse and the code survive stripping.
-  run(arch === process.arch ? 'strip' : `${t.gnuTriplet}-strip`, ['--strip-all', out], { purpose: `stripping the ${arch} runtime (binutils${arch === process.arch ? '' : `-${t.gnuTriplet}`})` })
+  run(arch === process.arch ? 'strip' : `${t.gnuTriplet}-strip`, ['--strip-all', out], {
+    purpose: `stripping the ${arch} runtime (binutils${arch === process.arch ? '' : `-${t.gnuTriplet}`})`,
+  })
   run(process.execPath, [join(root, 'node_modules/postject/dist/cli.js'), out, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE], { purpose: 'postject' })
   return out
 }
-

@@ -11,11 +11,16 @@ export const DEBIAN_MIRROR = process.env.IAMRA_DEBIAN_MIRROR ?? 'http://deb.debi
 export function arm64Sysroot() {
   const dir = join(cacheDir, 'debian-bookworm-arm64-minbase-foreign')
   if (existsSync(join(dir, 'lib/ld-linux-aarch64.so.1'))) return dir
-  if (process.getuid?.() !== 0) throw new Error('package: making the arm64 Debian root needs root (debootstrap); run npm run package as root once, or set IAMRA_PACKAGE_CACHE to a cache that has it')
+  if (process.getuid?.() !== 0)
+    throw new Error(
+      'package: making the arm64 Debian root needs root (debootstrap); run npm run package as root once, or set IAMRA_PACKAGE_CACHE to a cache that has it',
+    )
   step('arm64: Debian 12 root for qemu-aarch64-static (debootstrap --foreign, once)')
   const tmp = `${dir}.tmp-${process.pid}`
   rmSync(tmp, { recursive: true, force: true })
-  run('debootstrap', ['--foreign', '--arch=arm64', '--variant=minbase', 'bookworm', tmp, DEBIAN_MIRROR], { purpose: 'the arm64 Debian root (apt install debootstrap)' })
+  run('debootstrap', ['--foreign', '--arch=arm64', '--variant=minbase', 'bookworm', tmp, DEBIAN_MIRROR], {
+    purpose: 'the arm64 Debian root (apt install debootstrap)',
+  })
   rmSync(dir, { recursive: true, force: true })
   renameSync(tmp, dir)
   return dir

@@ -76,11 +76,15 @@ function serialiseEntry(b: Binding): Record<string, unknown> {
 export function serialiseBinding(b: Binding): string {
   const previous = b.previous ?? []
   if (previous.length > MAX_PREVIOUS) throw new Error(`at most ${MAX_PREVIOUS} previous entries`)
-  const json = JSON.stringify({
-    name: b.name,
-    ...serialiseEntry(b),
-    ...(previous.length === 0 ? {} : { previous: previous.map(serialiseEntry) }),
-  }, null, 2)
+  const json = JSON.stringify(
+    {
+      name: b.name,
+      ...serialiseEntry(b),
+      ...(previous.length === 0 ? {} : { previous: previous.map(serialiseEntry) }),
+    },
+    null,
+    2,
+  )
   return `${json}\n`
 }
 
@@ -145,7 +149,10 @@ export function parseSource(o: Record<string, unknown>, name: string, at: string
     ...(typeof req.roleSessionName === 'string' && req.roleSessionName !== '' ? { roleSessionName: req.roleSessionName } : {}),
   }
   return {
-    name, certificateFiles, privateKeyFile, request,
+    name,
+    certificateFiles,
+    privateKeyFile,
+    request,
     intermediatesFiles: strings(o.intermediates_files) ?? [],
     region: typeof o.region === 'string' ? o.region : undefined,
     endpoint: typeof o.endpoint === 'string' ? o.endpoint : undefined,

@@ -6,7 +6,12 @@ import type { Env } from '../runtime.js'
 export function configurationDirectory(flag: string | undefined, env: Env): string {
   const dir = flag ?? env.RUNTIME_DIRECTORY?.split(':')[0]
   if (dir === undefined || dir === '') {
-    return fail('CONFIG_DIRECTORY_MISSING', (name) => `no configuration directory: give one with ${name('configurationDirectory')} or run under systemd with RuntimeDirectory= (which sets $RUNTIME_DIRECTORY)`, { field: 'configurationDirectory' })
+    return fail(
+      'CONFIG_DIRECTORY_MISSING',
+      (name) =>
+        `no configuration directory: give one with ${name('configurationDirectory')} or run under systemd with RuntimeDirectory= (which sets $RUNTIME_DIRECTORY)`,
+      { field: 'configurationDirectory' },
+    )
   }
   return dir
 }

@@ -11,7 +11,8 @@ import { ENV_SAFE_CHARACTERS, isEnvSafe } from './modes.js'
 const HTTP_HOSTS = new Set(['localhost', '[::1]', '169.254.170.2', '169.254.170.23', '[fd00:ec2::23]'])
 const LOOPBACK_V4 = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/
 
-export const ALLOWED_FORMS = 'http://127.0.0.1:PORT (any 127.x.x.x), http://[::1]:PORT, http://localhost:PORT, http://169.254.170.2, http://169.254.170.23, http://[fd00:ec2::23], or https://ANY-HOST'
+export const ALLOWED_FORMS =
+  'http://127.0.0.1:PORT (any 127.x.x.x), http://[::1]:PORT, http://localhost:PORT, http://169.254.170.2, http://169.254.170.23, http://[fd00:ec2::23], or https://ANY-HOST'
 
 /** True when the SDKs will call this URL with a token. */
 export function sdksAccept(url: URL): boolean {
@@ -33,10 +34,16 @@ export function parseConsumerUrl(value: string, force: boolean): URL {
   // The URL goes into the env file as it is: only characters that systemd, docker and a shell read alike.
   const written = url.origin + url.pathname
   if (!isEnvSafe(written)) {
-    throw new IamraError('USAGE', `--url ${shown(written)} holds characters an env file cannot carry safely; use only ${ENV_SAFE_CHARACTERS} (percent-encode the rest)`)
+    throw new IamraError(
+      'USAGE',
+      `--url ${shown(written)} holds characters an env file cannot carry safely; use only ${ENV_SAFE_CHARACTERS} (percent-encode the rest)`,
+    )
   }
   if (!sdksAccept(url) && !force) {
-    throw new IamraError('USAGE', `--url ${url.origin}: the AWS SDKs send a token over plain http only to ${ALLOWED_FORMS}; they would refuse this URL. Use one of these forms, or --force if you know your clients accept it`)
+    throw new IamraError(
+      'USAGE',
+      `--url ${url.origin}: the AWS SDKs send a token over plain http only to ${ALLOWED_FORMS}; they would refuse this URL. Use one of these forms, or --force if you know your clients accept it`,
+    )
   }
   return url
 }

@@ -9,7 +9,11 @@ import { join } from 'node:path'
 import { IamraError } from '../errors.js'
 
 /** bindings/ and env/ private to the owner; tokens/ traversable for consumers' groups. */
-const SUBDIRECTORIES = [['bindings', 0o700], ['env', 0o700], ['tokens', 0o711]] as const
+const SUBDIRECTORIES = [
+  ['bindings', 0o700],
+  ['env', 0o700],
+  ['tokens', 0o711],
+] as const
 
 const DIRECTORY_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW
 
@@ -81,24 +85,31 @@ function checkOwner(dir: string, path: string, st: Stats): void {
   const uid = process.getuid?.()
   // Root may write anywhere (and the server then cannot read what it wrote: see docs/server.md).
   if (uid !== undefined && uid !== 0 && st.uid !== uid) {
-    throw new IamraError('CONFIG_DIRECTORY_UNUSABLE', `${path} belongs to uid ${st.uid}: bind as the user that owns ${dir} (the server trusts only its own or root's files)`)
+    throw new IamraError(
+      'CONFIG_DIRECTORY_UNUSABLE',
+      `${path} belongs to uid ${st.uid}: bind as the user that owns ${dir} (the server trusts only its own or root's files)`,
+    )
   }
 }
 
 function symlink(path: string): IamraError {
-  return new IamraError('CONFIG_DIRECTORY_UNUSABLE', `${path} is a symbolic link, which bind never makes: someone else has written here; remove it and check the directory before binding again`)
+  return new IamraError(
+    'CONFIG_DIRECTORY_UNUSABLE',
+    `${path} is a symbolic link, which bind never makes: someone else has written here; remove it and check the directory before binding again`,
+  )
 }
 
 function unusable(dir: string, path: string, e: unknown, what: string): IamraError {
   const code = (e as NodeJS.ErrnoException).code
-  const why = code === 'EACCES' || code === 'EPERM'
-    ? `permission denied: run bind as the user that owns ${dir} (the server's user), or choose another --configuration-directory`
-    : code === 'ELOOP'
-      ? 'it is a symbolic link, which bind never makes: someone else has written here; remove it and check the directory before binding again'
-      : code === 'ENOTDIR' || code === 'EEXIST'
-        ? 'it, or a directory above it, is not a directory'
-        : code === 'EROFS'
-          ? 'read-only file system'
-          : `error ${code ?? String(e)}`
+  const why =
+    code === 'EACCES' || code === 'EPERM'
+      ? `permission denied: run bind as the user that owns ${dir} (the server's user), or choose another --configuration-directory`
+      : code === 'ELOOP'
+        ? 'it is a symbolic link, which bind never makes: someone else has written here; remove it and check the directory before binding again'
+        : code === 'ENOTDIR' || code === 'EEXIST'
+          ? 'it, or a directory above it, is not a directory'
+          : code === 'EROFS'
+            ? 'read-only file system'
+            : `error ${code ?? String(e)}`
   return new IamraError('CONFIG_DIRECTORY_UNUSABLE', `${what} ${path}: ${why}`, { cause: e })
 }

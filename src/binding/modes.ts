@@ -52,15 +52,24 @@ export function envFor(input: EnvInput): Array<[string, string]> {
   const header = input.token
   switch (input.mode) {
     case 'ecs-full':
-      return [['AWS_CONTAINER_AUTHORIZATION_TOKEN', header], ['AWS_CONTAINER_CREDENTIALS_FULL_URI', base + CREDENTIALS_PATH]]
+      return [
+        ['AWS_CONTAINER_AUTHORIZATION_TOKEN', header],
+        ['AWS_CONTAINER_CREDENTIALS_FULL_URI', base + CREDENTIALS_PATH],
+      ]
     case 'ecs-full-query':
       return [['AWS_CONTAINER_CREDENTIALS_FULL_URI', base + CREDENTIALS_PATH + query]]
     case 'ecs-relative':
-      return [['AWS_CONTAINER_AUTHORIZATION_TOKEN', header], ['AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', CREDENTIALS_PATH]]
+      return [
+        ['AWS_CONTAINER_AUTHORIZATION_TOKEN', header],
+        ['AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', CREDENTIALS_PATH],
+      ]
     case 'ecs-relative-query':
       return [['AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', CREDENTIALS_PATH + query]]
     case 'ecs-full-token-file':
-      return [['AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE', input.tokenFile], ['AWS_CONTAINER_CREDENTIALS_FULL_URI', base + CREDENTIALS_PATH]]
+      return [
+        ['AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE', input.tokenFile],
+        ['AWS_CONTAINER_CREDENTIALS_FULL_URI', base + CREDENTIALS_PATH],
+      ]
   }
 }
 
@@ -82,9 +91,11 @@ export function isEnvSafe(value: string): boolean {
  * isEnvSafe; anything else is refused rather than quoted, since no quoting reads the same in all three.
  */
 export function renderEnvFile(vars: ReadonlyArray<readonly [string, string]>): string {
-  return vars.map(([k, v]) => {
-    // The value is not shown: in the env file it sits beside a token.
-    if (!isEnvSafe(v)) throw new IamraError('USAGE', `${k} would hold characters an env file cannot carry safely; only ${ENV_SAFE_CHARACTERS} are written`)
-    return `${k}=${v}\n`
-  }).join('')
+  return vars
+    .map(([k, v]) => {
+      // The value is not shown: in the env file it sits beside a token.
+      if (!isEnvSafe(v)) throw new IamraError('USAGE', `${k} would hold characters an env file cannot carry safely; only ${ENV_SAFE_CHARACTERS} are written`)
+      return `${k}=${v}\n`
+    })
+    .join('')
 }

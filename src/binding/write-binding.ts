@@ -88,7 +88,13 @@ async function replaceFiles(paths: BindingPaths, input: WriteBindingInput, deps:
   }
 }
 
-async function prepareFiles(paths: BindingPaths, input: WriteBindingInput, live: readonly Binding[], env: Stats | undefined, deps: BindingStoreDeps): Promise<PreparedFiles> {
+async function prepareFiles(
+  paths: BindingPaths,
+  input: WriteBindingInput,
+  live: readonly Binding[],
+  env: Stats | undefined,
+  deps: BindingStoreDeps,
+): Promise<PreparedFiles> {
   const all: PreparedWrite[] = []
   // Random temp names: the binding file is prepared twice (with and without `previous`).
   const prepare = async (path: string, data: string, opts: { mode: number; uid?: number; gid?: number }): Promise<PreparedWrite> => {
@@ -126,7 +132,9 @@ async function liveEntries(paths: BindingPaths, name: string): Promise<Binding[]
     return [] // an unreadable binding opens nothing: there is nothing to keep
   }
   const secrets = await consumerSecrets({ name, env: paths.env, token: paths.token })
-  return bindingEntries(current).filter((e) => secrets.some((s) => secretMatches(s, e.secretHash))).slice(0, 2)
+  return bindingEntries(current)
+    .filter((e) => secrets.some((s) => secretMatches(s, e.secretHash)))
+    .slice(0, 2)
 }
 
 /** Keeps a file's owner and group where this process may give them (root, or its own uid and one of its groups). */

@@ -76,7 +76,8 @@ export class Memoizer<T> {
       }
       if (isValid(lifetime, t)) return this.#refreshOrHeld(v, t)
     }
-    if (this.#inflight === undefined && this.#init.policy.repeatFailureWhenEmpty && this.#failedRecently(t, this.#emptyInterval())) return Promise.reject(this.#failure())
+    if (this.#inflight === undefined && this.#init.policy.repeatFailureWhenEmpty && this.#failedRecently(t, this.#emptyInterval()))
+      return Promise.reject(this.#failure())
     this.#emit({ type: 'miss' })
     return this.#refresh(false)
   }
@@ -89,7 +90,12 @@ export class Memoizer<T> {
 
   /** Nothing valid held, nothing running or scheduled, no recent failure to remember: may be dropped. */
   disposable(now: number): boolean {
-    return this.#inflight === undefined && this.#timer === undefined && this.held(now) === undefined && now - this.#lastFailureAt > this.#init.policy.minFailureIntervalMs
+    return (
+      this.#inflight === undefined &&
+      this.#timer === undefined &&
+      this.held(now) === undefined &&
+      now - this.#lastFailureAt > this.#init.policy.minFailureIntervalMs
+    )
   }
 
   /** Stops the background timer for good. */
@@ -111,9 +117,15 @@ export class Memoizer<T> {
     const setTimer = policy.maxRefreshWaitMs === NEVER ? undefined : clock.setTimer
     let timer: unknown
     try {
-      const fresh = setTimer === undefined
-        ? await refreshing
-        : await Promise.race([refreshing, new Promise<undefined>((resolve) => { timer = setTimer(() => resolve(undefined), policy.maxRefreshWaitMs) })])
+      const fresh =
+        setTimer === undefined
+          ? await refreshing
+          : await Promise.race([
+              refreshing,
+              new Promise<undefined>((resolve) => {
+                timer = setTimer(() => resolve(undefined), policy.maxRefreshWaitMs)
+              }),
+            ])
       if (fresh !== undefined) return fresh
     } catch {
       // failed: fall back below
@@ -150,7 +162,10 @@ export class Memoizer<T> {
   /** What a caller gets when nothing valid is left: the last failure, or a timeout while a refresh hangs. */
   #failure(): unknown {
     if (this.#inflight === undefined && this.#lastError !== undefined) return this.#lastError
-    return new IamraError('UPSTREAM_TIMEOUT', `CreateSession did not finish within ${this.#init.policy.maxRefreshWaitMs} ms and the cached credentials have expired; retry shortly`)
+    return new IamraError(
+      'UPSTREAM_TIMEOUT',
+      `CreateSession did not finish within ${this.#init.policy.maxRefreshWaitMs} ms and the cached credentials have expired; retry shortly`,
+    )
   }
 
   #refresh(background: boolean): Promise<T> {

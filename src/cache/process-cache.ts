@@ -68,23 +68,31 @@ export async function cachedAcrossProcesses(init: ProcessCacheInit, fetch: () =>
     init.debug?.(`cache hit ${file}`)
     return fresh
   }
-  return init.locks.withLock(file, async () => {
-    const again = await readFresh(file, init.now().getTime(), window)
-    if (again !== undefined) {
-      init.debug?.(`cache filled by another process while waiting: ${file}`)
-      return again
-    }
-    const creds = await fetch()
-    const body: CachedFile = {
-      accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey, sessionToken: creds.sessionToken,
-      expiration: creds.expiresAt.toISOString(), roleArn: creds.roleArn, fetchedAt: init.now().getTime(),
-    }
-    await writeFileAtomic(file, JSON.stringify(body), { mode: 0o600, preserve: false, underLock: true }).catch((e: unknown) => {
-      throw unwritable(file, 'write the cache file', e)
-    })
-    init.debug?.(`cache written ${file}`)
-    return creds
-  }, { timeoutMs: 60_000 })
+  return init.locks.withLock(
+    file,
+    async () => {
+      const again = await readFresh(file, init.now().getTime(), window)
+      if (again !== undefined) {
+        init.debug?.(`cache filled by another process while waiting: ${file}`)
+        return again
+      }
+      const creds = await fetch()
+      const body: CachedFile = {
+        accessKeyId: creds.accessKeyId,
+        secretAccessKey: creds.secretAccessKey,
+        sessionToken: creds.sessionToken,
+        expiration: creds.expiresAt.toISOString(),
+        roleArn: creds.roleArn,
+        fetchedAt: init.now().getTime(),
+      }
+      await writeFileAtomic(file, JSON.stringify(body), { mode: 0o600, preserve: false, underLock: true }).catch((e: unknown) => {
+        throw unwritable(file, 'write the cache file', e)
+      })
+      init.debug?.(`cache written ${file}`)
+      return creds
+    },
+    { timeoutMs: 60_000 },
+  )
 }
 
 async function readFresh(file: string, now: number, window: number): Promise<SessionCredentials | undefined> {
@@ -95,10 +103,23 @@ async function readFresh(file: string, now: number, window: number): Promise<Ses
   } catch {
     return undefined // missing or damaged: fetch and overwrite
   }
-  if (typeof c.accessKeyId !== 'string' || typeof c.secretAccessKey !== 'string' || typeof c.sessionToken !== 'string' || typeof c.expiration !== 'string') return undefined
+  if (typeof c.accessKeyId !== 'string' || typeof c.secretAccessKey !== 'string' || typeof c.sessionToken !== 'string' || typeof c.expiration !== 'string')
+    return undefined
   const expiresAt = new Date(c.expiration)
-  if (Number.isNaN(expiresAt.getTime()) || !isFresh(window, { fetchedAt: typeof c.fetchedAt === 'number' ? c.fetchedAt : 0, expiresAt: expiresAt.getTime() }, now)) return undefined
-  return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: expiresAt, expiresAt, roleArn: c.roleArn ?? '', assumedRoleArn: undefined }
+  if (
+    Number.isNaN(expiresAt.getTime()) ||
+    !isFresh(window, { fetchedAt: typeof c.fetchedAt === 'number' ? c.fetchedAt : 0, expiresAt: expiresAt.getTime() }, now)
+  )
+    return undefined
+  return {
+    accessKeyId: c.accessKeyId,
+    secretAccessKey: c.secretAccessKey,
+    sessionToken: c.sessionToken,
+    expiration: expiresAt,
+    expiresAt,
+    roleArn: c.roleArn ?? '',
+    assumedRoleArn: undefined,
+  }
 }
 
 /**
@@ -112,12 +133,25 @@ function ensurePrivateDirectory(dir: string): void {
     st = statSync(dir)
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
-    if (code === 'EEXIST' || code === 'ENOTDIR') throw new IamraError('FILE_UNWRITABLE', (name) => `the cache directory ${dir} (or a part of its path) is not a directory; give another with ${name('cacheDirectory')}`, { cause: e, field: 'cacheDirectory' })
+    if (code === 'EEXIST' || code === 'ENOTDIR')
+      throw new IamraError(
+        'FILE_UNWRITABLE',
+        (name) => `the cache directory ${dir} (or a part of its path) is not a directory; give another with ${name('cacheDirectory')}`,
+        { cause: e, field: 'cacheDirectory' },
+      )
     throw unwritable(dir, 'create the cache directory', e)
   }
-  if (!st.isDirectory()) throw new IamraError('FILE_UNWRITABLE', (name) => `the cache directory ${dir} is not a directory; give another with ${name('cacheDirectory')}`, { field: 'cacheDirectory' })
+  if (!st.isDirectory())
+    throw new IamraError('FILE_UNWRITABLE', (name) => `the cache directory ${dir} is not a directory; give another with ${name('cacheDirectory')}`, {
+      field: 'cacheDirectory',
+    })
   const uid = process.getuid?.()
-  if (uid !== undefined && st.uid !== uid) throw new IamraError('FILE_UNWRITABLE', (name) => `the cache directory ${dir} belongs to another user (uid ${st.uid}); give your own with ${name('cacheDirectory')}`, { field: 'cacheDirectory' })
+  if (uid !== undefined && st.uid !== uid)
+    throw new IamraError(
+      'FILE_UNWRITABLE',
+      (name) => `the cache directory ${dir} belongs to another user (uid ${st.uid}); give your own with ${name('cacheDirectory')}`,
+      { field: 'cacheDirectory' },
+    )
   if ((st.mode & 0o077) !== 0) {
     try {
       chmodSync(dir, 0o700)

@@ -59,7 +59,14 @@ export const SERVICE_POLICY: RefreshPolicy = {
  * every call tries again; the caller waits for the refresh (the provider has its own timeout).
  */
 export function libraryPolicy(refreshWindowMs: number = SDK_REFRESH_WINDOW_MS): RefreshPolicy {
-  return { refreshWindowMs, minFailureIntervalMs: 10_000, minFailureIntervalEmptyMs: 0, repeatFailureWhenEmpty: false, maxRefreshWaitMs: Number.POSITIVE_INFINITY, jitterMs: 0 }
+  return {
+    refreshWindowMs,
+    minFailureIntervalMs: 10_000,
+    minFailureIntervalEmptyMs: 0,
+    repeatFailureWhenEmpty: false,
+    maxRefreshWaitMs: Number.POSITIVE_INFINITY,
+    jitterMs: 0,
+  }
 }
 
 /** When the credentials were obtained and when they expire, epoch milliseconds. */

@@ -12,6 +12,9 @@ export function refuseKeyMaterialInArgv(command: string, args: readonly string[]
     const [flag, value] = eq !== null ? [eq[1], eq[2] ?? ''] : [/^--?[A-Za-z]/.test(args[i - 1] ?? '') ? args[i - 1] : undefined, arg]
     if (!looksLikeKeyMaterial(value, { secretFlag: /password|pin|token|secret/i.test(flag ?? '') })) continue
     const where = flag === undefined ? `argument ${i + 1}` : `the value of ${flag}`
-    throw new IamraError('USAGE', `${command}: ${where} looks like the contents of a key or certificate, not a file name (not shown here). Give a file path, or env:NAME to read it from the environment variable NAME (see docs/ci.md)`)
+    throw new IamraError(
+      'USAGE',
+      `${command}: ${where} looks like the contents of a key or certificate, not a file name (not shown here). Give a file path, or env:NAME to read it from the environment variable NAME (see docs/ci.md)`,
+    )
   }
 }

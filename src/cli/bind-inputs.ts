@@ -15,20 +15,27 @@ import { resolve } from 'node:path'
  */
 export function identityPath(value: string, flag: string): string {
   if (value.startsWith('env:')) {
-    throw new IamraError('USAGE', `${flag} env:…: bind cannot take a certificate or key from its environment, since the server reads them itself on every refresh and cannot see bind's environment; give a file the server can read, or a pkcs11: URI`)
+    throw new IamraError(
+      'USAGE',
+      `${flag} env:…: bind cannot take a certificate or key from its environment, since the server reads them itself on every refresh and cannot see bind's environment; give a file the server can read, or a pkcs11: URI`,
+    )
   }
   return isPkcs11Uri(value) || /^handle:/i.test(value) ? value : resolve(value)
 }
 
 /** A TPM key's password source for the server: a file, or none; never the password itself. */
-export function tpmOptions(a: { readonly 'tpm-key-password-file'?: string; readonly 'tpm-key-password'?: string; readonly 'no-tpm-key-password'?: boolean }): { tpmKeyPasswordFile?: string; noTpmKeyPassword?: true } {
+export function tpmOptions(a: { readonly 'tpm-key-password-file'?: string; readonly 'tpm-key-password'?: string; readonly 'no-tpm-key-password'?: boolean }): {
+  tpmKeyPasswordFile?: string
+  noTpmKeyPassword?: true
+} {
   const file = a['tpm-key-password-file']
   if (a['tpm-key-password'] !== undefined) {
     throw new IamraError('USAGE', 'a binding must not hold a TPM key password: use --tpm-key-password-file /path/to/file (or --no-tpm-key-password)')
   }
   const none = a['no-tpm-key-password'] === true
   if (file !== undefined && none) throw new IamraError('USAGE', '--tpm-key-password-file cannot be combined with --no-tpm-key-password')
-  if (file !== undefined && !String(file).startsWith('/')) throw new IamraError('USAGE', '--tpm-key-password-file must be an absolute path (the server reads it)')
+  if (file !== undefined && !String(file).startsWith('/'))
+    throw new IamraError('USAGE', '--tpm-key-password-file must be an absolute path (the server reads it)')
   return { ...(file === undefined ? {} : { tpmKeyPasswordFile: String(file) }), ...(none ? { noTpmKeyPassword: true as const } : {}) }
 }
 

@@ -36,10 +36,17 @@ export interface FlagSpec {
 
 export type FlagTable = Readonly<Record<string, FlagSpec>>
 
-type ValueOf<S extends FlagSpec> = S['type'] extends 'boolean' ? boolean
-  : S['type'] extends 'integer' | 'number' ? number
-    : S['type'] extends 'choice' ? (S['choices'] extends readonly (infer C)[] ? C : string)
-    : S['multiple'] extends true ? string[] : string
+type ValueOf<S extends FlagSpec> = S['type'] extends 'boolean'
+  ? boolean
+  : S['type'] extends 'integer' | 'number'
+    ? number
+    : S['type'] extends 'choice'
+      ? S['choices'] extends readonly (infer C)[]
+        ? C
+        : string
+      : S['multiple'] extends true
+        ? string[]
+        : string
 
 export type ParsedFlags<T extends FlagTable> = { [K in keyof T]?: ValueOf<T[K]> }
 
@@ -147,7 +154,9 @@ export function helpText(usage: string, summary: string, table: FlagTable, posit
     if (s.hidden === true) continue
     const left = `  --${name}${s.type === 'boolean' ? '' : ` ${placeholderOf(s)}`}`
     const shownDefault = s.defaultText ?? (s.default === undefined || s.default === false ? undefined : String(s.default))
-    const extra = [s.required === true ? 'required' : '', s.multiple === true ? 'repeatable' : '', shownDefault !== undefined ? `default ${shownDefault}` : ''].filter(Boolean).join(', ')
+    const extra = [s.required === true ? 'required' : '', s.multiple === true ? 'repeatable' : '', shownDefault !== undefined ? `default ${shownDefault}` : '']
+      .filter(Boolean)
+      .join(', ')
     const rows = groups.get(s.group ?? 'Flags:') ?? []
     rows.push(row(left, `${s.description}${extra ? ` (${extra})` : ''}`))
     groups.set(s.group ?? 'Flags:', rows)

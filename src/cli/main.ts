@@ -36,10 +36,15 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   serve: { summary: 'run the multi-role ECS credentials server', load: yargsCommand('serve', () => import('./commands/serve.js')) },
   update: { summary: 'keep a profile in ~/.aws/credentials refreshed (official helper drop-in)', load: () => import('./commands/update.js') },
   probe: { summary: 'exit 0 when an http:// health URL answers 200 (exec probes)', load: () => import('./commands/probe.js') },
-  version: { summary: 'print the version', load: async () => ({ run: async (_a, ctx) => {
-    ctx.stdout(`${VERSION}\n`)
-    return 0
-  } }) },
+  version: {
+    summary: 'print the version',
+    load: async () => ({
+      run: async (_a, ctx) => {
+        ctx.stdout(`${VERSION}\n`)
+        return 0
+      },
+    }),
+  },
 }
 
 export function usage(): string {

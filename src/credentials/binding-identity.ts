@@ -4,8 +4,12 @@ import type { IdentityInit } from '../identity/identity.js'
 
 export function bindingIdentity(b: BindingSource): Omit<IdentityInit, 'now'> {
   return {
-    certificateFiles: b.certificateFiles, intermediatesFiles: b.intermediatesFiles, privateKeyFile: b.privateKeyFile,
-    pkcs11Lib: b.pkcs11Lib, reusePin: b.reusePin,
-    tpmKeyPasswordFile: b.tpmKeyPasswordFile, noTpmKeyPassword: b.noTpmKeyPassword,
+    certificateFiles: b.certificateFiles,
+    intermediatesFiles: b.intermediatesFiles,
+    privateKeyFile: b.privateKeyFile,
+    pkcs11Lib: b.pkcs11Lib,
+    reusePin: b.reusePin,
+    tpmKeyPasswordFile: b.tpmKeyPasswordFile,
+    noTpmKeyPassword: b.noTpmKeyPassword,
   }
 }

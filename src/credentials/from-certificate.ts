@@ -60,6 +60,9 @@ function describeIdentity(id: Identity, debug: (line: string) => void): void {
   debug(`leaf certificate: ${oneLine(id.leaf.subject)} (serial ${id.serial}, issuer ${oneLine(id.leaf.issuer)}, valid to ${id.notAfter.toISOString()})`)
   debug(`key: ${describeCertificateKey(id.leaf)}, algorithm ${algorithmFor(id.family)}`)
   for (const c of id.chain) debug(`chain certificate: ${oneLine(c.subject)}`)
-  if (id.chain.length === 0) debug('no chain certificate: the leaf is sent alone (no X-Amz-X509-Chain); if the trust anchor is not the leaf\'s issuer, pass its intermediates with --intermediates or a full-chain file')
+  if (id.chain.length === 0)
+    debug(
+      "no chain certificate: the leaf is sent alone (no X-Amz-X509-Chain); if the trust anchor is not the leaf's issuer, pass its intermediates with --intermediates or a full-chain file",
+    )
   for (const u of id.unrelated) debug(`ignored (does not issue the leaf): ${oneLine(u.cert.subject)} from ${u.source}`)
 }

@@ -24,15 +24,21 @@ export async function containerEndpointFrom(vars: Readonly<Record<string, string
   try {
     if (relative !== undefined && relative !== '') url = new URL(relative, RELATIVE_BASE)
     else if (full !== undefined && full !== '') url = new URL(full)
-    else throw new IamraError('USAGE', `${source} sets neither AWS_CONTAINER_CREDENTIALS_FULL_URI nor AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`, { field: 'containerCredentials' })
+    else
+      throw new IamraError('USAGE', `${source} sets neither AWS_CONTAINER_CREDENTIALS_FULL_URI nor AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`, {
+        field: 'containerCredentials',
+      })
   } catch (e) {
     if (e instanceof IamraError) throw e
     throw new IamraError('USAGE', `${source}: the container credentials URI is not a URL`, { cause: e, field: 'containerCredentials' })
   }
   if (url.protocol === 'http:' && !LOCAL_HOSTS.test(url.host.replace(/:\d+$/, ''))) {
-    throw new IamraError('USAGE', `${source}: refusing to send a token over plain http to ${url.host}; use a loopback address or https`, { field: 'containerCredentials' })
+    throw new IamraError('USAGE', `${source}: refusing to send a token over plain http to ${url.host}; use a loopback address or https`, {
+      field: 'containerCredentials',
+    })
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new IamraError('USAGE', `${source}: unsupported URI scheme ${url.protocol}`, { field: 'containerCredentials' })
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new IamraError('USAGE', `${source}: unsupported URI scheme ${url.protocol}`, { field: 'containerCredentials' })
   let authorization = vars.AWS_CONTAINER_AUTHORIZATION_TOKEN
   const tokenFile = vars.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE
   if (tokenFile !== undefined && tokenFile !== '') {
@@ -64,7 +70,10 @@ export interface FromServerDeps {
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 export async function credentialsFromServer(endpoint: ContainerEndpoint, deps: FromServerDeps): Promise<SessionCredentials> {
-  const headers: Record<string, string> = { host: endpoint.url.host, ...(endpoint.authorization === undefined ? {} : { authorization: endpoint.authorization }) }
+  const headers: Record<string, string> = {
+    host: endpoint.url.host,
+    ...(endpoint.authorization === undefined ? {} : { authorization: endpoint.authorization }),
+  }
   for (let attempt = 1; ; attempt++) {
     let retry: IamraError
     try {
@@ -80,7 +89,9 @@ export async function credentialsFromServer(endpoint: ContainerEndpoint, deps: F
       if (res.status < 500 || attempt >= 3) throw retry
     } catch (e) {
       if (!(e instanceof TransportError)) throw e
-      retry = new IamraError('SERVER_UNREACHABLE', `cannot reach the credentials server at ${endpoint.url.host}: ${e.message} (is iamra serve running?)`, { cause: e })
+      retry = new IamraError('SERVER_UNREACHABLE', `cannot reach the credentials server at ${endpoint.url.host}: ${e.message} (is iamra serve running?)`, {
+        cause: e,
+      })
       if (attempt >= 3) throw retry
     }
     await deps.sleep(200 * attempt)
@@ -92,7 +103,10 @@ function serverError(status: number, body: unknown, url: URL): IamraError {
   const message = isObj(body) ? String(body.Message ?? body.message ?? '') : ''
   const known: IamraErrorCode | undefined = (ERROR_CODES as readonly string[]).includes(code) ? (code as IamraErrorCode) : undefined
   const fallback: IamraErrorCode = status === 401 || status === 403 ? 'TOKEN_REJECTED' : status >= 500 ? 'UPSTREAM_UNAVAILABLE' : 'UPSTREAM_INVALID_REQUEST'
-  return new IamraError(known ?? fallback, `the credentials server at ${url.host} answered HTTP ${status}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}`)
+  return new IamraError(
+    known ?? fallback,
+    `the credentials server at ${url.host} answered HTTP ${status}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}`,
+  )
 }
 
 function parseEcsBody(body: unknown, now: Date): SessionCredentials {

@@ -152,7 +152,10 @@ async function acquire(lockPath: string, held: Held): Promise<string> {
     const remaining = deadline - held.now().getTime()
     if (remaining <= 0) {
       const holder = ((await look(lockPath).catch(() => undefined))?.content ?? '').split(' ')[0] || 'unknown'
-      throw new IamraError('LOCK_TIMEOUT', `${lockPath} has been held by ${holder} for over ${held.timeoutMs / 1000} s; remove it if no iamra process is using it`)
+      throw new IamraError(
+        'LOCK_TIMEOUT',
+        `${lockPath} has been held by ${holder} for over ${held.timeoutMs / 1000} s; remove it if no iamra process is using it`,
+      )
     }
     await held.sleep(backoff(held, attempt, remaining))
   }
@@ -251,7 +254,7 @@ const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'])
  */
 async function createExclusive(path: string, held: Held): Promise<string | undefined> {
   const pid = held.pid
-  const token = `${pid}@${hostname()} ${held.randomBytes(8).toString('hex')} ${held.realPid ? startTimeOf(pid) ?? '-' : '-'}\n`
+  const token = `${pid}@${hostname()} ${held.randomBytes(8).toString('hex')} ${held.realPid ? (startTimeOf(pid) ?? '-') : '-'}\n`
   const pending = `${path}.${pid}.new`
   try {
     await unlink(pending).catch((e: NodeJS.ErrnoException) => {
@@ -388,14 +391,15 @@ function procStat(pid: number): { state: string; start: string } | 'gone' | unde
 }
 
 let procSelf: boolean | undefined
-const procMounted = (): boolean => (procSelf ??= (() => {
-  try {
-    readFileSync('/proc/self/stat')
-    return true
-  } catch {
-    return false
-  }
-})())
+const procMounted = (): boolean =>
+  (procSelf ??= (() => {
+    try {
+      readFileSync('/proc/self/stat')
+      return true
+    } catch {
+      return false
+    }
+  })())
 
 /** Our own start time, written into our locks so that a later process reusing our pid is not taken for us. */
 function startTimeOf(pid: number): string | undefined {

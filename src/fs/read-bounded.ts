@@ -145,7 +145,15 @@ async function readPipe(path: string, fd: number, maxBytes: number, timeoutMs: n
 function refuseIrregular(path: string, st: Stats, pipeAllowed: boolean): void {
   if (st.isFile()) return
   if (st.isDirectory()) throw new UnreadableFileError(path, 'directory', 'is a directory')
-  const kind = st.isFIFO() ? 'a named pipe' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : st.isSocket() ? 'a socket' : 'not a regular file'
+  const kind = st.isFIFO()
+    ? 'a named pipe'
+    : st.isCharacterDevice()
+      ? 'a character device'
+      : st.isBlockDevice()
+        ? 'a block device'
+        : st.isSocket()
+          ? 'a socket'
+          : 'not a regular file'
   const hint = pipeAllowed ? 'give a regular file, a pipe or env:NAME' : 'give a regular file'
   throw new UnreadableFileError(path, 'not-regular', `is ${kind}, not a regular file (${hint})`)
 }

@@ -45,7 +45,7 @@ export function parseOne(buf: Buffer, tag?: number): Tlv {
 /** The TLVs inside a constructed value. */
 export function children(t: Tlv): Tlv[] {
   const out: Tlv[] = []
-  for (let at = 0; at < t.value.length;) {
+  for (let at = 0; at < t.value.length; ) {
     const c = readTlv(t.value, at)
     out.push(c)
     at += c.raw.length
@@ -96,7 +96,16 @@ export const bitString = (b: Buffer | Uint8Array): Buffer => tlv(TAG.BIT_STRING,
 
 /** An unsigned big-endian INTEGER (a leading zero is added when the high bit is set). */
 export function uint(b: Buffer | number): Buffer {
-  let v = typeof b === 'number' ? Buffer.from(b.toString(16).padStart(2, '0').replace(/^(.(..)*)$/, '0$1'), 'hex') : b
+  let v =
+    typeof b === 'number'
+      ? Buffer.from(
+          b
+            .toString(16)
+            .padStart(2, '0')
+            .replace(/^(.(..)*)$/, '0$1'),
+          'hex',
+        )
+      : b
   let i = 0
   while (i < v.length - 1 && v[i] === 0) i++
   v = v.subarray(i)

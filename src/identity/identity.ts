@@ -9,7 +9,16 @@ import { createPublicKey, type X509Certificate } from 'node:crypto'
 import { fail } from '../errors.js'
 import { mlDsaSigner } from '../mldsa/signer.js'
 import { fromKeyObject, type KeyFamily, type Signer } from '../signing/signer.js'
-import { certificateMlDsaLevel, decimalSerial, fieldsOf, issues, loadCertificates, parseCertificates, validity, type LoadedCertificate } from './certificates.js'
+import {
+  certificateMlDsaLevel,
+  decimalSerial,
+  fieldsOf,
+  issues,
+  loadCertificates,
+  parseCertificates,
+  validity,
+  type LoadedCertificate,
+} from './certificates.js'
 import { readIdentityFile, type IdentityFileReader } from './files.js'
 import { containsPrivateKey, parsePrivateKey, type PasswordPrompt, type PrivateKey } from './private-key.js'
 
@@ -97,13 +106,16 @@ export async function loadIdentity(init: IdentityInit, resolveKey?: KeyResolver)
   }
   for (const file of init.intermediatesFiles ?? []) certs.push(...(await loadCertificates(file, read)))
   if (init.privateKeyFile !== undefined) {
-    const bytes = resolveKey !== undefined && isKeyReference(init.privateKeyFile) ? undefined : await read(init.privateKeyFile, 'KEY_UNREADABLE', 'private key file')
+    const bytes =
+      resolveKey !== undefined && isKeyReference(init.privateKeyFile) ? undefined : await read(init.privateKeyFile, 'KEY_UNREADABLE', 'private key file')
     const held = await resolveKey?.(init.privateKeyFile, bytes)
     if (held !== undefined) return assembleWithSigner(certs, held, init.now)
     key = await parsePrivateKey(bytes!, init.privateKeyFile, { password: init.password, prompt: init.prompt })
   }
   if (key === undefined || keySource === undefined) {
-    return fail('USAGE', (name) => `no private key given: give one with ${name('privateKey')} (or a ${name('certificate')} file that also holds the key)`, { field: 'privateKey' })
+    return fail('USAGE', (name) => `no private key given: give one with ${name('privateKey')} (or a ${name('certificate')} file that also holds the key)`, {
+      field: 'privateKey',
+    })
   }
   await prepareMlDsa(certs)
   return assemble(certs, key, keySource, init.now)

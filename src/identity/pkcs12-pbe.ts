@@ -12,22 +12,31 @@ export interface AlgorithmId {
 }
 
 const HASHES: Record<string, { name: string; v: number }> = {
-  '1.3.14.3.2.26': { name: 'sha1', v: 64 }, '2.16.840.1.101.3.4.2.4': { name: 'sha224', v: 64 },
-  '2.16.840.1.101.3.4.2.1': { name: 'sha256', v: 64 }, '2.16.840.1.101.3.4.2.2': { name: 'sha384', v: 128 },
+  '1.3.14.3.2.26': { name: 'sha1', v: 64 },
+  '2.16.840.1.101.3.4.2.4': { name: 'sha224', v: 64 },
+  '2.16.840.1.101.3.4.2.1': { name: 'sha256', v: 64 },
+  '2.16.840.1.101.3.4.2.2': { name: 'sha384', v: 128 },
   '2.16.840.1.101.3.4.2.3': { name: 'sha512', v: 128 },
 }
 const PRFS: Record<string, string> = {
-  '1.2.840.113549.2.7': 'sha1', '1.2.840.113549.2.8': 'sha224', '1.2.840.113549.2.9': 'sha256',
-  '1.2.840.113549.2.10': 'sha384', '1.2.840.113549.2.11': 'sha512',
+  '1.2.840.113549.2.7': 'sha1',
+  '1.2.840.113549.2.8': 'sha224',
+  '1.2.840.113549.2.9': 'sha256',
+  '1.2.840.113549.2.10': 'sha384',
+  '1.2.840.113549.2.11': 'sha512',
 }
 const PBES2_CIPHERS: Record<string, [string, number]> = {
-  '2.16.840.1.101.3.4.1.2': ['aes-128-cbc', 16], '2.16.840.1.101.3.4.1.22': ['aes-192-cbc', 24],
-  '2.16.840.1.101.3.4.1.42': ['aes-256-cbc', 32], '1.2.840.113549.3.7': ['des-ede3-cbc', 24],
+  '2.16.840.1.101.3.4.1.2': ['aes-128-cbc', 16],
+  '2.16.840.1.101.3.4.1.22': ['aes-192-cbc', 24],
+  '2.16.840.1.101.3.4.1.42': ['aes-256-cbc', 32],
+  '1.2.840.113549.3.7': ['des-ede3-cbc', 24],
 }
 /** pbeWithSHAAnd*: cipher, key bytes, IV bytes (RC2: effective key bits = key bytes * 8). */
 const LEGACY: Record<string, [string, number, number]> = {
-  '1.2.840.113549.1.12.1.3': ['des-ede3-cbc', 24, 8], '1.2.840.113549.1.12.1.4': ['des-ede-cbc', 16, 8],
-  '1.2.840.113549.1.12.1.5': ['rc2', 16, 8], '1.2.840.113549.1.12.1.6': ['rc2', 5, 8],
+  '1.2.840.113549.1.12.1.3': ['des-ede3-cbc', 24, 8],
+  '1.2.840.113549.1.12.1.4': ['des-ede-cbc', 16, 8],
+  '1.2.840.113549.1.12.1.5': ['rc2', 16, 8],
+  '1.2.840.113549.1.12.1.6': ['rc2', 5, 8],
 }
 
 export class UnsupportedAlgorithm extends Error {}
@@ -47,7 +56,7 @@ export function pkcs12Kdf(hashOid: string, password: Buffer, salt: Buffer, id: n
   const I = Buffer.concat([fill(salt), fill(password)])
   const D = Buffer.alloc(v, id)
   const out: Buffer[] = []
-  for (let got = 0; got < n;) {
+  for (let got = 0; got < n; ) {
     let A = createHash(name).update(D).update(I).digest()
     for (let i = 1; i < iterations; i++) A = createHash(name).update(A).digest()
     out.push(A)
@@ -116,9 +125,11 @@ export function decryptPbe(alg: AlgorithmId, data: Buffer, password: string): Bu
 // RC2 (RFC 2268), decryption only, CBC with PKCS#7 padding.
 const PITABLE = Buffer.from(
   'd978f9c419ddb5ed28e9fd794aa0d89dc67e37832b76538e624c6488448bfba2179a59f587b34f1361456d8d09817d32bd8f40eb86b77b0bf09521225c6b4e82' +
-  '54d66593ce60b21c7356c014a78cf1dc1275ca1f3bbee4d1423dd430a33cb6266fbf0eda4669075727f21d9bbc944303f811c7f690ef3ee706c3d52fc8661ed7' +
-  '08e8eade8052eef784aa72ac354d6a2a961ad2715a1549744b9fd05e0418a4ecc2e0416e0f51cbcc2491af50a1f47039997c3a8523b8b47afc02365b25559731' +
-  '2d5dfa98e38a92ae05df2910676cbac9d300e6cfe19ea82c6316013f58e289a90d38341bab33ffb0bb480c5fb9b1cd2ec5f3db47e5a59c770aa62068fe7fc1ad', 'hex')
+    '54d66593ce60b21c7356c014a78cf1dc1275ca1f3bbee4d1423dd430a33cb6266fbf0eda4669075727f21d9bbc944303f811c7f690ef3ee706c3d52fc8661ed7' +
+    '08e8eade8052eef784aa72ac354d6a2a961ad2715a1549744b9fd05e0418a4ecc2e0416e0f51cbcc2491af50a1f47039997c3a8523b8b47afc02365b25559731' +
+    '2d5dfa98e38a92ae05df2910676cbac9d300e6cfe19ea82c6316013f58e289a90d38341bab33ffb0bb480c5fb9b1cd2ec5f3db47e5a59c770aa62068fe7fc1ad',
+  'hex',
+)
 
 function rc2CbcDecrypt(key: Buffer, bits: number, iv: Buffer, data: Buffer): Buffer {
   const L = Buffer.alloc(128)

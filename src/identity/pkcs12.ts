@@ -28,7 +28,8 @@ export async function parsePkcs12(bytes: Buffer, source: string, opts: PrivateKe
   let safe: AuthenticatedSafe
   try {
     pfx = AsnConvert.parse(bytes, PFX)
-    if (pfx.authSafe.contentType !== ID_DATA) fail('CERT_MALFORMED', `${source}: PKCS#12 with public-key integrity (${pfx.authSafe.contentType}) is not supported; export it with a password`)
+    if (pfx.authSafe.contentType !== ID_DATA)
+      fail('CERT_MALFORMED', `${source}: PKCS#12 with public-key integrity (${pfx.authSafe.contentType}) is not supported; export it with a password`)
     safe = AsnConvert.parse(octets(pfx.authSafe.content), AuthenticatedSafe)
   } catch (e) {
     if (e instanceof IamraError) throw e
@@ -47,7 +48,10 @@ export async function parsePkcs12(bytes: Buffer, source: string, opts: PrivateKe
         keyDer = buf(bag.bagValue)
       } else if (bag.bagId === id_pkcs8ShroudedKeyBag && keyDer === undefined) {
         const epki = AsnConvert.parse(bag.bagValue, EncryptedPrivateKeyInfo)
-        const alg = { oid: epki.encryptionAlgorithm.algorithm, params: epki.encryptionAlgorithm.parameters ? buf(epki.encryptionAlgorithm.parameters) : undefined }
+        const alg = {
+          oid: epki.encryptionAlgorithm.algorithm,
+          params: epki.encryptionAlgorithm.parameters ? buf(epki.encryptionAlgorithm.parameters) : undefined,
+        }
         keyDer = decrypt(alg, buf(epki.encryptedData.buffer), password, source)
       } else if (bag.bagId === id_SafeContents) {
         visit(AsnConvert.parse(bag.bagValue, SafeContents))
@@ -67,7 +71,8 @@ function octets(der: ArrayBuffer): Buffer {
 /** The SafeContents bytes of one AuthenticatedSafe entry, decrypting EncryptedData. */
 function contents(info: ContentInfo, password: string, source: string): Buffer {
   if (info.contentType === ID_DATA) return octets(info.content)
-  if (info.contentType !== ID_ENCRYPTED_DATA) fail('CERT_MALFORMED', `${source}: PKCS#12 content type ${info.contentType} is not supported (public-key encrypted?)`)
+  if (info.contentType !== ID_ENCRYPTED_DATA)
+    fail('CERT_MALFORMED', `${source}: PKCS#12 content type ${info.contentType} is not supported (public-key encrypted?)`)
   // EncryptedData ::= SEQUENCE { version INTEGER, encryptedContentInfo EncryptedContentInfo, ... }
   const seq = asn1js.fromBER(info.content).result as asn1js.Sequence
   const eci = AsnConvert.parse(seq.valueBlock.value[1]!.toBER(), EncryptedContentInfo)
@@ -81,7 +86,8 @@ function decrypt(alg: AlgorithmId, data: Buffer, password: string, source: strin
   try {
     return decryptPbe(alg, data, password)
   } catch (e) {
-    if (e instanceof UnsupportedAlgorithm) throw new IamraError('KEY_UNSUPPORTED', `${source}: PKCS#12 ${e.message} is not supported; re-export with AES (PBES2) or 3DES`, { cause: e })
+    if (e instanceof UnsupportedAlgorithm)
+      throw new IamraError('KEY_UNSUPPORTED', `${source}: PKCS#12 ${e.message} is not supported; re-export with AES (PBES2) or 3DES`, { cause: e })
     throw new IamraError('KEY_PASSWORD_WRONG', `${source}: wrong password for the PKCS#12 file`, { cause: e })
   }
 }
@@ -91,11 +97,20 @@ async function findPassword(pfx: PFX, source: string, opts: PrivateKeyOptions): 
   const mac = pfx.macData?.mac?.digestAlgorithm?.algorithm ? pfx.macData : undefined // asn1-pfx fills in an empty MacData when absent
   const check = (pw: string): boolean => {
     if (mac === undefined) return true // no integrity check: a wrong password shows when decrypting
-    const args = [mac.mac.digestAlgorithm.algorithm, buf(mac.mac.digest.buffer), buf(mac.macSalt.buffer), mac.iterations || 1, octets(pfx.authSafe.content)] as const
+    const args = [
+      mac.mac.digestAlgorithm.algorithm,
+      buf(mac.mac.digest.buffer),
+      buf(mac.macSalt.buffer),
+      mac.iterations || 1,
+      octets(pfx.authSafe.content),
+    ] as const
     try {
       return macMatches(...args, bmpPassword(pw)) || (pw === '' && macMatches(...args, Buffer.alloc(0)))
     } catch (e) {
-      if (e instanceof UnsupportedAlgorithm) throw new IamraError('KEY_UNSUPPORTED', `${source}: PKCS#12 ${e.message} is not supported (PBMAC1?); re-export it with openssl pkcs12 -export`, { cause: e })
+      if (e instanceof UnsupportedAlgorithm)
+        throw new IamraError('KEY_UNSUPPORTED', `${source}: PKCS#12 ${e.message} is not supported (PBMAC1?); re-export it with openssl pkcs12 -export`, {
+          cause: e,
+        })
       throw e
     }
   }
@@ -105,7 +120,8 @@ async function findPassword(pfx: PFX, source: string, opts: PrivateKeyOptions): 
   }
   if (check('')) return ''
   const answer = await opts.prompt?.(`Password for the PKCS#12 file ${source}: `)
-  if (answer === undefined) fail('KEY_PASSWORD_REQUIRED', (name) => `${source} is a password-protected PKCS#12 file: set ${name('passphrase')}`, { field: 'passphrase' })
+  if (answer === undefined)
+    fail('KEY_PASSWORD_REQUIRED', (name) => `${source} is a password-protected PKCS#12 file: set ${name('passphrase')}`, { field: 'passphrase' })
   if (check(answer)) return answer
   return fail('KEY_PASSWORD_WRONG', `${source}: wrong password for the PKCS#12 file`)
 }

@@ -84,7 +84,9 @@ async function fromPem(text: string, source: string, opts: PrivateKeyOptions): P
         throw new IamraError('KEY_PASSWORD_WRONG', `${source}: wrong password for the encrypted private key`, { cause: e })
       }
     }
-    throw new IamraError('KEY_MALFORMED', `${source}: cannot decrypt the private key (${code || (e as Error).message}); PBES2 with AES is supported`, { cause: e })
+    throw new IamraError('KEY_MALFORMED', `${source}: cannot decrypt the private key (${code || (e as Error).message}); PBES2 with AES is supported`, {
+      cause: e,
+    })
   }
 }
 

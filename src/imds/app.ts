@@ -55,7 +55,11 @@ function parseTtl(raw: string | string[] | undefined): number | string {
 }
 
 export async function buildImdsApp(opts: ImdsAppOptions): Promise<App> {
-  const http = createHttpApp({ logger: opts.logger, onResponse: opts.onResponse, options: { bodyLimit: 64 * 1024, routerOptions: { ignoreTrailingSlash: true } } })
+  const http = createHttpApp({
+    logger: opts.logger,
+    onResponse: opts.onResponse,
+    options: { bodyLimit: 64 * 1024, routerOptions: { ignoreTrailingSlash: true } },
+  })
   const { fastify } = http
   // Bodies are never read: accept any content type (a PUT must not get 415) and ignore it.
   fastify.removeAllContentTypeParsers()

@@ -54,7 +54,10 @@ export async function serveImds(options: ImdsServeOptions, ctx: ImdsServeDeps): 
   const now = (): number => ctx.now().getTime()
   // The same expiry warning and metric as the ECS server, on stderr.
   const expiry = new ExpiryWatch({
-    warnDays, now: ctx.now, warn: (m) => ctx.stderr(`iamra: warning: ${m}`), onNotAfter: (b, d) => metrics.notAfter.set({ binding: b }, d.getTime() / 1000),
+    warnDays,
+    now: ctx.now,
+    warn: (m) => ctx.stderr(`iamra: warning: ${m}`),
+    onNotAfter: (b, d) => metrics.notAfter.set({ binding: b }, d.getTime() / 1000),
   })
   const provider = fromCertificate({
     identity: options.identity,
@@ -79,7 +82,13 @@ export async function serveImds(options: ImdsServeOptions, ctx: ImdsServeDeps): 
       throw e
     }
   }
-  const cache = new CredentialCache({ refreshWindowMs: options.refreshWindowMs, onEvent: metrics.onCacheEvent, now, random: ctx.random, isLocalTransient: isMidRotation })
+  const cache = new CredentialCache({
+    refreshWindowMs: options.refreshWindowMs,
+    onEvent: metrics.onCacheEvent,
+    now,
+    random: ctx.random,
+    isLocalTransient: isMidRotation,
+  })
   const credentials = imdsCredentialSource(fetch, cache, now)
   try {
     await credentials() // PR #200: no server without a first good CreateSession
@@ -99,8 +108,12 @@ export async function serveImds(options: ImdsServeOptions, ctx: ImdsServeDeps): 
   const metricsServer = metricsAddress === undefined ? undefined : await startMetricsServer(metricsAddress, metrics)
   try {
     await runServer({
-      app, inherited, addresses: options.addresses,
-      serviceManager: createServiceManager({ env: ctx.env, pid: process.pid, log }), stopSignal: ctx.stopSignal, log,
+      app,
+      inherited,
+      addresses: options.addresses,
+      serviceManager: createServiceManager({ env: ctx.env, pid: process.pid, log }),
+      stopSignal: ctx.stopSignal,
+      log,
       onListening: (bound) => announce(bound, roleName, ctx),
       label: 'IMDSv2 credentials',
     })
@@ -116,7 +129,8 @@ function announce(bound: readonly string[], roleName: string, ctx: Pick<ImdsServ
   const tcp = bound.map((b) => /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(b)).filter((m) => m !== null)
   for (const m of tcp) {
     const host = m[1] ?? m[2] ?? ''
-    if (!isLoopbackHost(host)) ctx.stderr(`iamra: warning: serving IMDS credentials on ${m[0]}, not loopback: make sure its socket unit sets IPTTL=1 (iamra cannot set the hop limit)`)
+    if (!isLoopbackHost(host))
+      ctx.stderr(`iamra: warning: serving IMDS credentials on ${m[0]}, not loopback: make sure its socket unit sets IPTTL=1 (iamra cannot set the hop limit)`)
   }
   const first = tcp[0]
   if (first === undefined) return

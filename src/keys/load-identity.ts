@@ -33,6 +33,11 @@ export async function loadTpmKeyIfAny(init: Omit<IdentityInit, 'now'>, bytes: Bu
   const ref = init.privateKeyFile
   if (ref === undefined || !isTpmKey(ref, bytes)) return undefined
   return keys.tpmKey({
-    reference: ref, bytes, password: init.tpmKeyPassword, noPassword: init.noTpmKeyPassword, passwordFile: init.tpmKeyPasswordFile, prompt: init.prompt,
+    reference: ref,
+    bytes,
+    password: init.tpmKeyPassword,
+    noPassword: init.noTpmKeyPassword,
+    passwordFile: init.tpmKeyPasswordFile,
+    prompt: init.prompt,
   })
 }

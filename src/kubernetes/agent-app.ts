@@ -73,32 +73,60 @@ export async function buildAgentApp(opts: AgentAppOptions): Promise<App> {
       return sendError(reply.header('retry-after', '1'), 429, 'RATE_LIMITED', 'too many requests from this address; retry shortly')
     }
     if (!hostAllowed(request.headers.host, request.raw.socket.localAddress)) {
-      request.log.warn({ code: 'AGENT_HOST_REFUSED', host: String(request.headers.host ?? '').slice(0, 100) }, 'request through an address that is not the agent\'s')
-      return sendError(reply, 403, 'AGENT_HOST_REFUSED', `called through an invalid address: use http://${AGENT_ADDRESSES[0]}${AGENT_PATH} or http://[${AGENT_ADDRESSES[1]}]${AGENT_PATH}`)
+      request.log.warn(
+        { code: 'AGENT_HOST_REFUSED', host: String(request.headers.host ?? '').slice(0, 100) },
+        "request through an address that is not the agent's",
+      )
+      return sendError(
+        reply,
+        403,
+        'AGENT_HOST_REFUSED',
+        `called through an invalid address: use http://${AGENT_ADDRESSES[0]}${AGENT_PATH} or http://[${AGENT_ADDRESSES[1]}]${AGENT_PATH}`,
+      )
     }
     return undefined
   })
   fastify.get(AGENT_PATH, async (request: FastifyRequest, reply: FastifyReply) => {
     const header = request.headers.authorization
-    if (header === undefined || header === '') throw new IamraError('TOKEN_MISSING', 'no token: send the projected service-account token (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE) in Authorization')
+    if (header === undefined || header === '')
+      throw new IamraError('TOKEN_MISSING', 'no token: send the projected service-account token (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE) in Authorization')
     const pod = await opts.verify(header.replace(/^Bearer\s+/i, '').trim())
     const listing = opts.bindings()
     for (const p of listing.problems) request.log.warn({ code: 'BINDING_INVALID' }, p)
     const matches = bindingsFor(listing, pod.namespace, pod.serviceAccount)
     const sa = `${pod.namespace}/${pod.serviceAccount}`
     if (matches.length !== 1) {
-      const reason = matches.length === 0 ? `no kubernetes binding names service account ${sa}` : `several bindings name service account ${sa}: ${matches.map((b) => b.name).sort().join(', ')}`
+      const reason =
+        matches.length === 0
+          ? `no kubernetes binding names service account ${sa}`
+          : `several bindings name service account ${sa}: ${matches
+              .map((b) => b.name)
+              .sort()
+              .join(', ')}`
       throw new IamraError('SA_NOT_BOUND', `${reason}; ask the node's administrator for exactly one binding`)
     }
     const binding = matches[0] as (typeof matches)[number]
     const sessionName = sessionNameFor(pod, opts.sessionNames)
     const creds = await opts.credentials(binding, sessionName)
-    request.log.info({ binding: binding.name, serviceAccount: sa, pod: pod.podName, session: binding.request.roleSessionName ?? sessionName ?? null, status: 200, expiration: creds.expiresAt }, 'credentials served')
+    request.log.info(
+      {
+        binding: binding.name,
+        serviceAccount: sa,
+        pod: pod.podName,
+        session: binding.request.roleSessionName ?? sessionName ?? null,
+        status: 200,
+        expiration: creds.expiresAt,
+      },
+      'credentials served',
+    )
     return sendJson(reply, 200, agentBody(creds))
   })
   fastify.get('/healthz', async (_request, reply) => {
     const problem = opts.unhealthy?.()
-    return reply.code(problem === undefined ? 200 : 503).type('text/plain').send(problem ?? 'ok')
+    return reply
+      .code(problem === undefined ? 200 : 503)
+      .type('text/plain')
+      .send(problem ?? 'ok')
   })
   fastify.setErrorHandler((error: Error, request, reply) => {
     if (!(error instanceof IamraError)) return answerUnexpected(error, request, reply)
@@ -106,7 +134,7 @@ export async function buildAgentApp(opts: AgentAppOptions): Promise<App> {
     const detail = error.cause instanceof Error ? error.cause.message : undefined
     request.log[level]({ code: error.code, upstream: error.upstreamCode, ...(detail === undefined ? {} : { detail }) }, error.message)
     // Token refusals answer with the code only: the reason is for the node's log.
-    const message = error.code === 'SA_TOKEN_REJECTED' ? 'service-account token not accepted; the agent\'s log says why' : publicMessage(error, bindingAdvice)
+    const message = error.code === 'SA_TOKEN_REJECTED' ? "service-account token not accepted; the agent's log says why" : publicMessage(error, bindingAdvice)
     return sendError(reply, error.httpStatus, error.code, message)
   })
   return http.finish()

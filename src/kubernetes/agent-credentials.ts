@@ -40,7 +40,8 @@ export function limitConcurrency(n: number): <T>(task: () => Promise<T>) => Prom
 function cacheKey(b: KubernetesBinding, sessionName: string | undefined): string {
   const h = createHash('sha256')
   h.update(JSON.stringify([b.name, b.request, b.region ?? null, b.endpoint ?? null, b.pkcs11Lib ?? null, b.reusePin === true, sessionName ?? null]))
-  for (const f of [...b.certificateFiles, ...b.intermediatesFiles]) h.update(isPkcs11Uri(f) ? f : readIdentityFileSync(f, 'CERT_UNREADABLE', 'certificate file'))
+  for (const f of [...b.certificateFiles, ...b.intermediatesFiles])
+    h.update(isPkcs11Uri(f) ? f : readIdentityFileSync(f, 'CERT_UNREADABLE', 'certificate file'))
   h.update(isPkcs11Uri(b.privateKeyFile) ? b.privateKeyFile : readIdentityFileSync(b.privateKeyFile, 'KEY_UNREADABLE', 'private key file'))
   return h.digest('hex')
 }

@@ -55,27 +55,48 @@ export async function bindKubernetes(init: KubernetesBindingInit, deps: Kubernet
     ...(init.noTpmKeyPassword === true ? { noTpmKeyPassword: true as const } : {}),
   }
   if (init.validate) {
-    const identity = await loadIdentity({ certificateFiles: [...certificateFiles], intermediatesFiles: [...intermediatesFiles], privateKeyFile, ...tpm, now: deps.now() }, deps.keys)
+    const identity = await loadIdentity(
+      { certificateFiles: [...certificateFiles], intermediatesFiles: [...intermediatesFiles], privateKeyFile, ...tpm, now: deps.now() },
+      deps.keys,
+    )
     const creds = await createSession(session.request, identity, session.endpoint, {
-      transport: createTransport(session.transport), now: deps.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: deps.random, userAgent: userAgent(),
+      transport: createTransport(session.transport),
+      now: deps.now,
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      random: deps.random,
+      userAgent: userAgent(),
     })
     deps.stderr(`iamra: validated ${name}: CreateSession for ${creds.assumedRoleArn ?? creds.roleArn} succeeded`)
   }
   const paths = bindingPaths(dir, name)
   await ensureDirectories(dir)
-  await writeFilesAtomic([{
-    path: paths.binding,
-    data: serialiseKubernetesBinding({
-      name, serviceAccounts: [...init.serviceAccounts], certificateFiles: [...certificateFiles], intermediatesFiles: [...intermediatesFiles], privateKeyFile, request: session.request,
-      region: init.region, endpoint: init.endpoint, pkcs11Lib: init.pkcs11Lib, reusePin: false, ...tpm, createdAt: deps.now().toISOString(),
-    }),
-    opts: { mode: 0o600, randomBytes: deps.randomBytes },
-  }])
+  await writeFilesAtomic([
+    {
+      path: paths.binding,
+      data: serialiseKubernetesBinding({
+        name,
+        serviceAccounts: [...init.serviceAccounts],
+        certificateFiles: [...certificateFiles],
+        intermediatesFiles: [...intermediatesFiles],
+        privateKeyFile,
+        request: session.request,
+        region: init.region,
+        endpoint: init.endpoint,
+        pkcs11Lib: init.pkcs11Lib,
+        reusePin: false,
+        ...tpm,
+        createdAt: deps.now().toISOString(),
+      }),
+      opts: { mode: 0o600, randomBytes: deps.randomBytes },
+    },
+  ])
   // A token binding of the same name stops working: its env file and token file go too.
   for (const p of [paths.env, paths.token]) {
     await unlink(p).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== 'ENOENT') throw e
     })
   }
-  deps.stderr(`iamra: bound ${name} (mode kubernetes) for service account(s) ${init.serviceAccounts.map(formatServiceAccount).join(', ')}; serve it with iamra serve --kubernetes-issuer ...`)
+  deps.stderr(
+    `iamra: bound ${name} (mode kubernetes) for service account(s) ${init.serviceAccounts.map(formatServiceAccount).join(', ')}; serve it with iamra serve --kubernetes-issuer ...`,
+  )
 }

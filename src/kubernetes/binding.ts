@@ -17,12 +17,16 @@ export interface KubernetesBinding extends BindingSource {
 }
 
 export function serialiseKubernetesBinding(b: KubernetesBinding): string {
-  const json = JSON.stringify({
-    name: b.name,
-    mode: { kind: KUBERNETES_KIND },
-    service_accounts: b.serviceAccounts.map(formatServiceAccount),
-    ...serialiseSource(b),
-  }, null, 2)
+  const json = JSON.stringify(
+    {
+      name: b.name,
+      mode: { kind: KUBERNETES_KIND },
+      service_accounts: b.serviceAccounts.map(formatServiceAccount),
+      ...serialiseSource(b),
+    },
+    null,
+    2,
+  )
   return `${json}\n`
 }
 

@@ -41,7 +41,9 @@ export function fileJwks(path: string): JwksSource {
       try {
         text = await readFile(path, 'utf8')
       } catch (e) {
-        throw new IamraError('JWKS_UNAVAILABLE', `cannot read the JWKS file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e })
+        throw new IamraError('JWKS_UNAVAILABLE', `cannot read the JWKS file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+          cause: e,
+        })
       }
       return parseJwks(text, path)
     },
@@ -68,34 +70,51 @@ export function httpsJwks(init: HttpsJwksInit): JwksSource {
         try {
           token = (await readFile(init.tokenFile, 'utf8')).trim()
         } catch (e) {
-          throw new IamraError('JWKS_UNAVAILABLE', `cannot read --kubernetes-token-file ${init.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e })
+          throw new IamraError(
+            'JWKS_UNAVAILABLE',
+            `cannot read --kubernetes-token-file ${init.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+            { cause: e },
+          )
         }
       }
       const text = await new Promise<string>((resolve, reject) => {
-        const req = request(init.url, {
-          method: 'GET',
-          headers: { accept: 'application/json', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
-          ...(init.ca === undefined ? {} : { ca: init.ca }),
-          timeout: init.timeoutMs ?? 5000,
-        }, (res) => {
-          const chunks: Buffer[] = []
-          let size = 0
-          res.on('data', (c: Buffer) => {
-            size += c.length
-            if (size > MAX_BYTES) req.destroy(new Error(`answer larger than ${MAX_BYTES} bytes`))
-            else chunks.push(c)
-          })
-          res.on('end', () => {
-            if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode ?? '?'}${res.statusCode === 401 || res.statusCode === 403 ? ' (check --kubernetes-token-file and the RBAC binding for service-account issuer discovery)' : ''}`))
-            else resolve(Buffer.concat(chunks).toString('utf8'))
-          })
-          res.on('error', reject)
-        })
+        const req = request(
+          init.url,
+          {
+            method: 'GET',
+            headers: { accept: 'application/json', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
+            ...(init.ca === undefined ? {} : { ca: init.ca }),
+            timeout: init.timeoutMs ?? 5000,
+          },
+          (res) => {
+            const chunks: Buffer[] = []
+            let size = 0
+            res.on('data', (c: Buffer) => {
+              size += c.length
+              if (size > MAX_BYTES) req.destroy(new Error(`answer larger than ${MAX_BYTES} bytes`))
+              else chunks.push(c)
+            })
+            res.on('end', () => {
+              if (res.statusCode !== 200)
+                reject(
+                  new Error(
+                    `HTTP ${res.statusCode ?? '?'}${res.statusCode === 401 || res.statusCode === 403 ? ' (check --kubernetes-token-file and the RBAC binding for service-account issuer discovery)' : ''}`,
+                  ),
+                )
+              else resolve(Buffer.concat(chunks).toString('utf8'))
+            })
+            res.on('error', reject)
+          },
+        )
         req.on('timeout', () => req.destroy(new Error('timed out')))
         req.on('error', reject)
         req.end()
       }).catch((e: unknown) => {
-        throw new IamraError('JWKS_UNAVAILABLE', `cannot fetch the JWKS from ${describe}: ${(e as NodeJS.ErrnoException).code ?? ''} ${(e as Error).message}`.replace(/ +/g, ' '), { cause: e })
+        throw new IamraError(
+          'JWKS_UNAVAILABLE',
+          `cannot fetch the JWKS from ${describe}: ${(e as NodeJS.ErrnoException).code ?? ''} ${(e as Error).message}`.replace(/ +/g, ' '),
+          { cause: e },
+        )
       })
       return parseJwks(text, describe)
     },

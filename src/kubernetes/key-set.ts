@@ -53,7 +53,10 @@ export function createKeySet(init: KeySetInit): KeySet {
   const getKey: Jose.JWTVerifyGetKey = async (header, token) => {
     if (local === undefined || (init.now() - loadedAt >= init.maxAgeMs && mayReload())) {
       if (local === undefined && !mayReload() && inflight === undefined) {
-        throw new IamraError('JWKS_UNAVAILABLE', `no keys loaded from ${init.source.describe} yet; the next attempt is within ${Math.ceil(init.cooldownMs / 1000)} s`)
+        throw new IamraError(
+          'JWKS_UNAVAILABLE',
+          `no keys loaded from ${init.source.describe} yet; the next attempt is within ${Math.ceil(init.cooldownMs / 1000)} s`,
+        )
       }
       await reload().catch((e: unknown) => {
         if (local === undefined) throw e

@@ -70,7 +70,11 @@ export async function serveKubernetes(config: AgentServeOptions, ctx: AgentServe
   let logInfo: (msg: string, extra?: Record<string, unknown>) => void = (m) => ctx.stderr(`iamra: ${m}`)
   let logWarn: (msg: string, extra?: Record<string, unknown>) => void = (m) => ctx.stderr(`iamra: warning: ${m}`)
   const keys = createKeySet({
-    jose, source: config.jwks, cooldownMs: config.cooldownMs, maxAgeMs: 10 * 60_000, now,
+    jose,
+    source: config.jwks,
+    cooldownMs: config.cooldownMs,
+    maxAgeMs: 10 * 60_000,
+    now,
     onLoad: (r) => ('keys' in r ? logInfo(`loaded ${r.keys} key(s) from ${config.jwks.describe}`) : logWarn((r.error as Error).message)),
   })
   // A JWKS source down at start-up is not fatal: the agent retries on the first requests.
@@ -80,7 +84,12 @@ export async function serveKubernetes(config: AgentServeOptions, ctx: AgentServe
     verify: createTokenVerifier({ jose, keys, issuer: config.issuer, audiences: config.audiences, clockToleranceSeconds: config.clockTolerance, now: ctx.now }),
     bindings: cachedListing(dir, 1000, now),
     credentials: agentCredentials({
-      cache, env: ctx.env, now: ctx.now, random: ctx.random, keys: ctx.keys, signal: ctx.stopSignal,
+      cache,
+      env: ctx.env,
+      now: ctx.now,
+      random: ctx.random,
+      keys: ctx.keys,
+      signal: ctx.stopSignal,
       onExchange: (b, result, seconds) => metrics.onExchange(b.name, result, seconds),
     }),
     sessionNames: config.sessionNames,
@@ -95,8 +104,12 @@ export async function serveKubernetes(config: AgentServeOptions, ctx: AgentServe
   if (metricsAddress !== undefined) logInfo(`metrics on ${describeListen(metricsAddress)}/metrics`)
   try {
     await runServer({
-      app, inherited, addresses: listen.length > 0 ? listen : defaultAddresses((m) => logWarn(m)),
-      serviceManager: createServiceManager({ env: ctx.env, pid: process.pid, log: logInfo }), stopSignal: ctx.stopSignal, log: logInfo,
+      app,
+      inherited,
+      addresses: listen.length > 0 ? listen : defaultAddresses((m) => logWarn(m)),
+      serviceManager: createServiceManager({ env: ctx.env, pid: process.pid, log: logInfo }),
+      stopSignal: ctx.stopSignal,
+      log: logInfo,
       label: `Kubernetes pod credentials (issuer ${config.issuer})`,
     })
   } finally {

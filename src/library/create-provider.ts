@@ -30,7 +30,10 @@ export function createProvider(init: FromRolesAnywhereInit, deps: ProviderDeps):
   if (isUnconfigured(init)) {
     return async (options?: ProviderCallOptions) => {
       throw new CredentialsProviderError('fromRolesAnywhere is not configured: trustAnchorArn, profileArn, roleArn and certificate are all unset', {
-        code: 'ARN_INVALID', tryNextLink: true, fields: ['trustAnchorArn', 'profileArn', 'roleArn', 'certificate'], logger: init.logger ?? options?.callerClientConfig?.logger,
+        code: 'ARN_INVALID',
+        tryNextLink: true,
+        fields: ['trustAnchorArn', 'profileArn', 'roleArn', 'certificate'],
+        logger: init.logger ?? options?.callerClientConfig?.logger,
       })
     }
   }
@@ -47,16 +50,30 @@ export function createProvider(init: FromRolesAnywhereInit, deps: ProviderDeps):
   }
 }
 
-async function credentials(opts: ResolvedOptions, deps: ProviderDeps, makeTransport: (o: TransportOptions) => Transport, logger: Logger | undefined): Promise<RolesAnywhereCredentials> {
+async function credentials(
+  opts: ResolvedOptions,
+  deps: ProviderDeps,
+  makeTransport: (o: TransportOptions) => Transport,
+  logger: Logger | undefined,
+): Promise<RolesAnywhereCredentials> {
   const identity = await loadIdentity(opts.identity, deps.now())
   const caPem = opts.caBundlePath === undefined ? undefined : await readCaBundle(opts.caBundlePath)
   const transport = makeTransport({
-    timeoutMs: opts.timeoutMs, verifyTls: true, ...(caPem === undefined ? {} : { caPem }), ...(opts.proxy === undefined ? {} : { proxy: opts.proxy }),
+    timeoutMs: opts.timeoutMs,
+    verifyTls: true,
+    ...(caPem === undefined ? {} : { caPem }),
+    ...(opts.proxy === undefined ? {} : { proxy: opts.proxy }),
   })
   const debug = logger === undefined ? undefined : (line: string) => logger.debug(`iamra - fromRolesAnywhere: ${line}`)
   debug?.(`certificate serial ${identity.serial}, valid to ${identity.notAfter.toISOString()}; endpoint ${opts.endpoint.url.href}`)
   const c = await createSession(opts.request, identity, opts.endpoint, {
-    transport, now: deps.now, sleep: deps.sleep, random: deps.random, debug, userAgent: `${userAgent()} lib/fromRolesAnywhere`, maxAttempts: opts.maxAttempts,
+    transport,
+    now: deps.now,
+    sleep: deps.sleep,
+    random: deps.random,
+    debug,
+    userAgent: `${userAgent()} lib/fromRolesAnywhere`,
+    maxAttempts: opts.maxAttempts,
   })
   return {
     accessKeyId: c.accessKeyId,
@@ -72,7 +89,9 @@ async function readCaBundle(path: string): Promise<string> {
     return await readFile(path, 'utf8')
   } catch (e) {
     throw new CredentialsProviderError(`AWS_CA_BUNDLE=${path} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
-      code: 'ENDPOINT_INVALID', fields: ['env'], cause: e,
+      code: 'ENDPOINT_INVALID',
+      fields: ['env'],
+      cause: e,
     })
   }
 }

@@ -38,5 +38,12 @@ export { CredentialsProviderError, type CredentialsProviderErrorOptions, type Op
 export type { MemoizeOptions, MemoizedCallOptions } from './memoize.js'
 export type { IamraErrorCode } from '../errors.js'
 export type {
-  FromRolesAnywhereInit, IdentitySource, Logger, ProviderCallOptions, RolesAnywhereCredentials, RolesAnywhereProvider, Signer, SigningAlgorithm,
+  FromRolesAnywhereInit,
+  IdentitySource,
+  Logger,
+  ProviderCallOptions,
+  RolesAnywhereCredentials,
+  RolesAnywhereProvider,
+  Signer,
+  SigningAlgorithm,
 } from './types.js'

@@ -28,19 +28,23 @@ export async function loadIdentity(inputs: IdentityInputs, now: Date): Promise<I
   const certs: LoadedCertificate[] = []
   let key: PrivateKey | undefined
   let keyLabel = certSource.label
-  await tagged('certificate', async () => {
-    if (looksLikePkcs12(certSource.bytes)) {
-      const { parsePkcs12 } = await import('../identity/pkcs12.js')
-      const p12 = await parsePkcs12(certSource.bytes, certSource.label, { password: inputs.passphrase })
-      certs.push(...p12.certificates)
-      key = p12.key
-    } else {
-      certs.push(...parseCertificates(certSource.bytes, certSource.label))
-      if (inputs.privateKey === undefined && inputs.signer === undefined && containsPrivateKey(certSource.bytes)) {
-        key = await parsePrivateKey(certSource.bytes, certSource.label, { password: inputs.passphrase })
+  await tagged(
+    'certificate',
+    async () => {
+      if (looksLikePkcs12(certSource.bytes)) {
+        const { parsePkcs12 } = await import('../identity/pkcs12.js')
+        const p12 = await parsePkcs12(certSource.bytes, certSource.label, { password: inputs.passphrase })
+        certs.push(...p12.certificates)
+        key = p12.key
+      } else {
+        certs.push(...parseCertificates(certSource.bytes, certSource.label))
+        if (inputs.privateKey === undefined && inputs.signer === undefined && containsPrivateKey(certSource.bytes)) {
+          key = await parsePrivateKey(certSource.bytes, certSource.label, { password: inputs.passphrase })
+        }
       }
-    }
-  }, certSource)
+    },
+    certSource,
+  )
   const own = certs.slice()
   for (const source of inputs.intermediates) {
     const s = await readSource('intermediates', source)
@@ -49,7 +53,9 @@ export async function loadIdentity(inputs: IdentityInputs, now: Date): Promise<I
   if (inputs.signer !== undefined) {
     const leaf = endEntity(own, certSource.label)
     const signer = toInternalSigner(inputs.signer, leaf.cert)
-    return tagged('certificate', async () => assembleWithSigner(certs, { matches: (spki) => fieldsOf(leaf.cert)?.spki.equals(spki) === true, signer, source: 'the signer' }, now, leaf))
+    return tagged('certificate', async () =>
+      assembleWithSigner(certs, { matches: (spki) => fieldsOf(leaf.cert)?.spki.equals(spki) === true, signer, source: 'the signer' }, now, leaf),
+    )
   }
   if (inputs.privateKey !== undefined) {
     const s = await readSource('privateKey', inputs.privateKey)
@@ -58,7 +64,8 @@ export async function loadIdentity(inputs: IdentityInputs, now: Date): Promise<I
   }
   if (key === undefined) {
     throw new CredentialsProviderError(`no private key: ${certSource.label} holds none; set privateKey, or signer for a key held elsewhere`, {
-      code: 'USAGE', fields: ['privateKey', 'signer'],
+      code: 'USAGE',
+      fields: ['privateKey', 'signer'],
     })
   }
   const found = key
@@ -72,7 +79,11 @@ async function readSource(field: OptionField, source: IdentitySource): Promise<S
     try {
       value = await source()
     } catch (e) {
-      throw new CredentialsProviderError(`${field}: the function given threw: ${(e as Error)?.message ?? String(e)}`, { code: unreadable(field), fields: [field], cause: e })
+      throw new CredentialsProviderError(`${field}: the function given threw: ${(e as Error)?.message ?? String(e)}`, {
+        code: unreadable(field),
+        fields: [field],
+        cause: e,
+      })
     }
     if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
       throw new CredentialsProviderError(`${field}: the function given returned neither a string nor bytes`, { code: unreadable(field), fields: [field] })
@@ -81,7 +92,11 @@ async function readSource(field: OptionField, source: IdentitySource): Promise<S
   if (value instanceof Uint8Array) return { bytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength), label: `${field} (bytes)`, owned: false }
   if (value.includes('-----BEGIN ')) return { bytes: Buffer.from(value, 'utf8'), label: `${field} (PEM text)`, owned: true }
   try {
-    return { bytes: await readIdentityFile(value, unreadable(field), field === 'privateKey' ? 'private key file' : 'certificate file'), label: value, owned: true }
+    return {
+      bytes: await readIdentityFile(value, unreadable(field), field === 'privateKey' ? 'private key file' : 'certificate file'),
+      label: value,
+      owned: true,
+    }
   } catch (e) {
     throw fromCore(e, field)
   }
@@ -114,7 +129,8 @@ async function tagged<T>(field: OptionField, step: () => Promise<T>, wipe?: Sour
 function fromCore(e: unknown, field: OptionField): unknown {
   if (!(e instanceof IamraError)) return e
   const named = optionFields(e)
-  const fields: OptionField[] = named.length > 0 ? named : e.code === 'KEY_PASSWORD_WRONG' ? ['passphrase'] : e.code === 'KEY_CERT_MISMATCH' ? ['privateKey', 'certificate'] : [field]
+  const fields: OptionField[] =
+    named.length > 0 ? named : e.code === 'KEY_PASSWORD_WRONG' ? ['passphrase'] : e.code === 'KEY_CERT_MISMATCH' ? ['privateKey', 'certificate'] : [field]
   return new CredentialsProviderError(e.describe(optionOf), { code: e.code, fields, cause: e })
 }
 

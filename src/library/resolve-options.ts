@@ -49,7 +49,9 @@ interface Problem {
 const given = (v: unknown): boolean => v !== undefined && v !== null && v !== ''
 const isSource = (v: unknown): v is IdentitySource => typeof v === 'string' || v instanceof Uint8Array || typeof v === 'function'
 const isSigner = (v: unknown): v is Signer =>
-  typeof v === 'object' && v !== null && typeof (v as Signer).sign === 'function' &&
+  typeof v === 'object' &&
+  v !== null &&
+  typeof (v as Signer).sign === 'function' &&
   ((v as Signer).algorithm === 'AWS4-X509-RSA-SHA256' || (v as Signer).algorithm === 'AWS4-X509-ECDSA-SHA256')
 
 /** True when none of the options that say "use Roles Anywhere" is set: a chain should move on. */
@@ -67,7 +69,8 @@ export function resolveOptions(init: FromRolesAnywhereInit, env: Readonly<Record
 
   if (!given(init.certificate)) problem('certificate', 'certificate is required: the end-entity certificate as a path, PEM text or bytes')
   else checkSource('certificate', init.certificate, problem)
-  const intermediates: readonly unknown[] = init.intermediates === undefined ? [] : Array.isArray(init.intermediates) ? init.intermediates : [init.intermediates]
+  const intermediates: readonly unknown[] =
+    init.intermediates === undefined ? [] : Array.isArray(init.intermediates) ? init.intermediates : [init.intermediates]
   for (const s of intermediates) checkSource('intermediates', s, problem)
   if (init.privateKey !== undefined) checkSource('privateKey', init.privateKey, problem)
   if (init.signer !== undefined && !isSigner(init.signer)) {
@@ -75,7 +78,8 @@ export function resolveOptions(init: FromRolesAnywhereInit, env: Readonly<Record
   }
   if (init.signer !== undefined && init.privateKey !== undefined) problem('privateKey', 'give privateKey or signer, not both')
   if (init.passphrase !== undefined && typeof init.passphrase !== 'string') problem('passphrase', 'passphrase must be a string')
-  if (init.region !== undefined && (typeof init.region !== 'string' || !/^[a-z0-9-]+$/.test(init.region))) problem('region', `region must be a region name such as eu-west-1, got ${JSON.stringify(init.region)}`)
+  if (init.region !== undefined && (typeof init.region !== 'string' || !/^[a-z0-9-]+$/.test(init.region)))
+    problem('region', `region must be a region name such as eu-west-1, got ${JSON.stringify(init.region)}`)
   if (init.endpoint !== undefined && typeof init.endpoint !== 'string') problem('endpoint', 'endpoint must be a URL string')
   if (init.roleSessionName !== undefined && typeof init.roleSessionName !== 'string') problem('roleSessionName', 'roleSessionName must be a string')
   if (init.logger !== undefined && typeof init.logger?.debug !== 'function') problem('logger', 'logger must have a debug function')
@@ -90,7 +94,8 @@ export function resolveOptions(init: FromRolesAnywhereInit, env: Readonly<Record
     try {
       endpoint = resolveEndpoint({ region: init.region ?? arns.region, endpoint: init.endpoint, env })
       proxy = proxyFor(endpoint.url, env)
-      if (proxy !== undefined && proxy.protocol !== 'http:') problem('env', `proxy ${proxy.protocol}//${proxy.host}: only http:// proxies are supported`, 'ENDPOINT_INVALID')
+      if (proxy !== undefined && proxy.protocol !== 'http:')
+        problem('env', `proxy ${proxy.protocol}//${proxy.host}: only http:// proxies are supported`, 'ENDPOINT_INVALID')
     } catch (e) {
       if (!(e instanceof IamraError)) throw e
       problem(e.code === 'ENDPOINT_INVALID' ? 'endpoint' : 'region', e.message, e.code)
@@ -99,13 +104,18 @@ export function resolveOptions(init: FromRolesAnywhereInit, env: Readonly<Record
   if (problems.length > 0 || endpoint === undefined) {
     const first = problems[0] as Problem
     throw new CredentialsProviderError(`fromRolesAnywhere: ${problems.map((p) => p.message).join('; ')}`, {
-      code: first.code, fields: [...new Set(problems.map((p) => p.field))], logger,
+      code: first.code,
+      fields: [...new Set(problems.map((p) => p.field))],
+      logger,
     })
   }
   const caBundle = env.AWS_CA_BUNDLE
   return {
     request: {
-      trustAnchorArn: init.trustAnchorArn, profileArn: init.profileArn, roleArn: init.roleArn, durationSeconds,
+      trustAnchorArn: init.trustAnchorArn,
+      profileArn: init.profileArn,
+      roleArn: init.roleArn,
+      durationSeconds,
       ...(given(init.roleSessionName) ? { roleSessionName: init.roleSessionName } : {}),
     },
     endpoint,
@@ -127,11 +137,18 @@ export function resolveOptions(init: FromRolesAnywhereInit, env: Readonly<Record
 function checkSource(field: OptionField, value: unknown, problem: (field: OptionField, message: string) => void): void {
   if (!isSource(value)) problem(field, `${field} must be a path, PEM text, bytes (Uint8Array) or a function returning one of those`)
   // Token URIs need a PKCS#11 module and sessions the caller owns: the signer option is that hook.
-  else if (typeof value === 'string' && /^pkcs11:/i.test(value)) problem(field, `${field}: pkcs11: URIs are read by the iamra command, not the library; pass a signer that uses your token`)
+  else if (typeof value === 'string' && /^pkcs11:/i.test(value))
+    problem(field, `${field}: pkcs11: URIs are read by the iamra command, not the library; pass a signer that uses your token`)
 }
 
 function integer(
-  field: OptionField, value: unknown, min: number, max: number, fallback: number, unit: string, problem: (field: OptionField, message: string) => void,
+  field: OptionField,
+  value: unknown,
+  min: number,
+  max: number,
+  fallback: number,
+  unit: string,
+  problem: (field: OptionField, message: string) => void,
 ): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {

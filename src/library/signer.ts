@@ -13,7 +13,8 @@ export function toInternalSigner(signer: Signer, leaf: X509Certificate): CoreSig
   const family = signer.algorithm === 'AWS4-X509-RSA-SHA256' ? 'RSA' : 'EC'
   if ((family === 'RSA' && keyType !== 'rsa') || (family === 'EC' && keyType !== 'ec')) {
     throw new CredentialsProviderError(`the signer's algorithm ${signer.algorithm} does not fit the certificate's ${keyType ?? 'unknown'} key`, {
-      code: 'KEY_CERT_MISMATCH', fields: ['signer', 'certificate'],
+      code: 'KEY_CERT_MISMATCH',
+      fields: ['signer', 'certificate'],
     })
   }
   return {

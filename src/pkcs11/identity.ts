@@ -38,13 +38,21 @@ function parse(p11: Pkcs11Context, init: Init): Parsed {
   const certUri = uris[0] === undefined ? undefined : parsePkcs11Uri(uris[0])
   const keyUri = isPkcs11Uri(init.privateKeyFile) ? parsePkcs11Uri(init.privateKeyFile) : undefined
   const paths = [certUri?.modulePath, keyUri?.modulePath].filter((p): p is string => p !== undefined)
-  if (new Set(paths).size > 1) fail('USAGE', `the certificate and key URIs name different modules (${paths.join(', ')}); iamra uses one module per identity`, { field: ['certificate', 'privateKey'] })
-  if (certUri === undefined && keyUri === undefined) fail('USAGE', (name) => `no pkcs11: URI given as ${name('certificate')} or ${name('privateKey')}`, { field: ['certificate', 'privateKey'] })
+  if (new Set(paths).size > 1)
+    fail('USAGE', `the certificate and key URIs name different modules (${paths.join(', ')}); iamra uses one module per identity`, {
+      field: ['certificate', 'privateKey'],
+    })
+  if (certUri === undefined && keyUri === undefined)
+    fail('USAGE', (name) => `no pkcs11: URI given as ${name('certificate')} or ${name('privateKey')}`, { field: ['certificate', 'privateKey'] })
   const mod = p11.openModule(paths[0] ?? init.pkcs11Lib ?? DEFAULT_MODULE)
   return { certUri, keyUri, certFiles: init.certificateFiles.filter((f) => !isPkcs11Uri(f)), mod }
 }
 
-async function fileCertificates(files: readonly string[], intermediates: readonly string[], read: IdentityFileReader = readIdentityFile): Promise<LoadedCertificate[]> {
+async function fileCertificates(
+  files: readonly string[],
+  intermediates: readonly string[],
+  read: IdentityFileReader = readIdentityFile,
+): Promise<LoadedCertificate[]> {
   const out: LoadedCertificate[] = []
   for (const f of files) out.push(...parseCertificates(await read(f, 'CERT_UNREADABLE', 'certificate file'), f))
   for (const f of intermediates) out.push(...(await loadCertificates(f, read)))
@@ -54,15 +62,22 @@ async function fileCertificates(files: readonly string[], intermediates: readonl
 /** The same limits as for key files: RSA of 2048 bits or more. */
 function checkKey(publicKey: KeyObject, uri: string): void {
   const bits = publicKey.asymmetricKeyDetails?.modulusLength
-  if (publicKey.asymmetricKeyType === 'rsa' && bits !== undefined && bits < 2048) fail('KEY_UNSUPPORTED', `${uri}: RSA key of ${bits} bits; use at least 2048 bits`)
+  if (publicKey.asymmetricKeyType === 'rsa' && bits !== undefined && bits < 2048)
+    fail('KEY_UNSUPPORTED', `${uri}: RSA key of ${bits} bits; use at least 2048 bits`)
 }
 
 function signerFor(sel: Selection, init: Init, publicKey: KeyObject): Pkcs11Signer {
   checkKey(publicKey, sel.keyUri)
   const family = sel.key.keyType === 'RSA' ? 'RSA' : 'EC'
   return new Pkcs11Signer({
-    session: sel.session, key: sel.key, generation: sel.generation, family, pin: sel.pin,
-    reusePin: init.reusePin === true, prompt: init.prompt, uri: sel.keyUri,
+    session: sel.session,
+    key: sel.key,
+    generation: sel.generation,
+    family,
+    pin: sel.pin,
+    reusePin: init.reusePin === true,
+    prompt: init.prompt,
+    uri: sel.keyUri,
   })
 }
 
@@ -76,18 +91,38 @@ export async function loadPkcs11Identity(p11: Pkcs11Context, init: IdentityInit)
     const tokenCerts = certUri === undefined ? [] : await findCertificates(p11, mod, certUri, undefined)
     return assemble([...tokenCerts.map(asLoaded), ...files], key, init.privateKeyFile, init.now)
   }
-  return fromSelection(p11, await select({ p11, mod, certUri, keyUri, fileCerts: files, prompt: init.prompt, reusePin: init.reusePin === true }), init, files, mod)
+  return fromSelection(
+    p11,
+    await select({ p11, mod, certUri, keyUri, fileCerts: files, prompt: init.prompt, reusePin: init.reusePin === true }),
+    init,
+    files,
+    mod,
+  )
 }
 
-async function fromSelection(p11: Pkcs11Context, sel: Selection, init: IdentityInit, files: readonly LoadedCertificate[], mod: Pkcs11Module): Promise<Identity> {
+async function fromSelection(
+  p11: Pkcs11Context,
+  sel: Selection,
+  init: IdentityInit,
+  files: readonly LoadedCertificate[],
+  mod: Pkcs11Module,
+): Promise<Identity> {
   const leaf = sel.tokenLeaf ?? sel.fileLeaf
-  if (leaf === undefined) return fail('USAGE', (name) => `no certificate given: give a file or a pkcs11: URI with ${name('certificate')}`, { field: 'certificate' })
+  if (leaf === undefined)
+    return fail('USAGE', (name) => `no certificate given: give a file or a pkcs11: URI with ${name('certificate')}`, { field: 'certificate' })
   const publicKey = sel.publicKey ?? leaf.cert.publicKey
   // chain candidates: every certificate on the leaf's token plus the files; only issuers are kept
-  const onToken = sel.tokenLeaf === undefined ? [] : await p11.tokenSession(mod, sel.tokenLeaf.token).run(undefined, 'reading certificates',
-    (ctx) => findAll(ctx, sel.tokenLeaf!))
+  const onToken =
+    sel.tokenLeaf === undefined
+      ? []
+      : await p11.tokenSession(mod, sel.tokenLeaf.token).run(undefined, 'reading certificates', (ctx) => findAll(ctx, sel.tokenLeaf!))
   const preferred = sel.tokenLeaf === undefined ? sel.fileLeaf : asLoaded(sel.tokenLeaf)
-  return assembleWithSigner([...onToken, ...files], { matches: (s) => s.equals(publicKey.export({ type: 'spki', format: 'der' })), signer: signerFor(sel, init, publicKey), source: sel.keyUri }, init.now, preferred)
+  return assembleWithSigner(
+    [...onToken, ...files],
+    { matches: (s) => s.equals(publicKey.export({ type: 'spki', format: 'der' })), signer: signerFor(sel, init, publicKey), source: sel.keyUri },
+    init.now,
+    preferred,
+  )
 }
 
 function findAll(ctx: SessionContext, leaf: FoundCertificate): LoadedCertificate[] {
@@ -104,7 +139,10 @@ export async function loadPkcs11Key(p11: Pkcs11Context, init: Init): Promise<{ p
   const files = await fileCertificates(certFiles, init.intermediatesFiles ?? [], init.readFile)
   const sel = await select({ p11, mod, certUri, keyUri, fileCerts: files, prompt: init.prompt, reusePin: init.reusePin === true })
   const publicKey = sel.publicKey ?? (sel.tokenLeaf ?? sel.fileLeaf)?.cert.publicKey
-  if (publicKey === undefined) return fail('HSM_KEY_NOT_FOUND', (name) => `the token does not reveal the public key of ${sel.keyUri}; give its certificate with ${name('certificate')}`, { field: 'certificate' })
+  if (publicKey === undefined)
+    return fail('HSM_KEY_NOT_FOUND', (name) => `the token does not reveal the public key of ${sel.keyUri}; give its certificate with ${name('certificate')}`, {
+      field: 'certificate',
+    })
   return { publicKey, signer: signerFor(sel, init, publicKey), uri: sel.keyUri }
 }
 

@@ -42,8 +42,14 @@ export function loadModule(pk: Pkcs11Js, path: string): Pkcs11Module {
     lib.load(path)
   } catch (e) {
     const reason = (e as Error).message.split('\n')[0] ?? ''
-    const hint = (name: FieldNamer): string => (path === DEFAULT_MODULE ? ` (install p11-kit-modules, or give the module with ${name('pkcs11Module')})` : `; check ${name('pkcs11Module')} or module-path=`)
-    throw new IamraError('HSM_MODULE_NOT_FOUND', (name) => `cannot load the PKCS#11 module ${path}: ${reason}${hint(name)}`, { cause: e, field: 'pkcs11Module' })
+    const hint = (name: FieldNamer): string =>
+      path === DEFAULT_MODULE
+        ? ` (install p11-kit-modules, or give the module with ${name('pkcs11Module')})`
+        : `; check ${name('pkcs11Module')} or module-path=`
+    throw new IamraError('HSM_MODULE_NOT_FOUND', (name) => `cannot load the PKCS#11 module ${path}: ${reason}${hint(name)}`, {
+      cause: e,
+      field: 'pkcs11Module',
+    })
   }
   try {
     lib.C_Initialize()
@@ -100,8 +106,13 @@ export function listTokens(mod: Pkcs11Module): TokenSlot[] {
         slot,
         flags: t.flags,
         attrs: {
-          token: trim(t.label), manufacturer: trim(t.manufacturerID), model: trim(t.model), serial: trim(t.serialNumber),
-          'slot-id': slotNumber(slot).toString(), 'slot-description': trim(s.slotDescription), 'slot-manufacturer': trim(s.manufacturerID),
+          token: trim(t.label),
+          manufacturer: trim(t.manufacturerID),
+          model: trim(t.model),
+          serial: trim(t.serialNumber),
+          'slot-id': slotNumber(slot).toString(),
+          'slot-description': trim(s.slotDescription),
+          'slot-manufacturer': trim(s.manufacturerID),
         },
       })
     } catch {

@@ -81,7 +81,8 @@ export function readCertificates(ctx: SessionContext, uri: Pick<Pkcs11Uri, 'obje
   return out
 }
 
-const ulong = (b: Buffer | undefined): number | undefined => (b === undefined || b.length === 0 ? undefined : Number(b.length >= 8 ? b.readBigUInt64LE(0) : b.readUIntLE(0, Math.min(b.length, 6))))
+const ulong = (b: Buffer | undefined): number | undefined =>
+  b === undefined || b.length === 0 ? undefined : Number(b.length >= 8 ? b.readBigUInt64LE(0) : b.readUIntLE(0, Math.min(b.length, 6)))
 
 /** Private keys matching the template, with type, always-authenticate flag and public key. */
 export function readPrivateKeys(ctx: SessionContext, uri: Pick<Pkcs11Uri, 'object' | 'id'> | undefined): TokenKey[] {
@@ -126,7 +127,10 @@ export function ecPublicKey(crv: string, point: Buffer): KeyObject {
   let raw = point
   if (raw.length !== 1 + 2 * size && raw[0] === 0x04) raw = raw.subarray(raw[1]! < 0x80 ? 2 : 2 + (raw[1]! & 0x7f)) // unwrap the OCTET STRING
   if (raw.length !== 1 + 2 * size || raw[0] !== 0x04) throw new Error(`unexpected CKA_EC_POINT for ${crv}`)
-  return createPublicKey({ key: { kty: 'EC', crv, x: raw.subarray(1, 1 + size).toString('base64url'), y: raw.subarray(1 + size).toString('base64url') }, format: 'jwk' })
+  return createPublicKey({
+    key: { kty: 'EC', crv, x: raw.subarray(1, 1 + size).toString('base64url'), y: raw.subarray(1 + size).toString('base64url') },
+    format: 'jwk',
+  })
 }
 
 function stripZeros(b: Buffer): Buffer {

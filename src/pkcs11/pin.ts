@@ -24,7 +24,10 @@ export function pinSource(uris: ReadonlyArray<Pkcs11Uri | undefined>, tokenName:
     }
     const pin = await prompt?.(`PIN for token ${tokenName}: `)
     if (pin === undefined) {
-      throw new IamraError('HSM_PIN_REQUIRED', `token ${tokenName} needs its user PIN: add ?pin-source=FILE (or ?pin-value=) to the URI, or run on a terminal to be asked`)
+      throw new IamraError(
+        'HSM_PIN_REQUIRED',
+        `token ${tokenName} needs its user PIN: add ?pin-source=FILE (or ?pin-value=) to the URI, or run on a terminal to be asked`,
+      )
     }
     return pin
   }
@@ -38,7 +41,12 @@ export async function readPinFile(source: string): Promise<string> {
     text = await readFile(path, 'utf8')
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
-    const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied (check the file mode and the user iamra runs as)' : (code ?? (e as Error).message)
+    const reason =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EACCES'
+          ? 'permission denied (check the file mode and the user iamra runs as)'
+          : (code ?? (e as Error).message)
     throw new IamraError('FILE_UNREADABLE', `cannot read the PIN file ${path} (pin-source): ${reason}`, { cause: e, field: 'pin' })
   }
   return text.replace(/\r?\n$/, '')

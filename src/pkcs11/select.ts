@@ -71,9 +71,13 @@ export function tokenList(mod: Pkcs11Module, uri: Pkcs11Uri): TokenSlot[] {
 export async function findCertificates(p11: Pkcs11Context, mod: Pkcs11Module, uri: Pkcs11Uri, pin: PinSource | undefined): Promise<FoundCertificate[]> {
   const tokens = tokenList(mod, uri)
   const read = (t: TokenSlot, login: PinSource | undefined): Promise<FoundCertificate[]> =>
-    p11.tokenSession(mod, t).run(login, 'reading certificates', (ctx) => readCertificates(ctx, uri).map((c) => ({
-      ...c, token: t, uri: formatPkcs11Uri({ token: t.attrs, object: c.label, id: c.id, type: 'cert' }),
-    })))
+    p11.tokenSession(mod, t).run(login, 'reading certificates', (ctx) =>
+      readCertificates(ctx, uri).map((c) => ({
+        ...c,
+        token: t,
+        uri: formatPkcs11Uri({ token: t.attrs, object: c.label, id: c.id, type: 'cert' }),
+      })),
+    )
   const found: FoundCertificate[] = []
   for (const t of tokens) {
     try {
@@ -100,7 +104,10 @@ export async function select(init: SelectInit): Promise<Selection> {
   let keyTokens = tokenList(mod, searchUri)
   if (keyTokens.length > 1 && certs.length > 0) keyTokens = keyTokens.filter((t) => certs.some((c) => c.token.slot.equals(t.slot)))
   if (keyTokens.length !== 1) {
-    fail('HSM_TOKEN_AMBIGUOUS', `${keyTokens.length} tokens match ${searchUri.display}: ${keyTokens.map(describeToken).join(', ')}; add token= or serial= to the URI`)
+    fail(
+      'HSM_TOKEN_AMBIGUOUS',
+      `${keyTokens.length} tokens match ${searchUri.display}: ${keyTokens.map(describeToken).join(', ')}; add token= or serial= to the URI`,
+    )
   }
   const token = keyTokens[0]!
   const session = p11.tokenSession(mod, token)
@@ -120,15 +127,17 @@ export async function select(init: SelectInit): Promise<Selection> {
   const usable = keys.filter((k) => k.keyType !== 'other')
   if (usable.length === 0) fail('KEY_UNSUPPORTED', `${keyUriOf(keys[0]!)}: unsupported key type; IAM Roles Anywhere accepts RSA and EC keys`)
   const base = { session, pin, generation }
-  const candidates: Array<{ pk: KeyObject; leaf: FoundCertificate | LoadedCertificate }> = certUri !== undefined ? certs.map((c) => ({ pk: c.cert.publicKey, leaf: c })) : init.fileCerts.map((c) => ({ pk: c.cert.publicKey, leaf: c }))
+  const candidates: Array<{ pk: KeyObject; leaf: FoundCertificate | LoadedCertificate }> =
+    certUri !== undefined ? certs.map((c) => ({ pk: c.cert.publicKey, leaf: c })) : init.fileCerts.map((c) => ({ pk: c.cert.publicKey, leaf: c }))
   if (candidates.length === 0) {
-    if (usable.length > 1) fail('HSM_AMBIGUOUS', `${usable.length} private keys match ${searchUri.display}: ${usable.map(keyUriOf).join(', ')}; add object= or id= to the URI`)
+    if (usable.length > 1)
+      fail('HSM_AMBIGUOUS', `${usable.length} private keys match ${searchUri.display}: ${usable.map(keyUriOf).join(', ')}; add object= or id= to the URI`)
     const key = usable[0]!
     return { ...base, key, keyUri: keyUriOf(key), publicKey: key.publicKey, tokenLeaf: undefined, fileLeaf: undefined }
   }
-  let pairs = usable.flatMap((key) => candidates
-    .filter((c) => key.publicKey !== undefined && spki(key.publicKey).equals(spki(c.pk)))
-    .map((c) => ({ key, leaf: c.leaf })))
+  let pairs = usable.flatMap((key) =>
+    candidates.filter((c) => key.publicKey !== undefined && spki(key.publicKey).equals(spki(c.pk))).map((c) => ({ key, leaf: c.leaf })),
+  )
   if (pairs.length === 0) {
     // the token hides some public halves: those keys sign a test message each, kept when it verifies
     const hidden = usable.filter((k) => k.publicKey === undefined && candidates.some((c) => sameFamily(k, c.pk)))
@@ -141,18 +150,30 @@ export async function select(init: SelectInit): Promise<Selection> {
     }
   }
   if (pairs.length > 1) {
-    fail('HSM_AMBIGUOUS', `several certificate and key pairs match: ${pairs.map((p) => `${keyUriOf(p.key)} with ${'uri' in p.leaf ? p.leaf.uri : p.leaf.source}`).join('; ')}; add object= or id= to the URI`)
+    fail(
+      'HSM_AMBIGUOUS',
+      `several certificate and key pairs match: ${pairs.map((p) => `${keyUriOf(p.key)} with ${'uri' in p.leaf ? p.leaf.uri : p.leaf.source}`).join('; ')}; add object= or id= to the URI`,
+    )
   }
   const pair = pairs[0]
   if (pair === undefined) {
     const where = certUri !== undefined ? certs.map((c) => c.uri).join(', ') : [...new Set(init.fileCerts.map((c) => c.source))].join(', ')
-    const noPublic = usable.some((k) => k.publicKey === undefined) ? ' (the token hides the public key of some keys; their test signatures did not verify with it)' : ''
-    return fail('KEY_CERT_MISMATCH', `none of the private keys matching ${searchUri.display} (${usable.map(keyUriOf).join(', ')}) belongs to the certificate ${where}${noPublic}`)
+    const noPublic = usable.some((k) => k.publicKey === undefined)
+      ? ' (the token hides the public key of some keys; their test signatures did not verify with it)'
+      : ''
+    return fail(
+      'KEY_CERT_MISMATCH',
+      `none of the private keys matching ${searchUri.display} (${usable.map(keyUriOf).join(', ')}) belongs to the certificate ${where}${noPublic}`,
+    )
   }
   const isToken = 'uri' in pair.leaf
   return {
-    ...base, key: pair.key, keyUri: keyUriOf(pair.key), publicKey: pair.key.publicKey,
-    tokenLeaf: isToken ? (pair.leaf as FoundCertificate) : undefined, fileLeaf: isToken ? undefined : (pair.leaf as LoadedCertificate),
+    ...base,
+    key: pair.key,
+    keyUri: keyUriOf(pair.key),
+    publicKey: pair.key.publicKey,
+    tokenLeaf: isToken ? (pair.leaf as FoundCertificate) : undefined,
+    fileLeaf: isToken ? undefined : (pair.leaf as LoadedCertificate),
   }
 }
 
@@ -165,10 +186,19 @@ function sameFamily(key: TokenKey, pk: KeyObject): boolean {
  * made by the signer used for real requests, so always-authenticate keys follow the same PIN rules.
  * Undefined when the token refuses to sign with the key; PIN and device errors are thrown.
  */
-async function testSignature(init: SelectInit, k: { session: TokenSession; pin: PinSource; generation: number; key: TokenKey; uri: string }): Promise<Buffer | undefined> {
+async function testSignature(
+  init: SelectInit,
+  k: { session: TokenSession; pin: PinSource; generation: number; key: TokenKey; uri: string },
+): Promise<Buffer | undefined> {
   const signer = new Pkcs11Signer({
-    session: k.session, key: k.key, generation: k.generation, family: k.key.keyType === 'RSA' ? 'RSA' : 'EC', pin: k.pin,
-    reusePin: init.reusePin === true, prompt: init.prompt, uri: k.uri,
+    session: k.session,
+    key: k.key,
+    generation: k.generation,
+    family: k.key.keyType === 'RSA' ? 'RSA' : 'EC',
+    pin: k.pin,
+    reusePin: init.reusePin === true,
+    prompt: init.prompt,
+    uri: k.uri,
   })
   try {
     return await signer.sign(PAIRING_TEST_MESSAGE)

@@ -30,7 +30,10 @@ export class TokenSession {
   private generation = 0
   private queue: Promise<unknown> = Promise.resolve()
 
-  constructor(readonly mod: Pkcs11Module, token: TokenSlot) {
+  constructor(
+    readonly mod: Pkcs11Module,
+    token: TokenSlot,
+  ) {
     this.token = token
     this.slot = token.slot
   }

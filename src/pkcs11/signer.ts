@@ -53,7 +53,12 @@ export class Pkcs11Signer implements Signer {
       const rsa = this.family === 'RSA'
       const mechanism = rsa ? { sha256: js.CKM_SHA256_RSA_PKCS, sha384: js.CKM_SHA384_RSA_PKCS, sha512: js.CKM_SHA512_RSA_PKCS }[digest] : js.CKM_ECDSA
       const pin = key.alwaysAuthenticate ? (contextPin ?? ctx.pin) : undefined
-      if (key.alwaysAuthenticate && pin === undefined) throw new IamraError('HSM_PIN_REQUIRED', (name) => `${this.init.uri} needs a PIN for every signature (CKA_ALWAYS_AUTHENTICATE); set ${name('reusePin')}`, { field: 'reusePin' })
+      if (key.alwaysAuthenticate && pin === undefined)
+        throw new IamraError(
+          'HSM_PIN_REQUIRED',
+          (name) => `${this.init.uri} needs a PIN for every signature (CKA_ALWAYS_AUTHENTICATE); set ${name('reusePin')}`,
+          { field: 'reusePin' },
+        )
       lib.C_SignInit(ctx.handle, { mechanism }, handle)
       if (pin !== undefined) lib.C_Login(ctx.handle, js.CKU_CONTEXT_SPECIFIC, pin)
       const input = rsa ? data : createHash(digest).update(data).digest()
@@ -65,7 +70,12 @@ export class Pkcs11Signer implements Signer {
   private async askContextPin(): Promise<string> {
     const pin = await this.init.prompt?.(`PIN for the always-authenticate key ${this.init.uri}: `)
     if (pin === undefined) {
-      throw new IamraError('HSM_PIN_REQUIRED', (name) => `${this.init.uri} needs a PIN for every signature (CKA_ALWAYS_AUTHENTICATE): set ${name('reusePin')} to use the user PIN, or run on a terminal`, { field: 'reusePin' })
+      throw new IamraError(
+        'HSM_PIN_REQUIRED',
+        (name) =>
+          `${this.init.uri} needs a PIN for every signature (CKA_ALWAYS_AUTHENTICATE): set ${name('reusePin')} to use the user PIN, or run on a terminal`,
+        { field: 'reusePin' },
+      )
     }
     return pin
   }
@@ -76,7 +86,10 @@ export class Pkcs11Signer implements Signer {
     const { key } = this.init
     const found = findObjects(ctx, ctx.mod.js.CKO_PRIVATE_KEY, { id: key.id, ...(key.label === '' ? {} : { object: key.label }) })
     if (found.length !== 1) {
-      throw new IamraError('HSM_KEY_NOT_FOUND', `the key ${this.init.uri} is no longer on token ${this.init.session.name} (found ${found.length} after reopening the session)`)
+      throw new IamraError(
+        'HSM_KEY_NOT_FOUND',
+        `the key ${this.init.uri} is no longer on token ${this.init.session.name} (found ${found.length} after reopening the session)`,
+      )
     }
     this.handle = found[0]!
     this.generation = ctx.generation

@@ -56,7 +56,12 @@ export interface CheckedArns {
 }
 
 /** Every problem with one ARN, by the grammar above; an empty list when it is well formed. */
-function arnProblems(value: string, flag: string, service: 'rolesanywhere' | 'iam', type: 'trust-anchor' | 'profile' | 'role'): { arn?: Arn; problems: string[] } {
+function arnProblems(
+  value: string,
+  flag: string,
+  service: 'rolesanywhere' | 'iam',
+  type: 'trust-anchor' | 'profile' | 'role',
+): { arn?: Arn; problems: string[] } {
   const what = `${service === 'iam' ? 'an IAM' : 'a Roles Anywhere'} ${type.replace('-', ' ')} ARN`
   if (value.length > MAX_ARN_LENGTH) return { problems: [`${flag}: ${shown(value)} is longer than any ARN (${MAX_ARN_LENGTH} characters at most)`] }
   if (!/^[\x21-\x7e]*$/.test(value)) return { problems: [`${flag}: ${shown(value)} holds spaces, control or non-ASCII characters, which no ARN has`] }
@@ -87,7 +92,8 @@ function arnProblems(value: string, flag: string, service: 'rolesanywhere' | 'ia
     const path = `/${rest.slice(0, slash + 1)}`
     const name = rest.slice(slash + 1)
     if (!ROLE_NAME.test(name)) bad('has an invalid role name (1 to 64 letters, digits and + = , . @ _ -)')
-    if (!ROLE_PATH.test(path) || path.split('/').some((s) => s === '.' || s === '..')) bad('has an invalid role path (printable ASCII between slashes, no . or .. segments, 512 characters at most)')
+    if (!ROLE_PATH.test(path) || path.split('/').some((s) => s === '.' || s === '..'))
+      bad('has an invalid role path (printable ASCII between slashes, no . or .. segments, 512 characters at most)')
   } else if (!RESOURCE_ID.test(rest)) {
     bad(`has an invalid ${type.replace('-', ' ')} id (36 characters, as the console shows it: 8-4-4-4-12 lowercase hex digits)`)
   }

@@ -53,12 +53,7 @@ export function requestQuery(req: SessionRequest): string {
   ])
 }
 
-export async function createSession(
-  req: SessionRequest,
-  identity: Identity,
-  endpoint: ResolvedEndpoint,
-  deps: CreateSessionDeps,
-): Promise<SessionCredentials> {
+export async function createSession(req: SessionRequest, identity: Identity, endpoint: ResolvedEndpoint, deps: CreateSessionDeps): Promise<SessionCredentials> {
   const maxAttempts = deps.maxAttempts ?? 3
   const body = requestBody(req)
   const query = requestQuery(req)
@@ -74,8 +69,17 @@ export async function createSession(
   }
   for (let attempt = 1; ; attempt++) {
     const signed = await signRequest({
-      method: 'POST', host: hostHeader(endpoint.url), path, query, body, region: endpoint.signingRegion,
-      at: deps.now(), leafDer: identity.leafDer, serial: identity.serial, chainDer: identity.chainDer, signer: identity.signer,
+      method: 'POST',
+      host: hostHeader(endpoint.url),
+      path,
+      query,
+      body,
+      region: endpoint.signingRegion,
+      at: deps.now(),
+      leafDer: identity.leafDer,
+      serial: identity.serial,
+      chainDer: identity.chainDer,
+      signer: identity.signer,
     })
     debug(`attempt ${attempt}/${maxAttempts}: POST ${url.origin}${path}?${query}`)
     debug(`canonical request:\n${signed.canonicalRequest}`)
@@ -88,12 +92,19 @@ export async function createSession(
       if (res.status >= 200 && res.status < 300) {
         const creds = parseSessionResponse(res.body, req.roleArn)
         if (creds.expiresAt.getTime() <= deps.now().getTime()) {
-          throw new IamraError('CREDENTIALS_EXPIRED', `CreateSession returned credentials that already expired (${creds.expiresAt.toISOString()}); check the clock`)
+          throw new IamraError(
+            'CREDENTIALS_EXPIRED',
+            `CreateSession returned credentials that already expired (${creds.expiresAt.toISOString()}); check the clock`,
+          )
         }
         return creds
       }
       if (res.status >= 300 && res.status < 400) {
-        throw new IamraError('UPSTREAM_BAD_RESPONSE', (name) => `CreateSession answered with a redirect (HTTP ${res.status}); redirects are not followed: check ${name('endpoint')}`, { field: 'endpoint' })
+        throw new IamraError(
+          'UPSTREAM_BAD_RESPONSE',
+          (name) => `CreateSession answered with a redirect (HTTP ${res.status}); redirects are not followed: check ${name('endpoint')}`,
+          { field: 'endpoint' },
+        )
       }
       const se = classifyServiceError(res)
       error = new IamraError(se.code, se.message, { upstreamCode: se.upstreamCode, field: se.fields })

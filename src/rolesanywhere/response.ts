@@ -35,9 +35,11 @@ export function parseSessionResponse(body: Buffer, requestedRoleArn: string): Se
   }
   // Keys and tokens are printable ASCII; anything else (a line break) would corrupt the files they go into.
   const unprintable = ['accessKeyId', 'secretAccessKey', 'sessionToken'].filter((k) => !/^[\x21-\x7e]+$/.test(c[k] as string))
-  if (unprintable.length > 0) throw new IamraError('UPSTREAM_BAD_RESPONSE', `CreateSession returned ${unprintable.join(', ')} with characters other than printable ASCII`)
+  if (unprintable.length > 0)
+    throw new IamraError('UPSTREAM_BAD_RESPONSE', `CreateSession returned ${unprintable.join(', ')} with characters other than printable ASCII`)
   const expiresAt = new Date(c.expiration as string)
-  if (Number.isNaN(expiresAt.getTime())) throw new IamraError('UPSTREAM_BAD_RESPONSE', `CreateSession returned an unreadable expiration "${String(c.expiration)}"`)
+  if (Number.isNaN(expiresAt.getTime()))
+    throw new IamraError('UPSTREAM_BAD_RESPONSE', `CreateSession returned an unreadable expiration "${String(c.expiration)}"`)
   const user = first.assumedRoleUser
   return {
     accessKeyId: c.accessKeyId as string,
@@ -88,8 +90,10 @@ export function classifyServiceError(res: HttpResponse): ServiceError {
     hint = (name) => ` (the certificate does not chain to the trust anchor: check ${name('intermediates')} and the trust anchor)`
     fields = ['intermediates']
   }
-  const message: Phrase = (name) => `CreateSession failed: HTTP ${res.status} ${upstreamCode}${serviceMessage ? `: ${serviceMessage}` : ''}${hint(name)}${
-    typeof requestId === 'string' ? ` (request id ${requestId})` : ''}`
+  const message: Phrase = (name) =>
+    `CreateSession failed: HTTP ${res.status} ${upstreamCode}${serviceMessage ? `: ${serviceMessage}` : ''}${hint(name)}${
+      typeof requestId === 'string' ? ` (request id ${requestId})` : ''
+    }`
   const retryAfter = Number(res.headers['retry-after'])
   return {
     code,

@@ -57,7 +57,10 @@ export function resolveSessionConfig(init: SessionConfigInit): SessionConfig {
       ...(() => {
         const proxy = proxyFor(endpoint.url, env)
         if (proxy !== undefined && proxy.protocol !== 'http:') {
-          throw new IamraError('ENDPOINT_INVALID', `proxy ${proxy.protocol}//${proxy.host}: only http:// proxies are supported (the tunnel to the endpoint is TLS either way)`)
+          throw new IamraError(
+            'ENDPOINT_INVALID',
+            `proxy ${proxy.protocol}//${proxy.host}: only http:// proxies are supported (the tunnel to the endpoint is TLS either way)`,
+          )
         }
         return proxy === undefined ? {} : { proxy }
       })(),

@@ -32,7 +32,9 @@ export function readSessionEnvironment(env: Env, readText: (path: string) => str
     try {
       caPem = readText(caFile)
     } catch (e) {
-      throw new IamraError('ENDPOINT_INVALID', `AWS_CA_BUNDLE=${caFile} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e })
+      throw new IamraError('ENDPOINT_INVALID', `AWS_CA_BUNDLE=${caFile} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+        cause: e,
+      })
     }
   }
   return {

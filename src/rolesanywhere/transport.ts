@@ -41,7 +41,11 @@ export type Transport = (req: HttpRequest) => Promise<HttpResponse>
 /** Error raised by the transport; `code` is Node's (ECONNREFUSED, ETIMEDOUT, CERT_HAS_EXPIRED, ...). */
 export class TransportError extends Error {
   override readonly name = 'TransportError'
-  constructor(message: string, readonly code: string, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly code: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options)
   }
 }
@@ -51,9 +55,12 @@ const MAX_BODY = 1 << 20
 export function createTransport(opts: TransportOptions): Transport {
   let http: Promise<typeof import('node:http').request> | undefined
   let tls: Promise<Tls> | undefined
-  const loadTls = (): Promise<Tls> => (tls ??= Promise.all([import('node:https'), import('node:tls')]).then(([h, t]) => ({
-    request: h.request, connect: t.connect, ca: opts.caPem === undefined ? undefined : [...t.rootCertificates, opts.caPem],
-  })))
+  const loadTls = (): Promise<Tls> =>
+    (tls ??= Promise.all([import('node:https'), import('node:tls')]).then(([h, t]) => ({
+      request: h.request,
+      connect: t.connect,
+      ca: opts.caPem === undefined ? undefined : [...t.rootCertificates, opts.caPem],
+    })))
   return async (req) => {
     http ??= import('node:http').then((m) => m.request)
     const httpRequest = await http
@@ -111,9 +118,12 @@ export function createTransport(opts: TransportOptions): Transport {
         return
       }
       const proxy = opts.proxy
-      const proxyAuth = proxy.username === '' ? {} : {
-        'proxy-authorization': `Basic ${Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString('base64')}`,
-      }
+      const proxyAuth =
+        proxy.username === ''
+          ? {}
+          : {
+              'proxy-authorization': `Basic ${Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString('base64')}`,
+            }
       const proxyHost = proxy.hostname.replace(/^\[|\]$/g, '')
       const proxyPort = Number(proxy.port || (proxy.protocol === 'https:' ? 443 : 80))
       if (secure === undefined) {
@@ -121,8 +131,12 @@ export function createTransport(opts: TransportOptions): Transport {
         return
       }
       const connectReq = httpRequest({
-        host: proxyHost, port: proxyPort, method: 'CONNECT', path: `${req.url.hostname}:${targetPort}`,
-        headers: { host: `${req.url.hostname}:${targetPort}`, ...proxyAuth }, agent: false,
+        host: proxyHost,
+        port: proxyPort,
+        method: 'CONNECT',
+        path: `${req.url.hostname}:${targetPort}`,
+        headers: { host: `${req.url.hostname}:${targetPort}`, ...proxyAuth },
+        agent: false,
       })
       active = connectReq
       connectReq.on('connect', (res, socket: Duplex) => {

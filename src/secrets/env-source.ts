@@ -24,13 +24,16 @@ export function envSourceName(value: string, code: IamraErrorCode): string {
 export function readEnvText(value: string, env: Readonly<Record<string, string | undefined>>, code: IamraErrorCode, what: string): string {
   const name = envSourceName(value, code)
   const text = env[name]
-  if (text === undefined || text === '') throw new IamraError(code, `${value}: the environment variable ${name} that should hold the ${what} is not set or empty`)
+  if (text === undefined || text === '')
+    throw new IamraError(code, `${value}: the environment variable ${name} that should hold the ${what} is not set or empty`)
   return text
 }
 
 /** The bytes of a certificate or key held in the variable: PEM, PEM with literal \n, or base64. */
 export function readEnvBytes(value: string, env: Readonly<Record<string, string | undefined>>, code: IamraErrorCode, what: string): Buffer {
-  const text = readEnvText(value, env, code, what).trim().replace(/^(["'])([\s\S]*)\1$/, '$2')
+  const text = readEnvText(value, env, code, what)
+    .trim()
+    .replace(/^(["'])([\s\S]*)\1$/, '$2')
   if (text.includes('-----BEGIN ')) return Buffer.from(unescapeNewlines(text), 'utf8')
   const compact = text.replace(/\\n|\s+/g, '')
   if (/^[A-Za-z0-9+/_-]+={0,2}$/.test(compact)) {
@@ -38,7 +41,10 @@ export function readEnvBytes(value: string, env: Readonly<Record<string, string 
     if (bytes.includes('-----BEGIN ')) return Buffer.from(unescapeNewlines(bytes.toString('utf8')), 'utf8')
     if (bytes[0] === 0x30 && bytes.length > 32) return bytes // DER: a SEQUENCE
   }
-  throw new IamraError(code, `${value}: the environment variable ${envSourceName(value, code)} holds no ${what}: expected PEM (line breaks real or written \\n) or base64 of PEM or DER`)
+  throw new IamraError(
+    code,
+    `${value}: the environment variable ${envSourceName(value, code)} holds no ${what}: expected PEM (line breaks real or written \\n) or base64 of PEM or DER`,
+  )
 }
 
 function unescapeNewlines(text: string): string {

@@ -46,7 +46,10 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     // A refused token is the client's business, logged with its reason at info (never the token).
     const level = error.httpStatus >= 500 ? 'error' : error.code.startsWith('TOKEN_') ? 'info' : 'warn'
     const detail = error.cause instanceof Error ? error.cause.message : undefined
-    request.log[level]({ code: error.code, upstream: error.upstreamCode, url: redactUrl(request.raw.url ?? ''), ...(detail === undefined ? {} : { detail }) }, error.message)
+    request.log[level](
+      { code: error.code, upstream: error.upstreamCode, url: redactUrl(request.raw.url ?? ''), ...(detail === undefined ? {} : { detail }) },
+      error.message,
+    )
     return sendError(reply, error.httpStatus, error.code, publicMessage(error, bindingAdvice))
   })
   return http.finish()

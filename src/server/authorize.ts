@@ -8,7 +8,7 @@ import { IamraError } from '../errors.js'
 import { isRelative, tokenInQuery, type Mode } from '../binding/modes.js'
 import { entryForSecret, type Binding } from '../binding/store.js'
 import { hashSecret, parseToken, secretMatches } from '../binding/token.js'
-import { BindingLookup } from './binding-lookup.js'
+import type { BindingLookup } from './binding-lookup.js'
 import type { PresentedToken } from './token-extraction.js'
 
 const REJECTED = 'access token not accepted'
@@ -54,7 +54,10 @@ export async function authorize(lookup: BindingLookup, presented: PresentedToken
   const wantQuery = tokenInQuery(binding.mode)
   if (wantQuery !== (presented.from === 'query')) {
     const msg = `${REJECTED}: binding ${binding.name} (mode ${binding.mode}) takes its token in the ${wantQuery ? 'access_token query parameter' : 'Authorization header'}`
-    throw rejected(`token for binding "${binding.name}" sent in the ${presented.from === 'query' ? 'query' : 'Authorization header'}, but its mode ${binding.mode} takes it in the ${wantQuery ? 'query' : 'header'}`, msg)
+    throw rejected(
+      `token for binding "${binding.name}" sent in the ${presented.from === 'query' ? 'query' : 'Authorization header'}, but its mode ${binding.mode} takes it in the ${wantQuery ? 'query' : 'header'}`,
+      msg,
+    )
   }
   if (!socketAllows(socketName, binding.mode)) {
     const msg = `${REJECTED}: binding ${binding.name} (mode ${binding.mode}) is not served on this socket (${socketName})`

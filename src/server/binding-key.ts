@@ -10,7 +10,20 @@ import { isPkcs11Uri } from '../pkcs11/uri.js'
 
 export function bindingLineage(b: Binding): string {
   return createHash('sha256')
-    .update(JSON.stringify([b.name, b.secretHash, b.request, b.region ?? null, b.endpoint ?? null, b.certificateFiles, b.intermediatesFiles, b.privateKeyFile, b.pkcs11Lib ?? null, b.reusePin === true]))
+    .update(
+      JSON.stringify([
+        b.name,
+        b.secretHash,
+        b.request,
+        b.region ?? null,
+        b.endpoint ?? null,
+        b.certificateFiles,
+        b.intermediatesFiles,
+        b.privateKeyFile,
+        b.pkcs11Lib ?? null,
+        b.reusePin === true,
+      ]),
+    )
     .digest('hex')
 }
 

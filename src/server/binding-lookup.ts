@@ -22,9 +22,7 @@ interface Known {
   readonly binding: Binding
 }
 
-export type Lookup =
-  | { readonly found: true; readonly binding: Binding }
-  | { readonly found: false; readonly reason: string }
+export type Lookup = { readonly found: true; readonly binding: Binding } | { readonly found: false; readonly reason: string }
 
 export class BindingLookup {
   readonly #bindings: string

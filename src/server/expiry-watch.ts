@@ -20,7 +20,11 @@ export class ExpiryWatch {
     this.init.onNotAfter?.(binding, notAfter)
     const days = (notAfter.getTime() - this.init.now().getTime()) / 86_400_000
     if (days < this.init.warnDays) {
-      this.init.warn(`the certificate ${subject ?? `of binding ${binding}`} expires on ${notAfter.toISOString()}, in ${days.toFixed(1)} days: renew it`, { binding, notAfter: notAfter.toISOString(), daysLeft: Number(days.toFixed(2)) })
+      this.init.warn(`the certificate ${subject ?? `of binding ${binding}`} expires on ${notAfter.toISOString()}, in ${days.toFixed(1)} days: renew it`, {
+        binding,
+        notAfter: notAfter.toISOString(),
+        daysLeft: Number(days.toFixed(2)),
+      })
     }
   }
 

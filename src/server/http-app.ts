@@ -59,7 +59,9 @@ export function createHttpApp(init: HttpAppInit): HttpApp {
     const count = init.onResponse
     fastify.addHook('onResponse', async (request, reply) => count(request.routeOptions.url ?? 'unmatched', reply.statusCode))
   }
-  fastify.setNotFoundHandler((request, reply) => sendError(reply, 404, 'NOT_FOUND', `no route ${request.method} ${redactUrl(request.raw.url ?? '').split('?')[0]}`))
+  fastify.setNotFoundHandler((request, reply) =>
+    sendError(reply, 404, 'NOT_FOUND', `no route ${request.method} ${redactUrl(request.raw.url ?? '').split('?')[0]}`),
+  )
   const nameSocket = (server: Server, name: string): void => {
     server.on('connection', (socket: Socket) => socketNames.set(socket, name))
   }

@@ -9,7 +9,11 @@ import type { FastifyReply } from 'fastify'
  * Go's SDK only parses error bodies whose Content-Type is exactly `application/json`.
  */
 export function sendJson(reply: FastifyReply, status: number, body: unknown): FastifyReply {
-  return reply.code(status).header('content-type', 'application/json').header('cache-control', 'no-store').send(Buffer.from(JSON.stringify(body)))
+  return reply
+    .code(status)
+    .header('content-type', 'application/json')
+    .header('cache-control', 'no-store')
+    .send(Buffer.from(JSON.stringify(body)))
 }
 
 /** An error: `Code` and `Message` as AWS SDKs read them, `code` and `message` for everyone else. */

@@ -3,7 +3,11 @@ import { createServer, type Server } from 'node:http'
 import type { ListenAddress } from './listen.js'
 import type { ServerMetrics } from './metrics.js'
 
-export async function startMetricsServer(address: ListenAddress, metrics: ServerMetrics, beforeScrape: () => void = () => {}): Promise<{ server: Server; close(): Promise<void> }> {
+export async function startMetricsServer(
+  address: ListenAddress,
+  metrics: ServerMetrics,
+  beforeScrape: () => void = () => {},
+): Promise<{ server: Server; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')
@@ -26,6 +30,10 @@ export async function startMetricsServer(address: ListenAddress, metrics: Server
   })
   return {
     server,
-    close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections() }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r())
+        server.closeAllConnections()
+      }),
   }
 }

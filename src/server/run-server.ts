@@ -38,7 +38,15 @@ function listenOn(server: Server, target: { fd: number } | ListenAddress): Promi
     const done = (): void => {
       server.off('error', reject)
       const a = server.address()
-      resolve(a === null ? ('fd' in target ? `fd ${target.fd}` : describeListen(target)) : typeof a === 'string' ? a : `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`)
+      resolve(
+        a === null
+          ? 'fd' in target
+            ? `fd ${target.fd}`
+            : describeListen(target)
+          : typeof a === 'string'
+            ? a
+            : `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`,
+      )
     }
     if ('fd' in target) server.listen({ fd: target.fd, backlog: 511 }, done)
     else if (target.kind === 'unix') server.listen({ path: target.path, backlog: 511 }, done)
@@ -87,7 +95,13 @@ export async function runServer(init: RunServerInit): Promise<void> {
   init.log('stopping: finishing in-flight requests')
   // fastify.close() only closes a server it listened on itself, so every server is closed here.
   const closing = Promise.all([
-    ...servers.map((s) => new Promise<void>((r) => { s.close(() => r()); s.closeIdleConnections() })),
+    ...servers.map(
+      (s) =>
+        new Promise<void>((r) => {
+          s.close(() => r())
+          s.closeIdleConnections()
+        }),
+    ),
   ]).then(() => app.fastify.close())
   const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), init.shutdownTimeoutMs ?? 10_000).unref())
   if ((await Promise.race([closing, timeout])) === 'timeout') {

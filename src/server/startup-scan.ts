@@ -22,7 +22,10 @@ export function inventory(dir: string): Inventory {
   let names: string[] = []
   let bindingsDirectoryExists = true
   try {
-    names = readdirSync(bindings).filter((f) => f.endsWith('.json') && isValidName(f.slice(0, -5))).map((f) => f.slice(0, -5)).sort()
+    names = readdirSync(bindings)
+      .filter((f) => f.endsWith('.json') && isValidName(f.slice(0, -5)))
+      .map((f) => f.slice(0, -5))
+      .sort()
   } catch {
     bindingsDirectoryExists = false
   }
@@ -32,8 +35,13 @@ export function inventory(dir: string): Inventory {
 /** The start-up log lines: one info line, plus a warning when nothing can be served. */
 export function describeInventory(dir: string, inv: Inventory): { info: string; warning: string | undefined } {
   const info = `configuration directory ${dir}: ${inv.names.length} binding(s)`
-  if (!inv.directoryExists) return { info, warning: `the configuration directory ${dir} does not exist: every request will be refused until bindings are created there (iamra bind NAME --configuration-directory ${dir} ...)` }
-  if (inv.names.length === 0) return { info, warning: `no bindings in ${join(dir, 'bindings')}: every request will be refused until one is created (iamra bind NAME ...)` }
+  if (!inv.directoryExists)
+    return {
+      info,
+      warning: `the configuration directory ${dir} does not exist: every request will be refused until bindings are created there (iamra bind NAME --configuration-directory ${dir} ...)`,
+    }
+  if (inv.names.length === 0)
+    return { info, warning: `no bindings in ${join(dir, 'bindings')}: every request will be refused until one is created (iamra bind NAME ...)` }
   return { info, warning: undefined }
 }
 

@@ -18,7 +18,10 @@ export function extractToken(rawHeaders: readonly string[], rawUrl: string): Pre
   const queryValues = q < 0 ? [] : new URLSearchParams(rawUrl.slice(q + 1)).getAll('access_token')
   const count = headerValues.length + queryValues.length
   if (count === 0) {
-    throw new IamraError('TOKEN_MISSING', 'no access token: send it in the Authorization header or the access_token query parameter, as the binding\'s env file says')
+    throw new IamraError(
+      'TOKEN_MISSING',
+      "no access token: send it in the Authorization header or the access_token query parameter, as the binding's env file says",
+    )
   }
   if (count > 1) throw new IamraError('TOKEN_AMBIGUOUS', 'more than one access token in the request')
   if (headerValues.length === 1) {
@@ -33,16 +36,19 @@ export function extractToken(rawHeaders: readonly string[], rawUrl: string): Pre
 export function redactUrl(rawUrl: string): string {
   const q = rawUrl.indexOf('?')
   if (q < 0) return rawUrl
-  const pairs = rawUrl.slice(q + 1).split('&').map((pair) => {
-    const eq = pair.indexOf('=')
-    const rawName = eq < 0 ? pair : pair.slice(0, eq)
-    let name = rawName
-    try {
-      name = decodeURIComponent(rawName.replace(/\+/g, ' '))
-    } catch {
-      // undecodable: keep it as it is
-    }
-    return name.toLowerCase() === 'access_token' ? `${rawName}=[redacted]` : pair
-  })
+  const pairs = rawUrl
+    .slice(q + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=')
+      const rawName = eq < 0 ? pair : pair.slice(0, eq)
+      let name = rawName
+      try {
+        name = decodeURIComponent(rawName.replace(/\+/g, ' '))
+      } catch {
+        // undecodable: keep it as it is
+      }
+      return name.toLowerCase() === 'access_token' ? `${rawName}=[redacted]` : pair
+    })
   return `${rawUrl.slice(0, q)}?${pairs.join('&')}`
 }

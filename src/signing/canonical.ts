@@ -62,5 +62,8 @@ export function canonicalHeaders(headers: Readonly<Record<string, string>>): Can
 
 /** `YYYYMMDDTHHMMSSZ` for the given instant, in UTC. */
 export function amzDate(at: Date): string {
-  return at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '')
+  return at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '')
 }

@@ -51,14 +51,7 @@ export async function signRequest(input: SignInput): Promise<SignedRequest> {
   }
   if (input.chainDer.length > 0) signed['x-amz-x509-chain'] = input.chainDer.map((d) => d.toString('base64')).join(',')
   const { block, signedHeaders } = canonicalHeaders(signed)
-  const canonicalRequest = [
-    input.method.toUpperCase(),
-    canonicalUri(input.path),
-    input.query,
-    block,
-    signedHeaders,
-    sha256Hex(input.body),
-  ].join('\n')
+  const canonicalRequest = [input.method.toUpperCase(), canonicalUri(input.path), input.query, block, signedHeaders, sha256Hex(input.body)].join('\n')
   const scope = `${date.slice(0, 8)}/${input.region}/${SERVICE}/aws4_request`
   const stringToSign = [algorithm, date, scope, sha256Hex(canonicalRequest)].join('\n')
   const signature = (await input.signer.sign(Buffer.from(stringToSign, 'utf8'))).toString('hex')

@@ -49,7 +49,8 @@ export interface MlDsaCertOptions {
 
 const SCHEMES = { 44: ml_dsa44, 65: ml_dsa65, 87: ml_dsa87 } as const
 const levelOid = (level: MlDsaLevel): string => `2.16.840.1.101.3.4.3.${level === 44 ? 17 : level === 65 ? 18 : 19}`
-const pem = (label: string, der: Buffer): string => `-----BEGIN ${label}-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END ${label}-----\n`
+const pem = (label: string, der: Buffer): string =>
+  `-----BEGIN ${label}-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END ${label}-----\n`
 
 function time(d: Date): Buffer {
   const s = `${d.toISOString().replace(/[-:T]/g, '').slice(0, 14)}Z`
@@ -96,11 +97,17 @@ export async function createMlDsaCertificate(opts: MlDsaCertOptions): Promise<Ml
   ]
   const serial = runtime.randomBytes(16)
   serial[0] = (serial[0]! & 0x7f) | 0x01
-  const tbsOf = (alg: Buffer): Buffer => seq(
-    tlv(0xa0, uint(2)), uint(serial), alg, issuerFields?.subject ?? subjectName,
-    seq(time(opts.notBefore ?? new Date(now - 60 * 60_000)), time(opts.notAfter ?? new Date(now + (isCa ? 3650 : 30) * 86_400_000))),
-    subjectName, spki, tlv(0xa3, seq(...extensions.map((e) => Buffer.from(e.rawData)))),
-  )
+  const tbsOf = (alg: Buffer): Buffer =>
+    seq(
+      tlv(0xa0, uint(2)),
+      uint(serial),
+      alg,
+      issuerFields?.subject ?? subjectName,
+      seq(time(opts.notBefore ?? new Date(now - 60 * 60_000)), time(opts.notAfter ?? new Date(now + (isCa ? 3650 : 30) * 86_400_000))),
+      subjectName,
+      spki,
+      tlv(0xa3, seq(...extensions.map((e) => Buffer.from(e.rawData)))),
+    )
   const self: Pick<MlDsaTestCert, 'level' | 'secretKey'> = { level: opts.level, secretKey }
   const der = issuerSign(opts.issuer ?? (self as MlDsaTestCert), tbsOf)
   const pkcs8 = (form: MlDsaKeyForm): Buffer => {
@@ -108,7 +115,14 @@ export async function createMlDsaCertificate(opts: MlDsaCertOptions): Promise<Ml
     return seq(uint(0), seq(oid(levelOid(opts.level))), octets(inner))
   }
   return {
-    cert: new X509Certificate(der), certPem: pem('CERTIFICATE', der), der, subject, level: opts.level, seed, secretKey, publicKey,
+    cert: new X509Certificate(der),
+    certPem: pem('CERTIFICATE', der),
+    der,
+    subject,
+    level: opts.level,
+    seed,
+    secretKey,
+    publicKey,
     keyPem: pem('PRIVATE KEY', pkcs8('both')),
     pkcs8,
     encryptedPem: (form, password) => pem('ENCRYPTED PRIVATE KEY', encryptPkcs8(pkcs8(form), password, runtime)),

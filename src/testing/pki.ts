@@ -140,6 +140,10 @@ export async function certifyKey(opts: Omit<CertOptions, 'key'> & { readonly iss
   const alg = rsa ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } : { name: 'ECDSA', namedCurve: curve }
   const spki = opts.publicKey.export({ type: 'spki', format: 'der' })
   const imported = await subtle.importKey('spki', spki, alg, true, ['verify'])
-  const { cert, certPem, der, subject } = await build({ ...opts, key: rsa ? 'rsa2048' : curve === 'P-384' ? 'p384' : curve === 'P-521' ? 'p521' : 'p256' }, false, imported)
+  const { cert, certPem, der, subject } = await build(
+    { ...opts, key: rsa ? 'rsa2048' : curve === 'P-384' ? 'p384' : curve === 'P-521' ? 'p521' : 'p256' },
+    false,
+    imported,
+  )
   return { cert, certPem, der, subject }
 }

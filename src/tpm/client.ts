@@ -11,7 +11,10 @@ import type { TpmTransport } from './transport.js'
 
 /** A TPM response code other than success, with the command it answered. */
 export class TpmError extends Error {
-  constructor(readonly rc: number, readonly command: string) {
+  constructor(
+    readonly rc: number,
+    readonly command: string,
+  ) {
     super(`${command}: ${rcName(rc)}`)
   }
   is(code: number): boolean {
@@ -37,7 +40,10 @@ export interface SignatureParts {
 }
 
 export class TpmClient {
-  constructor(private readonly transport: TpmTransport, private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))) {}
+  constructor(
+    private readonly transport: TpmTransport,
+    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  ) {}
 
   /** Sends one command and returns the response after the header (handles, then parameters). */
   private async run(name: string, cc: number, handles: readonly number[], auth: Buffer | undefined, params: Buffer): Promise<Reader> {
@@ -59,8 +65,13 @@ export class TpmClient {
   /** A primary key under `hierarchy` from `template` (a TPMT_PUBLIC); returns its transient handle. */
   async createPrimary(hierarchy: number, template: Buffer): Promise<number> {
     const sensitive = tpm2b(Buffer.concat([tpm2b(), tpm2b()]))
-    const r = await this.run('TPM2_CreatePrimary', CC.CreatePrimary, [hierarchy], passwordSession(Buffer.alloc(0)),
-      Buffer.concat([sensitive, tpm2b(template), tpm2b(), u32(0)]))
+    const r = await this.run(
+      'TPM2_CreatePrimary',
+      CC.CreatePrimary,
+      [hierarchy],
+      passwordSession(Buffer.alloc(0)),
+      Buffer.concat([sensitive, tpm2b(template), tpm2b(), u32(0)]),
+    )
     return r.u32()
   }
 

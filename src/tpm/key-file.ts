@@ -38,7 +38,11 @@ export function parseTpmKeyFile(bytes: Buffer, source: string): TpmKeyFile {
   }
   const [typeField, ...rest] = fields
   const type = typeField === undefined ? '' : oidString(typeField)
-  if (!LOADABLE.has(type)) return fail('KEY_UNSUPPORTED', `${source}: the TPM key file holds ${KINDS[type] ?? `an unknown object (${type})`}; only loadable keys (2.23.133.10.1.3) can sign`)
+  if (!LOADABLE.has(type))
+    return fail(
+      'KEY_UNSUPPORTED',
+      `${source}: the TPM key file holds ${KINDS[type] ?? `an unknown object (${type})`}; only loadable keys (2.23.133.10.1.3) can sign`,
+    )
   let emptyAuth = false
   let rsaParent = false
   const plain = rest.filter((f) => (f.tag & 0xe0) !== 0xa0)
@@ -47,10 +51,15 @@ export function parseTpmKeyFile(bytes: Buffer, source: string): TpmKeyFile {
     const inner = children(f)[0]
     if (n === 0) emptyAuth = inner?.tag === TAG.BOOLEAN && inner.value[0] !== 0
     else if (n === 5) rsaParent = inner?.tag === TAG.BOOLEAN && inner.value[0] !== 0
-    else if (n === 1 || n === 3) fail('KEY_UNSUPPORTED', `${source}: the TPM key is sealed to a policy (it has ${n === 1 ? 'policy' : 'authPolicy'} entries); TPM policies are not supported, use a key with a password or no password`)
+    else if (n === 1 || n === 3)
+      fail(
+        'KEY_UNSUPPORTED',
+        `${source}: the TPM key is sealed to a policy (it has ${n === 1 ? 'policy' : 'authPolicy'} entries); TPM policies are not supported, use a key with a password or no password`,
+      )
     else if (n === 2) fail('KEY_UNSUPPORTED', `${source}: the TPM key carries an import secret; only loadable keys are supported`)
   }
   const [parentField, pub, priv] = plain
-  if (parentField === undefined || pub?.tag !== TAG.OCTET_STRING || priv?.tag !== TAG.OCTET_STRING) return fail('KEY_MALFORMED', `${source}: ${TSS2_LABEL} lacks parent, pubkey or privkey`)
+  if (parentField === undefined || pub?.tag !== TAG.OCTET_STRING || priv?.tag !== TAG.OCTET_STRING)
+    return fail('KEY_MALFORMED', `${source}: ${TSS2_LABEL} lacks parent, pubkey or privkey`)
   return { emptyAuth, parent: uintOf(parentField), rsaParent, pub: pub.value, priv: priv.value }
 }

@@ -68,9 +68,13 @@ export function parsePublicArea(area: Buffer, source: string): PublicArea {
 /** Refuses keys that cannot sign Roles Anywhere requests with a password (or no) authorization. */
 export function checkUsable(p: PublicArea, source: string): void {
   if ((p.attributes & ATTR.sign) === 0) fail('KEY_UNSUPPORTED', `${source}: the TPM key is not a signing key (its sign attribute is clear)`)
-  if ((p.attributes & ATTR.restricted) !== 0) fail('KEY_UNSUPPORTED', `${source}: the TPM key is restricted (it only signs TPM-generated data, such as attestations)`)
+  if ((p.attributes & ATTR.restricted) !== 0)
+    fail('KEY_UNSUPPORTED', `${source}: the TPM key is restricted (it only signs TPM-generated data, such as attestations)`)
   if ((p.attributes & ATTR.userWithAuth) === 0) {
-    fail('KEY_UNSUPPORTED', `${source}: the TPM key can only be used through a policy session (userWithAuth is clear); policy-protected TPM keys are not supported`)
+    fail(
+      'KEY_UNSUPPORTED',
+      `${source}: the TPM key can only be used through a policy session (userWithAuth is clear); policy-protected TPM keys are not supported`,
+    )
   }
 }
 

@@ -50,7 +50,10 @@ const HIERARCHIES = new Set<number>([RH.OWNER, RH.ENDORSEMENT, RH.PLATFORM, RH.N
 export function parseHandle(reference: string): number {
   const text = reference.replace(/^handle:/i, '')
   const n = /^0x[0-9a-f]{1,8}$/i.test(text) ? parseInt(text.slice(2), 16) : /^\d+$/.test(text) ? Number(text) : NaN
-  if (!Number.isInteger(n) || !isPersistent(n)) fail('USAGE', (name) => `${name('privateKey')} ${reference}: a TPM handle must be a persistent handle, handle:0x81000000 to handle:0x81ffffff`, { field: 'privateKey' })
+  if (!Number.isInteger(n) || !isPersistent(n))
+    fail('USAGE', (name) => `${name('privateKey')} ${reference}: a TPM handle must be a persistent handle, handle:0x81000000 to handle:0x81ffffff`, {
+      field: 'privateKey',
+    })
   return n
 }
 
@@ -73,12 +76,17 @@ export async function loadTpmKey(init: TpmKeyInit): Promise<TpmKey> {
     }
   } else {
     file = parseTpmKeyFile(init.bytes ?? Buffer.alloc(0), source)
-    if (!isPersistent(file.parent) && !HIERARCHIES.has(file.parent)) fail('KEY_UNSUPPORTED', `${source}: parent 0x${file.parent.toString(16)} is neither a hierarchy nor a persistent key`)
+    if (!isPersistent(file.parent) && !HIERARCHIES.has(file.parent))
+      fail('KEY_UNSUPPORTED', `${source}: parent 0x${file.parent.toString(16)} is neither a hierarchy nor a persistent key`)
     area = parsePublicArea(file.pub.subarray(2), source)
   }
   checkUsable(area, source)
   const wanted = area.type === 'RSA' ? ALG.RSASSA : ALG.ECDSA
-  if (area.scheme !== ALG.NULL && area.scheme !== wanted) fail('KEY_UNSUPPORTED', `${source}: the TPM key is bound to signing scheme 0x${area.scheme.toString(16)}; Roles Anywhere needs ${area.type === 'RSA' ? 'RSASSA (PKCS#1 v1.5)' : 'ECDSA'}`)
+  if (area.scheme !== ALG.NULL && area.scheme !== wanted)
+    fail(
+      'KEY_UNSUPPORTED',
+      `${source}: the TPM key is bound to signing scheme 0x${area.scheme.toString(16)}; Roles Anywhere needs ${area.type === 'RSA' ? 'RSASSA (PKCS#1 v1.5)' : 'ECDSA'}`,
+    )
   const bits = area.publicKey.asymmetricKeyDetails?.modulusLength
   if (area.type === 'RSA' && bits !== undefined && bits < 2048) fail('KEY_UNSUPPORTED', `${source}: RSA key of ${bits} bits; use at least 2048 bits`)
   const password = passwordSource(init, file?.emptyAuth === true, source)
@@ -97,11 +105,16 @@ function passwordSource(init: TpmKeyInit, emptyAuth: boolean, source: string): (
         return Buffer.from((await readFile(init.passwordFile, 'utf8')).replace(/\r?\n$/, ''), 'utf8')
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code
-        throw new IamraError('FILE_UNREADABLE', `cannot read the TPM key password file ${init.passwordFile}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? (e as Error).message)}`, { cause: e, field: 'tpmKeyPassword' })
+        throw new IamraError(
+          'FILE_UNREADABLE',
+          `cannot read the TPM key password file ${init.passwordFile}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? (e as Error).message)}`,
+          { cause: e, field: 'tpmKeyPassword' },
+        )
       }
     }
     const typed = await init.prompt?.(`Password for the TPM key ${source}: `)
-    if (typed === undefined) fail('KEY_PASSWORD_REQUIRED', (name) => `${source} needs its TPM key password: set ${name('tpmKeyPassword')}`, { field: 'tpmKeyPassword' })
+    if (typed === undefined)
+      fail('KEY_PASSWORD_REQUIRED', (name) => `${source} needs its TPM key password: set ${name('tpmKeyPassword')}`, { field: 'tpmKeyPassword' })
     return Buffer.from(typed, 'utf8')
   }
   return () => (cached ??= resolve())
@@ -170,13 +183,28 @@ function mapError(e: unknown, source: string, device: TpmDevice): unknown {
   if (!(e instanceof TpmError)) return e
   const opts = { cause: e }
   if (e.is(RC.AUTH_FAIL) || e.is(RC.BAD_AUTH)) {
-    return new IamraError('KEY_PASSWORD_WRONG', `the TPM refused the password for ${source} (${e.message}); iamra does not retry it, as repeated failures lock the TPM (dictionary-attack protection)`, opts)
+    return new IamraError(
+      'KEY_PASSWORD_WRONG',
+      `the TPM refused the password for ${source} (${e.message}); iamra does not retry it, as repeated failures lock the TPM (dictionary-attack protection)`,
+      opts,
+    )
   }
-  if (e.rc === RC.LOCKOUT) return new IamraError('TPM_LOCKOUT', `the TPM is in dictionary-attack lockout after too many wrong passwords (${e.message}); wait for the lockout to expire or reset it with the lockout authorization (tpm2_dictionarylockout --clear-lockout)`, opts)
-  if (e.is(RC.HANDLE) || e.rc === RC.REFERENCE_H0) return new IamraError('TPM_KEY_NOT_FOUND', `${source}: the key or its parent handle is not in the TPM at ${describeDevice(device)} (${e.message})`, opts)
-  if (e.is(RC.POLICY_FAIL)) return new IamraError('KEY_UNSUPPORTED', `${source}: the TPM key requires a policy (${e.message}); TPM policies are not supported`, opts)
+  if (e.rc === RC.LOCKOUT)
+    return new IamraError(
+      'TPM_LOCKOUT',
+      `the TPM is in dictionary-attack lockout after too many wrong passwords (${e.message}); wait for the lockout to expire or reset it with the lockout authorization (tpm2_dictionarylockout --clear-lockout)`,
+      opts,
+    )
+  if (e.is(RC.HANDLE) || e.rc === RC.REFERENCE_H0)
+    return new IamraError('TPM_KEY_NOT_FOUND', `${source}: the key or its parent handle is not in the TPM at ${describeDevice(device)} (${e.message})`, opts)
+  if (e.is(RC.POLICY_FAIL))
+    return new IamraError('KEY_UNSUPPORTED', `${source}: the TPM key requires a policy (${e.message}); TPM policies are not supported`, opts)
   if (e.is(RC.INTEGRITY) || (e.command === 'TPM2_Load' && (e.is(RC.VALUE) || e.is(RC.KEY)))) {
-    return new IamraError('TPM_FAILED', `${source}: the TPM at ${describeDevice(device)} cannot load this key (${e.message}); the file was made by another TPM or under another parent`, opts)
+    return new IamraError(
+      'TPM_FAILED',
+      `${source}: the TPM at ${describeDevice(device)} cannot load this key (${e.message}); the file was made by another TPM or under another parent`,
+      opts,
+    )
   }
   return new IamraError('TPM_FAILED', `${source}: ${e.message} from the TPM at ${describeDevice(device)}`, opts)
 }

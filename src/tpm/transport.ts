@@ -31,7 +31,10 @@ export async function resolveDevice(spec: string | undefined): Promise<TpmDevice
       // try the next one
     }
   }
-  return fail('TPM_UNAVAILABLE', 'no TPM found: neither /dev/tpmrm0 nor /dev/tpm0 exists; set TPM_DEVICE to the device (or swtpm:host=H,port=P for a software TPM)')
+  return fail(
+    'TPM_UNAVAILABLE',
+    'no TPM found: neither /dev/tpmrm0 nor /dev/tpm0 exists; set TPM_DEVICE to the device (or swtpm:host=H,port=P for a software TPM)',
+  )
 }
 
 export function parseDevice(spec: string): TpmDevice {
@@ -39,7 +42,12 @@ export function parseDevice(spec: string): TpmDevice {
   const m = /^([a-z]+)(?::(.*))?$/.exec(spec)
   if (m?.[1] === 'device' && m[2] !== undefined && m[2] !== '') return { kind: 'device', path: m[2] }
   if (m?.[1] === 'swtpm') {
-    const opts = new Map((m[2] ?? '').split(',').filter(Boolean).map((kv) => kv.split('=', 2) as [string, string]))
+    const opts = new Map(
+      (m[2] ?? '')
+        .split(',')
+        .filter(Boolean)
+        .map((kv) => kv.split('=', 2) as [string, string]),
+    )
     const port = Number(opts.get('port') ?? 2321)
     if (!Number.isInteger(port) || port < 1 || port > 65535) fail('USAGE', `TPM_DEVICE ${spec}: port must be 1 to 65535`)
     return { kind: 'swtpm', host: opts.get('host') ?? 'localhost', port }
@@ -59,7 +67,14 @@ async function openDevice(path: string): Promise<TpmTransport> {
     fh = await open(path, 'r+')
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
-    const why = code === 'EACCES' ? 'permission denied (add the user to group tss, or grant access to the device)' : code === 'ENOENT' ? 'no such device' : code === 'EBUSY' ? 'busy (another process holds /dev/tpm0; use /dev/tpmrm0)' : (code ?? (e as Error).message)
+    const why =
+      code === 'EACCES'
+        ? 'permission denied (add the user to group tss, or grant access to the device)'
+        : code === 'ENOENT'
+          ? 'no such device'
+          : code === 'EBUSY'
+            ? 'busy (another process holds /dev/tpm0; use /dev/tpmrm0)'
+            : (code ?? (e as Error).message)
     throw new IamraError('TPM_UNAVAILABLE', `cannot open the TPM ${path}: ${why}`, { cause: e })
   }
   return {
@@ -83,7 +98,9 @@ async function openSocket(host: string, port: number): Promise<TpmTransport> {
     })
     s.once('error', (e) => {
       clearTimeout(timer)
-      reject(new IamraError('TPM_UNAVAILABLE', `cannot reach the software TPM at ${host}:${port}: ${(e as NodeJS.ErrnoException).code ?? e.message}`, { cause: e }))
+      reject(
+        new IamraError('TPM_UNAVAILABLE', `cannot reach the software TPM at ${host}:${port}: ${(e as NodeJS.ErrnoException).code ?? e.message}`, { cause: e }),
+      )
     })
   })
   let pending: Buffer[] = []

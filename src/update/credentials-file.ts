@@ -108,6 +108,7 @@ function checkProfile(profile: string): void {
  * here is a bug, never a service's answer.
  */
 function checkValue(field: string, value: string): string {
-  if (!/^[\x21-\x7e]+$/.test(value)) throw new IamraError('INTERNAL', `refusing to write a ${field} that is empty or not printable ASCII into a credentials file`)
+  if (!/^[\x21-\x7e]+$/.test(value))
+    throw new IamraError('INTERNAL', `refusing to write a ${field} that is empty or not printable ASCII into a credentials file`)
   return value
 }

@@ -59,7 +59,7 @@ export function credentialsFilePath(env: Readonly<Record<string, string | undefi
 /** Runs until `signal` aborts (returns 0), or once; with `once` a failure is thrown. */
 export async function runUpdate(init: RunUpdateInit): Promise<number> {
   const { log, signal } = init
-  for (let failures = 0; !signal.aborted;) {
+  for (let failures = 0; !signal.aborted; ) {
     let expiresAt: Date
     try {
       const creds = await untilAborted(init.provider(), signal)
@@ -80,8 +80,12 @@ export async function runUpdate(init: RunUpdateInit): Promise<number> {
     // The refresh policy's due time (20 min before expiry, half the lifetime for short sessions; upstream: 5 min).
     const next = Math.max(nowMs + MIN_WAIT_MS, refreshDueAt(DEFAULT_REFRESH_WINDOW_MS, { fetchedAt: nowMs, expiresAt: expiresAt.getTime() }))
     log(`iamra update: wrote profile [${init.profile}] to ${init.file}, expiring ${expiresAt.toISOString()}`)
-    const mode = await stat(init.file).then((st) => st.mode & 0o777, () => 0o600)
-    if ((mode & 0o077) !== 0) log(`iamra update: warning: ${init.file} is readable by others (mode ${mode.toString(8)}) and now holds session credentials: chmod 600 ${init.file}`)
+    const mode = await stat(init.file).then(
+      (st) => st.mode & 0o777,
+      () => 0o600,
+    )
+    if ((mode & 0o077) !== 0)
+      log(`iamra update: warning: ${init.file} is readable by others (mode ${mode.toString(8)}) and now holds session credentials: chmod 600 ${init.file}`)
     if (init.once) return 0
     log(`iamra update: credentials will be refreshed at ${new Date(next).toISOString()}`)
     await waitUntil(next, init)
@@ -111,20 +115,24 @@ export async function writeProfile(file: string, profile: string, creds: FileCre
   await mkdir(dirname(target), { recursive: true, mode: 0o700 }).catch((e: unknown) => {
     throw unwritable(dirname(target), 'create the directory', e)
   })
-  await locks.withLock(target, async () => {
-    let text = ''
-    try {
-      // latin1 maps bytes 1:1 to code units, so bytes outside the edited lines survive whatever the encoding.
-      text = (await readBoundedFile(target, { maxBytes: CREDENTIALS_FILE_LIMIT })).toString('latin1')
-    } catch (e) {
-      if (!(e instanceof UnreadableFileError)) throw e
-      if (e.problem !== 'missing') throw new IamraError('FILE_UNWRITABLE', `cannot update ${describe(file, target)}: ${e.message}`, { cause: e })
-    }
-    const latin1Profile = Buffer.from(profile, 'utf8').toString('latin1')
-    await writeFileAtomic(target, Buffer.from(updateProfile(text, latin1Profile, creds), 'latin1'), { mode: 0o600, underLock: true }).catch((e: unknown) => {
-      throw unwritable(target, 'replace', e)
-    })
-  }, lock)
+  await locks.withLock(
+    target,
+    async () => {
+      let text = ''
+      try {
+        // latin1 maps bytes 1:1 to code units, so bytes outside the edited lines survive whatever the encoding.
+        text = (await readBoundedFile(target, { maxBytes: CREDENTIALS_FILE_LIMIT })).toString('latin1')
+      } catch (e) {
+        if (!(e instanceof UnreadableFileError)) throw e
+        if (e.problem !== 'missing') throw new IamraError('FILE_UNWRITABLE', `cannot update ${describe(file, target)}: ${e.message}`, { cause: e })
+      }
+      const latin1Profile = Buffer.from(profile, 'utf8').toString('latin1')
+      await writeFileAtomic(target, Buffer.from(updateProfile(text, latin1Profile, creds), 'latin1'), { mode: 0o600, underLock: true }).catch((e: unknown) => {
+        throw unwritable(target, 'replace', e)
+      })
+    },
+    lock,
+  )
 }
 
 /** Fails at once, before any CreateSession, when `file` exists and is not a regular file (or a link to one). */
@@ -144,8 +152,21 @@ async function refuseIrregular(file: string, target: string): Promise<void> {
     throw unwritable(target, 'update', e)
   }
   if (st.isFile()) return
-  const kind = st.isDirectory() ? 'a directory' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : st.isFIFO() ? 'a named pipe' : st.isSocket() ? 'a socket' : 'not a regular file'
-  throw new IamraError('FILE_UNWRITABLE', `refusing to update ${describe(file, target)}: it is ${kind}, not a regular file; point AWS_SHARED_CREDENTIALS_FILE at a regular file`)
+  const kind = st.isDirectory()
+    ? 'a directory'
+    : st.isCharacterDevice()
+      ? 'a character device'
+      : st.isBlockDevice()
+        ? 'a block device'
+        : st.isFIFO()
+          ? 'a named pipe'
+          : st.isSocket()
+            ? 'a socket'
+            : 'not a regular file'
+  throw new IamraError(
+    'FILE_UNWRITABLE',
+    `refusing to update ${describe(file, target)}: it is ${kind}, not a regular file; point AWS_SHARED_CREDENTIALS_FILE at a regular file`,
+  )
 }
 
 /** The path with symlinks followed, also a dangling one (its target is created); at most 40 links, like the kernel. */

@@ -23,7 +23,11 @@ export function specifiersOf(fileName: string, text: string): string[] {
       found.push(arg.text)
     } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
       found.push(node.argument.literal.text)
-    } else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference) && ts.isStringLiteral(node.moduleReference.expression)) {
+    } else if (
+      ts.isImportEqualsDeclaration(node) &&
+      ts.isExternalModuleReference(node.moduleReference) &&
+      ts.isStringLiteral(node.moduleReference.expression)
+    ) {
       found.push(node.moduleReference.expression.text)
     }
     ts.forEachChild(node, visit)
@@ -34,13 +38,19 @@ export function specifiersOf(fileName: string, text: string): string[] {
 
 /** The file graph of a source tree: paths relative to root, `/`-separated; packages and node: are left out. */
 export function importGraph(root: string): Map<string, Set<string>> {
-  const files = (readdirSync(root, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts')).map((f) => f.split(sep).join('/')).sort()
+  const files = (readdirSync(root, { recursive: true }) as string[])
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => f.split(sep).join('/'))
+    .sort()
   const graph = new Map<string, Set<string>>()
   for (const file of files) {
     const deps = new Set<string>()
     for (const spec of specifiersOf(file, readFileSync(join(root, file), 'utf8'))) {
       if (!spec.startsWith('./') && !spec.startsWith('../')) continue
-      const target = normalize(join(dirname(file), spec)).split(sep).join('/').replace(/\.js$/, '.ts')
+      const target = normalize(join(dirname(file), spec))
+        .split(sep)
+        .join('/')
+        .replace(/\.js$/, '.ts')
       if (target.startsWith('../') || !existsSync(join(root, target))) throw new Error(`${file}: '${spec}' is not a .ts file under ${root}`)
       deps.add(target)
     }
@@ -128,17 +138,15 @@ function reaches(graph: Graph, from: string, to: string): boolean {
 function staleBreaks(graph: Graph, known: readonly KnownBreak[], breaksLayering: (k: KnownBreak) => boolean, kind: string): string[] {
   return known.flatMap((k) => {
     if (graph.get(k.from)?.has(k.to) !== true) return [`known ${kind} ${k.from} -> ${k.to} (${k.branch}) is gone: take it off the known list`]
-    if (!breaksLayering(k) && !reaches(graph, k.to, k.from)) return [`known ${kind} ${k.from} -> ${k.to} (${k.branch}) breaks no rule now: take it off the known list`]
+    if (!breaksLayering(k) && !reaches(graph, k.to, k.from))
+      return [`known ${kind} ${k.from} -> ${k.to} (${k.branch}) breaks no rule now: take it off the known list`]
     return []
   })
 }
 
 /** Problems with a file graph: cycles, and known breaks that can go. Empty when all is well. */
 export function checkFiles(files: Graph, known: readonly KnownBreak[]): string[] {
-  return [
-    ...cycles(without(files, known)).map((c) => `file import cycle: ${c.join(', ')}`),
-    ...staleBreaks(files, known, () => false, 'file arrow'),
-  ]
+  return [...cycles(without(files, known)).map((c) => `file import cycle: ${c.join(', ')}`), ...staleBreaks(files, known, () => false, 'file arrow')]
 }
 
 /** Problems with a folder graph against the layer table. Empty when all is well. */
@@ -186,7 +194,12 @@ export function renderArchitecture(folders: Graph, layers: readonly Layer[], kno
   lines.push('```', '', 'The picture leaves out an arrow when a path of other arrows already leads there; every arrow, as the imports in `src/` have it:', '')
   for (const [from, tos] of [...folders].sort(([a], [b]) => a.localeCompare(b))) {
     if (tos.size === 0) continue
-    lines.push(`- \`${from}\` → ${[...tos].sort().map((to) => (knownBy.has(`${from} -> ${to}`) ? `\`${to}\` (known, ${knownBy.get(`${from} -> ${to}`)?.branch} removes it)` : `\`${to}\``)).join(', ')}`)
+    lines.push(
+      `- \`${from}\` → ${[...tos]
+        .sort()
+        .map((to) => (knownBy.has(`${from} -> ${to}`) ? `\`${to}\` (known, ${knownBy.get(`${from} -> ${to}`)?.branch} removes it)` : `\`${to}\``))
+        .join(', ')}`,
+    )
   }
   return lines.join('\n')
 }

@@ -24,7 +24,7 @@ export const LAYERS: readonly Layer[] = [
   {
     name: 'services',
     folders: ['server', 'imds', 'kubernetes', 'update', 'library', 'testing'],
-    role: 'What a user runs or imports: the multi-role ECS server (and the HTTP host IMDS mode and the node agent run on), IMDS mode, the Kubernetes node agent and binder, `update`, the library (`library/index.ts` is the package\'s `.` export) and the fake endpoint and test PKI (`testing/index.ts` is `./testing`).',
+    role: "What a user runs or imports: the multi-role ECS server (and the HTTP host IMDS mode and the node agent run on), IMDS mode, the Kubernetes node agent and binder, `update`, the library (`library/index.ts` is the package's `.` export) and the fake endpoint and test PKI (`testing/index.ts` is `./testing`).",
   },
   {
     name: 'credentials',
@@ -62,9 +62,7 @@ export interface KnownBreak {
 }
 
 /** Folder arrows: known, being removed by the branch named. */
-export const KNOWN_FOLDER_BREAKS: readonly KnownBreak[] = [
-]
+export const KNOWN_FOLDER_BREAKS: readonly KnownBreak[] = []
 
 /** File arrows (paths under src/): known, being removed by the branch named. */
-export const KNOWN_FILE_BREAKS: readonly KnownBreak[] = [
-]
+export const KNOWN_FILE_BREAKS: readonly KnownBreak[] = []

@@ -20,13 +20,30 @@ for (const name of process.argv.slice(2)) {
   const started = Date.now()
   try {
     const c = await make()()
-    console.log(JSON.stringify({
-      provider: name, ok: true, ak: c.accessKeyId, hasSecret: Boolean(c.secretAccessKey), hasToken: Boolean(c.sessionToken),
-      expiration: c.expiration instanceof Date ? c.expiration.toISOString() : null, accountId: c.accountId ?? null, ms: Date.now() - started,
-    }))
+    console.log(
+      JSON.stringify({
+        provider: name,
+        ok: true,
+        ak: c.accessKeyId,
+        hasSecret: Boolean(c.secretAccessKey),
+        hasToken: Boolean(c.sessionToken),
+        expiration: c.expiration instanceof Date ? c.expiration.toISOString() : null,
+        accountId: c.accountId ?? null,
+        ms: Date.now() - started,
+      }),
+    )
   } catch (e) {
     failed = true
-    console.log(JSON.stringify({ provider: name, ok: false, name: e?.name, message: String(e?.message ?? e).slice(0, 500), code: e?.Code ?? e?.code ?? null, ms: Date.now() - started }))
+    console.log(
+      JSON.stringify({
+        provider: name,
+        ok: false,
+        name: e?.name,
+        message: String(e?.message ?? e).slice(0, 500),
+        code: e?.Code ?? e?.code ?? null,
+        ms: Date.now() - started,
+      }),
+    )
   }
 }
 process.exit(failed ? 1 : 0)

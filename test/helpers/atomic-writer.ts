@@ -8,7 +8,11 @@ import { join } from 'node:path'
 export class AtomicWriterDir {
   #current: string | undefined
   #n = 0
-  constructor(readonly dir: string, readonly names: readonly string[], readonly mode = 0o600) {
+  constructor(
+    readonly dir: string,
+    readonly names: readonly string[],
+    readonly mode = 0o600,
+  ) {
     mkdirSync(dir, { recursive: true })
   }
 

@@ -14,14 +14,25 @@ export const REQUEST = {
 export async function addBinding(dir: string, name: string, mode: Mode, extra: Partial<Binding> = {}): Promise<{ token: string; binding: Binding }> {
   const { token, secretHash } = issueToken(name, realRandom.randomBytes)
   const binding: Binding = {
-    name, secretHash, mode, certificateFiles: ['/nonexistent/cert.pem'], intermediatesFiles: [], privateKeyFile: '/nonexistent/key.pem',
-    request: REQUEST, createdAt: new Date().toISOString(), ...extra,
+    name,
+    secretHash,
+    mode,
+    certificateFiles: ['/nonexistent/cert.pem'],
+    intermediatesFiles: [],
+    privateKeyFile: '/nonexistent/key.pem',
+    request: REQUEST,
+    createdAt: new Date().toISOString(),
+    ...extra,
   }
   const paths = bindingPaths(dir, name)
-  await writeBinding(dir, {
-    binding,
-    envFile: renderEnvFile(envFor({ mode, token, url: new URL('http://127.0.0.1:7224'), tokenFile: paths.token })),
-    tokenFile: mode === 'ecs-full-token-file' ? { content: token } : undefined,
-  }, { locks: testLocks(), randomBytes: realRandom.randomBytes })
+  await writeBinding(
+    dir,
+    {
+      binding,
+      envFile: renderEnvFile(envFor({ mode, token, url: new URL('http://127.0.0.1:7224'), tokenFile: paths.token })),
+      tokenFile: mode === 'ecs-full-token-file' ? { content: token } : undefined,
+    },
+    { locks: testLocks(), randomBytes: realRandom.randomBytes },
+  )
   return { token, binding }
 }

@@ -14,7 +14,9 @@ export async function runCli(argv: string[], opts: { env?: Record<string, string
   let stderr = ''
   const code = await main(argv, {
     env: opts.env ?? {},
-    stdout: (c) => { stdout += c.toString() },
+    stdout: (c) => {
+      stdout += c.toString()
+    },
     stderr: (l) => {
       stderr += l.endsWith('\n') ? l : `${l}\n`
     },

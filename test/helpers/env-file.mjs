@@ -37,7 +37,12 @@ export function envFileVars(text) {
  * output) does: everything after the first "=" is the value, quotes and all; empty records are skipped.
  */
 export function splitAssignments(text, separator = '\n') {
-  return Object.fromEntries(text.split(separator).filter((l) => l !== '').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
+  return Object.fromEntries(
+    text
+      .split(separator)
+      .filter((l) => l !== '')
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  )
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

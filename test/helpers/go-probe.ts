@@ -34,9 +34,19 @@ export async function buildGoProbe(opts: { static?: boolean } = {}): Promise<GoP
   const out = join(g, 'credprobe')
   // With a C compiler the standard library's prebuilt packages are used (~2x faster than CGO_ENABLED=0,
   // which rebuilds net and os/user); go 1.19 needs CGO_ENABLED=0 when there is none.
-  const env = { PATH: process.env.PATH ?? '', HOME: g, GOPATH: `${g}:${GOCODE}`, GO111MODULE: 'off', GOCACHE: join(g, 'cache'), GOFLAGS: '', ...(onPath('gcc') && opts.static !== true ? {} : { CGO_ENABLED: '0' }) }
+  const env = {
+    PATH: process.env.PATH ?? '',
+    HOME: g,
+    GOPATH: `${g}:${GOCODE}`,
+    GO111MODULE: 'off',
+    GOCACHE: join(g, 'cache'),
+    GOFLAGS: '',
+    ...(onPath('gcc') && opts.static !== true ? {} : { CGO_ENABLED: '0' }),
+  }
   const result = await new Promise<{ ok: boolean; stderr: string }>((resolve) => {
-    execFile('go', ['build', '-o', out, '.'], { cwd: src, env, timeout: 180_000, killSignal: 'SIGKILL' }, (err, _stdout, stderr) => resolve({ ok: err === null, stderr: stderr || String(err?.message ?? '') }))
+    execFile('go', ['build', '-o', out, '.'], { cwd: src, env, timeout: 180_000, killSignal: 'SIGKILL' }, (err, _stdout, stderr) =>
+      resolve({ ok: err === null, stderr: stderr || String(err?.message ?? '') }),
+    )
   })
   const cleanup = (): void => rmSync(g, { recursive: true, force: true })
   if (!result.ok) {

@@ -61,9 +61,10 @@ export function claims(c: PodClaims, now = Math.floor(Date.now() / 1000)): Recor
 /** A compact JWS over `payload`, as the API server signs (ES256 as raw r||s). */
 export function signToken(key: SigningKey, payload: Record<string, unknown>, header: Record<string, unknown> = {}): string {
   const input = `${b64({ alg: key.alg, kid: key.kid, ...header })}.${b64(payload)}`
-  const sig = key.alg === 'RS256'
-    ? sign('sha256', Buffer.from(input), key.privateKey)
-    : sign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
+  const sig =
+    key.alg === 'RS256'
+      ? sign('sha256', Buffer.from(input), key.privateKey)
+      : sign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
   return `${input}.${sig.toString('base64url')}`
 }
 
@@ -77,4 +78,7 @@ export function unsignedToken(kid: string, payload: Record<string, unknown>): st
 }
 
 /** A PEM private key, for tests that must hand the key to another process. */
-export const pemOf = (k: SigningKey): string => createPrivateKey(k.privateKey.export({ type: 'pkcs8', format: 'pem' })).export({ type: 'pkcs8', format: 'pem' }).toString()
+export const pemOf = (k: SigningKey): string =>
+  createPrivateKey(k.privateKey.export({ type: 'pkcs8', format: 'pem' }))
+    .export({ type: 'pkcs8', format: 'pem' })
+    .toString()

@@ -21,7 +21,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const minted = []
 let n = 0
 const fake = await startFakeEndpoint({
-  trustAnchors: [readFileSync(join(E.PKI, 'root.pem'), 'utf8')], region: 'us-east-1',
+  trustAnchors: [readFileSync(join(E.PKI, 'root.pem'), 'utf8')],
+  region: 'us-east-1',
   mint: async (req) => {
     n++
     const accessKeyId = `ASIA${String(n).padStart(16, '0')}`
@@ -48,22 +49,42 @@ const sts = createHttpServer((req, res) => {
   const ak = /Credential=([A-Z0-9]+)\//.exec(req.headers.authorization ?? '')?.[1] ?? null
   stsSeen.push(ak)
   req.resume()
-  req.on('end', () => res.writeHead(200, { 'content-type': 'text/xml' }).end(
-    `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>arn:aws:sts::111111111111:assumed-role/x/${ak}</Arn><UserId>AROA:${ak}</UserId><Account>111111111111</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetCallerIdentityResponse>`))
+  req.on('end', () =>
+    res
+      .writeHead(200, { 'content-type': 'text/xml' })
+      .end(
+        `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>arn:aws:sts::111111111111:assumed-role/x/${ak}</Arn><UserId>AROA:${ak}</UserId><Account>111111111111</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetCallerIdentityResponse>`,
+      ),
+  )
 })
 await new Promise((r) => sts.listen(0, '127.0.0.1', r))
 const stsUrl = `http://127.0.0.1:${sts.address().port}`
 
-const run = (cmd, args, env = {}, timeoutMs = 40_000) => new Promise((resolve) => {
-  execFile(cmd, args, { env: { PATH: E.PATH, ...env }, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
-    resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr })
+const run = (cmd, args, env = {}, timeoutMs = 40_000) =>
+  new Promise((resolve) => {
+    execFile(cmd, args, { env: { PATH: E.PATH, ...env }, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr })
+    })
   })
-})
 const cli = (args) => run(E.NODE, [E.BIN, ...args])
 
 const cfg = join(W, 'cfg')
-const identity = ['--configuration-directory', cfg, '--certificate', join(E.PKI, 'leaf.pem'), '--intermediates', join(E.PKI, 'int.pem'), '--private-key', join(E.PKI, 'key.pem'),
-  '--trust-anchor-arn', E.TA_ARN, '--profile-arn', E.PROFILE_ARN, '--endpoint', fake.url]
+const identity = [
+  '--configuration-directory',
+  cfg,
+  '--certificate',
+  join(E.PKI, 'leaf.pem'),
+  '--intermediates',
+  join(E.PKI, 'int.pem'),
+  '--private-key',
+  join(E.PKI, 'key.pem'),
+  '--trust-anchor-arn',
+  E.TA_ARN,
+  '--profile-arn',
+  E.PROFILE_ARN,
+  '--endpoint',
+  fake.url,
+]
 const binds = await Promise.all([
   cli(['bind', 'payments', '--mode', 'kubernetes', '--service-account', 'shop/payments', '--role-arn', E.ROLE_A, ...identity]),
   cli(['bind', 'reports', '--mode', 'kubernetes', '--service-account', 'shop/reports', '--role-arn', E.ROLE_B, ...identity]),
@@ -78,12 +99,40 @@ const finish = (code) => {
 }
 if (binds.some((b) => b.code !== 0)) finish(12)
 
-const serve = spawn(E.NODE, [E.BIN, 'serve', '--configuration-directory', cfg, '--kubernetes-issuer', E.ISSUER, '--kubernetes-audience', E.AUDIENCE,
-  '--kubernetes-jwks', jwksUrl, '--kubernetes-ca', E.CA_FILE, '--kubernetes-token-file', E.AGENT_TOKEN_FILE, '--kubernetes-jwks-cooldown', '0'], { env: { PATH: E.PATH }, stdio: ['ignore', 'pipe', 'pipe'] })
+const serve = spawn(
+  E.NODE,
+  [
+    E.BIN,
+    'serve',
+    '--configuration-directory',
+    cfg,
+    '--kubernetes-issuer',
+    E.ISSUER,
+    '--kubernetes-audience',
+    E.AUDIENCE,
+    '--kubernetes-jwks',
+    jwksUrl,
+    '--kubernetes-ca',
+    E.CA_FILE,
+    '--kubernetes-token-file',
+    E.AGENT_TOKEN_FILE,
+    '--kubernetes-jwks-cooldown',
+    '0',
+  ],
+  { env: { PATH: E.PATH }, stdio: ['ignore', 'pipe', 'pipe'] },
+)
 let serveOut = ''
-serve.stdout.on('data', (c) => { serveOut += c })
-serve.stderr.on('data', (c) => { serveOut += c })
-const stopServe = () => { try { serve.kill('SIGTERM') } catch {} }
+serve.stdout.on('data', (c) => {
+  serveOut += c
+})
+serve.stderr.on('data', (c) => {
+  serveOut += c
+})
+const stopServe = () => {
+  try {
+    serve.kill('SIGTERM')
+  } catch {}
+}
 process.on('exit', stopServe)
 let up = false
 for (let i = 0; i < 100 && !up; i++) {
@@ -99,9 +148,15 @@ if (!up) {
 }
 
 const podEnv = (sa, uri = 'http://169.254.170.23/v1/credentials') => ({
-  HOME: join(W, 'home'), AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_EC2_METADATA_DISABLED: 'true',
-  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', AWS_DEFAULT_REGION: 'us-east-1', AWS_REGION: 'us-east-1',
-  AWS_CONTAINER_CREDENTIALS_FULL_URI: uri, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: join(E.TOKENS, sa),
+  HOME: join(W, 'home'),
+  AWS_CONFIG_FILE: '/dev/null',
+  AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+  AWS_EC2_METADATA_DISABLED: 'true',
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  AWS_DEFAULT_REGION: 'us-east-1',
+  AWS_REGION: 'us-east-1',
+  AWS_CONTAINER_CREDENTIALS_FULL_URI: uri,
+  AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: join(E.TOKENS, sa),
 })
 const clients = E.CLIENTS.split(' ').filter(Boolean)
 const jobs = []
@@ -115,16 +170,24 @@ const plan = {
 }
 for (const c of clients) {
   const p = plan[c]
-  if (p !== undefined) jobs.push(p[1]().then((r) => {
-    results.clients[c] = { sa: p[0], ...r }
-  }))
+  if (p !== undefined)
+    jobs.push(
+      p[1]().then((r) => {
+        results.clients[c] = { sa: p[0], ...r }
+      }),
+    )
 }
 await Promise.all(jobs)
 step('clients done')
 
 // Raw requests the tests want refused, from inside the namespace (Host is what a DNS name would send).
 const raw = async (token, host, url = 'http://169.254.170.23/v1/credentials') => {
-  const r = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', `Host: ${host}`, ...(token === null ? [] : ['-H', `Authorization: ${token}`]), url], {}, 10_000)
+  const r = await run(
+    'curl',
+    ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', `Host: ${host}`, ...(token === null ? [] : ['-H', `Authorization: ${token}`]), url],
+    {},
+    10_000,
+  )
   return r.stdout.trim()
 }
 results.refusals = {

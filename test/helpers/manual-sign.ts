@@ -18,7 +18,11 @@ export const decimal = (c: TestCert): string => BigInt(`0x${c.cert.serialNumber}
 export const amz = (at: Date): string => at.toISOString().replace(/[-:]|\.\d{3}/g, '')
 
 export function arnQuery(arns: { ta?: string; profile?: string; role?: string } = {}): string {
-  return canonicalQuery([['profileArn', arns.profile ?? PROFILE], ['roleArn', arns.role ?? ROLE], ['trustAnchorArn', arns.ta ?? TA]])
+  return canonicalQuery([
+    ['profileArn', arns.profile ?? PROFILE],
+    ['roleArn', arns.role ?? ROLE],
+    ['trustAnchorArn', arns.ta ?? TA],
+  ])
 }
 
 export interface RealSignOptions {
@@ -39,8 +43,17 @@ export async function realSigned(o: RealSignOptions): Promise<FakeRequest> {
   const body = o.body ?? BODY
   const path = o.path ?? '/sessions'
   const s = await signRequest({
-    method: 'POST', host: HOST, path, query, body, region: o.region ?? REGION, at: o.at ?? new Date(),
-    leafDer: o.leaf.der, serial: o.serial ?? decimal(o.leaf), chainDer: (o.chain ?? []).map((c) => c.der), signer: fromKeyObject(o.leaf.key),
+    method: 'POST',
+    host: HOST,
+    path,
+    query,
+    body,
+    region: o.region ?? REGION,
+    at: o.at ?? new Date(),
+    leafDer: o.leaf.der,
+    serial: o.serial ?? decimal(o.leaf),
+    chainDer: (o.chain ?? []).map((c) => c.der),
+    signer: fromKeyObject(o.leaf.key),
   })
   return { method: 'POST', target: query === '' ? path : `${path}?${query}`, headers: { ...s.headers }, body }
 }

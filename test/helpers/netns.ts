@@ -24,7 +24,10 @@ export function loopbackSetup(addresses: NamespaceAddresses): string {
  * How `unshare` makes a namespace owning `addresses` here: the first of `candidates` that works
  * (`-n` needs root; `-rn` adds a user namespace), or why none does.
  */
-export function unshareArgs(addresses: NamespaceAddresses, candidates: ReadonlyArray<readonly string[]> = [['-n'], ['-rn']]): { args: string[] } | { reason: string } {
+export function unshareArgs(
+  addresses: NamespaceAddresses,
+  candidates: ReadonlyArray<readonly string[]> = [['-n'], ['-rn']],
+): { args: string[] } | { reason: string } {
   if (!onPath('unshare')) return { reason: 'unshare (util-linux) is not installed' }
   if (!onPath('ip')) return { reason: 'ip (iproute2) is not installed' }
   const reasons: string[] = []
@@ -48,7 +51,10 @@ export interface NamespaceRun {
  * Runs `command` (argv) under `unshare ARGS` in its own process group, collecting its output; the
  * whole group is killed after `timeoutMs` and when the test ends.
  */
-export async function runInNamespace(t: Test, init: { unshareArgs: readonly string[]; command: readonly string[]; env: Record<string, string>; timeoutMs: number; timeoutNote?: string }): Promise<NamespaceRun> {
+export async function runInNamespace(
+  t: Test,
+  init: { unshareArgs: readonly string[]; command: readonly string[]; env: Record<string, string>; timeoutMs: number; timeoutNote?: string },
+): Promise<NamespaceRun> {
   const child = spawn('unshare', [...init.unshareArgs, ...init.command], { env: init.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout.on('data', (c: Buffer) => {

@@ -20,8 +20,11 @@ export async function makePkiFiles(leafKey: KeySpec = 'p256', opts: { leafNotBef
   const root = await createCa({ name: 'iamra test root', key: 'p384' })
   const intermediate = await createCa({ name: 'iamra test intermediate', key: 'p256', issuer: root })
   const leaf = await createLeaf({
-    name: 'iamra test client', key: leafKey, issuer: intermediate,
-    ...(opts.leafNotBefore ? { notBefore: opts.leafNotBefore } : {}), ...(opts.leafNotAfter ? { notAfter: opts.leafNotAfter } : {}),
+    name: 'iamra test client',
+    key: leafKey,
+    issuer: intermediate,
+    ...(opts.leafNotBefore ? { notBefore: opts.leafNotBefore } : {}),
+    ...(opts.leafNotAfter ? { notAfter: opts.leafNotAfter } : {}),
   })
   const write = (name: string, content: string | Buffer, mode = 0o600): string => {
     const p = join(dir, name)

@@ -12,19 +12,26 @@ export const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf
 
 /** Digest of everything the release is made from (dev/package/inputs.mjs; npm run package writes it too). */
 export async function inputsDigest(): Promise<string> {
-  const m = await import(join(ROOT, 'dev/package/inputs.mjs')) as { inputsDigest(): string }
+  const m = (await import(join(ROOT, 'dev/package/inputs.mjs'))) as { inputsDigest(): string }
   return m.inputsDigest()
 }
 
 /** Why the release cannot be built here, or undefined. */
 export function releaseToolsMissing(): string | undefined {
   const need = ['dpkg-deb', 'buildah', 'debootstrap', 'qemu-aarch64-static', 'aarch64-linux-gnu-g++', 'readelf', 'make']
-  const missing = need.filter((c) => { try { execFileSync('sh', ['-c', `command -v ${c}`], { stdio: 'ignore' }); return false } catch { return true } })
-  if (missing.length > 0) return `npm run package needs ${missing.join(', ')} (CI installs them: dpkg-dev buildah debootstrap qemu-user-static g++-aarch64-linux-gnu)`
+  const missing = need.filter((c) => {
+    try {
+      execFileSync('sh', ['-c', `command -v ${c}`], { stdio: 'ignore' })
+      return false
+    } catch {
+      return true
+    }
+  })
+  if (missing.length > 0)
+    return `npm run package needs ${missing.join(', ')} (CI installs them: dpkg-dev buildah debootstrap qemu-user-static g++-aarch64-linux-gnu)`
   if (process.getuid?.() !== 0) return 'npm run package (debootstrap, buildah) runs as root here'
   return undefined
 }
-
 
 /** Makes sure dist/release matches the sources; returns how long the build took (0 when fresh). */
 export async function ensureRelease(): Promise<number> {
@@ -34,7 +41,8 @@ export async function ensureRelease(): Promise<number> {
   if (fresh()) return 0
   const lock = join(ROOT, 'dist/.release-lock')
   mkdirSync(join(ROOT, 'dist'), { recursive: true })
-  for (let i = 0; i < 1200; i++) { // at most 20 min
+  for (let i = 0; i < 1200; i++) {
+    // at most 20 min
     try {
       mkdirSync(lock)
       break

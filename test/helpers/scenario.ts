@@ -22,7 +22,11 @@ export interface Scenario {
 export async function startScenario(leafKey: KeySpec = 'p256', fake: Partial<FakeConfig> = {}): Promise<Scenario> {
   const pki = await makePkiFiles(leafKey)
   const endpoint = await startFakeEndpoint({
-    trustAnchors: [pki.root.certPem], region: REGION, trustAnchorArns: [TRUST_ANCHOR_ARN], profileArns: [PROFILE_ARN], ...fake,
+    trustAnchors: [pki.root.certPem],
+    region: REGION,
+    trustAnchorArns: [TRUST_ANCHOR_ARN],
+    profileArns: [PROFILE_ARN],
+    ...fake,
   })
   const sessionArgs = ['--trust-anchor-arn', TRUST_ANCHOR_ARN, '--profile-arn', PROFILE_ARN, '--role-arn', ROLE_ARN, '--endpoint', endpoint.url]
   return {

@@ -71,7 +71,13 @@ export function runIsolated(cmd: string, args: readonly string[], env: Record<st
   return new Promise((resolve) => {
     execFile(cmd, [...args], { env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1
-      resolve({ code, stdout, stderr: stderr + (err !== null && typeof err.code !== 'number' ? `\n[${err.message}]` : ''), ms: Date.now() - started, json: jsonLines(stdout) })
+      resolve({
+        code,
+        stdout,
+        stderr: stderr + (err !== null && typeof err.code !== 'number' ? `\n[${err.message}]` : ''),
+        ms: Date.now() - started,
+        json: jsonLines(stdout),
+      })
     })
   })
 }
@@ -107,7 +113,6 @@ export interface ActivatedServer {
   stop(graceMs?: number): Promise<{ exitedOnTerm: boolean; ms: number }>
 }
 
-
 function exited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null
 }
@@ -118,13 +123,23 @@ function exited(child: ChildProcess): boolean {
  * connection starts it).
  */
 export async function startActivatedServer(opts: { dir: string; host: string; port: number; fdname: string }): Promise<ActivatedServer> {
-  const child = spawn('systemd-socket-activate', ['-l', `${opts.host}:${opts.port}`, `--fdname=${opts.fdname}`, process.execPath, BIN, 'serve', '--configuration-directory', opts.dir], {
-    detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' },
-  })
+  const child = spawn(
+    'systemd-socket-activate',
+    ['-l', `${opts.host}:${opts.port}`, `--fdname=${opts.fdname}`, process.execPath, BIN, 'serve', '--configuration-directory', opts.dir],
+    {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH ?? '' },
+    },
+  )
   let out = ''
   let err = ''
-  child.stdout?.on('data', (c: Buffer) => { out += c.toString() })
-  child.stderr?.on('data', (c: Buffer) => { err += c.toString() })
+  child.stdout?.on('data', (c: Buffer) => {
+    out += c.toString()
+  })
+  child.stderr?.on('data', (c: Buffer) => {
+    err += c.toString()
+  })
   const url = `http://${opts.host}:${opts.port}`
   const server: ActivatedServer = {
     url,
@@ -133,7 +148,10 @@ export async function startActivatedServer(opts: { dir: string; host: string; po
     stderr: () => err,
     sync: async () => {
       const mark = randomBytes(6).toString('hex')
-      await fetch(`${url}/healthz?sync=${mark}`, { signal: AbortSignal.timeout(5000) }).then((r) => r.text(), () => '')
+      await fetch(`${url}/healthz?sync=${mark}`, { signal: AbortSignal.timeout(5000) }).then(
+        (r) => r.text(),
+        () => '',
+      )
       await pollUntil(() => out.includes(mark), { tries: 100, everyMs: 20 })
     },
     requests: (probe) => {
@@ -170,7 +188,10 @@ export async function startActivatedServer(opts: { dir: string; host: string; po
   await pollUntil(() => err.includes('Listening on') || exited(child), { tries: 100, everyMs: 50 })
   let healthy = false
   for (let i = 0; i < 50 && !healthy && !exited(child); i++) {
-    healthy = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false)
+    healthy = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.ok,
+      () => false,
+    )
     if (!healthy) await sleep(100)
   }
   if (!healthy) {

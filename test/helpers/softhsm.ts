@@ -61,7 +61,10 @@ export async function makeSoftHsm(issuer: TestCert, tokens: readonly TokenSpec[]
   writeFileSync(conf, `directories.tokendir = ${dir}/tokens\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`)
   process.env.SOFTHSM2_CONF = conf
   for (const t of tokens) {
-    execFileSync('softhsm2-util', ['--init-token', '--free', '--label', t.label, '--so-pin', SO_PIN, '--pin', t.pin], { stdio: 'ignore', env: { ...process.env, SOFTHSM2_CONF: conf } })
+    execFileSync('softhsm2-util', ['--init-token', '--free', '--label', t.label, '--so-pin', SO_PIN, '--pin', t.pin], {
+      stdio: 'ignore',
+      env: { ...process.env, SOFTHSM2_CONF: conf },
+    })
   }
   const js = createRequire(import.meta.url)('pkcs11js') as typeof P
   const lib = new js.PKCS11()
@@ -76,14 +79,22 @@ export async function makeSoftHsm(issuer: TestCert, tokens: readonly TokenSpec[]
       lib.C_Login(session, js.CKU_USER, t.pin)
       const putCert = (label: string, id: number, cert: x509.X509Certificate): void => {
         lib.C_CreateObject(session, [
-          { type: js.CKA_CLASS, value: js.CKO_CERTIFICATE }, { type: js.CKA_CERTIFICATE_TYPE, value: js.CKC_X_509 },
-          { type: js.CKA_TOKEN, value: true }, { type: js.CKA_PRIVATE, value: false }, { type: js.CKA_LABEL, value: label },
-          { type: js.CKA_ID, value: Buffer.from([id]) }, { type: js.CKA_VALUE, value: Buffer.from(cert.rawData) },
+          { type: js.CKA_CLASS, value: js.CKO_CERTIFICATE },
+          { type: js.CKA_CERTIFICATE_TYPE, value: js.CKC_X_509 },
+          { type: js.CKA_TOKEN, value: true },
+          { type: js.CKA_PRIVATE, value: false },
+          { type: js.CKA_LABEL, value: label },
+          { type: js.CKA_ID, value: Buffer.from([id]) },
+          { type: js.CKA_VALUE, value: Buffer.from(cert.rawData) },
           { type: js.CKA_SUBJECT, value: Buffer.from(cert.subjectName.toArrayBuffer()) },
         ])
       }
       for (const k of t.keys) {
-        const common = [{ type: js.CKA_TOKEN, value: true }, { type: js.CKA_ID, value: Buffer.from([k.id]) }, { type: js.CKA_LABEL, value: k.label }]
+        const common = [
+          { type: js.CKA_TOKEN, value: true },
+          { type: js.CKA_ID, value: Buffer.from([k.id]) },
+          { type: js.CKA_LABEL, value: k.label },
+        ]
         const rsa = k.spec === 'rsa2048'
         if (k.imported === true) {
           const publicKey = importKey(lib, js, session, k)
@@ -95,12 +106,27 @@ export async function makeSoftHsm(issuer: TestCert, tokens: readonly TokenSpec[]
           if (k.cert === 'token') putCert(`${k.label}-cert`, k.id, cert)
           continue
         }
-        const pair = lib.C_GenerateKeyPair(session, { mechanism: rsa ? js.CKM_RSA_PKCS_KEY_PAIR_GEN : js.CKM_EC_KEY_PAIR_GEN },
-          [...common, { type: js.CKA_VERIFY, value: true }, ...(rsa
-            ? [{ type: js.CKA_MODULUS_BITS, value: 2048 }, { type: js.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) }]
-            : [{ type: js.CKA_EC_PARAMS, value: Buffer.from(CURVE_OID[k.spec]!, 'hex') }])],
-          [...common, { type: js.CKA_SIGN, value: true }, { type: js.CKA_PRIVATE, value: true }, { type: js.CKA_SENSITIVE, value: true },
-            ...(k.alwaysAuth === true ? [{ type: js.CKA_ALWAYS_AUTHENTICATE, value: true }] : [])])
+        const pair = lib.C_GenerateKeyPair(
+          session,
+          { mechanism: rsa ? js.CKM_RSA_PKCS_KEY_PAIR_GEN : js.CKM_EC_KEY_PAIR_GEN },
+          [
+            ...common,
+            { type: js.CKA_VERIFY, value: true },
+            ...(rsa
+              ? [
+                  { type: js.CKA_MODULUS_BITS, value: 2048 },
+                  { type: js.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
+                ]
+              : [{ type: js.CKA_EC_PARAMS, value: Buffer.from(CURVE_OID[k.spec]!, 'hex') }]),
+          ],
+          [
+            ...common,
+            { type: js.CKA_SIGN, value: true },
+            { type: js.CKA_PRIVATE, value: true },
+            { type: js.CKA_SENSITIVE, value: true },
+            ...(k.alwaysAuth === true ? [{ type: js.CKA_ALWAYS_AUTHENTICATE, value: true }] : []),
+          ],
+        )
         const publicKey = rsa
           ? createPublicKey({ key: { kty: 'RSA', n: attr(lib, session, pair.publicKey, js.CKA_MODULUS).toString('base64url'), e: 'AQAB' }, format: 'jwk' })
           : ecKey(k.spec, attr(lib, session, pair.publicKey, js.CKA_EC_POINT))
@@ -125,18 +151,37 @@ export async function makeSoftHsm(issuer: TestCert, tokens: readonly TokenSpec[]
 /** Writes a software-made key as a lone CKO_PRIVATE_KEY (RSA keeps CKA_PUBLIC_EXPONENT, SoftHSM cannot sign without it); returns its public key. */
 function importKey(lib: P.PKCS11, js: typeof P, session: Buffer, k: KeySpecOnToken): KeyObject {
   const rsa = k.spec === 'rsa2048'
-  const { privateKey, publicKey } = rsa ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: k.spec === 'p256' ? 'P-256' : 'P-384' })
+  const { privateKey, publicKey } = rsa
+    ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+    : generateKeyPairSync('ec', { namedCurve: k.spec === 'p256' ? 'P-256' : 'P-384' })
   const jwk = privateKey.export({ format: 'jwk' })
   const b = (v: string | undefined): Buffer => Buffer.from(v ?? '', 'base64url')
   lib.C_CreateObject(session, [
-    { type: js.CKA_CLASS, value: js.CKO_PRIVATE_KEY }, { type: js.CKA_TOKEN, value: true }, { type: js.CKA_ID, value: Buffer.from([k.id]) },
-    { type: js.CKA_LABEL, value: k.label }, { type: js.CKA_SIGN, value: true }, { type: js.CKA_PRIVATE, value: true }, { type: js.CKA_SENSITIVE, value: true },
+    { type: js.CKA_CLASS, value: js.CKO_PRIVATE_KEY },
+    { type: js.CKA_TOKEN, value: true },
+    { type: js.CKA_ID, value: Buffer.from([k.id]) },
+    { type: js.CKA_LABEL, value: k.label },
+    { type: js.CKA_SIGN, value: true },
+    { type: js.CKA_PRIVATE, value: true },
+    { type: js.CKA_SENSITIVE, value: true },
     ...(k.alwaysAuth === true ? [{ type: js.CKA_ALWAYS_AUTHENTICATE, value: true }] : []),
     ...(rsa
-      ? [{ type: js.CKA_KEY_TYPE, value: js.CKK_RSA }, { type: js.CKA_MODULUS, value: b(jwk.n) }, { type: js.CKA_PUBLIC_EXPONENT, value: b(jwk.e) },
-        { type: js.CKA_PRIVATE_EXPONENT, value: b(jwk.d) }, { type: js.CKA_PRIME_1, value: b(jwk.p) }, { type: js.CKA_PRIME_2, value: b(jwk.q) },
-        { type: js.CKA_EXPONENT_1, value: b(jwk.dp) }, { type: js.CKA_EXPONENT_2, value: b(jwk.dq) }, { type: js.CKA_COEFFICIENT, value: b(jwk.qi) }]
-      : [{ type: js.CKA_KEY_TYPE, value: js.CKK_EC }, { type: js.CKA_EC_PARAMS, value: Buffer.from(CURVE_OID[k.spec]!, 'hex') }, { type: js.CKA_VALUE, value: b(jwk.d) }]),
+      ? [
+          { type: js.CKA_KEY_TYPE, value: js.CKK_RSA },
+          { type: js.CKA_MODULUS, value: b(jwk.n) },
+          { type: js.CKA_PUBLIC_EXPONENT, value: b(jwk.e) },
+          { type: js.CKA_PRIVATE_EXPONENT, value: b(jwk.d) },
+          { type: js.CKA_PRIME_1, value: b(jwk.p) },
+          { type: js.CKA_PRIME_2, value: b(jwk.q) },
+          { type: js.CKA_EXPONENT_1, value: b(jwk.dp) },
+          { type: js.CKA_EXPONENT_2, value: b(jwk.dq) },
+          { type: js.CKA_COEFFICIENT, value: b(jwk.qi) },
+        ]
+      : [
+          { type: js.CKA_KEY_TYPE, value: js.CKK_EC },
+          { type: js.CKA_EC_PARAMS, value: Buffer.from(CURVE_OID[k.spec]!, 'hex') },
+          { type: js.CKA_VALUE, value: b(jwk.d) },
+        ]),
   ])
   return publicKey
 }
@@ -151,7 +196,10 @@ function ecKey(spec: string, point: Buffer): KeyObject {
   const raw = point.subarray(2) // DER OCTET STRING header (short form for P-256 and P-384)
   const size = (raw.length - 1) / 2
   const crv = spec === 'p256' ? 'P-256' : 'P-384'
-  return createPublicKey({ key: { kty: 'EC', crv, x: raw.subarray(1, 1 + size).toString('base64url'), y: raw.subarray(1 + size).toString('base64url') }, format: 'jwk' })
+  return createPublicKey({
+    key: { kty: 'EC', crv, x: raw.subarray(1, 1 + size).toString('base64url'), y: raw.subarray(1 + size).toString('base64url') },
+    format: 'jwk',
+  })
 }
 
 async function issue(issuer: TestCert, publicKey: KeyObject, k: KeySpecOnToken): Promise<x509.X509Certificate> {

@@ -18,7 +18,8 @@ export interface Swtpm {
 
 /** Why the TPM tests cannot run here, or undefined when they can. */
 export function swtpmMissing(): string | undefined {
-  for (const cmd of ['swtpm', 'tpm2_createprimary', 'openssl']) if (!onPath(cmd)) return `${cmd} is not installed (apt-get install swtpm swtpm-tools tpm2-tools tpm2-openssl)`
+  for (const cmd of ['swtpm', 'tpm2_createprimary', 'openssl'])
+    if (!onPath(cmd)) return `${cmd} is not installed (apt-get install swtpm swtpm-tools tpm2-tools tpm2-openssl)`
   // the provider itself only loads with a TPM present: look for its module file instead
   const dir = /MODULESDIR: "([^"]+)"/.exec(spawnSync('openssl', ['version', '-m'], { encoding: 'utf8' }).stdout)?.[1]
   if (dir === undefined || !existsSync(join(dir, 'tpm2.so'))) return 'the tpm2-openssl provider is not installed (apt-get install tpm2-openssl)'
@@ -43,9 +44,22 @@ export async function startSwtpm(): Promise<Swtpm> {
     const port = await freePort()
     const ctrl = port + 1
     if (ctrl > 65535 || (await accepting(ctrl))) continue
-    const child: ChildProcess = spawn('swtpm', ['socket', '--tpm2', '--tpmstate', `dir=${dir}`,
-      '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`, '--ctrl', `type=tcp,port=${ctrl},bindaddr=127.0.0.1`,
-      '--flags', 'not-need-init,startup-clear'], { detached: true, stdio: 'ignore' })
+    const child: ChildProcess = spawn(
+      'swtpm',
+      [
+        'socket',
+        '--tpm2',
+        '--tpmstate',
+        `dir=${dir}`,
+        '--server',
+        `type=tcp,port=${port},bindaddr=127.0.0.1`,
+        '--ctrl',
+        `type=tcp,port=${ctrl},bindaddr=127.0.0.1`,
+        '--flags',
+        'not-need-init,startup-clear',
+      ],
+      { detached: true, stdio: 'ignore' },
+    )
     let up = false
     for (let i = 0; i < 100 && child.exitCode === null && !up; i++) {
       await new Promise((r) => setTimeout(r, 50))
@@ -60,9 +74,12 @@ export async function startSwtpm(): Promise<Swtpm> {
     return {
       dir,
       device,
-      run: (cmd, args) => new Promise((resolve, reject) => {
-        execFile(cmd, [...args], { env, cwd: dir, timeout: 60_000 }, (err, stdout, stderr) => (err === null ? resolve(stdout) : reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`))))
-      }),
+      run: (cmd, args) =>
+        new Promise((resolve, reject) => {
+          execFile(cmd, [...args], { env, cwd: dir, timeout: 60_000 }, (err, stdout, stderr) =>
+            err === null ? resolve(stdout) : reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`)),
+          )
+        }),
       stop: async () => {
         await stopProcess(child)
         rmSync(dir, { recursive: true, force: true })

@@ -12,7 +12,10 @@ const fake = await startFakeEndpoint({
   region: 'us-east-1',
   port: Number(port),
   mint: async (req) => ({
-    accessKeyId: `ASIA${req.roleArn.slice(req.roleArn.lastIndexOf('/') + 1).toUpperCase().replace(/[^A-Z0-9]/g, '')}${randomBytes(4).toString('hex').toUpperCase()}`,
+    accessKeyId: `ASIA${req.roleArn
+      .slice(req.roleArn.lastIndexOf('/') + 1)
+      .toUpperCase()
+      .replace(/[^A-Z0-9]/g, '')}${randomBytes(4).toString('hex').toUpperCase()}`,
     secretAccessKey: randomBytes(30).toString('base64'),
     sessionToken: randomBytes(60).toString('base64'),
     expiration: new Date(Date.now() + req.durationSeconds * 1000),

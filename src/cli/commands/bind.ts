@@ -21,27 +21,74 @@ import { formatServiceAccount, parseServiceAccount } from '../../kubernetes/serv
 
 const FLAGS = {
   certificate: { type: 'string', multiple: true, required: true, placeholder: 'FILE|URI', description: 'certificate file(s): PEM bundle or DER' },
-  'private-key': { type: 'string', required: true, placeholder: 'FILE|URI', description: 'private key file, TSS2 PRIVATE KEY file or handle:0x81... (TPM), or pkcs11: URI' },
+  'private-key': {
+    type: 'string',
+    required: true,
+    placeholder: 'FILE|URI',
+    description: 'private key file, TSS2 PRIVATE KEY file or handle:0x81... (TPM), or pkcs11: URI',
+  },
   intermediates: { type: 'string', multiple: true, placeholder: 'FILE', description: 'intermediate CA certificate file(s)' },
   'trust-anchor-arn': { type: 'string', required: true, placeholder: 'ARN', description: 'trust anchor ARN' },
   'profile-arn': { type: 'string', required: true, placeholder: 'ARN', description: 'profile ARN' },
   'role-arn': { type: 'string', required: true, placeholder: 'ARN', description: 'role to assume' },
-  region: { type: 'string', placeholder: 'REGION', defaultText: 'the trust anchor ARN\'s region', description: 'signing and endpoint region' },
-  'session-duration': { type: 'integer', unit: 'seconds', min: MIN_DURATION, max: MAX_DURATION, default: 3600, placeholder: 'SECONDS', description: 'seconds, 900 to 43200' },
+  region: { type: 'string', placeholder: 'REGION', defaultText: "the trust anchor ARN's region", description: 'signing and endpoint region' },
+  'session-duration': {
+    type: 'integer',
+    unit: 'seconds',
+    min: MIN_DURATION,
+    max: MAX_DURATION,
+    default: 3600,
+    placeholder: 'SECONDS',
+    description: 'seconds, 900 to 43200',
+  },
   'role-session-name': { type: 'string', placeholder: 'NAME', description: 'role session name (the profile must allow it)' },
   endpoint: { type: 'string', placeholder: 'URL', description: 'Roles Anywhere endpoint URL' },
-  url: { type: 'string', placeholder: 'URL', default: 'http://127.0.0.1:7224', description: 'server base URL written into the full-URI modes\' env file: http only to loopback, localhost, 169.254.170.2, 169.254.170.23 or [fd00:ec2::23]; https to any host' },
+  url: {
+    type: 'string',
+    placeholder: 'URL',
+    default: 'http://127.0.0.1:7224',
+    description:
+      "server base URL written into the full-URI modes' env file: http only to loopback, localhost, 169.254.170.2, 169.254.170.23 or [fd00:ec2::23]; https to any host",
+  },
   force: { type: 'boolean', description: 'write a --url the AWS SDKs would refuse (plain http to another host)' },
-  mode: { type: 'choice', choices: [...MODES, KUBERNETES_MODE], placeholder: 'MODE', default: 'ecs-full', description: 'how the consumer presents its token (kubernetes: pods of --service-account, through the node agent)' },
+  mode: {
+    type: 'choice',
+    choices: [...MODES, KUBERNETES_MODE],
+    placeholder: 'MODE',
+    default: 'ecs-full',
+    description: 'how the consumer presents its token (kubernetes: pods of --service-account, through the node agent)',
+  },
   'service-account': { type: 'string', multiple: true, placeholder: 'NAMESPACE/NAME', description: 'kubernetes mode: NAMESPACE/NAME whose pods get this role' },
   'token-file-group': { type: 'string', placeholder: 'GROUP', description: 'ecs-full-token-file: group that may read the token file (mode 0640)' },
-  'configuration-directory': { type: 'string', placeholder: 'DIR', defaultText: '$RUNTIME_DIRECTORY', description: 'where the binding, env and token files go' },
+  'configuration-directory': {
+    type: 'string',
+    placeholder: 'DIR',
+    defaultText: '$RUNTIME_DIRECTORY',
+    description: 'where the binding, env and token files go',
+  },
   validate: { type: 'boolean', default: true, description: 'check the identity locally and make one CreateSession call (--no-validate skips both)' },
-  timeout: { type: 'integer', unit: 'seconds', min: 1, max: 300, default: 10, placeholder: 'SECONDS', description: 'CreateSession timeout per attempt, seconds' },
+  timeout: {
+    type: 'integer',
+    unit: 'seconds',
+    min: 1,
+    max: 300,
+    default: 10,
+    placeholder: 'SECONDS',
+    description: 'CreateSession timeout per attempt, seconds',
+  },
   'pkcs11-lib': { type: 'string', placeholder: 'PATH', description: 'PKCS#11 module for pkcs11: URIs without module-path (default: p11-kit-proxy)' },
   'reuse-pin': { type: 'boolean', description: 'reuse the user PIN for always-authenticate token keys' },
-  'tpm-key-password-file': { type: 'string', placeholder: 'FILE', description: 'TPM key: file the server reads the key password from (absolute path; the binding never holds the password)' },
-  'tpm-key-password': { type: 'string', secret: true, placeholder: 'PASSWORD', description: 'refused: a binding never holds a password (use --tpm-key-password-file)' },
+  'tpm-key-password-file': {
+    type: 'string',
+    placeholder: 'FILE',
+    description: 'TPM key: file the server reads the key password from (absolute path; the binding never holds the password)',
+  },
+  'tpm-key-password': {
+    type: 'string',
+    secret: true,
+    placeholder: 'PASSWORD',
+    description: 'refused: a binding never holds a password (use --tpm-key-password-file)',
+  },
   'no-tpm-key-password': { type: 'boolean', description: 'the TPM key has no password' },
 } as const
 
@@ -52,15 +99,23 @@ export const command: TableCommand<typeof FLAGS> = {
   summary: 'Binds a role to a consumer: writes bindings/NAME.json and env/NAME with a new token.',
   positional: ['NAME', 'binding name: letters, digits, @, _ and -'],
   flags: FLAGS,
-  run: ({ flags, positionals }, ctx) => (flags.mode === KUBERNETES_MODE ? bindForKubernetes(positionals[0] ?? '', flags, ctx) : bind(positionals[0] ?? '', flags, ctx)),
+  run: ({ flags, positionals }, ctx) =>
+    flags.mode === KUBERNETES_MODE ? bindForKubernetes(positionals[0] ?? '', flags, ctx) : bind(positionals[0] ?? '', flags, ctx),
 }
 
 /** The session the flags describe (bindings always verify TLS). */
 function sessionOf(flags: BindFlags, ctx: CliContext): SessionConfig {
   return resolveSessionConfig({
-    trustAnchorArn: flags['trust-anchor-arn'], profileArn: flags['profile-arn'], roleArn: flags['role-arn'],
-    durationSeconds: flags['session-duration'], roleSessionName: flags['role-session-name'],
-    region: flags.region, endpoint: flags.endpoint, verifyTls: true, timeoutSeconds: flags.timeout, environment: readSessionEnvironment(ctx.env),
+    trustAnchorArn: flags['trust-anchor-arn'],
+    profileArn: flags['profile-arn'],
+    roleArn: flags['role-arn'],
+    durationSeconds: flags['session-duration'],
+    roleSessionName: flags['role-session-name'],
+    region: flags.region,
+    endpoint: flags.endpoint,
+    verifyTls: true,
+    timeoutSeconds: flags.timeout,
+    environment: readSessionEnvironment(ctx.env),
   })
 }
 
@@ -88,7 +143,10 @@ async function bind(rawName: string, a: BindFlags, ctx: CliContext): Promise<num
   const { token, secretHash } = issueToken(name, ctx.randomBytes)
   const paths = bindingPaths(dir, name)
   if (mode === 'ecs-full-token-file' && !isEnvSafe(paths.token)) {
-    throw new IamraError('USAGE', `--configuration-directory: the token file's path would go into the env file, which cannot carry it safely; use a directory named with ${ENV_SAFE_CHARACTERS} only`)
+    throw new IamraError(
+      'USAGE',
+      `--configuration-directory: the token file's path would go into the env file, which cannot carry it safely; use a directory named with ${ENV_SAFE_CHARACTERS} only`,
+    )
   }
   const envFile = renderEnvFile(envFor({ mode, token, url, tokenFile: paths.token }))
   if (validate) {
@@ -107,27 +165,45 @@ async function bind(rawName: string, a: BindFlags, ctx: CliContext): Promise<num
     })
     const creds = await provider().catch((e: unknown) => {
       if (e instanceof IamraError && e.code === 'KEY_PASSWORD_REQUIRED') {
-        if (!loaded) throw new IamraError('KEY_UNSUPPORTED', `${privateKeyFile} is encrypted, and the server cannot ask for its password: bind an unencrypted key readable only by the server (mode 0640, group iamra), or a key on a PKCS#11 token`, { cause: e })
-        throw new IamraError('USAGE', `${privateKeyFile} is a TPM key with a password, and the server cannot ask for it: pass --tpm-key-password-file /path/to/file (or --no-tpm-key-password)`, { cause: e })
+        if (!loaded)
+          throw new IamraError(
+            'KEY_UNSUPPORTED',
+            `${privateKeyFile} is encrypted, and the server cannot ask for its password: bind an unencrypted key readable only by the server (mode 0640, group iamra), or a key on a PKCS#11 token`,
+            { cause: e },
+          )
+        throw new IamraError(
+          'USAGE',
+          `${privateKeyFile} is a TPM key with a password, and the server cannot ask for it: pass --tpm-key-password-file /path/to/file (or --no-tpm-key-password)`,
+          { cause: e },
+        )
       }
       throw e
     })
     ctx.stderr(`iamra: validated ${name}: CreateSession for ${creds.assumedRoleArn ?? creds.roleArn} succeeded`)
   }
-  await writeBinding(dir, {
-    binding: {
-      name, secretHash, certificateFiles, intermediatesFiles, privateKeyFile, mode,
-      request: session.request,
-      region: a.region,
-      endpoint: a.endpoint,
-      pkcs11Lib,
-      reusePin,
-      ...tpm,
-      createdAt: ctx.now().toISOString(),
+  await writeBinding(
+    dir,
+    {
+      binding: {
+        name,
+        secretHash,
+        certificateFiles,
+        intermediatesFiles,
+        privateKeyFile,
+        mode,
+        request: session.request,
+        region: a.region,
+        endpoint: a.endpoint,
+        pkcs11Lib,
+        reusePin,
+        ...tpm,
+        createdAt: ctx.now().toISOString(),
+      },
+      envFile,
+      tokenFile: mode === 'ecs-full-token-file' ? { content: token, gid } : undefined,
     },
-    envFile,
-    tokenFile: mode === 'ecs-full-token-file' ? { content: token, gid } : undefined,
-  }, { locks: new FileLocks(ctx), randomBytes: ctx.randomBytes })
+    { locks: new FileLocks(ctx), randomBytes: ctx.randomBytes },
+  )
   ctx.stderr(`iamra: bound ${name} (mode ${mode}); consumers use EnvironmentFile=${paths.env}`)
   return 0
 }
@@ -146,7 +222,10 @@ async function bindForKubernetes(rawName: string, a: BindFlags, ctx: CliContext)
   const intermediatesFiles = (a.intermediates ?? []).map((v) => identityPath(v, '--intermediates'))
   const privateKeyFile = identityPath(String(a['private-key']), '--private-key')
   if ([...certificateFiles, privateKeyFile].some(isPkcs11Uri)) {
-    throw new IamraError('USAGE', '--mode kubernetes takes certificate and key files (a node agent in a container has no PKCS#11 token); bind a file-based identity')
+    throw new IamraError(
+      'USAGE',
+      '--mode kubernetes takes certificate and key files (a node agent in a container has no PKCS#11 token); bind a file-based identity',
+    )
   }
   const validate = a.validate !== false
   for (const f of [...certificateFiles, ...intermediatesFiles]) await checkIdentityFile(f, 'CERT_UNREADABLE', 'certificate file', validate)
@@ -154,13 +233,25 @@ async function bindForKubernetes(rawName: string, a: BindFlags, ctx: CliContext)
   const tpm = tpmOptions(a)
   const pkcs11Lib = a['pkcs11-lib'] === undefined ? undefined : resolve(a['pkcs11-lib'])
   const session = sessionOf(a, ctx)
-  await bindKubernetes({
-    dir, name, serviceAccounts, certificateFiles, intermediatesFiles, privateKeyFile, session,
-    region: a.region, endpoint: a.endpoint, pkcs11Lib, ...tpm, validate,
-  }, { now: ctx.now, random: ctx.random, randomBytes: ctx.randomBytes, keys: ctx.keys, stderr: ctx.stderr })
+  await bindKubernetes(
+    {
+      dir,
+      name,
+      serviceAccounts,
+      certificateFiles,
+      intermediatesFiles,
+      privateKeyFile,
+      session,
+      region: a.region,
+      endpoint: a.endpoint,
+      pkcs11Lib,
+      ...tpm,
+      validate,
+    },
+    { now: ctx.now, random: ctx.random, randomBytes: ctx.randomBytes, keys: ctx.keys, stderr: ctx.stderr },
+  )
   return 0
 }
-
 
 /**
  * The server cannot prompt and a binding file must never hold a PIN: a token URI takes its PIN
@@ -170,7 +261,8 @@ function checkTokenPins(values: readonly string[]): void {
   const uris = values.filter((v) => isPkcs11Uri(v))
   for (const uri of uris) {
     const parsed = parsePkcs11Uri(uri)
-    if (parsed.pinValue !== undefined) throw new IamraError('USAGE', `${parsed.display}: a binding must not hold a PIN; use pin-source=/path/to/pin-file instead of pin-value`)
+    if (parsed.pinValue !== undefined)
+      throw new IamraError('USAGE', `${parsed.display}: a binding must not hold a PIN; use pin-source=/path/to/pin-file instead of pin-value`)
     if (parsed.pinSource !== undefined && !parsed.pinSource.replace(/^file:\/\//, '').startsWith('/')) {
       throw new IamraError('USAGE', `${parsed.display}: pin-source must be an absolute path (the server reads it)`)
     }

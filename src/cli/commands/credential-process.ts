@@ -19,11 +19,12 @@ const FLAGS = {
 } as const
 
 /** Built when asked for: credential-process start-up does not pay for it. */
-export const help = (): string => helpText(
-  'iamra credential-process --certificate FILE|URI [--private-key FILE|URI] --trust-anchor-arn ARN --profile-arn ARN --role-arn ARN [flags]',
-  'Obtains temporary credentials from IAM Roles Anywhere and prints them in the credential_process format.',
-  FLAGS,
-)
+export const help = (): string =>
+  helpText(
+    'iamra credential-process --certificate FILE|URI [--private-key FILE|URI] --trust-anchor-arn ARN --profile-arn ARN --role-arn ARN [flags]',
+    'Obtains temporary credentials from IAM Roles Anywhere and prints them in the credential_process format.',
+    FLAGS,
+  )
 
 export async function run(args: readonly string[], ctx: CliContext): Promise<number> {
   const parsed = parseFlags('credential-process', FLAGS, args)
@@ -39,7 +40,11 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   const identity = identityInputs(flags, ctx.promptPassword, ctx.env)
   const provider = fromCertificate({ identity, keys: ctx.keys, session, now: ctx.now, random: ctx.random, debug })
   // the cache key covers the identity files' bytes; a pkcs11: URI counts by its text, without any PIN
-  const inputs = [...identity.certificateFiles, ...(identity.intermediatesFiles ?? []), ...(identity.privateKeyFile === undefined ? [] : [identity.privateKeyFile])]
+  const inputs = [
+    ...identity.certificateFiles,
+    ...(identity.intermediatesFiles ?? []),
+    ...(identity.privateKeyFile === undefined ? [] : [identity.privateKeyFile]),
+  ]
   const tokenUris = inputs.filter((i) => /^pkcs11:/i.test(i))
   const uris = tokenUris.length === 0 ? [] : tokenUris.map((await import('../../pkcs11/uri.js')).redactPin)
   // Loaded only with --cache: credential-process start-up pays for what it uses (bench/).
@@ -48,11 +53,18 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   const locks = pc === undefined ? undefined : new (await import('../../fs/lock.js')).FileLocks(ctx)
   // a TPM handle counts by its text too (the key stays in the TPM)
   const handles = inputs.filter((i) => /^handle:/i.test(i))
-  const key = pc === undefined ? undefined : await pc.processCacheKey([session.request, session.endpoint.url.href, session.endpoint.signingRegion, ...uris, ...handles],
-    inputs.filter((i) => !/^(pkcs11|handle):/i.test(i)), (f) => (identity.readFile ?? readIdentityFile)(f, 'CERT_UNREADABLE', 'identity file'))
-  const creds = key === undefined || pc === undefined || locks === undefined
-    ? await provider()
-    : await pc.cachedAcrossProcesses({ dir: pc.processCacheDirectory(ctx.env, flags['cache-dir']), key, now: ctx.now, locks, debug }, provider)
+  const key =
+    pc === undefined
+      ? undefined
+      : await pc.processCacheKey(
+          [session.request, session.endpoint.url.href, session.endpoint.signingRegion, ...uris, ...handles],
+          inputs.filter((i) => !/^(pkcs11|handle):/i.test(i)),
+          (f) => (identity.readFile ?? readIdentityFile)(f, 'CERT_UNREADABLE', 'identity file'),
+        )
+  const creds =
+    key === undefined || pc === undefined || locks === undefined
+      ? await provider()
+      : await pc.cachedAcrossProcesses({ dir: pc.processCacheDirectory(ctx.env, flags['cache-dir']), key, now: ctx.now, locks, debug }, provider)
   debug?.(`obtained credentials for ${creds.assumedRoleArn ?? creds.roleArn}, expiring ${creds.expiration.toISOString()}`)
   ctx.stdout(processOutput(creds))
   return 0
@@ -61,12 +73,20 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
 /** The fallback through the server: no key or certificate flags, just the binding's URI and token. */
 async function viaServer({ flags, given }: Parsed<typeof FLAGS>, ctx: CliContext): Promise<number> {
   const [{ parseEnvFile }, { containerEndpointFrom, credentialsFromServer, readSmallFile }] = await Promise.all([
-    import('../../binding/env-file.js'), import('../../credentials/from-server.js'),
+    import('../../binding/env-file.js'),
+    import('../../credentials/from-server.js'),
   ])
   const local = [...given].filter((k) => !['env-file', 'from-environment', 'timeout', 'debug', 'no-verify-ssl'].includes(k))
   if (local.length > 0 || (flags['env-file'] !== undefined && flags['from-environment'] === true)) {
-    throw new IamraError('USAGE', `--env-file and --from-environment take their settings from the binding; drop ${
-      [...local, ...(flags['from-environment'] === true && flags['env-file'] !== undefined ? ['one of --env-file and --from-environment'] : [])].map((k) => (k.startsWith('one') ? k : `--${k}`)).join(', ')}`)
+    throw new IamraError(
+      'USAGE',
+      `--env-file and --from-environment take their settings from the binding; drop ${[
+        ...local,
+        ...(flags['from-environment'] === true && flags['env-file'] !== undefined ? ['one of --env-file and --from-environment'] : []),
+      ]
+        .map((k) => (k.startsWith('one') ? k : `--${k}`))
+        .join(', ')}`,
+    )
   }
   const file = flags['env-file']
   let vars: Readonly<Record<string, string | undefined>> = ctx.env

@@ -22,8 +22,11 @@ const FLAGS = {
   help: { type: 'boolean', description: 'show this help' },
 } as const
 
-export const HELP = helpText('iamra fake-endpoint --trust-anchor FILE [flags]',
-  'Runs a fake IAM Roles Anywhere CreateSession endpoint over plain HTTP for offline tests. It checks\nSigV4-X509 signatures, certificate chains and parameters like the service and answers in its shapes.', FLAGS)
+export const HELP = helpText(
+  'iamra fake-endpoint --trust-anchor FILE [flags]',
+  'Runs a fake IAM Roles Anywhere CreateSession endpoint over plain HTTP for offline tests. It checks\nSigV4-X509 signatures, certificate chains and parameters like the service and answers in its shapes.',
+  FLAGS,
+)
 
 export async function run(args: readonly string[], ctx: CliContext): Promise<number> {
   const { flags, positionals } = parseFlags('fake-endpoint', FLAGS, args)

@@ -13,11 +13,16 @@ const FLAGS = {
   help: { type: 'boolean', description: 'show this help' },
 } as const
 
-export const HELP = helpText('iamra probe http://HOST:PORT/healthz [--timeout SECONDS]', 'Exits 0 when the URL answers 200, 5 otherwise.', FLAGS, [['URL', 'an http:// URL']])
+export const HELP = helpText('iamra probe http://HOST:PORT/healthz [--timeout SECONDS]', 'Exits 0 when the URL answers 200, 5 otherwise.', FLAGS, [
+  ['URL', 'an http:// URL'],
+])
 
 export async function run(args: readonly string[], ctx: CliContext): Promise<number> {
   const { flags, positionals } = parseFlags('probe', FLAGS, args)
-  if (flags.help === true) return (ctx.stdout(HELP), 0)
+  if (flags.help === true) {
+    ctx.stdout(HELP)
+    return 0
+  }
   const [target, ...rest] = positionals
   if (target === undefined || rest.length > 0) throw new IamraError('USAGE', 'probe: Usage: iamra probe http://HOST:PORT/healthz [--timeout SECONDS]')
   const seconds = flags.timeout ?? 3

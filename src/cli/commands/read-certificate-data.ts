@@ -20,8 +20,12 @@ const FLAGS = {
 } as const
 
 /** Built when asked for: credential-process start-up does not pay for it. */
-export const help = (): string => helpText('iamra read-certificate-data --certificate FILE|URI',
-  'Prints the key type, base64 DER, decimal serial and supported algorithms of the (first) certificate in FILE; for a pkcs11: URI, lists the matching certificates on the tokens.', FLAGS)
+export const help = (): string =>
+  helpText(
+    'iamra read-certificate-data --certificate FILE|URI',
+    'Prints the key type, base64 DER, decimal serial and supported algorithms of the (first) certificate in FILE; for a pkcs11: URI, lists the matching certificates on the tokens.',
+    FLAGS,
+  )
 
 export async function run(args: readonly string[], ctx: CliContext): Promise<number> {
   const { flags } = parseFlags('read-certificate-data', FLAGS, args)
@@ -44,13 +48,15 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   const type = level === undefined ? first.cert.publicKey.asymmetricKeyType : undefined
   const keyType = level !== undefined ? `ML-DSA-${level}` : type === 'rsa' ? 'RSA' : type === 'ec' ? 'EC' : String(type).toUpperCase()
   const prefix = keyType === 'RSA' ? 'RSA' : 'EC'
-  ctx.stdout(JSON.stringify({
-    keyType,
-    certificateData: first.der.toString('base64'),
-    serialNumber: decimalSerial(first.cert),
-    // pure ML-DSA has no digest choice: its one algorithm is the parameter set
-    supportedAlgorithms: level !== undefined ? [keyType] : [`${prefix}SHA256`, `${prefix}SHA384`, `${prefix}SHA512`],
-  }))
+  ctx.stdout(
+    JSON.stringify({
+      keyType,
+      certificateData: first.der.toString('base64'),
+      serialNumber: decimalSerial(first.cert),
+      // pure ML-DSA has no digest choice: its one algorithm is the parameter set
+      supportedAlgorithms: level !== undefined ? [keyType] : [`${prefix}SHA256`, `${prefix}SHA384`, `${prefix}SHA512`],
+    }),
+  )
   return 0
 }
 

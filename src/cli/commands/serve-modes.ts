@@ -29,29 +29,43 @@ export async function serveImdsMode({ flags, given }: ServeParsed, ctx: CliConte
   const listen = (flags.listen ?? []).map(parseListen)
   if (listen.length > 0 && given.has('port')) throw new IamraError('USAGE', '--port and --listen cannot be combined: give the port in --listen HOST:PORT')
   const session = sessionFromFlags(flags, ctx.env)
-  return serveImds({
-    identity: identityInputs(flags, ctx.promptPassword, ctx.env),
-    session,
-    addresses: listen.length > 0 ? listen : [{ kind: 'tcp', host: '127.0.0.1', port: flags.port ?? 0 }],
-    refreshWindowMs: (flags['refresh-window'] ?? 0) * 1000,
-    expiryWarningDays: flags['expiry-warning-days'] ?? 0,
-    metricsAddress: metricsAddressOf(flags),
-    logLevel: flags['log-level'] ?? 'info',
-    debug: flags.debug === true ? (line: string) => ctx.stderr(`debug: ${line}`) : undefined,
-  }, ctx)
+  return serveImds(
+    {
+      identity: identityInputs(flags, ctx.promptPassword, ctx.env),
+      session,
+      addresses: listen.length > 0 ? listen : [{ kind: 'tcp', host: '127.0.0.1', port: flags.port ?? 0 }],
+      refreshWindowMs: (flags['refresh-window'] ?? 0) * 1000,
+      expiryWarningDays: flags['expiry-warning-days'] ?? 0,
+      metricsAddress: metricsAddressOf(flags),
+      logLevel: flags['log-level'] ?? 'info',
+      debug: flags.debug === true ? (line: string) => ctx.stderr(`debug: ${line}`) : undefined,
+    },
+    ctx,
+  )
 }
 
 export async function serveAgentMode({ flags, given }: ServeParsed, ctx: CliContext): Promise<number> {
-  if (imdsModeRequested(given)) throw new IamraError('USAGE', 'the node agent takes its identities from kubernetes bindings: drop the IMDS-mode flags (--certificate, --role-arn, ...) and use iamra bind --mode kubernetes')
+  if (imdsModeRequested(given))
+    throw new IamraError(
+      'USAGE',
+      'the node agent takes its identities from kubernetes bindings: drop the IMDS-mode flags (--certificate, --role-arn, ...) and use iamra bind --mode kubernetes',
+    )
   const config = agentConfig(flags)
   const dir = resolve(configurationDirectory(flags['configuration-directory'], ctx.env))
   const addresses = (flags.listen ?? []).map(parseListen)
   const metricsAddress = metricsAddressOf(flags)
   if (flags.cache === false) throw new IamraError('USAGE', '--no-cache does not apply to the node agent: its cache is what keeps CreateSession calls bounded')
-  return serveKubernetes({
-    ...config, configurationDirectory: dir, addresses, metricsAddress,
-    refreshWindowMs: (flags['refresh-window'] ?? 0) * 1000, logLevel: flags['log-level'] ?? 'info',
-  }, ctx)
+  return serveKubernetes(
+    {
+      ...config,
+      configurationDirectory: dir,
+      addresses,
+      metricsAddress,
+      refreshWindowMs: (flags['refresh-window'] ?? 0) * 1000,
+      logLevel: flags['log-level'] ?? 'info',
+    },
+    ctx,
+  )
 }
 
 /** The agent's options, checked together; every problem is a USAGE error naming the flag. */
@@ -59,7 +73,8 @@ function agentConfig(flags: ServeFlags): AgentConfig {
   const issuer = flags['kubernetes-issuer']
   const audiences = (flags['kubernetes-audience'] ?? []).filter((s) => s !== '')
   const jwks = flags['kubernetes-jwks']
-  if (issuer === undefined || issuer === '') throw new IamraError('USAGE', 'the node agent needs --kubernetes-issuer URL (the cluster\'s service-account issuer)')
+  if (issuer === undefined || issuer === '')
+    throw new IamraError('USAGE', "the node agent needs --kubernetes-issuer URL (the cluster's service-account issuer)")
   if (audiences.length === 0) throw new IamraError('USAGE', 'the node agent needs --kubernetes-audience AUD (what the webhook puts in the projected tokens)')
   if (jwks === undefined || jwks === '') throw new IamraError('USAGE', 'the node agent needs --kubernetes-jwks FILE or https://URL')
   const caFile = flags['kubernetes-ca']
@@ -76,11 +91,14 @@ function agentConfig(flags: ServeFlags): AgentConfig {
     }
     source = httpsJwks({ url: new URL(jwks), ca, tokenFile: tokenFile === undefined ? undefined : resolve(tokenFile) })
   } else {
-    if (caFile !== undefined || tokenFile !== undefined) throw new IamraError('USAGE', '--kubernetes-ca and --kubernetes-token-file are for an https:// --kubernetes-jwks URL')
+    if (caFile !== undefined || tokenFile !== undefined)
+      throw new IamraError('USAGE', '--kubernetes-ca and --kubernetes-token-file are for an https:// --kubernetes-jwks URL')
     source = fileJwks(resolve(jwks))
   }
   return {
-    issuer, audiences, jwks: source,
+    issuer,
+    audiences,
+    jwks: source,
     sessionNames: flags['kubernetes-session-name'] ?? 'pod',
     rate: flags['kubernetes-rate-limit'] ?? 50,
     cooldownMs: (flags['kubernetes-jwks-cooldown'] ?? 30) * 1000,

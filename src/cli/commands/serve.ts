@@ -25,8 +25,10 @@ import { SERVE_FLAGS } from './serve-flags.js'
 import { agentModeRequested, imdsModeRequested, serveAgentMode, serveImdsMode } from './serve-modes.js'
 
 export const command: TableCommand<typeof SERVE_FLAGS> = {
-  usage: 'iamra serve [--configuration-directory DIR] [--listen ADDRESS] [flags] | iamra serve --certificate FILE --private-key FILE --trust-anchor-arn ARN --profile-arn ARN --role-arn ARN [flags] | iamra serve --kubernetes-issuer URL --kubernetes-audience AUD --kubernetes-jwks FILE|URL [flags]',
-  summary: 'Serves credentials to bound consumers (ECS container-credentials protocol); with --certificate ... --role-arn: one role over IMDSv2 (as aws_signing_helper serve); with --kubernetes-issuer: the node agent for kubernetes bindings.',
+  usage:
+    'iamra serve [--configuration-directory DIR] [--listen ADDRESS] [flags] | iamra serve --certificate FILE --private-key FILE --trust-anchor-arn ARN --profile-arn ARN --role-arn ARN [flags] | iamra serve --kubernetes-issuer URL --kubernetes-audience AUD --kubernetes-jwks FILE|URL [flags]',
+  summary:
+    'Serves credentials to bound consumers (ECS container-credentials protocol); with --certificate ... --role-arn: one role over IMDSv2 (as aws_signing_helper serve); with --kubernetes-issuer: the node agent for kubernetes bindings.',
   flags: SERVE_FLAGS,
   run: async (parsed, ctx) => {
     if (agentModeRequested(parsed.given)) return serveAgentMode(parsed, ctx)
@@ -44,12 +46,19 @@ async function serve(a: ParsedFlags<typeof SERVE_FLAGS>, ctx: CliContext): Promi
   const inherited = takeListenFds(ctx.env as Record<string, string | undefined>, process.pid)
   const metrics = new ServerMetrics()
   let warn: (msg: string, extra: Record<string, unknown>) => void = () => {}
-  const expiry = new ExpiryWatch({ warnDays, now: ctx.now, warn: (m, e) => warn(m, e), onNotAfter: (b, d) => metrics.notAfter.set({ binding: b }, d.getTime() / 1000) })
+  const expiry = new ExpiryWatch({
+    warnDays,
+    now: ctx.now,
+    warn: (m, e) => warn(m, e),
+    onNotAfter: (b, d) => metrics.notAfter.set({ binding: b }, d.getTime() / 1000),
+  })
   /** Unbound bindings leave /healthz and the certificate metric (checked when either is read). */
   const pruneUnbound = (): void => {
     let names: string[]
     try {
-      names = readdirSync(join(dir, 'bindings')).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5))
+      names = readdirSync(join(dir, 'bindings'))
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => f.slice(0, -5))
     } catch {
       names = []
     }
@@ -66,7 +75,11 @@ async function serve(a: ParsedFlags<typeof SERVE_FLAGS>, ctx: CliContext): Promi
   })
   // One clock for the whole server: the cache's refresh decisions and the expiry warnings read the same one.
   const cache = new CredentialCache({
-    refreshWindowMs: (a['refresh-window'] ?? 1200) * 1000, onEvent: metrics.onCacheEvent, isLocalTransient: isMidRotation, now: () => ctx.now().getTime(), random: ctx.random,
+    refreshWindowMs: (a['refresh-window'] ?? 1200) * 1000,
+    onEvent: metrics.onCacheEvent,
+    isLocalTransient: isMidRotation,
+    now: () => ctx.now().getTime(),
+    random: ctx.random,
   })
   const lookup = new BindingLookup(dir)
   const app = await buildApp({
@@ -92,7 +105,12 @@ async function serve(a: ParsedFlags<typeof SERVE_FLAGS>, ctx: CliContext): Promi
   const described = describeInventory(dir, inv)
   log(described.info, { configurationDirectory: dir, bindings: inv.names.length })
   if (described.warning !== undefined) warn(described.warning, { configurationDirectory: dir })
-  await scanCertificateExpiry(lookup, inv.names, (b, d) => expiry.record(b, d), (b, m) => warn(`binding ${b}: ${m}`, { binding: b }))
+  await scanCertificateExpiry(
+    lookup,
+    inv.names,
+    (b, d) => expiry.record(b, d),
+    (b, m) => warn(`binding ${b}: ${m}`, { binding: b }),
+  )
   const metricsServer = metricsAddress === undefined ? undefined : await startMetricsServer(metricsAddress, metrics, pruneUnbound)
   if (metricsServer !== undefined && metricsAddress !== undefined) {
     const bound = metricsServer.server.address()
@@ -101,7 +119,12 @@ async function serve(a: ParsedFlags<typeof SERVE_FLAGS>, ctx: CliContext): Promi
   const serviceManager = createServiceManager({ env: ctx.env, pid: process.pid, log })
   try {
     await runServer({
-      app, inherited, addresses: addresses.length > 0 ? addresses : [DEFAULT_LISTEN], serviceManager, stopSignal: ctx.stopSignal, log,
+      app,
+      inherited,
+      addresses: addresses.length > 0 ? addresses : [DEFAULT_LISTEN],
+      serviceManager,
+      stopSignal: ctx.stopSignal,
+      log,
     })
   } finally {
     cache.clear()

@@ -14,14 +14,32 @@ import { loadTpmKeyIfAny, usesPkcs11 } from '../../keys/load-identity.js'
 
 const FLAGS = {
   ...IDENTITY_FLAGS,
-  format: { type: 'choice', choices: ['json', 'text', 'bin'], ignoreCase: true, placeholder: 'json|text|bin', default: 'json', description: 'output: hex as a JSON string, bare hex, or raw bytes' },
-  digest: { type: 'choice', choices: ['SHA256', 'SHA384', 'SHA512'], ignoreCase: true, placeholder: 'SHA256|SHA384|SHA512', default: 'SHA256', description: 'digest inside the signature' },
+  format: {
+    type: 'choice',
+    choices: ['json', 'text', 'bin'],
+    ignoreCase: true,
+    placeholder: 'json|text|bin',
+    default: 'json',
+    description: 'output: hex as a JSON string, bare hex, or raw bytes',
+  },
+  digest: {
+    type: 'choice',
+    choices: ['SHA256', 'SHA384', 'SHA512'],
+    ignoreCase: true,
+    placeholder: 'SHA256|SHA384|SHA512',
+    default: 'SHA256',
+    description: 'digest inside the signature',
+  },
   help: { type: 'boolean', description: 'show this help' },
 } as const
 
 /** Built when asked for: credential-process start-up does not pay for it. */
-export const help = (): string => helpText('iamra sign-string --private-key FILE|URI [--certificate FILE|URI] [--format json|text|bin] [--digest SHA256|SHA384|SHA512]',
-  'Signs the fixed string "AWS Roles Anywhere Credential Helper Signing Test" || "1" || SHA256("IAM RA" || public key), as the official helper does.', FLAGS)
+export const help = (): string =>
+  helpText(
+    'iamra sign-string --private-key FILE|URI [--certificate FILE|URI] [--format json|text|bin] [--digest SHA256|SHA384|SHA512]',
+    'Signs the fixed string "AWS Roles Anywhere Credential Helper Signing Test" || "1" || SHA256("IAM RA" || public key), as the official helper does.',
+    FLAGS,
+  )
 
 const PREFIX = 'AWS Roles Anywhere Credential Helper Signing Test'
 
@@ -55,8 +73,14 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   const inputs = identityInputs(flags, ctx.promptPassword, ctx.env)
   const hash = digest.replace('SHA', 'sha') as 'sha256' | 'sha384' | 'sha512'
   let signature: Buffer
-  const tpmKey = usesPkcs11(inputs) || inputs.privateKeyFile === undefined ? undefined
-    : await loadTpmKeyIfAny(inputs, /^handle:/i.test(inputs.privateKeyFile) ? undefined : await readIdentityFile(inputs.privateKeyFile, 'KEY_UNREADABLE', 'private key file'), ctx.keys)
+  const tpmKey =
+    usesPkcs11(inputs) || inputs.privateKeyFile === undefined
+      ? undefined
+      : await loadTpmKeyIfAny(
+          inputs,
+          /^handle:/i.test(inputs.privateKeyFile) ? undefined : await readIdentityFile(inputs.privateKeyFile, 'KEY_UNREADABLE', 'private key file'),
+          ctx.keys,
+        )
   if (tpmKey !== undefined) {
     signature = await tpmKey.signer.signWith(hash, testStringFor(tpmKey.publicKey))
   } else if (usesPkcs11(inputs)) {
@@ -67,7 +91,9 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
     if (keyFile === undefined) throw new IamraError('USAGE', 'sign-string needs --private-key FILE|URI (or a --certificate file that also holds the key)')
     const opts = { password: inputs.password, prompt: ctx.promptPassword }
     const bytes = await (inputs.readFile ?? readIdentityFile)(keyFile, 'KEY_UNREADABLE', 'private key file')
-    const key = looksLikePkcs12(bytes) ? (await (await import('../../identity/pkcs12.js')).parsePkcs12(bytes, keyFile, opts)).key : await parsePrivateKey(bytes, keyFile, opts)
+    const key = looksLikePkcs12(bytes)
+      ? (await (await import('../../identity/pkcs12.js')).parsePkcs12(bytes, keyFile, opts)).key
+      : await parsePrivateKey(bytes, keyFile, opts)
     if (key === undefined) throw new IamraError('KEY_MALFORMED', `${keyFile}: the PKCS#12 file holds no private key`)
     if ('kind' in key) {
       // ML-DSA: the official helper signs the bare prefix || "1" (no public-key digest), pure, --digest unused

@@ -15,7 +15,11 @@ export type CertKey =
 const MLDSA: Record<string, 44 | 65 | 87> = { '608648016503040311': 44, '608648016503040312': 65, '608648016503040313': 87 }
 const NOBLE = { 44: ml_dsa44, 65: ml_dsa65, 87: ml_dsa87 } as const
 
-interface Node { tag: number; body: Buffer; whole: Buffer }
+interface Node {
+  tag: number
+  body: Buffer
+  whole: Buffer
+}
 
 /** One DER element at `at` (definite lengths only). */
 function element(b: Buffer, at = 0): Node {
@@ -39,7 +43,15 @@ function items(n: Node): Node[] {
   return out
 }
 
-interface Parts { tbs: Buffer; sigAlg: string; sig: Buffer; issuer: Buffer; subject: Buffer; spki: Buffer; keyAlg: string }
+interface Parts {
+  tbs: Buffer
+  sigAlg: string
+  sig: Buffer
+  issuer: Buffer
+  subject: Buffer
+  spki: Buffer
+  keyAlg: string
+}
 
 /** tbs, signature algorithm (hex of the OID contents), names, SPKI of a certificate. */
 function parts(der: Buffer): Parts {
@@ -48,7 +60,15 @@ function parts(der: Buffer): Parts {
   const o = f[0]!.tag === 0xa0 ? 1 : 0
   const spki = f[o + 5]!
   const keyAlg = items(items(spki)[0]!)[0]!.body.toString('hex')
-  return { tbs: tbs!.whole, sigAlg: items(alg!)[0]!.body.toString('hex'), sig: sig!.body.subarray(1), issuer: f[o + 2]!.whole, subject: f[o + 4]!.whole, spki: spki.whole, keyAlg }
+  return {
+    tbs: tbs!.whole,
+    sigAlg: items(alg!)[0]!.body.toString('hex'),
+    sig: sig!.body.subarray(1),
+    issuer: f[o + 2]!.whole,
+    subject: f[o + 4]!.whole,
+    spki: spki.whole,
+    keyAlg,
+  }
 }
 
 export function certKey(cert: X509Certificate): CertKey {

@@ -100,9 +100,9 @@ const accountOf = (arn: string): string => arn.split(':')[4] ?? '000000000000'
 
 function defaultMinter(rt: KitRuntime): (req: MintRequest) => Promise<MintedCredentials> {
   return async (req) => ({
-    accessKeyId: 'ASIA' + randomId(rt, 16),
+    accessKeyId: `ASIA${randomId(rt, 16)}`,
     secretAccessKey: rt.randomBytes(30).toString('base64'),
-    sessionToken: 'FwoGZXIvYXdzE' + rt.randomBytes(240).toString('base64'),
+    sessionToken: `FwoGZXIvYXdzE${rt.randomBytes(240).toString('base64')}`,
     expiration: new Date(rt.now().getTime() + req.durationSeconds * 1000),
   })
 }
@@ -146,7 +146,7 @@ export function createFakeHandler(config: FakeConfig): FakeHandler & { calls: Fa
   const rt: KitRuntime = { now: config.now ?? kitRuntime.now, randomBytes: config.randomBytes ?? kitRuntime.randomBytes }
   const now = rt.now
   const mint = config.mint ?? defaultMinter(rt)
-  const route = (config.pathPrefix ?? '').replace(/\/+$/, '') + '/sessions'
+  const route = `${(config.pathPrefix ?? '').replace(/\/+$/, '')}/sessions`
   const calls: FakeCall[] = []
 
   async function answer(req: FakeRequest, seen: { serial?: string; roleArn?: string }): Promise<FakeResponse> {
@@ -160,27 +160,32 @@ export function createFakeHandler(config: FakeConfig): FakeHandler & { calls: Fa
     const params = verifyParameters(req, { region: config.region, trustAnchorArns: config.trustAnchorArns, profileArns: config.profileArns }, seen)
     const subject = commonName(signer.leaf)
     const creds = await mint({
-      roleArn: params.roleArn, durationSeconds: params.durationSeconds, serial: signer.serial, subject,
+      roleArn: params.roleArn,
+      durationSeconds: params.durationSeconds,
+      serial: signer.serial,
+      subject,
       ...(params.roleSessionName === undefined ? {} : { roleSessionName: params.roleSessionName }),
     })
     const sessionName = params.roleSessionName ?? signer.leaf.serialNumber.toLowerCase()
     const account = accountOf(params.roleArn)
     return json(rt, 201, {
-      credentialSet: [{
-        assumedRoleUser: {
-          arn: creds.assumedRoleArn ?? `arn:aws:sts::${account}:assumed-role/${roleName(params.roleArn)}/${sessionName}`,
-          assumedRoleId: creds.assumedRoleId ?? `AROA${randomId(rt, 17)}:${sessionName}`,
+      credentialSet: [
+        {
+          assumedRoleUser: {
+            arn: creds.assumedRoleArn ?? `arn:aws:sts::${account}:assumed-role/${roleName(params.roleArn)}/${sessionName}`,
+            assumedRoleId: creds.assumedRoleId ?? `AROA${randomId(rt, 17)}:${sessionName}`,
+          },
+          credentials: {
+            accessKeyId: creds.accessKeyId,
+            expiration: rfc3339(creds.expiration),
+            secretAccessKey: creds.secretAccessKey,
+            sessionToken: creds.sessionToken,
+          },
+          packedPolicySize: 0,
+          roleArn: params.roleArn,
+          sourceIdentity: subject,
         },
-        credentials: {
-          accessKeyId: creds.accessKeyId,
-          expiration: rfc3339(creds.expiration),
-          secretAccessKey: creds.secretAccessKey,
-          sessionToken: creds.sessionToken,
-        },
-        packedPolicySize: 0,
-        roleArn: params.roleArn,
-        sourceIdentity: subject,
-      }],
+      ],
       subjectArn: `arn:aws:rolesanywhere:${config.region}:${accountOf(params.trustAnchorArn)}:subject/${stableUuid(signer.leaf.raw)}`,
     })
   }
@@ -195,9 +200,10 @@ export function createFakeHandler(config: FakeConfig): FakeHandler & { calls: Fa
     } catch (e) {
       const status = (e as { status?: unknown }).status
       const errorType = (e as { errorType?: unknown }).errorType
-      res = e instanceof VerifyError || (typeof status === 'number' && typeof errorType === 'string')
-        ? error(rt, status as number, errorType as string, (e as Error).message)
-        : error(rt, 500, 'InternalServerException', 'Internal failure')
+      res =
+        e instanceof VerifyError || (typeof status === 'number' && typeof errorType === 'string')
+          ? error(rt, status as number, errorType as string, (e as Error).message)
+          : error(rt, 500, 'InternalServerException', 'Internal failure')
     }
     const chain = req.headers['x-amz-x509-chain']
     const call: FakeCall = {

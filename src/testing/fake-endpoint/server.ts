@@ -41,19 +41,31 @@ function serve(handler: FakeHandler, ids: Pick<KitRuntime, 'randomBytes'>, req: 
     }
     if (size > MAX_BODY_BYTES) {
       const body = Buffer.from(JSON.stringify({ message: `Request body exceeds ${MAX_BODY_BYTES} bytes` }))
-      send(413, { 'content-type': 'application/json', 'x-amzn-ErrorType': 'ValidationException', 'x-amzn-RequestId': randomUuid(ids), connection: 'close' }, body)
+      send(
+        413,
+        { 'content-type': 'application/json', 'x-amzn-ErrorType': 'ValidationException', 'x-amzn-RequestId': randomUuid(ids), connection: 'close' },
+        body,
+      )
       return
     }
     handler({ method: req.method ?? 'GET', target: req.url ?? '/', headers: rawHeaders(req), body: Buffer.concat(chunks) })
       .then((r) => send(r.statusCode, r.headers, r.body))
-      .catch(() => send(500, { 'content-type': 'application/json', 'x-amzn-ErrorType': 'InternalServerException', 'x-amzn-RequestId': randomUuid(ids) }, Buffer.from('{"message":"Internal failure"}')))
+      .catch(() =>
+        send(
+          500,
+          { 'content-type': 'application/json', 'x-amzn-ErrorType': 'InternalServerException', 'x-amzn-RequestId': randomUuid(ids) },
+          Buffer.from('{"message":"Internal failure"}'),
+        ),
+      )
   })
 }
 
 export async function startFakeEndpoint(config: FakeConfig & { host?: string; port?: number }): Promise<FakeEndpoint> {
   const handler = createFakeHandler(config)
   // ML-DSA certificates and signatures make headers of 20 KB and more (node's default limit is 16 KiB)
-  const server = createServer({ maxHeaderSize: 128 * 1024 }, (req, res) => serve(handler, { randomBytes: config.randomBytes ?? kitRuntime.randomBytes }, req, res))
+  const server = createServer({ maxHeaderSize: 128 * 1024 }, (req, res) =>
+    serve(handler, { randomBytes: config.randomBytes ?? kitRuntime.randomBytes }, req, res),
+  )
   const host = config.host ?? '127.0.0.1'
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

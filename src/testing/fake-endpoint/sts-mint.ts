@@ -22,13 +22,19 @@ export interface HmacSignInput {
 
 /** The error the fake handler turns into a service-style answer. */
 export class MintError extends Error {
-  constructor(readonly status: number, readonly errorType: string, message: string) {
+  constructor(
+    readonly status: number,
+    readonly errorType: string,
+    message: string,
+  ) {
     super(message)
   }
 }
 
 const rfc3986 = (s: string): string =>
-  Array.from(Buffer.from(s, 'utf8'), (b) => (/[A-Za-z0-9\-_.~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('')
+  Array.from(Buffer.from(s, 'utf8'), (b) =>
+    /[A-Za-z0-9\-_.~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`,
+  ).join('')
 const sha256 = (s: string): string => createHash('sha256').update(s, 'utf8').digest('hex')
 const hmac = (key: Buffer | string, data: string): Buffer => createHmac('sha256', key).update(data, 'utf8').digest()
 
@@ -39,14 +45,22 @@ export function formEncode(pairs: ReadonlyArray<readonly [string, string]>): str
 
 /** Standard SigV4 (AWS4-HMAC-SHA256); returns the headers to send (host is left to the HTTP client). */
 export function signV4Hmac(input: HmacSignInput): Record<string, string> {
-  const amzDate = input.at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '')
+  const amzDate = input.at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '')
   const date = amzDate.slice(0, 8)
   const headers: Record<string, string> = { ...input.headers, 'x-amz-date': amzDate }
   if (input.sessionToken !== undefined) headers['x-amz-security-token'] = input.sessionToken
   const signed: Record<string, string> = { ...headers, host: input.url.host }
-  const names = Object.keys(signed).map((n) => n.toLowerCase()).sort()
+  const names = Object.keys(signed)
+    .map((n) => n.toLowerCase())
+    .sort()
   const lower = Object.fromEntries(Object.entries(signed).map(([k, v]) => [k.toLowerCase(), v.trim().replace(/\s+/g, ' ')]))
-  const query = [...input.url.searchParams].map(([k, v]) => `${rfc3986(k)}=${rfc3986(v)}`).sort().join('&')
+  const query = [...input.url.searchParams]
+    .map(([k, v]) => `${rfc3986(k)}=${rfc3986(v)}`)
+    .sort()
+    .join('&')
   const canonical = [
     input.method,
     input.url.pathname.split('/').map(rfc3986).join('/') || '/', // non-S3 rule: the sent path encoded once more
@@ -66,13 +80,21 @@ export function signV4Hmac(input: HmacSignInput): Record<string, string> {
 /** The text of the first `<tag>` element, XML entities decoded. */
 export function xmlTag(xml: string, tag: string): string | undefined {
   const m = new RegExp(`<${tag}>([^<]*)</${tag}>`).exec(xml)
-  return m?.[1]?.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&')
+  return m?.[1]
+    ?.replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&')
 }
 
 /** A role session name STS accepts: [\w+=,.@-]{2,64}. */
 export function sessionNameFor(req: MintRequest): string {
   if (req.roleSessionName !== undefined) return req.roleSessionName
-  const cn = req.subject.replace(/[^\w+=,.@-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 64)
+  const cn = req.subject
+    .replace(/[^\w+=,.@-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 64)
   return cn.length >= 2 ? cn : 'iamra'
 }
 
@@ -104,8 +126,15 @@ export function stsMinter(opts: {
       ['DurationSeconds', String(req.durationSeconds)],
     ])
     const headers = signV4Hmac({
-      method: 'POST', url, body, headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
-      accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey, region: opts.region ?? 'us-east-1', service: 'sts', at: now(),
+      method: 'POST',
+      url,
+      body,
+      headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
+      accessKeyId: opts.accessKeyId,
+      secretAccessKey: opts.secretAccessKey,
+      region: opts.region ?? 'us-east-1',
+      service: 'sts',
+      at: now(),
     })
     let res: Response
     try {

@@ -18,7 +18,11 @@ export interface RawRequest {
 
 /** A refusal, shaped like the service's rest-json error. */
 export class VerifyError extends Error {
-  constructor(readonly status: number, readonly errorType: string, message: string) {
+  constructor(
+    readonly status: number,
+    readonly errorType: string,
+    message: string,
+  ) {
     super(message)
   }
 }
@@ -71,10 +75,13 @@ function percentDecode(s: string): string {
 
 /** Decoded `[name, value]` pairs of a raw query string, in wire order. */
 export function parseQuery(raw: string): Array<[string, string]> {
-  return raw.split('&').filter((p) => p !== '').map((p) => {
-    const i = p.indexOf('=')
-    return i < 0 ? [percentDecode(p), ''] : [percentDecode(p.slice(0, i)), percentDecode(p.slice(i + 1))]
-  })
+  return raw
+    .split('&')
+    .filter((p) => p !== '')
+    .map((p) => {
+      const i = p.indexOf('=')
+      return i < 0 ? [percentDecode(p), ''] : [percentDecode(p.slice(0, i)), percentDecode(p.slice(i + 1))]
+    })
 }
 
 /** Canonical query: pairs re-encoded, sorted by name then value (byte order), joined with `&`. */
@@ -125,14 +132,19 @@ export function verifySignature(stringToSign: string, key: CertKey, signature: B
   return verifyWithCertKey(key, Buffer.from(stringToSign, 'utf8'), signature)
 }
 
-const ALGORITHM_OF: Record<string, ParsedAuthorization['algorithm']> = { rsa: 'AWS4-X509-RSA-SHA256', ec: 'AWS4-X509-ECDSA-SHA256', 'ml-dsa': 'AWS4-X509-MLDSA' }
+const ALGORITHM_OF: Record<string, ParsedAuthorization['algorithm']> = {
+  rsa: 'AWS4-X509-RSA-SHA256',
+  ec: 'AWS4-X509-ECDSA-SHA256',
+  'ml-dsa': 'AWS4-X509-MLDSA',
+}
 
 export function parseAuthorization(value: string | undefined): ParsedAuthorization {
   if (value === undefined) throw denied('Missing Authentication Token')
   const m = /^(\S+) +Credential=([^,\s]+), *SignedHeaders=([^,\s]+), *Signature=([^,\s]+)$/.exec(value.trim())
   if (m === null) throw denied('Authorization header is malformed')
   const [, algorithm = '', credential = '', signed = '', sig = ''] = m
-  if (algorithm !== 'AWS4-X509-RSA-SHA256' && algorithm !== 'AWS4-X509-ECDSA-SHA256' && algorithm !== 'AWS4-X509-MLDSA') throw denied(`Unsupported signing algorithm ${algorithm}`)
+  if (algorithm !== 'AWS4-X509-RSA-SHA256' && algorithm !== 'AWS4-X509-ECDSA-SHA256' && algorithm !== 'AWS4-X509-MLDSA')
+    throw denied(`Unsupported signing algorithm ${algorithm}`)
   const parts = credential.split('/')
   if (parts.length !== 5 || parts[3] !== 'rolesanywhere' || parts[4] !== 'aws4_request') throw denied('Credential scope is malformed')
   const [serial = '', date = '', region = ''] = parts
@@ -279,11 +291,18 @@ function parseBody(body: Buffer): Record<string, unknown> {
   return out
 }
 
-function checkResourceArn(arn: string, member: 'trustAnchorArn' | 'profileArn', kind: string, c: ParameterCheck, accepted: readonly string[] | undefined): void {
+function checkResourceArn(
+  arn: string,
+  member: 'trustAnchorArn' | 'profileArn',
+  kind: string,
+  c: ParameterCheck,
+  accepted: readonly string[] | undefined,
+): void {
   const m = new RegExp(`^arn:aws[a-z-]*:rolesanywhere:([a-z0-9-]+):\\d{12}:${kind}/${UUID}$`).exec(arn)
   if (m === null) throw constraint(arn, member, `Member must be a valid ${kind} ARN`)
   if (m[1] !== c.region) throw invalid(`${member} region ${m[1] ?? ''} does not match the endpoint region ${c.region}`)
-  if (accepted !== undefined && !accepted.includes(arn)) throw new VerifyError(404, 'ResourceNotFoundException', `${kind === 'profile' ? 'Profile' : 'Trust anchor'} not found: ${arn}`)
+  if (accepted !== undefined && !accepted.includes(arn))
+    throw new VerifyError(404, 'ResourceNotFoundException', `${kind === 'profile' ? 'Profile' : 'Trust anchor'} not found: ${arn}`)
 }
 
 /** The CreateSession parameters from the query form or the body form (never both); 400/404 on failure. */
