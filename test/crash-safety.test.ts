@@ -45,11 +45,14 @@ import { cachedAcrossProcesses } from './cache/process-cache.ts'
 const locks = new FileLocks({ now: () => new Date(), random: Math.random, randomBytes })
 const withLock = (path, fn, opts) => locks.withLock(path, fn, opts)
 const [mode, path] = process.argv.slice(2)
+// Bounded: a worker the test failed to kill (the test itself killed or timed out) stops on its own.
+setTimeout(() => process.exit(3), 120_000).unref()
+const orphaned = () => process.ppid === 1
 const creds = (i) => ({ accessKeyId: 'ASIA' + i, secretAccessKey: 'secret-' + i, sessionToken: 'token-' + i })
-if (mode === 'hold') await withLock(path, async () => { console.log('held'); await new Promise(() => setInterval(() => {}, 1000)) })
+if (mode === 'hold') await withLock(path, async () => { console.log('held'); await new Promise((resolve) => { const check = setInterval(() => { if (orphaned()) { clearInterval(check); resolve() } }, 200) }) })
 if (mode === 'write') await writeProfile(path, 'p', creds(0), locks).then(() => console.log('ok'), (e) => console.log('code:' + (e.code ?? e.message)))
-if (mode === 'update-loop') for (let i = 0; ; i++) { await writeProfile(path, 'p', creds(i), locks); if (i === 0) console.log('ready') }
-if (mode === 'cache-loop') for (let i = 0; ; i++) {
+if (mode === 'update-loop') for (let i = 0; i < 1_000_000 && !orphaned(); i++) { await writeProfile(path, 'p', creds(i), locks); if (i === 0) console.log('ready') }
+if (mode === 'cache-loop') for (let i = 0; i < 1_000_000 && !orphaned(); i++) {
   // Credentials that expire at once: every call finds the entry stale and writes it again under the lock.
   await cachedAcrossProcesses({ dir: path, key: 'k', now: () => new Date(), locks }, async () => ({ ...creds(i), expiration: new Date(Date.now() + 1), expiresAt: new Date(Date.now() + 1), roleArn: 'r', assumedRoleArn: undefined }))
   if (i === 0) console.log('ready')
