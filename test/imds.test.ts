@@ -11,7 +11,8 @@ import { CredentialCache } from '../src/cache/credential-cache.js'
 import { fromCertificate } from '../src/credentials/from-certificate.js'
 import { IamraError } from '../src/errors.js'
 import { buildImdsApp } from '../src/imds/app.js'
-import { imdsCredentialSource, roleNameOf, type ImdsCredentialSource } from '../src/imds/credentials.js'
+import { imdsCredentialSource, type ImdsCredentialSource } from '../src/imds/credentials.js'
+import { roleName } from '../src/rolesanywhere/arn.js'
 import { checkImdsListen, isLoopbackHost } from '../src/imds/listen-policy.js'
 import { typedFlags } from '../src/cli/flags.js'
 import { SERVE_FLAGS } from '../src/cli/commands/serve-flags.js'
@@ -350,7 +351,7 @@ t.test('flags: validation and the listen policy (in-process)', async (t) => {
   for (const h of ['127.0.0.1', '127.3.2.1', '::1', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', 'localhost']) t.ok(isLoopbackHost(h), h)
   for (const h of ['0.0.0.0', '::', '10.0.0.1', 'fe80::1', 'example.com', '128.0.0.1']) t.notOk(isLoopbackHost(h), h)
   t.doesNotThrow(() => checkImdsListen([parseListen('[::1]:9911'), parseListen('127.0.0.1:0')]))
-  t.equal(roleNameOf('arn:aws:iam::123456789012:role/path/to/app'), 'app')
+  t.equal(roleName('arn:aws:iam::123456789012:role/path/to/app'), 'app')
 })
 
 t.test('start-up: the first CreateSession must succeed (real process)', { skip: built ? false : 'dist/ not built: run npm run build' }, async (t) => {

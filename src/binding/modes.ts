@@ -32,7 +32,7 @@ export function modeFromKind(kind: unknown): Mode | undefined {
 export const tokenInQuery = (mode: Mode): boolean => mode.endsWith('-query')
 export const isRelative = (mode: Mode): boolean => mode.startsWith('ecs-relative')
 
-export const CREDENTIALS_PATH = '/ecs/credentials'
+export const ECS_CREDENTIALS_PATH = '/ecs/credentials'
 
 export interface EnvInput {
   readonly mode: Mode
@@ -54,21 +54,21 @@ export function envFor(input: EnvInput): Array<[string, string]> {
     case 'ecs-full':
       return [
         ['AWS_CONTAINER_AUTHORIZATION_TOKEN', header],
-        ['AWS_CONTAINER_CREDENTIALS_FULL_URI', base + CREDENTIALS_PATH],
+        ['AWS_CONTAINER_CREDENTIALS_FULL_URI', base + ECS_CREDENTIALS_PATH],
       ]
     case 'ecs-full-query':
-      return [['AWS_CONTAINER_CREDENTIALS_FULL_URI', base + CREDENTIALS_PATH + query]]
+      return [['AWS_CONTAINER_CREDENTIALS_FULL_URI', base + ECS_CREDENTIALS_PATH + query]]
     case 'ecs-relative':
       return [
         ['AWS_CONTAINER_AUTHORIZATION_TOKEN', header],
-        ['AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', CREDENTIALS_PATH],
+        ['AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', ECS_CREDENTIALS_PATH],
       ]
     case 'ecs-relative-query':
-      return [['AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', CREDENTIALS_PATH + query]]
+      return [['AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', ECS_CREDENTIALS_PATH + query]]
     case 'ecs-full-token-file':
       return [
         ['AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE', input.tokenFile],
-        ['AWS_CONTAINER_CREDENTIALS_FULL_URI', base + CREDENTIALS_PATH],
+        ['AWS_CONTAINER_CREDENTIALS_FULL_URI', base + ECS_CREDENTIALS_PATH],
       ]
   }
 }

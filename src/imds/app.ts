@@ -12,7 +12,7 @@ import { imdsBody, type ImdsCredentialSource } from './credentials.js'
 import { MAX_TOKEN_TTL, MIN_TOKEN_TTL, type TokenStore } from './token-store.js'
 
 export const TOKEN_PATH = '/latest/api/token'
-export const CREDENTIALS_PATH = '/latest/meta-data/iam/security-credentials'
+export const IMDS_CREDENTIALS_PATH = '/latest/meta-data/iam/security-credentials'
 const TTL_HEADER = 'X-Aws-Ec2-Metadata-Token-Ttl-Seconds'
 
 export interface ImdsAppOptions {
@@ -84,19 +84,19 @@ export async function buildImdsApp(opts: ImdsAppOptions): Promise<App> {
     return sendText(reply.header(TTL_HEADER, String(raw)), 200, token) // the request's value, as EC2 and the official helper
   })
 
-  fastify.all(CREDENTIALS_PATH, async (request, reply) => {
+  fastify.all(IMDS_CREDENTIALS_PATH, async (request, reply) => {
     if (request.method !== 'GET') return methodNotAllowed(reply, request.method, 'GET')
     const left = checkToken(request, reply, opts.tokens)
     if (left === undefined) return reply
     return sendText(reply.header(TTL_HEADER, String(left)), 200, opts.roleName)
   })
 
-  fastify.all(`${CREDENTIALS_PATH}/:role`, async (request, reply) => {
+  fastify.all(`${IMDS_CREDENTIALS_PATH}/:role`, async (request, reply) => {
     if (request.method !== 'GET') return methodNotAllowed(reply, request.method, 'GET')
     const left = checkToken(request, reply, opts.tokens)
     if (left === undefined) return reply
     if ((request.params as { role: string }).role !== opts.roleName) {
-      return sendError(reply, 404, 'NOT_FOUND', `no such role; list ${CREDENTIALS_PATH}/ for the role served here`)
+      return sendError(reply, 404, 'NOT_FOUND', `no such role; list ${IMDS_CREDENTIALS_PATH}/ for the role served here`)
     }
     try {
       const served = await opts.credentials()

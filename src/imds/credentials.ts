@@ -56,8 +56,3 @@ export function imdsBody({ creds, lastUpdated }: ImdsCredentials): Record<string
     Expiration: formatExpiration(creds.expiresAt),
   }
 }
-
-/** The role name IMDS lists: the last `/` segment of the role ARN. */
-export function roleNameOf(roleArn: string): string {
-  return roleArn.slice(roleArn.lastIndexOf('/') + 1)
-}

@@ -3,6 +3,7 @@
  * naming its option field; numbers are checked as numbers. Nothing here reads the environment: it
  * comes in.
  */
+import { isPkcs11Uri } from '../pkcs11/uri.js'
 import { IamraError, type IamraErrorCode } from '../errors.js'
 import { inspectArns } from '../rolesanywhere/arn.js'
 import { MAX_DURATION, MIN_DURATION, type SessionRequest } from '../rolesanywhere/create-session.js'
@@ -137,7 +138,7 @@ export function resolveOptions(init: FromRolesAnywhereInit, env: Readonly<Record
 function checkSource(field: OptionField, value: unknown, problem: (field: OptionField, message: string) => void): void {
   if (!isSource(value)) problem(field, `${field} must be a path, PEM text, bytes (Uint8Array) or a function returning one of those`)
   // Token URIs need a PKCS#11 module and sessions the caller owns: the signer option is that hook.
-  else if (typeof value === 'string' && /^pkcs11:/i.test(value))
+  else if (typeof value === 'string' && isPkcs11Uri(value))
     problem(field, `${field}: pkcs11: URIs are read by the iamra command, not the library; pass a signer that uses your token`)
 }
 

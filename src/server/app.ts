@@ -4,7 +4,7 @@
  */
 import type { FastifyServerOptions } from 'fastify'
 import { IamraError } from '../errors.js'
-import { CREDENTIALS_PATH } from '../binding/modes.js'
+import { ECS_CREDENTIALS_PATH } from '../binding/modes.js'
 import { authorize } from './authorize.js'
 import type { ResolveCredentials } from './binding-credentials.js'
 import { BindingLookup } from './binding-lookup.js'
@@ -33,7 +33,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   const http = createHttpApp({ logger: opts.logger, onResponse: opts.onResponse })
   const { fastify } = http
   const lookup = opts.lookup ?? new BindingLookup(opts.configurationDirectory)
-  fastify.get(CREDENTIALS_PATH, async (request, reply) => {
+  fastify.get(ECS_CREDENTIALS_PATH, async (request, reply) => {
     const presented = extractToken(request.raw.rawHeaders, request.raw.url ?? '')
     const binding = await authorize(lookup, presented, http.socketName(request))
     const creds = await opts.resolveCredentials(binding)
