@@ -3,7 +3,6 @@
  * CLI spawns for every command, loads nothing it does not use.
  */
 import { IamraError, EXIT } from '../errors.js'
-import { flagOf } from './error-advice.js'
 import { redactKeyMaterial } from '../secrets/key-material.js'
 import { VERSION } from '../version.js'
 import { refuseKeyMaterialInArgv } from './argv-secrets.js'
@@ -72,6 +71,8 @@ export async function main(argv: readonly string[], env: CliEnvironment): Promis
     return await (await command.load()).run(rest, ctx)
   } catch (e) {
     if (e instanceof IamraError) {
+      // The flag names are loaded on failure only: a command that succeeds does not pay for them.
+      const { flagOf } = await import('./error-advice.js')
       ctx.stderr(`iamra: ${redactKeyMaterial(e.describe(flagOf))} [${e.code}]`)
       return e.exitCode
     }

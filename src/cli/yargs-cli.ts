@@ -8,7 +8,8 @@
 import yargs, { type Argv, type Options } from 'yargs'
 import { IamraError } from '../errors.js'
 import type { CliContext } from './context.js'
-import { helpText, typedFlags, type FlagTable, type TableCommand } from './flags.js'
+import { helpText } from './flag-help.js'
+import { typedFlags, type FlagTable, type TableCommand } from './flags.js'
 
 export async function runYargs<T extends FlagTable>(name: string, cmd: TableCommand<T>, args: readonly string[], ctx: CliContext): Promise<number> {
   const end = args.indexOf('--')

@@ -4,7 +4,7 @@ import { processOutput } from '../../credentials/process-output.js'
 import type { CliContext } from '../context.js'
 import { IamraError } from '../../errors.js'
 import { createTransport } from '../../rolesanywhere/transport.js'
-import { helpText, parseFlags, type Parsed } from '../flags.js'
+import { parseFlags, type Parsed } from '../flags.js'
 import { checkIdentityFlags, sessionFromFlags, IDENTITY_FLAGS, identityInputs, SESSION_FLAGS } from '../identity-flags.js'
 import { readIdentityFile } from '../../identity/files.js'
 
@@ -18,9 +18,9 @@ const FLAGS = {
   help: { type: 'boolean', description: 'show this help' },
 } as const
 
-/** Built when asked for: credential-process start-up does not pay for it. */
-export const help = (): string =>
-  helpText(
+/** Built when asked for: start-up neither builds it nor loads the help layout. */
+export const help = async (): Promise<string> =>
+  (await import('../flag-help.js')).helpText(
     'iamra credential-process --certificate FILE|URI [--private-key FILE|URI] --trust-anchor-arn ARN --profile-arn ARN --role-arn ARN [flags]',
     'Obtains temporary credentials from IAM Roles Anywhere and prints them in the credential_process format.',
     FLAGS,
@@ -30,7 +30,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   const parsed = parseFlags('credential-process', FLAGS, args)
   const { flags } = parsed
   if (flags.help === true) {
-    ctx.stdout(help())
+    ctx.stdout(await help())
     return 0
   }
   if (flags['env-file'] !== undefined || flags['from-environment'] === true) return viaServer(parsed, ctx)

@@ -5,7 +5,8 @@ import { certificatesOf, type FakeConfig } from '../../testing/fake-endpoint/han
 import { startFakeEndpoint } from '../../testing/fake-endpoint/server.js'
 import { stsMinter } from '../../testing/fake-endpoint/sts-mint.js'
 import type { CliContext } from '../context.js'
-import { helpText, parseFlags } from '../flags.js'
+import { helpText } from '../flag-help.js'
+import { parseFlags } from '../flags.js'
 
 const FLAGS = {
   'trust-anchor': { type: 'string', multiple: true, placeholder: 'FILE', description: 'trusted CA certificates (PEM); required' },

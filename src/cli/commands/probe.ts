@@ -6,7 +6,8 @@
 import { get } from 'node:http'
 import { IamraError } from '../../errors.js'
 import type { CliContext } from '../context.js'
-import { helpText, parseFlags } from '../flags.js'
+import { helpText } from '../flag-help.js'
+import { parseFlags } from '../flags.js'
 
 const FLAGS = {
   timeout: { type: 'number', unit: 'seconds', min: 1, max: 60, default: 3, placeholder: 'SECONDS', description: 'how long to wait for the answer' },

@@ -7,7 +7,7 @@ import { IamraError } from '../../errors.js'
 import { certificateMlDsaLevel, decimalSerial, loadCertificates } from '../../identity/certificates.js'
 import { commandFileReader } from '../../identity/input-files.js'
 import type { CliContext } from '../context.js'
-import { helpText, list, parseFlags } from '../flags.js'
+import { list, parseFlags } from '../flags.js'
 import { checkIdentityFlags, IDENTITY_FLAGS } from '../identity-flags.js'
 
 const FLAGS = {
@@ -19,9 +19,9 @@ const FLAGS = {
   help: { type: 'boolean', description: 'show this help' },
 } as const
 
-/** Built when asked for: credential-process start-up does not pay for it. */
-export const help = (): string =>
-  helpText(
+/** Built when asked for: start-up neither builds it nor loads the help layout. */
+export const help = async (): Promise<string> =>
+  (await import('../flag-help.js')).helpText(
     'iamra read-certificate-data --certificate FILE|URI',
     'Prints the key type, base64 DER, decimal serial and supported algorithms of the (first) certificate in FILE; for a pkcs11: URI, lists the matching certificates on the tokens.',
     FLAGS,
@@ -30,7 +30,7 @@ export const help = (): string =>
 export async function run(args: readonly string[], ctx: CliContext): Promise<number> {
   const { flags } = parseFlags('read-certificate-data', FLAGS, args)
   if (flags.help === true) {
-    ctx.stdout(help())
+    ctx.stdout(await help())
     return 0
   }
   checkIdentityFlags(flags)

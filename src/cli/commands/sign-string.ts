@@ -7,7 +7,7 @@ import { IamraError } from '../../errors.js'
 import { readIdentityFile } from '../../identity/files.js'
 import { parsePrivateKey } from '../../identity/private-key.js'
 import type { CliContext } from '../context.js'
-import { helpText, parseFlags } from '../flags.js'
+import { parseFlags } from '../flags.js'
 import { checkIdentityFlags, IDENTITY_FLAGS, identityInputs } from '../identity-flags.js'
 import { looksLikePkcs12 } from '../../identity/identity.js'
 import { loadTpmKeyIfAny, usesPkcs11 } from '../../keys/load-identity.js'
@@ -33,9 +33,9 @@ const FLAGS = {
   help: { type: 'boolean', description: 'show this help' },
 } as const
 
-/** Built when asked for: credential-process start-up does not pay for it. */
-export const help = (): string =>
-  helpText(
+/** Built when asked for: start-up neither builds it nor loads the help layout. */
+export const help = async (): Promise<string> =>
+  (await import('../flag-help.js')).helpText(
     'iamra sign-string --private-key FILE|URI [--certificate FILE|URI] [--format json|text|bin] [--digest SHA256|SHA384|SHA512]',
     'Signs the fixed string "AWS Roles Anywhere Credential Helper Signing Test" || "1" || SHA256("IAM RA" || public key), as the official helper does.',
     FLAGS,
@@ -64,7 +64,7 @@ const pad = (b: Buffer, n: number): Buffer => (b.length >= n ? b : Buffer.concat
 export async function run(args: readonly string[], ctx: CliContext): Promise<number> {
   const { flags } = parseFlags('sign-string', FLAGS, args)
   if (flags.help === true) {
-    ctx.stdout(help())
+    ctx.stdout(await help())
     return 0
   }
   checkIdentityFlags(flags)

@@ -4,7 +4,8 @@ import { IamraError } from '../../errors.js'
 import { FileLocks } from '../../fs/lock.js'
 import { checkCredentialsFile, credentialsFilePath, runUpdate } from '../../update/run-update.js'
 import type { CliContext } from '../context.js'
-import { helpText, parseFlags } from '../flags.js'
+import { helpText } from '../flag-help.js'
+import { parseFlags } from '../flags.js'
 import { checkIdentityFlags, sessionFromFlags, identityInputs, IDENTITY_FLAGS, SESSION_FLAGS } from '../identity-flags.js'
 
 const FLAGS = {
