@@ -26,10 +26,8 @@ const SRC = new URL('../src/', import.meta.url).pathname
 const ARGUMENT_HANDLING: readonly string[] = [
   'cli/',
   'library/',
-  'imds/serve-imds.ts',
   'imds/listen-policy.ts',
   'server/listen.ts',
-  'kubernetes/serve-agent.ts',
   'kubernetes/bind-kubernetes.ts',
   'kubernetes/service-account.ts',
   'kubernetes/jwks-source.ts',
