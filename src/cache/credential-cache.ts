@@ -9,8 +9,6 @@ import type { SessionCredentials } from '../rolesanywhere/response.js'
 import { Memoizer, type MemoClock, type MemoEvent, type SetTimer } from './memoizer.js'
 import { SERVICE_POLICY, type RefreshPolicy } from './refresh-policy.js'
 
-export { DEFAULT_REFRESH_WINDOW_MS } from './refresh-policy.js'
-
 export type CacheEvent =
   | { readonly type: 'hit' | 'stale-served' | 'miss'; readonly key: string }
   | { readonly type: 'refreshed'; readonly key: string; readonly background: boolean }

@@ -48,7 +48,10 @@ type ValueOf<S extends FlagSpec> = S['type'] extends 'boolean'
         ? string[]
         : string
 
-export type ParsedFlags<T extends FlagTable> = { [K in keyof T]?: ValueOf<T[K]> }
+/** Flags with a default in the table are always present after parsing; the others may be absent. */
+export type ParsedFlags<T extends FlagTable> = { -readonly [K in keyof T as T[K] extends { readonly default: unknown } ? K : never]: ValueOf<T[K]> } & {
+  -readonly [K in keyof T as T[K] extends { readonly default: unknown } ? never : K]?: ValueOf<T[K]>
+}
 
 export interface Parsed<T extends FlagTable> {
   readonly flags: ParsedFlags<T>

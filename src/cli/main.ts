@@ -18,7 +18,7 @@ import type { FlagTable, TableCommand } from './flags.js'
 type Command = { run(args: readonly string[], ctx: CliContext): Promise<number> }
 
 /** A yargs-parsed command, loaded (with yargs) only when it runs. */
-function yargsCommand(name: string, load: () => Promise<{ command: TableCommand<FlagTable> }>): () => Promise<Command> {
+function yargsCommand<T extends FlagTable>(name: string, load: () => Promise<{ command: TableCommand<T> }>): () => Promise<Command> {
   return async () => {
     const [{ runYargs }, { command }] = await Promise.all([import('./yargs-cli.js'), load()])
     return { run: (args, ctx) => runYargs(name, command, args, ctx) }

@@ -58,13 +58,13 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
     throw new IamraError('USAGE', '--sts-endpoint, --sts-access-key-id and --sts-secret-access-key go together')
   }
   const [stsEndpoint, accessKeyId, secretAccessKey] = sts
-  const region = flags.region ?? 'us-east-1'
+  const region = flags.region
   const config: FakeConfig & { host: string; port: number } = {
     trustAnchors,
     region,
-    host: flags.host ?? '127.0.0.1',
-    port: flags.port ?? 0,
-    maxSkewMs: (flags['max-skew-seconds'] ?? 300) * 1000,
+    host: flags.host,
+    port: flags.port,
+    maxSkewMs: flags['max-skew-seconds'] * 1000,
     // The CLI's clock and randomness, not the kit's own: this command is below the CLI's entry point.
     now: ctx.now,
     randomBytes: ctx.randomBytes,

@@ -26,7 +26,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   }
   const [target, ...rest] = positionals
   if (target === undefined || rest.length > 0) throw new IamraError('USAGE', 'probe: Usage: iamra probe http://HOST:PORT/healthz [--timeout SECONDS]')
-  const seconds = flags.timeout ?? 3
+  const seconds = flags.timeout
   let url: URL
   try {
     url = new URL(target)

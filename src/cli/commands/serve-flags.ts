@@ -1,4 +1,5 @@
 /** The flags of `iamra serve`, for its three modes: ECS server, IMDS drop-in, Kubernetes node agent. */
+import { DEFAULT_REFRESH_WINDOW_MS } from '../../cache/refresh-policy.js'
 import { DEFAULT_HOP_LIMIT, DEFAULT_IMDS_PORT } from '../../imds/listen-policy.js'
 import { SESSION_NAME_STYLES } from '../../kubernetes/session-name.js'
 import type { FlagSpec, FlagTable } from '../flags.js'
@@ -26,7 +27,7 @@ const COMMON = {
     unit: 'seconds',
     min: 0,
     max: 6 * 3600,
-    default: 1200,
+    default: DEFAULT_REFRESH_WINDOW_MS / 1000,
     placeholder: 'SECONDS',
     description: 'seconds: credentials with less left are refreshed before being served',
   },

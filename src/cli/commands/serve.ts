@@ -41,7 +41,7 @@ async function serve(a: ParsedFlags<typeof SERVE_FLAGS>, ctx: CliContext): Promi
   const dir = resolve(configurationDirectory(a['configuration-directory'], ctx.env))
   const addresses = (a.listen ?? []).map(parseListen)
   const metricsAddress = a['metrics-listen'] === undefined ? undefined : parseListen(a['metrics-listen'])
-  const warnDays = a['expiry-warning-days'] ?? 7
+  const warnDays = a['expiry-warning-days']
   // Only main() passes the real process.env; the LISTEN_* variables are consumed from it.
   const inherited = takeListenFds(ctx.env as Record<string, string | undefined>, process.pid)
   const metrics = new ServerMetrics()
@@ -75,7 +75,7 @@ async function serve(a: ParsedFlags<typeof SERVE_FLAGS>, ctx: CliContext): Promi
   })
   // One clock for the whole server: the cache's refresh decisions and the expiry warnings read the same one.
   const cache = new CredentialCache({
-    refreshWindowMs: (a['refresh-window'] ?? 1200) * 1000,
+    refreshWindowMs: a['refresh-window'] * 1000,
     onEvent: metrics.onCacheEvent,
     isLocalTransient: isMidRotation,
     now: () => ctx.now().getTime(),
@@ -94,7 +94,7 @@ async function serve(a: ParsedFlags<typeof SERVE_FLAGS>, ctx: CliContext): Promi
       return expiringSoon === 0 ? 'ok' : `ok; warning: ${expiringSoon} certificate(s) expire within ${warnDays} days, the first on ${earliest?.toISOString()}`
     },
     logger: {
-      level: a['log-level'] ?? 'info',
+      level: a['log-level'],
       serializers: { req: (req: { method: string; url: string }) => ({ method: req.method, url: redactUrl(req.url) }) },
       redact: ['req.headers.authorization', 'headers.authorization'],
     },

@@ -68,8 +68,8 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
     return 0
   }
   checkIdentityFlags(flags)
-  const format = flags.format ?? 'json'
-  const digest = flags.digest ?? 'SHA256'
+  const format = flags.format
+  const digest = flags.digest
   const inputs = identityInputs(flags, ctx.promptPassword, ctx.env)
   const hash = digest.replace('SHA', 'sha') as 'sha256' | 'sha384' | 'sha512'
   let signature: Buffer

@@ -30,7 +30,7 @@ export async function run(args: readonly string[], ctx: CliContext): Promise<num
   }
   if (positionals.length > 0) throw new IamraError('USAGE', `update: unexpected argument "${positionals[0]}" (see iamra update --help)`)
   checkIdentityFlags(flags)
-  const profile = flags.profile ?? 'default'
+  const profile = flags.profile
   if (profile === '' || /[\r\n[\]]/.test(profile)) throw new IamraError('USAGE', '--profile must be non-empty and hold no line break or square bracket')
   const session = sessionFromFlags(flags, ctx.env)
   const file = credentialsFilePath(ctx.env, process.cwd())
