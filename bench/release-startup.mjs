@@ -4,10 +4,10 @@
 // endpoint (target ≤ 1.25×) and a `credential-process --cache` hit (target ≤ 1.10×).
 // Usage: node bench/release-startup.mjs [runs]   (npm run package first; IAMRA_BENCH_BINARY=path times another build)
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createCa, createLeaf, startFakeEndpoint } from '../dist/testing.mjs'
+import { benchIdentity } from './fixture.mjs'
 import { runtimeNode } from '../dev/package/runtime.mjs'
 import { NODE_VERSION } from '../dev/package/config.mjs'
 
@@ -18,28 +18,8 @@ const release = join(root, 'dist/release')
 const bin = process.env.IAMRA_BENCH_BINARY ?? join(release, `iamra-${version}-linux-x64`)
 const node = runtimeNode('x64')
 const dir = mkdtempSync(join(tmpdir(), 'iamra-bench-'))
-const ta = 'arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/0b3f6a2e-7c41-4d8e-9a15-3e2f6b8c9d01'
-const pr = 'arn:aws:rolesanywhere:us-east-1:123456789012:profile/6f1c2d3e-4a5b-4c6d-8e7f-901a2b3c4d5e'
-const ca = await createCa({ name: 'bench CA', key: 'p256' })
-const leaf = await createLeaf({ name: 'bench', key: 'p256', issuer: ca })
-writeFileSync(join(dir, 'c.pem'), leaf.certPem)
-writeFileSync(join(dir, 'k.pem'), leaf.keyPem, { mode: 0o600 })
-const fake = await startFakeEndpoint({ trustAnchors: [ca.certPem], region: 'us-east-1' })
-const cp = [
-  'credential-process',
-  '--certificate',
-  join(dir, 'c.pem'),
-  '--private-key',
-  join(dir, 'k.pem'),
-  '--trust-anchor-arn',
-  ta,
-  '--profile-arn',
-  pr,
-  '--role-arn',
-  'arn:aws:iam::123456789012:role/bench',
-  '--endpoint',
-  fake.url,
-]
+const { fake, args } = await benchIdentity(dir)
+const cp = ['credential-process', ...args]
 const cached = [...cp, '--cache', '--cache-dir', join(dir, 'cache')]
 
 function time(cmd, args) {

@@ -5,20 +5,18 @@
 //  4. CreateSession calls per 1,000 SDK refreshes with and without the cache.
 // Usage: node bench/server.mjs   (npm run bench builds first). Loopback only; every loop bounded.
 import { execFile, spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { createCa, createLeaf, startFakeEndpoint } from '../dist/testing.mjs'
+import { benchIdentity } from './fixture.mjs'
 
 const root = new URL('..', import.meta.url).pathname
 const BIN = join(root, 'bin/iamra.mjs')
 const dir = mkdtempSync(join(tmpdir(), 'iamra-bench-'))
 const children = []
-const ta = 'arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/0b3f6a2e-7c41-4d8e-9a15-3e2f6b8c9d01'
-const pr = 'arn:aws:rolesanywhere:us-east-1:123456789012:profile/6f1c2d3e-4a5b-4c6d-8e7f-901a2b3c4d5e'
 
 const freePort = () =>
   new Promise((r) => {
@@ -93,32 +91,9 @@ async function load(port, headers, total, connections) {
 const rssKb = async (pid) => Number((readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/) ?? [])[1])
 
 try {
-  const ca = await createCa({ name: 'bench CA', key: 'p256' })
-  const leaf = await createLeaf({ name: 'bench', key: 'p256', issuer: ca })
-  writeFileSync(join(dir, 'c.pem'), leaf.certPem)
-  writeFileSync(join(dir, 'k.pem'), leaf.keyPem, { mode: 0o600 })
-  const fake = await startFakeEndpoint({ trustAnchors: [ca.certPem], region: 'us-east-1' })
+  const { fake, args } = await benchIdentity(dir)
   const cfg = join(dir, 'run')
-  await promisify(execFile)(process.execPath, [
-    BIN,
-    'bind',
-    'bench',
-    '--configuration-directory',
-    cfg,
-    '--no-validate',
-    '--certificate',
-    join(dir, 'c.pem'),
-    '--private-key',
-    join(dir, 'k.pem'),
-    '--trust-anchor-arn',
-    ta,
-    '--profile-arn',
-    pr,
-    '--role-arn',
-    'arn:aws:iam::123456789012:role/bench',
-    '--endpoint',
-    fake.url,
-  ])
+  await promisify(execFile)(process.execPath, [BIN, 'bind', 'bench', '--configuration-directory', cfg, '--no-validate', ...args])
   const token = /AWS_CONTAINER_AUTHORIZATION_TOKEN=(\S+)/.exec(readFileSync(join(cfg, 'env/bench'), 'utf8'))[1]
   const auth = { authorization: `Bearer ${token}` }
   const results = {}
