@@ -52,9 +52,10 @@ t.test('credential-process loads only its own chunks and node builtins', async (
     'no TPM code for a file key',
   )
   const bytes = files.reduce((n, f) => n + readFileSync(f).length, 0)
-  // 63,624 bytes before the rewiring of issue 9; 67,102 after it (error fields, key backends, checked
-  // CreateSession answers, the typed session environment). The bound is that plus 3 %: growth is a choice.
-  t.ok(bytes < 69_100, `credential-process loads ${bytes} bytes of JavaScript`)
+  // 63,624 bytes before the rewiring of issue 9, which asks that it not grow: that is the bound. (The
+  // rewiring's additions are paid for by loading sign-string and read-certificate-data only when they
+  // run, and by keeping esbuild's `require` banner off the chunks that never use it: 61,190 bytes.)
+  t.ok(bytes <= 63_624, `credential-process loads ${bytes} bytes of JavaScript`)
 })
 
 t.test('as a real process: stdout holds only the JSON, errors are one stderr line and an exit code', async (t) => {

@@ -8,11 +8,9 @@ import { VERSION } from '../version.js'
 import { refuseKeyMaterialInArgv } from './argv-secrets.js'
 import type { CliContext, CliEnvironment } from './context.js'
 import { KeyBackends } from '../keys/key-backends.js'
-// The official helper's commands are in the entry module itself: the AWS CLI starts
-// credential-process for every command, and each extra module costs start-up time.
+// credential-process is in the entry module itself: the AWS CLI starts it for every command, and
+// each extra module costs start-up time. Every other command is a chunk loaded when it runs.
 import * as credentialProcess from './commands/credential-process.js'
-import * as readCertificateData from './commands/read-certificate-data.js'
-import * as signString from './commands/sign-string.js'
 import type { FlagTable, TableCommand } from './flags.js'
 
 type Command = { run(args: readonly string[], ctx: CliContext): Promise<number> }
@@ -27,8 +25,8 @@ function yargsCommand<T extends FlagTable>(name: string, load: () => Promise<{ c
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
   'credential-process': { summary: 'print temporary credentials for credential_process', load: async () => credentialProcess },
-  'sign-string': { summary: 'sign the official test string with a private key', load: async () => signString },
-  'read-certificate-data': { summary: 'describe a certificate (key type, DER, decimal serial)', load: async () => readCertificateData },
+  'sign-string': { summary: 'sign the official test string with a private key', load: () => import('./commands/sign-string.js') },
+  'read-certificate-data': { summary: 'describe a certificate (key type, DER, decimal serial)', load: () => import('./commands/read-certificate-data.js') },
   'fake-endpoint': { summary: 'run a verifying fake Roles Anywhere endpoint for offline tests', load: () => import('./commands/fake-endpoint.js') },
   bind: { summary: 'bind a role to a consumer (binding file, env file, token)', load: yargsCommand('bind', () => import('./commands/bind.js')) },
   unbind: { summary: 'remove a binding; its token stops working at once', load: yargsCommand('unbind', () => import('./commands/unbind.js')) },
