@@ -1,5 +1,6 @@
 // The credential cache with a controlled clock and timers, then in the server against the fake endpoint.
 import t from 'tap'
+import { testBindingKeys } from './helpers/runtime.js'
 import { writeFileSync } from 'node:fs'
 import { CredentialCache, type CacheEvent } from '../src/cache/credential-cache.js'
 import { IamraError } from '../src/errors.js'
@@ -151,7 +152,11 @@ t.test('in the server: one CreateSession for many requests, a renewed certificat
   t.teardown(() => cache.clear())
   const app = await buildApp({
     configurationDirectory: dir,
-    resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }), cache),
+    resolveCredentials: cachedCredentials(
+      bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }),
+      cache,
+      testBindingKeys(),
+    ),
   })
   t.teardown(() => app.fastify.close())
   const get = () => app.fastify.inject({ method: 'GET', url: '/ecs/credentials', headers: { authorization: `Bearer ${token}` } })

@@ -2,6 +2,7 @@
 // JWKS from a file and over https with a private CA), refusals, JWKS rotation, the CreateSession
 // bound for 200 pods on one service account, and the cached-request latency next to the ECS route.
 import t, { type Test } from 'tap'
+import { testBindingKeys } from './helpers/runtime.js'
 import { createHmac } from 'node:crypto'
 import { createServer as createHttpsServer } from 'node:https'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs'
@@ -389,7 +390,11 @@ t.test('latency: a cached agent request next to a cached ECS request (loopback, 
   t.teardown(() => cache.clear())
   const ecs = await buildApp({
     configurationDirectory: dir,
-    resolveCredentials: cachedCredentials(bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }), cache),
+    resolveCredentials: cachedCredentials(
+      bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }),
+      cache,
+      testBindingKeys(),
+    ),
   })
   t.teardown(() => ecs.fastify.close())
   const measure = async (app: typeof ecs, path: string, headers: Record<string, string>): Promise<{ p50: number; p99: number }> => {

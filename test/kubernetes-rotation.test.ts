@@ -3,6 +3,7 @@
 // re-reads both and retries until they match, so under constant swaps no request fails and the
 // fake endpoint (which verifies every signature against the presented certificate) sees no bad one.
 import t from 'tap'
+import { testBindingKeys } from './helpers/runtime.js'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -72,6 +73,7 @@ t.test('a `..data` swap every 25 ms while a client polls: no failed request, no 
     resolveCredentials: cachedCredentials(
       bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }),
       new CredentialCache({ now: Date.now, random: Math.random }),
+      testBindingKeys(),
     ),
   })
   t.teardown(() => cached.fastify.close())

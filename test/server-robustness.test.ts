@@ -3,6 +3,7 @@
 // In-process where the event loop can be trusted, a real `iamra serve` process (dist/) where a
 // hostile file could freeze it. Every wait and loop is bounded.
 import t, { type Test } from 'tap'
+import { testBindingKeys } from './helpers/runtime.js'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs'
@@ -119,7 +120,7 @@ async function rotationRig(t: Test, layout: 'plain' | 'kubelet', opts: { cache?:
   const app = await buildApp({
     configurationDirectory: dir,
     // As serve builds it: without a cache, the loader alone re-reads a half-rotated pair.
-    resolveCredentials: opts.cache === false ? resolve : cachedCredentials(resolve, cache, recordedSleep),
+    resolveCredentials: opts.cache === false ? resolve : cachedCredentials(resolve, cache, testBindingKeys(), recordedSleep),
   })
   t.teardown(() => app.fastify.close())
   const get = () => app.fastify.inject({ method: 'GET', url: '/ecs/credentials', headers: { authorization: `Bearer ${token}` } })
@@ -727,6 +728,7 @@ t.test('upstream hangs, then comes back: coded answers only, and the first succe
     resolveCredentials: cachedCredentials(
       bindingCredentials({ env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random, transport }),
       cache,
+      testBindingKeys(),
     ),
   })
   t.teardown(() => app.fastify.close())

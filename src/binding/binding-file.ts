@@ -183,11 +183,12 @@ export function bindingEntries(b: Binding): Binding[] {
 
 /**
  * The entry a secret opens, if any: the current one first. Every entry is compared, each in constant
- * time, so the time taken does not say which one matched.
+ * time, so the time taken does not say which one matched. `entries` are `bindingEntries(b)`, passed
+ * by a caller that keeps them (the server's lookup: the same entry objects while the file is unchanged).
  */
-export function entryForSecret(b: Binding, secret: Buffer): Binding | undefined {
+export function entryForSecret(b: Binding, secret: Buffer, entries: readonly Binding[] = bindingEntries(b)): Binding | undefined {
   let found: Binding | undefined
-  for (const e of bindingEntries(b)) {
+  for (const e of entries) {
     if (secretMatches(secret, e.secretHash) && found === undefined) found = e
   }
   return found

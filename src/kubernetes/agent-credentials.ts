@@ -7,8 +7,8 @@
 import { createHash } from 'node:crypto'
 import type { CredentialCache } from '../cache/credential-cache.js'
 import { bindingExchange, type BindingExchangeInit } from '../credentials/binding-exchange.js'
-import { readIdentityFileSync } from '../identity/files.js'
-import { isPkcs11Uri } from '../pkcs11/uri.js'
+import { identityDigests } from '../credentials/identity-digests.js'
+import { FileDigests } from '../fs/file-digests.js'
 import type { SessionCredentials } from '../rolesanywhere/response.js'
 import type { KubernetesBinding } from './binding.js'
 
@@ -36,22 +36,21 @@ export function limitConcurrency(n: number): <T>(task: () => Promise<T>) => Prom
   }
 }
 
-/** The binding's request and the bytes of its files now: renewed files or a rebind give a new key. */
-function cacheKey(b: KubernetesBinding, sessionName: string | undefined): string {
+/** The binding's request and its files now (credentials/identity-digests.ts): renewed files or a rebind give a new key. */
+function cacheKey(b: KubernetesBinding, sessionName: string | undefined, files: FileDigests): string {
   const h = createHash('sha256')
   h.update(JSON.stringify([b.name, b.request, b.region ?? null, b.endpoint ?? null, b.pkcs11Lib ?? null, b.reusePin === true, sessionName ?? null]))
-  for (const f of [...b.certificateFiles, ...b.intermediatesFiles])
-    h.update(isPkcs11Uri(f) ? f : readIdentityFileSync(f, 'CERT_UNREADABLE', 'certificate file'))
-  h.update(isPkcs11Uri(b.privateKeyFile) ? b.privateKeyFile : readIdentityFileSync(b.privateKeyFile, 'KEY_UNREADABLE', 'private key file'))
+  for (const d of identityDigests(b, files)) h.update(d)
   return h.digest('hex')
 }
 
 export function agentCredentials(init: AgentCredentialsInit): AgentCredentials {
   const limit = limitConcurrency(init.maxConcurrent ?? 4)
   const exchange = bindingExchange<KubernetesBinding>(init)
+  const files = new FileDigests({ now: () => init.now().getTime() })
   return async (binding, sessionName) => {
     // A binding's fixed session name wins over the pod-derived one, and then all its pods share one entry.
     const effective = binding.request.roleSessionName ?? sessionName
-    return init.cache.get(cacheKey(binding, effective), () => limit(() => exchange(binding, effective)), `${binding.name}\u0000${effective ?? ''}`)
+    return init.cache.get(cacheKey(binding, effective, files), () => limit(() => exchange(binding, effective)), `${binding.name}\u0000${effective ?? ''}`)
   }
 }

@@ -5,11 +5,12 @@
 import type { FastifyServerOptions } from 'fastify'
 import { IamraError } from '../errors.js'
 import { ECS_CREDENTIALS_PATH } from '../binding/modes.js'
+import type { SessionCredentials } from '../rolesanywhere/response.js'
 import { authorize } from './authorize.js'
 import type { ResolveCredentials } from './binding-credentials.js'
 import { BindingLookup } from './binding-lookup.js'
 import { ecsBody } from './ecs-response.js'
-import { sendError, sendJson } from './json-reply.js'
+import { jsonBytes, sendError, sendJsonBytes } from './json-reply.js'
 import { answerUnexpected, createHttpApp, type App } from './http-app.js'
 import { extractToken, redactUrl } from './token-extraction.js'
 import { bindingAdvice, publicMessage } from './public-error.js'
@@ -33,12 +34,19 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   const http = createHttpApp({ logger: opts.logger, onResponse: opts.onResponse })
   const { fastify } = http
   const lookup = opts.lookup ?? new BindingLookup(opts.configurationDirectory)
+  // A cache hit hands back the same credentials object: its body is serialised once.
+  const bodies = new WeakMap<SessionCredentials, Buffer>()
   fastify.get(ECS_CREDENTIALS_PATH, async (request, reply) => {
     const presented = extractToken(request.raw.rawHeaders, request.raw.url ?? '')
     const binding = await authorize(lookup, presented, http.socketName(request))
     const creds = await opts.resolveCredentials(binding)
     request.log.info({ binding: binding.name, status: 200, expiration: creds.expiration }, 'credentials served')
-    return sendJson(reply, 200, ecsBody(creds))
+    let body = bodies.get(creds)
+    if (body === undefined) {
+      body = jsonBytes(ecsBody(creds))
+      bodies.set(creds, body)
+    }
+    return sendJsonBytes(reply, 200, body)
   })
   fastify.get('/healthz', async (_request, reply) => reply.type('text/plain').send(opts.health?.() ?? 'ok'))
   fastify.setErrorHandler((error: unknown, request, reply) => {

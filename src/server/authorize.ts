@@ -49,7 +49,7 @@ export async function authorize(lookup: BindingLookup, presented: PresentedToken
     secretMatches(parsed.secret, DUMMY_HASH)
     throw rejected(found.reason)
   }
-  const binding = entryForSecret(found.binding, parsed.secret)
+  const binding = entryForSecret(found.binding, parsed.secret, found.entries)
   if (binding === undefined) throw rejected(`wrong secret for binding "${found.binding.name}" (an old token after a rebind, or a mistyped one)`)
   const wantQuery = tokenInQuery(binding.mode)
   if (wantQuery !== (presented.from === 'query')) {

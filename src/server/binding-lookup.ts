@@ -10,7 +10,7 @@
 import { statSync, type Stats } from 'node:fs'
 import { join } from 'node:path'
 import { isOtherKindOfBinding } from '../binding/binding-file.js'
-import { checkTrustedStats, parseNamedBinding, readBindingText, type Binding } from '../binding/store.js'
+import { bindingEntries, checkTrustedStats, parseNamedBinding, readBindingText, type Binding } from '../binding/store.js'
 import { fail } from '../errors.js'
 
 interface Known {
@@ -20,9 +20,13 @@ interface Known {
   readonly mtimeMs: number
   readonly ctimeMs: number
   readonly binding: Binding
+  readonly entries: readonly Binding[]
 }
 
-export type Lookup = { readonly found: true; readonly binding: Binding } | { readonly found: false; readonly reason: string }
+/** A found binding, with its entries (bindingEntries): the same objects while the file is unchanged. */
+export type Lookup =
+  | { readonly found: true; readonly binding: Binding; readonly entries: readonly Binding[] }
+  | { readonly found: false; readonly reason: string }
 
 export class BindingLookup {
   readonly #bindings: string
@@ -47,15 +51,16 @@ export class BindingLookup {
     }
     checkTrustedStats(st, path, 'binding file')
     const known = this.#known.get(name)
-    if (known !== undefined && sameFile(known, st)) return { found: true, binding: known.binding }
+    if (known !== undefined && sameFile(known, st)) return { found: true, binding: known.binding, entries: known.entries }
     this.#known.delete(name)
     if (!st.isFile()) fail('BINDING_INVALID', `${path} is not a regular file`)
     const text = readBindingText(path)
     // A Kubernetes binding has no token: answered like a name without a binding, so a caller learns nothing.
     if (isOtherKindOfBinding(text)) return { found: false, reason: `binding "${name}" is not a token binding (a Kubernetes binding, served by the node agent)` }
     const binding = parseNamedBinding(text, path, name)
-    this.#known.set(name, { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, binding })
-    return { found: true, binding }
+    const entries = bindingEntries(binding)
+    this.#known.set(name, { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, binding, entries })
+    return { found: true, binding, entries }
   }
 }
 

@@ -5,16 +5,16 @@
  * (fromCertificate); here only the cache key's own reads (a file briefly missing) are retried.
  */
 import type { CredentialCache } from '../cache/credential-cache.js'
-import { bindingKey, bindingLineage } from './binding-key.js'
+import type { BindingKeys } from './binding-key.js'
 import type { ResolveCredentials } from './binding-credentials.js'
 import { realSleep, retryMidRotation, type Sleep } from '../identity/rotation.js'
 
-export function cachedCredentials(resolve: ResolveCredentials, cache: CredentialCache, sleep: Sleep = realSleep): ResolveCredentials {
+export function cachedCredentials(resolve: ResolveCredentials, cache: CredentialCache, keys: BindingKeys, sleep: Sleep = realSleep): ResolveCredentials {
   return async (binding) => {
-    const lineage = bindingLineage(binding)
+    const lineage = keys.lineage(binding)
     let key: string
     try {
-      key = bindingKey(binding, lineage)
+      key = keys.key(binding, lineage)
     } catch {
       // The key cannot be computed (a file missing or unreadable right now): what the cache holds
       // for the same settings stands in (cache.get does the same for failed fetches), else the
@@ -22,7 +22,7 @@ export function cachedCredentials(resolve: ResolveCredentials, cache: Credential
       const held = cache.held(binding.name, lineage)
       if (held !== undefined) return held
       try {
-        key = await retryMidRotation(async () => bindingKey(binding, lineage), sleep)
+        key = await retryMidRotation(async () => keys.key(binding, lineage), sleep)
       } catch (e) {
         const filled = cache.held(binding.name, lineage) // by another request meanwhile
         if (filled !== undefined) return filled

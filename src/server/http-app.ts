@@ -51,13 +51,17 @@ export function createHttpApp(init: HttpAppInit): HttpApp {
     },
   })
   let stopping = false
-  fastify.addHook('onRequest', async (_request, reply) => {
-    if (stopping) return sendError(reply.header('connection', 'close'), 503, 'SERVER_STOPPING', 'the server is shutting down; retry shortly')
-    return undefined
+  // Callback-style hooks: they run on every request, and an async hook costs a promise each time.
+  fastify.addHook('onRequest', (_request, reply, done) => {
+    if (stopping) sendError(reply.header('connection', 'close'), 503, 'SERVER_STOPPING', 'the server is shutting down; retry shortly')
+    else done()
   })
   if (init.onResponse !== undefined) {
     const count = init.onResponse
-    fastify.addHook('onResponse', async (request, reply) => count(request.routeOptions.url ?? 'unmatched', reply.statusCode))
+    fastify.addHook('onResponse', (request, reply, done) => {
+      count(request.routeOptions.url ?? 'unmatched', reply.statusCode)
+      done()
+    })
   }
   fastify.setNotFoundHandler((request, reply) =>
     sendError(reply, 404, 'NOT_FOUND', `no route ${request.method} ${redactUrl(request.raw.url ?? '').split('?')[0]}`),

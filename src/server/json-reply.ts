@@ -9,11 +9,16 @@ import type { FastifyReply } from 'fastify'
  * Go's SDK only parses error bodies whose Content-Type is exactly `application/json`.
  */
 export function sendJson(reply: FastifyReply, status: number, body: unknown): FastifyReply {
-  return reply
-    .code(status)
-    .header('content-type', 'application/json')
-    .header('cache-control', 'no-store')
-    .send(Buffer.from(JSON.stringify(body)))
+  return sendJsonBytes(reply, status, jsonBytes(body))
+}
+
+/** A JSON body serialised once, for a reply sent many times (the same cached credentials). */
+export function jsonBytes(body: unknown): Buffer {
+  return Buffer.from(JSON.stringify(body))
+}
+
+export function sendJsonBytes(reply: FastifyReply, status: number, bytes: Buffer): FastifyReply {
+  return reply.code(status).header('content-type', 'application/json').header('cache-control', 'no-store').send(bytes)
 }
 
 /** An error: `Code` and `Message` as AWS SDKs read them, `code` and `message` for everyone else. */

@@ -1,6 +1,8 @@
 // The real clock and randomness for tests that do not drive them (src/runtime.ts: src/ never reads them itself).
 import { randomBytes } from 'node:crypto'
+import { FileDigests } from '../../src/fs/file-digests.js'
 import { FileLocks, type LockDeps } from '../../src/fs/lock.js'
+import { BindingKeys } from '../../src/server/binding-key.js'
 import type { Runtime } from '../../src/runtime.js'
 
 export const realRandom = { random: Math.random, randomBytes: (n: number): Buffer => randomBytes(n) } as const
@@ -10,3 +12,6 @@ export const realRuntime = (env: Runtime['env'] = {}): Runtime => ({ now: () => 
 
 /** One process's file locks on the real clock (pass pid, isAlive, sleep or another clock to simulate a process). */
 export const testLocks = (over: Partial<LockDeps> = {}): FileLocks => new FileLocks({ now: () => new Date(), ...realRandom, ...over })
+
+/** A server's cache keys on the real clock, as serve builds them. */
+export const testBindingKeys = (): BindingKeys => new BindingKeys(new FileDigests({ now: Date.now }))

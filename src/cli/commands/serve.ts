@@ -9,7 +9,9 @@ import { CredentialCache } from '../../cache/credential-cache.js'
 import { buildApp } from '../../server/app.js'
 import { bindingCredentials } from '../../server/binding-credentials.js'
 import { BindingLookup } from '../../server/binding-lookup.js'
+import { BindingKeys } from '../../server/binding-key.js'
 import { cachedCredentials } from '../../server/cached-credentials.js'
+import { FileDigests } from '../../fs/file-digests.js'
 import { ExpiryWatch } from '../../server/expiry-watch.js'
 import { DEFAULT_LISTEN, describeListen, parseListen, takeListenFds } from '../../server/listen.js'
 import { ServerMetrics } from '../../server/metrics.js'
@@ -86,7 +88,7 @@ async function serve(a: ParsedFlags<typeof SERVE_FLAGS>, ctx: CliContext): Promi
     configurationDirectory: dir,
     lookup,
     // Without a cache too, a half-rotated pair is read again after short waits (by the loader itself).
-    resolveCredentials: a.cache === false ? fetchFor : cachedCredentials(fetchFor, cache),
+    resolveCredentials: a.cache === false ? fetchFor : cachedCredentials(fetchFor, cache, new BindingKeys(new FileDigests({ now: () => ctx.now().getTime() }))),
     onResponse: (route, status) => metrics.requests.inc({ route, status: String(status) }),
     health: () => {
       pruneUnbound()

@@ -1,0 +1,73 @@
+/**
+ * Digests of files read on every request (a server's certificate, chain and key), without reading
+ * them on every request: a file is read again only when its identity changed (device, inode, size,
+ * modification and change times), which a rename over it (cert-manager, kubelet's `..data` swap,
+ * `mv`) or any write does.
+ *
+ * Racy writes: file times come from a coarse kernel clock (a few milliseconds; a second or two on
+ * some filesystems), so two same-size writes within one tick leave equal times. A file is therefore
+ * trusted by its identity only once its last change is older than `settleMs` by the caller's clock;
+ * until then it is read every time. A later write stamps a later time, so it is always seen.
+ */
+import { createHash } from 'node:crypto'
+import { statSync, type Stats } from 'node:fs'
+
+/** Longer than the coarsest timestamp granularity of the filesystems a key lives on (ext3, NFS: 1 s). */
+export const SETTLE_MS = 2000
+
+/** Far more files than one server serves; the bound keeps a churn of renamed paths from growing the map. */
+const MAX_FILES = 4096
+
+interface Known {
+  readonly dev: number
+  readonly ino: number
+  readonly size: number
+  readonly mtimeMs: number
+  readonly ctimeMs: number
+  readonly digest: string
+}
+
+export interface FileDigestsOptions {
+  /** Wall-clock milliseconds, the clock file times are stamped with. */
+  readonly now: () => number
+  readonly settleMs?: number
+}
+
+export class FileDigests {
+  readonly #known = new Map<string, Known>()
+  readonly #now: () => number
+  readonly #settleMs: number
+
+  constructor(opts: FileDigestsOptions) {
+    this.#now = opts.now
+    this.#settleMs = opts.settleMs ?? SETTLE_MS
+  }
+
+  /**
+   * The SHA-256 (hex) of the file's bytes: remembered while its identity is unchanged, else what
+   * `read` returns now (`read` reports a missing or unreadable file in its own words).
+   */
+  digest(path: string, read: (path: string) => Buffer): string {
+    let st: Stats | undefined
+    try {
+      st = statSync(path, { throwIfNoEntry: false })
+    } catch {
+      st = undefined // unreadable directory and the like: `read` says why
+    }
+    const known = this.#known.get(path)
+    if (known !== undefined && st !== undefined && sameFile(known, st)) return known.digest
+    this.#known.delete(path)
+    const digest = createHash('sha256').update(read(path)).digest('hex')
+    // Only the identity seen before the read is recorded: a write during the read changes it again.
+    if (st?.isFile() === true && this.#now() - Math.max(st.mtimeMs, st.ctimeMs) >= this.#settleMs) {
+      // Paths of bindings long unbound are dropped oldest first; a path still served is simply read again.
+      if (this.#known.size >= MAX_FILES) this.#known.delete(this.#known.keys().next().value as string)
+      this.#known.set(path, { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, digest })
+    }
+    return digest
+  }
+}
+
+function sameFile(k: Known, st: Stats): boolean {
+  return k.ino === st.ino && k.dev === st.dev && k.size === st.size && k.mtimeMs === st.mtimeMs && k.ctimeMs === st.ctimeMs
+}
