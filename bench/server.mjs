@@ -1,9 +1,11 @@
 // Server benchmarks, each against a baseline measured in the same run:
-//  1. cached GET /ecs/credentials latency (p50, p99) and throughput vs a bare fastify route;
+//  1. cached GET /ecs/credentials latency (p50, p99) and throughput vs a bare fastify route (five
+//     interleaved rounds of 4,000 requests each; the throughput ratio is the median of the rounds' ratios);
 //  2. cold start under systemd-socket-activate to the first credentials vs a bare node:http cold start;
-//  3. memory (RSS) after 10,000 requests vs right after start;
+//  3. memory (RSS) after 22,000 requests vs right after start;
 //  4. CreateSession calls per 1,000 SDK refreshes with and without the cache.
 // Usage: node bench/server.mjs   (npm run bench builds first). Loopback only; every loop bounded.
+// Exits 1 when the throughput ratio is under its target (0.52), as bench/credential-process.mjs does for its own.
 import { execFile, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { Agent, request } from 'node:http'
@@ -15,6 +17,7 @@ import { benchIdentity } from './fixture.mjs'
 
 const root = new URL('..', import.meta.url).pathname
 const BIN = join(root, 'bin/iamra.mjs')
+const THROUGHPUT_TARGET = 0.52
 const dir = mkdtempSync(join(tmpdir(), 'iamra-bench-'))
 const children = []
 
@@ -124,7 +127,7 @@ try {
   const bareColdMs = performance.now() - t1
   results.coldStart = { iamraMs: +coldMs.toFixed(0), bareNodeHttpMs: +bareColdMs.toFixed(0), ratio: +(coldMs / bareColdMs).toFixed(2), jsSdkTimeoutMs: 1000 }
 
-  // 1 and 3. Cached latency and throughput vs the bare route; RSS after 10,000 requests.
+  // 1 and 3. Cached latency and throughput vs the bare route; RSS after 22,000 requests (2,000 of warm-up).
   const port = await freePort()
   const srv = start([process.execPath, BIN, 'serve', '--configuration-directory', cfg, '--listen', `127.0.0.1:${port}`, '--log-level', 'warn'])
   await waitFor(`http://127.0.0.1:${port}/ecs/credentials`, auth)
@@ -134,19 +137,38 @@ try {
   for (let i = 0; i < 200 && !/listening \d+/.test(bareFastify.output()); i++) await sleep(25)
   const bareFastifyPort = Number(/listening (\d+)/.exec(bareFastify.output())[1])
   await load(bareFastifyPort, {}, 2000, 8)
-  const iamra = await load(port, auth, 10_000, 8)
-  const bare = await load(bareFastifyPort, {}, 10_000, 8)
+  // Interleaved rounds, medians: drift in the machine's load hits both sides alike.
+  const rounds = { iamra: [], bare: [] }
+  for (let i = 0; i < 5; i++) {
+    rounds.iamra.push(await load(port, auth, 4000, 8))
+    rounds.bare.push(await load(bareFastifyPort, {}, 4000, 8))
+  }
+  const median = (runs) => {
+    const mid = (k) =>
+      pct(
+        runs.map((r) => r[k]),
+        0.5,
+      )
+    return { p50: mid('p50'), p99: mid('p99'), rps: mid('rps'), failed: runs.reduce((n, r) => n + r.failed, 0) }
+  }
+  const iamra = median(rounds.iamra)
+  const bare = median(rounds.bare)
+  const ratios = rounds.iamra.map((r, i) => r.rps / rounds.bare[i].rps)
   const rssAfter = await rssKb(srv.child.pid)
   results.cachedGet = {
+    roundRatios: ratios.map((r) => +r.toFixed(2)),
     iamra: { p50Ms: +iamra.p50.toFixed(2), p99Ms: +iamra.p99.toFixed(2), rps: Math.round(iamra.rps), failed: iamra.failed },
     bareFastify: { p50Ms: +bare.p50.toFixed(2), p99Ms: +bare.p99.toFixed(2), rps: Math.round(bare.rps), failed: bare.failed },
     p50Ratio: +(iamra.p50 / bare.p50).toFixed(2),
     p99Ratio: +(iamra.p99 / bare.p99).toFixed(2),
-    throughputRatio: +(iamra.rps / bare.rps).toFixed(2),
+    // The median of the rounds' ratios: each round's pair ran back to back, under the same load.
+    throughputRatio: +pct(ratios, 0.5).toFixed(2),
+    // Issue 9: the cached path may not fall below the 0.52 it had before the rewiring.
+    throughputTarget: THROUGHPUT_TARGET,
   }
   results.memory = {
     rssAfterStartMb: +(rssStart / 1024).toFixed(1),
-    rssAfter10kRequestsMb: +(rssAfter / 1024).toFixed(1),
+    rssAfter22kRequestsMb: +(rssAfter / 1024).toFixed(1),
     ratio: +(rssAfter / rssStart).toFixed(2),
   }
   stop(srv.child)
@@ -170,6 +192,7 @@ try {
   results.createSessionPer1000Refreshes = per1000
   await fake.close()
   console.log(JSON.stringify(results, null, 2))
+  if (results.cachedGet.throughputRatio < THROUGHPUT_TARGET) process.exitCode = 1
 } finally {
   for (const c of children) stop(c)
   rmSync(dir, { recursive: true, force: true })
