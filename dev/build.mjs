@@ -50,7 +50,7 @@ const common = {
   metafile: true,
 }
 dropUnusedRequireBanners(
-  await build({ ...common, entryPoints: { iamra: 'src/cli/process.ts', testing: 'src/testing/index.ts' }, minify: true, chunkNames: 'chunks/[name]-[hash]', minify: process.env.IAMRA_NO_MINIFY !== '1' }),
+  await build({ ...common, entryPoints: { iamra: 'src/cli/process.ts', testing: 'src/testing/index.ts' }, minify: true, chunkNames: 'chunks/[name]-[hash]' }),
 )
 
 // The library (`import … from 'iamra'`): a build of its own, so the CLI's chunks stay as they are;
