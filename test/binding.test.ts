@@ -324,3 +324,45 @@ t.test('several files replaced together, or none', async (t) => {
   ])
   t.same([read(join(dir, 'a'), 'utf8'), read(join(dir, 'b'), 'utf8'), statSync(join(dir, 'b')).mode & 0o777], ['new a', 'b', 0o640])
 })
+
+t.test("the server's lookup: one look per name per event-loop turn; a bind or unbind shows in the next turn", async (t) => {
+  const { mkdtempSync, mkdirSync, rmSync, unlinkSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { BindingLookup } = await import('../src/server/binding-lookup.js')
+  const { serialiseBinding } = await import('../src/binding/store.js')
+  const dir = mkdtempSync(join(tmpdir(), 'iamra-turns-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  mkdirSync(join(dir, 'bindings'), { mode: 0o700 })
+  let forget: (() => void) | undefined
+  const endTurn = (): void => {
+    forget?.()
+    forget = undefined
+  }
+  const lookup = new BindingLookup(dir, { afterTurn: (f) => (forget = f) })
+  const issued = issueToken('app', realRandom.randomBytes)
+  const binding = {
+    name: 'app',
+    secretHash: issued.secretHash,
+    certificateFiles: ['/c'],
+    intermediatesFiles: [],
+    privateKeyFile: '/k',
+    mode: 'ecs-full' as const,
+    createdAt: '',
+    request: { durationSeconds: 900, trustAnchorArn: 't', profileArn: 'p', roleArn: 'role/app' },
+  }
+  t.equal(lookup.lookup('app').found, false, 'not bound yet')
+  writeFileSync(join(dir, 'bindings/app.json'), serialiseBinding(binding), { mode: 0o600 })
+  t.equal(lookup.lookup('app').found, false, 'the same turn: the look it already took')
+  endTurn()
+  const found = lookup.lookup('app')
+  t.equal(found.found && found.binding.request.roleArn, 'role/app', 'the next turn finds the new binding')
+  unlinkSync(join(dir, 'bindings/app.json'))
+  t.equal(lookup.lookup('app').found, true, 'unbound within the turn: still the look of this turn')
+  endTurn()
+  t.equal(lookup.lookup('app').found, false, 'the next turn: gone')
+  const everyCall = new BindingLookup(dir)
+  writeFileSync(join(dir, 'bindings/app.json'), serialiseBinding(binding), { mode: 0o600 })
+  t.equal(everyCall.lookup('app').found, true)
+  unlinkSync(join(dir, 'bindings/app.json'))
+  t.equal(everyCall.lookup('app').found, false, 'without afterTurn, every call looks')
+})

@@ -2,7 +2,7 @@
 // JWKS from a file and over https with a private CA), refusals, JWKS rotation, the CreateSession
 // bound for 200 pods on one service account, and the cached-request latency next to the ECS route.
 import t, { type Test } from 'tap'
-import { testBindingKeys } from './helpers/runtime.js'
+import { testBindingKeys, testFileDigests } from './helpers/runtime.js'
 import { createHmac } from 'node:crypto'
 import { createServer as createHttpsServer } from 'node:https'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs'
@@ -114,7 +114,7 @@ async function makeAgent(
   const appOpts: AgentAppOptions = {
     verify: createTokenVerifier({ jose, keys, issuer: ISSUER, audiences: [AUDIENCE, 'other-audience'], now: () => new Date() }),
     bindings: cachedListing(dir, 0, Date.now),
-    credentials: agentCredentials({ cache, env: {}, keys: new KeyBackends(), now: () => new Date(), random: Math.random }),
+    credentials: agentCredentials({ cache, env: {}, keys: new KeyBackends(), files: testFileDigests(), now: () => new Date(), random: Math.random }),
     sessionNames: opts.styles ?? 'pod',
     rateLimit: createRateLimiter({ rate: opts.rate ?? 100_000, burst: (opts.rate ?? 100_000) * 2, now: Date.now }),
   }

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto'
 import type { CredentialCache } from '../cache/credential-cache.js'
 import { bindingExchange, type BindingExchangeInit } from '../credentials/binding-exchange.js'
 import { identityDigests } from '../credentials/identity-digests.js'
-import { FileDigests } from '../fs/file-digests.js'
+import type { FileDigests } from '../fs/file-digests.js'
 import type { SessionCredentials } from '../rolesanywhere/response.js'
 import type { KubernetesBinding } from './binding.js'
 
@@ -16,6 +16,8 @@ import type { KubernetesBinding } from './binding.js'
 export interface AgentCredentialsInit extends BindingExchangeInit<KubernetesBinding> {
   readonly cache: CredentialCache
   readonly maxConcurrent?: number
+  /** What the agent remembers of the certificate and key files it checks on every request. */
+  readonly files: FileDigests
 }
 
 export type AgentCredentials = (binding: KubernetesBinding, sessionName: string | undefined) => Promise<SessionCredentials>
@@ -47,10 +49,9 @@ function cacheKey(b: KubernetesBinding, sessionName: string | undefined, files: 
 export function agentCredentials(init: AgentCredentialsInit): AgentCredentials {
   const limit = limitConcurrency(init.maxConcurrent ?? 4)
   const exchange = bindingExchange<KubernetesBinding>(init)
-  const files = new FileDigests({ now: () => init.now().getTime() })
   return async (binding, sessionName) => {
     // A binding's fixed session name wins over the pod-derived one, and then all its pods share one entry.
     const effective = binding.request.roleSessionName ?? sessionName
-    return init.cache.get(cacheKey(binding, effective, files), () => limit(() => exchange(binding, effective)), `${binding.name}\u0000${effective ?? ''}`)
+    return init.cache.get(cacheKey(binding, effective, init.files), () => limit(() => exchange(binding, effective)), `${binding.name}\u0000${effective ?? ''}`)
   }
 }

@@ -7,6 +7,7 @@
 import type { Runtime } from '../runtime.js'
 import { networkInterfaces } from 'node:os'
 import { CredentialCache } from '../cache/credential-cache.js'
+import { FileDigests } from '../fs/file-digests.js'
 import { describeListen, takeListenFds, type ListenAddress } from '../server/listen.js'
 import type { KeyBackends } from '../keys/key-backends.js'
 import { ServerMetrics } from '../server/metrics.js'
@@ -89,6 +90,7 @@ export async function serveKubernetes(config: AgentServeOptions, ctx: AgentServe
       now: ctx.now,
       random: ctx.random,
       keys: ctx.keys,
+      files: new FileDigests({ now, afterTurn: (forget) => setImmediate(forget) }),
       signal: ctx.stopSignal,
       onExchange: (b, result, seconds) => metrics.onExchange(b.name, result, seconds),
     }),

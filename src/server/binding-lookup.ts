@@ -28,16 +28,41 @@ export type Lookup =
   | { readonly found: true; readonly binding: Binding; readonly entries: readonly Binding[] }
   | { readonly found: false; readonly reason: string }
 
+export interface BindingLookupOptions {
+  /**
+   * Runs `forget` when the current event-loop turn is over (a server passes `setImmediate`). With it,
+   * the requests of one turn, which were all waiting when it began, share one look at each name
+   * (fs/file-digests.ts says why that is as good as a look each); without it, every call looks.
+   */
+  readonly afterTurn?: (forget: () => void) => void
+}
+
 export class BindingLookup {
   readonly #bindings: string
   readonly #known = new Map<string, Known>()
+  readonly #thisTurn = new Map<string, Lookup>()
+  readonly #afterTurn: ((forget: () => void) => void) | undefined
 
-  constructor(readonly directory: string) {
+  constructor(
+    readonly directory: string,
+    opts: BindingLookupOptions = {},
+  ) {
     this.#bindings = join(directory, 'bindings')
+    this.#afterTurn = opts.afterTurn
   }
 
   /** The binding stored as NAME (a valid name), or why there is none; throws BINDING_INVALID for a file not to be used. */
   lookup(name: string): Lookup {
+    if (this.#afterTurn === undefined) return this.#look(name)
+    const seen = this.#thisTurn.get(name)
+    if (seen !== undefined) return seen
+    const found = this.#look(name) // a file not to be used throws, and is looked at again by the next request
+    if (this.#thisTurn.size === 0) this.#afterTurn(() => this.#thisTurn.clear())
+    this.#thisTurn.set(name, found)
+    return found
+  }
+
+  #look(name: string): Lookup {
     const dirStats = statSync(this.#bindings, { throwIfNoEntry: false })
     const path = join(this.#bindings, `${name}.json`)
     const st = statSync(path, { throwIfNoEntry: false })

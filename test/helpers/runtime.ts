@@ -13,5 +13,8 @@ export const realRuntime = (env: Runtime['env'] = {}): Runtime => ({ now: () => 
 /** One process's file locks on the real clock (pass pid, isAlive, sleep or another clock to simulate a process). */
 export const testLocks = (over: Partial<LockDeps> = {}): FileLocks => new FileLocks({ now: () => new Date(), ...realRandom, ...over })
 
+/** File digests on the real clock and event loop, as serve and the agent build them. */
+export const testFileDigests = (): FileDigests => new FileDigests({ now: Date.now, afterTurn: (forget) => setImmediate(forget) })
+
 /** A server's cache keys on the real clock, as serve builds them. */
-export const testBindingKeys = (): BindingKeys => new BindingKeys(new FileDigests({ now: Date.now }))
+export const testBindingKeys = (): BindingKeys => new BindingKeys(testFileDigests())

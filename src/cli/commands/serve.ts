@@ -83,12 +83,15 @@ async function serve(a: ParsedFlags<typeof SERVE_FLAGS>, ctx: CliContext): Promi
     now: () => ctx.now().getTime(),
     random: ctx.random,
   })
-  const lookup = new BindingLookup(dir)
+  // One event loop, one notion of a turn: the lookup and the file digests forget what they saw when it ends.
+  const afterTurn = (forget: () => void): void => void setImmediate(forget)
+  const lookup = new BindingLookup(dir, { afterTurn })
   const app = await buildApp({
     configurationDirectory: dir,
     lookup,
     // Without a cache too, a half-rotated pair is read again after short waits (by the loader itself).
-    resolveCredentials: a.cache === false ? fetchFor : cachedCredentials(fetchFor, cache, new BindingKeys(new FileDigests({ now: () => ctx.now().getTime() }))),
+    resolveCredentials:
+      a.cache === false ? fetchFor : cachedCredentials(fetchFor, cache, new BindingKeys(new FileDigests({ now: () => ctx.now().getTime(), afterTurn }))),
     onResponse: (route, status) => metrics.requests.inc({ route, status: String(status) }),
     health: () => {
       pruneUnbound()
