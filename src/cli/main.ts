@@ -25,8 +25,11 @@ function yargsCommand<T extends FlagTable>(name: string, load: () => Promise<{ c
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
   'credential-process': { summary: 'print temporary credentials for credential_process', load: async () => credentialProcess },
-  'sign-string': { summary: 'sign the official test string with a private key', load: () => import('./commands/sign-string.js') },
-  'read-certificate-data': { summary: 'describe a certificate (key type, DER, decimal serial)', load: () => import('./commands/read-certificate-data.js') },
+  'sign-string': { summary: 'sign the official test string with a private key', load: async () => (await import('./commands/helper-extras.js')).signString },
+  'read-certificate-data': {
+    summary: 'describe a certificate (key type, DER, decimal serial)',
+    load: async () => (await import('./commands/helper-extras.js')).readCertificateData,
+  },
   'fake-endpoint': { summary: 'run a verifying fake Roles Anywhere endpoint for offline tests', load: () => import('./commands/fake-endpoint.js') },
   bind: { summary: 'bind a role to a consumer (binding file, env file, token)', load: yargsCommand('bind', () => import('./commands/bind.js')) },
   unbind: { summary: 'remove a binding; its token stops working at once', load: yargsCommand('unbind', () => import('./commands/unbind.js')) },
