@@ -124,6 +124,7 @@ export type IamraField =
   | 'configurationDirectory'
   | 'cacheDirectory'
   | 'containerCredentials'
+  | 'listen'
 
 /** How a door names a field: `--private-key`, `privateKey`, "the binding's private key". */
 export type FieldNamer = (field: IamraField) => string

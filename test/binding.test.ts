@@ -57,7 +57,7 @@ t.test('env files per mode', async (t) => {
   )
   t.same(parseEnvFile('# c\nA=1\nB="x \\"y\\" \\\\z"\nC=\'q r\'\nexport D=4\n\nbad line\n'), { A: '1', B: 'x "y" \\z', C: 'q r', D: '4' })
   for (const v of ['a "b"', 'x\\y', '$(id)', '`id`', "it's", 'a b', 'a\nB=1', '~root', 'a;b'])
-    t.throws(() => renderEnvFile([['K', v]]), { code: 'USAGE' }, `refused rather than quoted: ${JSON.stringify(v)}`)
+    t.throws(() => renderEnvFile([['K', v]]), { code: 'INTERNAL' }, `refused rather than quoted: ${JSON.stringify(v)}`)
 })
 
 t.test('binding files: needroleshere compatibility and validation of the file', async (t) => {

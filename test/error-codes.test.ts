@@ -18,26 +18,13 @@ const SRC = new URL('../src/', import.meta.url).pathname
  * the readers and writers of files, HSM_* from PKCS#11, and so on.
  */
 /**
- * Argument handling: the CLI, the library's options, and the option parsers that still live beside the
- * services they configure (the flag layer moves them under cli/), environment settings read as
- * arguments (TPM_DEVICE, HOME, an env file's URIs). Anywhere else a USAGE must name the field at
- * fault, so each door can say which of its own inputs is wrong.
+ * Argument handling: the CLI (every flag parser lives under cli/), the library's options, and the
+ * checks of values a user types as arguments in any door: a binding name (bind, unbind, the
+ * server's start-up scan), update's profile name and credentials file (HOME,
+ * AWS_SHARED_CREDENTIALS_FILE), and TPM_DEVICE. Anywhere else a USAGE must name the field at fault,
+ * so each door can say which of its own inputs is wrong.
  */
-const ARGUMENT_HANDLING: readonly string[] = [
-  'cli/',
-  'library/',
-  'imds/listen-policy.ts',
-  'server/listen.ts',
-  'kubernetes/bind-kubernetes.ts',
-  'kubernetes/service-account.ts',
-  'kubernetes/jwks-source.ts',
-  'binding/modes.ts',
-  'binding/consumer-url.ts',
-  'binding/names.ts',
-  'update/credentials-file.ts',
-  'update/run-update.ts',
-  'tpm/transport.ts',
-]
+const ARGUMENT_HANDLING: readonly string[] = ['cli/', 'library/', 'binding/names.ts', 'update/credentials-file.ts', 'update/run-update.ts', 'tpm/transport.ts']
 
 const ALLOWED: Readonly<Record<IamraErrorCode, readonly string[]>> = {
   // Any layer, but outside ARGUMENT_HANDLING only with the field at fault.

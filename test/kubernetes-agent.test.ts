@@ -313,7 +313,24 @@ t.test('JWKS over https with a private CA and a bearer-token file', async (t) =>
   t.equal(seen.at(-1), 'Bearer agent-sa-token-2', 'the token file is re-read for each fetch')
   const untrusted = httpsJwks({ url })
   await t.rejects(untrusted.load(), { code: 'JWKS_UNAVAILABLE' }, 'without the cluster CA the certificate is refused')
-  t.throws(() => httpsJwks({ url: new URL('http://127.0.0.1/openid/v1/jwks') }), { code: 'USAGE' }, 'plain http refused')
+  t.throws(() => httpsJwks({ url: new URL('http://127.0.0.1/openid/v1/jwks') }), { code: 'INTERNAL' }, 'plain http refused by the source itself')
+  const cli = await runCli([
+    'serve',
+    '--configuration-directory',
+    dir,
+    '--kubernetes-issuer',
+    'https://k8s.example',
+    '--kubernetes-audience',
+    'sts.amazonaws.com',
+    '--kubernetes-jwks',
+    'http://127.0.0.1/openid/v1/jwks',
+  ])
+  t.equal(cli.code, 2)
+  t.match(
+    cli.stderr,
+    /^iamra: --kubernetes-jwks http:\/\/127\.0\.0\.1\/openid\/v1\/jwks: only https:\/\/ URLs \(or a file\) \[USAGE\]/,
+    'the CLI names its flag',
+  )
 })
 
 t.test('200 pods on one service account: CreateSession calls stay bounded', async (t) => {

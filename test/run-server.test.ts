@@ -5,7 +5,8 @@ import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildApp } from '../src/server/app.js'
-import { parseListen, takeListenFds } from '../src/server/listen.js'
+import { parseListen } from '../src/cli/listen-flag.js'
+import { takeListenFds } from '../src/server/listen.js'
 import { runServer } from '../src/server/run-server.js'
 import type { ServiceManager } from '../src/server/service-manager.js'
 import type { SessionCredentials } from '../src/rolesanywhere/response.js'
@@ -27,7 +28,8 @@ t.test('listen parsing and inherited sockets', async (t) => {
   t.same(parseListen('127.0.0.1:7224'), { kind: 'tcp', host: '127.0.0.1', port: 7224 })
   t.same(parseListen('[::1]:80'), { kind: 'tcp', host: '::1', port: 80 })
   t.same(parseListen('/run/iamra.sock'), { kind: 'unix', path: '/run/iamra.sock' })
-  for (const bad of ['7224', 'host', '1.2.3.4:99999', '::1:80']) t.throws(() => parseListen(bad), { code: 'USAGE' }, bad)
+  for (const bad of ['7224', 'host', '1.2.3.4:99999', '::1:80']) t.throws(() => parseListen(bad), { code: 'USAGE', message: /^--listen "/ }, bad)
+  t.throws(() => parseListen('9100', '--metrics-listen'), { code: 'USAGE', message: /^--metrics-listen "9100": expected HOST:PORT/ }, 'the flag it came from')
   const env: Record<string, string | undefined> = { LISTEN_PID: '42', LISTEN_FDS: '2', LISTEN_FDNAMES: 'ecs-full:ecs-relative', OTHER: 'x' }
   t.same(takeListenFds(env, 42), [
     { fd: 3, name: 'ecs-full' },

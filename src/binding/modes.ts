@@ -2,7 +2,7 @@
  * How a consumer reaches its credentials: full or relative URI, token in a header, the query string
  * or a file. The mode decides the env file and where the server accepts the token from.
  */
-import { IamraError, fail } from '../errors.js'
+import { IamraError } from '../errors.js'
 
 export const MODES = ['ecs-full', 'ecs-full-query', 'ecs-relative', 'ecs-relative-query', 'ecs-full-token-file'] as const
 export type Mode = (typeof MODES)[number]
@@ -16,9 +16,9 @@ const KINDS: Record<Mode, string> = {
   'ecs-full-token-file': 'EcsFullTokenFile',
 }
 
-export function parseMode(value: string): Mode {
-  if ((MODES as readonly string[]).includes(value)) return value as Mode
-  return fail('USAGE', `--mode must be one of ${MODES.join(', ')}; got "${value}"`)
+/** A mode named by its own name (the CLI's `--mode` reports the other values). */
+export function isMode(value: string): value is Mode {
+  return (MODES as readonly string[]).includes(value)
 }
 
 export function modeKind(mode: Mode): string {
@@ -93,8 +93,11 @@ export function isEnvSafe(value: string): boolean {
 export function renderEnvFile(vars: ReadonlyArray<readonly [string, string]>): string {
   return vars
     .map(([k, v]) => {
-      // The value is not shown: in the env file it sits beside a token.
-      if (!isEnvSafe(v)) throw new IamraError('USAGE', `${k} would hold characters an env file cannot carry safely; only ${ENV_SAFE_CHARACTERS} are written`)
+      // The value is not shown: in the env file it sits beside a token. Callers check what they put in
+      // (bind: the URL and the token file's path, each with its flag named), so this is a bug guard.
+      if (!isEnvSafe(v)) {
+        throw new IamraError('INTERNAL', `${k} would hold characters an env file cannot carry safely (only ${ENV_SAFE_CHARACTERS}); nothing was written`)
+      }
       return `${k}=${v}\n`
     })
     .join('')

@@ -25,6 +25,7 @@ const FLAGS: Readonly<Record<IamraField, string>> = {
   configurationDirectory: '--configuration-directory',
   cacheDirectory: '--cache-dir',
   containerCredentials: '--env-file (or --from-environment)',
+  listen: '--listen',
 }
 
 export const flagOf: FieldNamer = (field) => FLAGS[field]

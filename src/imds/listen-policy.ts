@@ -24,11 +24,15 @@ export function isLoopbackHost(host: string): boolean {
 /** Refuses what an IMDS client cannot reach safely: non-loopback TCP and unix sockets. */
 export function checkImdsListen(addresses: readonly ListenAddress[]): void {
   for (const a of addresses) {
-    if (a.kind === 'unix') throw new IamraError('USAGE', `--listen ${a.path}: IMDS clients connect over TCP; give a loopback HOST:PORT`)
+    if (a.kind === 'unix') {
+      throw new IamraError('USAGE', (name) => `${name('listen')} ${a.path}: IMDS clients connect over TCP; give a loopback HOST:PORT`, { field: 'listen' })
+    }
     if (!isLoopbackHost(a.host)) {
       throw new IamraError(
         'USAGE',
-        `--listen ${describeListen(a)}: IMDS mode listens on loopback only (127.0.0.0/8 or [::1]). Node cannot set the IP TTL that keeps IMDS answers on one hop; to serve other hosts, use a systemd socket unit with IPTTL=1 (see docs/imds.md)`,
+        (name) =>
+          `${name('listen')} ${describeListen(a)}: IMDS mode listens on loopback only (127.0.0.0/8 or [::1]). Node cannot set the IP TTL that keeps IMDS answers on one hop; to serve other hosts, use a systemd socket unit with IPTTL=1 (see docs/imds.md)`,
+        { field: 'listen' },
       )
     }
   }

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { fail } from '../errors.js'
 import { parseSource, serialiseSource, type BindingSource } from '../binding/binding-file.js'
 import { readBindingText } from '../binding/store.js'
-import { formatServiceAccount, parseServiceAccount, type ServiceAccountRef } from './service-account.js'
+import { formatServiceAccount, serviceAccountOf, type ServiceAccountRef } from './service-account.js'
 
 export const KUBERNETES_KIND = 'Kubernetes'
 
@@ -48,11 +48,9 @@ export function parseKubernetesBinding(raw: unknown, source: string): Kubernetes
   const sas = strings(o.service_accounts)
   if (sas === undefined || sas.length === 0) problems.push('service_accounts')
   for (const s of sas ?? []) {
-    try {
-      serviceAccounts.push(parseServiceAccount(s))
-    } catch {
-      problems.push(`service_accounts (${JSON.stringify(s)})`)
-    }
+    const sa = serviceAccountOf(s)
+    if (sa === undefined) problems.push(`service_accounts (${JSON.stringify(s)})`)
+    else serviceAccounts.push(sa)
   }
   const parsed = parseSource(o, name, '', problems)
   if (problems.length > 0) fail('BINDING_INVALID', `${source}: missing or invalid ${problems.join(', ')}`)

@@ -60,7 +60,8 @@ export interface HttpsJwksInit {
 }
 
 export function httpsJwks(init: HttpsJwksInit): JwksSource {
-  if (init.url.protocol !== 'https:') fail('USAGE', `--kubernetes-jwks ${init.url.href}: only https:// URLs (or a file)`)
+  // The CLI refuses other URLs with its flag named; signing keys are never fetched in the clear.
+  if (init.url.protocol !== 'https:') fail('INTERNAL', `the JWKS URL ${init.url.href} is not https://`)
   const describe = init.url.href
   return {
     describe,
@@ -72,7 +73,7 @@ export function httpsJwks(init: HttpsJwksInit): JwksSource {
         } catch (e) {
           throw new IamraError(
             'JWKS_UNAVAILABLE',
-            `cannot read --kubernetes-token-file ${init.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+            `cannot read the token file ${init.tokenFile} for the JWKS URL: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
             { cause: e },
           )
         }
@@ -98,7 +99,7 @@ export function httpsJwks(init: HttpsJwksInit): JwksSource {
               if (res.statusCode !== 200)
                 reject(
                   new Error(
-                    `HTTP ${res.statusCode ?? '?'}${res.statusCode === 401 || res.statusCode === 403 ? ' (check --kubernetes-token-file and the RBAC binding for service-account issuer discovery)' : ''}`,
+                    `HTTP ${res.statusCode ?? '?'}${res.statusCode === 401 || res.statusCode === 403 ? ' (check the token file, its service account and the RBAC binding for service-account issuer discovery)' : ''}`,
                   ),
                 )
               else resolve(Buffer.concat(chunks).toString('utf8'))

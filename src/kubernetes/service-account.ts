@@ -1,6 +1,4 @@
 /** A Kubernetes service account named `NAMESPACE/NAME`, checked against Kubernetes' naming rules. */
-import { fail } from '../errors.js'
-
 export interface ServiceAccountRef {
   readonly namespace: string
   readonly name: string
@@ -14,11 +12,10 @@ export function isServiceAccount(namespace: string, name: string): boolean {
   return LABEL.test(namespace) && SUBDOMAIN.test(name)
 }
 
-export function parseServiceAccount(value: string): ServiceAccountRef {
+/** `NAMESPACE/NAME`, or undefined when it is not one (each caller says so in its own terms). */
+export function serviceAccountOf(value: string): ServiceAccountRef | undefined {
   const [namespace, name, ...rest] = value.split('/')
-  if (rest.length > 0 || namespace === undefined || name === undefined || !isServiceAccount(namespace, name)) {
-    return fail('USAGE', `--service-account "${value}": expected NAMESPACE/NAME (lower-case letters, digits and "-"; NAME may also hold ".")`)
-  }
+  if (rest.length > 0 || namespace === undefined || name === undefined || !isServiceAccount(namespace, name)) return undefined
   return { namespace, name }
 }
 

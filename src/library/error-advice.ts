@@ -26,6 +26,7 @@ const OPTIONS: Readonly<Record<IamraField, OptionField | undefined>> = {
   configurationDirectory: undefined,
   cacheDirectory: undefined,
   containerCredentials: undefined,
+  listen: undefined,
 }
 
 export const optionOf: FieldNamer = (field) => `the ${OPTIONS[field] ?? field} option`

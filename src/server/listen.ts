@@ -1,5 +1,4 @@
-/** Where the server listens: sockets passed by systemd, or `--listen` addresses. */
-import { fail } from '../errors.js'
+/** Where the server listens: sockets passed by systemd, or addresses it binds itself (the CLI parses `--listen`: cli/listen-flag.ts). */
 
 export interface InheritedSocket {
   readonly fd: number
@@ -25,15 +24,6 @@ export function takeListenFds(env: Record<string, string | undefined>, pid: numb
 }
 
 export const DEFAULT_LISTEN: ListenAddress = { kind: 'tcp', host: '127.0.0.1', port: 7224 }
-
-/** `HOST:PORT`, `[V6]:PORT` or an absolute path for a unix socket. */
-export function parseListen(value: string): ListenAddress {
-  if (value.startsWith('/')) return { kind: 'unix', path: value }
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value)
-  const port = Number(m?.[3])
-  if (m === null || port > 65535) return fail('USAGE', `--listen "${value}": expected HOST:PORT, [IPV6]:PORT or /path/to.sock`)
-  return { kind: 'tcp', host: m[1] ?? m[2] ?? '', port }
-}
 
 export function describeListen(a: ListenAddress): string {
   return a.kind === 'unix' ? a.path : a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`

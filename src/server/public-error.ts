@@ -72,6 +72,7 @@ const BINDING: Readonly<Record<IamraField, string>> = {
   configurationDirectory: "the server's configuration directory",
   cacheDirectory: "the server's cache directory",
   containerCredentials: "the consumer's container credentials settings",
+  listen: "the server's listen addresses (iamra serve --listen)",
 }
 
 /** The multi-role server and the node agent: each input is a key of the binding file, set by `iamra bind`. */

@@ -1,8 +1,9 @@
 /** `iamra bind NAME`: a binding file, an env file and a fresh token for one role and consumer. */
 import { resolve } from 'node:path'
 import { IamraError } from '../../errors.js'
-import { parseConsumerUrl } from '../../binding/consumer-url.js'
-import { ENV_SAFE_CHARACTERS, MODES, envFor, isEnvSafe, isRelative, parseMode, renderEnvFile } from '../../binding/modes.js'
+import { parseConsumerUrl } from '../consumer-url.js'
+import { parseMode, parseServiceAccount } from '../binding-flags.js'
+import { ENV_SAFE_CHARACTERS, MODES, envFor, isEnvSafe, isRelative, renderEnvFile } from '../../binding/modes.js'
 import { checkName } from '../../binding/names.js'
 import { bindingPaths, configurationDirectory, writeBinding } from '../../binding/store.js'
 import { FileLocks } from '../../fs/lock.js'
@@ -17,7 +18,7 @@ import type { CliContext } from '../context.js'
 import type { ParsedFlags, TableCommand } from '../flags.js'
 import { groupId } from './group-id.js'
 import { bindKubernetes, KUBERNETES_MODE } from '../../kubernetes/bind-kubernetes.js'
-import { formatServiceAccount, parseServiceAccount } from '../../kubernetes/service-account.js'
+import { formatServiceAccount } from '../../kubernetes/service-account.js'
 
 const FLAGS = {
   certificate: { type: 'string', multiple: true, required: true, placeholder: 'FILE|URI', description: 'certificate file(s): PEM bundle or DER' },
@@ -212,7 +213,7 @@ async function bind(rawName: string, a: BindFlags, ctx: CliContext): Promise<num
 async function bindForKubernetes(rawName: string, a: BindFlags, ctx: CliContext): Promise<number> {
   const name = checkName(rawName)
   const dir = resolve(configurationDirectory(a['configuration-directory'], ctx.env))
-  const sas = (a['service-account'] ?? []).map(parseServiceAccount)
+  const sas = (a['service-account'] ?? []).map((v) => parseServiceAccount(v))
   if (sas.length === 0) throw new IamraError('USAGE', '--mode kubernetes needs --service-account NAMESPACE/NAME (repeatable)')
   for (const flag of ['token-file-group'] as const) {
     if (a[flag] !== undefined) throw new IamraError('USAGE', `--${flag} does not apply to --mode kubernetes (no token is issued)`)

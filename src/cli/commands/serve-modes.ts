@@ -9,7 +9,7 @@ import { IamraError } from '../../errors.js'
 import { serveImds } from '../../imds/serve-imds.js'
 import { fileJwks, httpsJwks, type JwksSource } from '../../kubernetes/jwks-source.js'
 import { serveKubernetes, type AgentConfig } from '../../kubernetes/serve-agent.js'
-import { parseListen } from '../../server/listen.js'
+import { parseListen } from '../listen-flag.js'
 import type { CliContext } from '../context.js'
 import type { Parsed, ParsedFlags } from '../flags.js'
 import { checkIdentityFlags, identityInputs, sessionFromFlags } from '../identity-flags.js'
@@ -21,12 +21,12 @@ type ServeFlags = ParsedFlags<typeof SERVE_FLAGS>
 export const imdsModeRequested = (given: ServeParsed['given']): boolean => Object.keys(IMDS_FLAGS).some((n) => given.has(n as keyof typeof SERVE_FLAGS))
 export const agentModeRequested = (given: ServeParsed['given']): boolean => AGENT_SWITCHES.some((n) => given.has(n))
 
-const metricsAddressOf = (flags: ServeFlags) => (flags['metrics-listen'] === undefined ? undefined : parseListen(flags['metrics-listen']))
+const metricsAddressOf = (flags: ServeFlags) => (flags['metrics-listen'] === undefined ? undefined : parseListen(flags['metrics-listen'], '--metrics-listen'))
 
 export async function serveImdsMode({ flags, given }: ServeParsed, ctx: CliContext): Promise<number> {
   checkIdentityFlags(flags)
   if (flags.cache === false) throw new IamraError('USAGE', '--no-cache applies to the ECS server; IMDS mode always caches (one role, refreshed ahead)')
-  const listen = (flags.listen ?? []).map(parseListen)
+  const listen = (flags.listen ?? []).map((v) => parseListen(v))
   if (listen.length > 0 && given.has('port')) throw new IamraError('USAGE', '--port and --listen cannot be combined: give the port in --listen HOST:PORT')
   const session = sessionFromFlags(flags, ctx.env)
   return serveImds(
@@ -52,7 +52,7 @@ export async function serveAgentMode({ flags, given }: ServeParsed, ctx: CliCont
     )
   const config = agentConfig(flags)
   const dir = resolve(configurationDirectory(flags['configuration-directory'], ctx.env))
-  const addresses = (flags.listen ?? []).map(parseListen)
+  const addresses = (flags.listen ?? []).map((v) => parseListen(v))
   const metricsAddress = metricsAddressOf(flags)
   if (flags.cache === false) throw new IamraError('USAGE', '--no-cache does not apply to the node agent: its cache is what keeps CreateSession calls bounded')
   return serveKubernetes(
@@ -89,7 +89,9 @@ function agentConfig(flags: ServeFlags): AgentConfig {
         throw new IamraError('USAGE', `cannot read --kubernetes-ca ${caFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e })
       }
     }
-    source = httpsJwks({ url: new URL(jwks), ca, tokenFile: tokenFile === undefined ? undefined : resolve(tokenFile) })
+    const url = new URL(jwks)
+    if (url.protocol !== 'https:') throw new IamraError('USAGE', `--kubernetes-jwks ${url.href}: only https:// URLs (or a file)`)
+    source = httpsJwks({ url, ca, tokenFile: tokenFile === undefined ? undefined : resolve(tokenFile) })
   } else {
     if (caFile !== undefined || tokenFile !== undefined)
       throw new IamraError('USAGE', '--kubernetes-ca and --kubernetes-token-file are for an https:// --kubernetes-jwks URL')

@@ -13,7 +13,8 @@ import { BindingKeys } from '../../server/binding-key.js'
 import { cachedCredentials } from '../../server/cached-credentials.js'
 import { FileDigests } from '../../fs/file-digests.js'
 import { ExpiryWatch } from '../../server/expiry-watch.js'
-import { DEFAULT_LISTEN, describeListen, parseListen, takeListenFds } from '../../server/listen.js'
+import { DEFAULT_LISTEN, describeListen, takeListenFds } from '../../server/listen.js'
+import { parseListen } from '../listen-flag.js'
 import { ServerMetrics } from '../../server/metrics.js'
 import { startMetricsServer } from '../../server/metrics-server.js'
 import { runServer } from '../../server/run-server.js'
@@ -41,8 +42,8 @@ export const command: TableCommand<typeof SERVE_FLAGS> = {
 
 async function serve(a: ParsedFlags<typeof SERVE_FLAGS>, ctx: CliContext): Promise<number> {
   const dir = resolve(configurationDirectory(a['configuration-directory'], ctx.env))
-  const addresses = (a.listen ?? []).map(parseListen)
-  const metricsAddress = a['metrics-listen'] === undefined ? undefined : parseListen(a['metrics-listen'])
+  const addresses = (a.listen ?? []).map((v) => parseListen(v))
+  const metricsAddress = a['metrics-listen'] === undefined ? undefined : parseListen(a['metrics-listen'], '--metrics-listen')
   const warnDays = a['expiry-warning-days']
   // Only main() passes the real process.env; the LISTEN_* variables are consumed from it.
   const inherited = takeListenFds(ctx.env as Record<string, string | undefined>, process.pid)

@@ -4,8 +4,8 @@
  * refuse any other host before connecting (spec/sdk-protocols.md §1.2); https may name any host. A
  * URL they would refuse is refused here, before anything is written, unless the caller insists.
  */
+import { ENV_SAFE_CHARACTERS, isEnvSafe } from '../binding/modes.js'
 import { IamraError } from '../errors.js'
-import { ENV_SAFE_CHARACTERS, isEnvSafe } from './modes.js'
 
 /** The plain-http hosts every current SDK accepts in AWS_CONTAINER_CREDENTIALS_FULL_URI (as the URL parser writes them). */
 const HTTP_HOSTS = new Set(['localhost', '[::1]', '169.254.170.2', '169.254.170.23', '[fd00:ec2::23]'])
