@@ -15,6 +15,7 @@
  */
 import { createHash } from 'node:crypto'
 import { statSync, type Stats } from 'node:fs'
+import { fileIdentity, sameFile, type FileIdentity } from './file-identity.js'
 
 /** Longer than the coarsest timestamp granularity of the filesystems a key lives on (ext3, NFS: 1 s). */
 export const SETTLE_MS = 2000
@@ -22,12 +23,7 @@ export const SETTLE_MS = 2000
 /** Far more files than one server serves; the bound keeps a churn of renamed paths from growing the map. */
 const MAX_FILES = 4096
 
-interface Known {
-  readonly dev: number
-  readonly ino: number
-  readonly size: number
-  readonly mtimeMs: number
-  readonly ctimeMs: number
+interface Known extends FileIdentity {
   readonly digest: string
 }
 
@@ -81,12 +77,8 @@ export class FileDigests {
     if (st?.isFile() === true && this.#now() - Math.max(st.mtimeMs, st.ctimeMs) >= this.#settleMs) {
       // Paths of bindings long unbound are dropped oldest first; a path still served is simply read again.
       if (this.#known.size >= MAX_FILES) this.#known.delete(this.#known.keys().next().value as string)
-      this.#known.set(path, { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, digest })
+      this.#known.set(path, { ...fileIdentity(st), digest })
     }
     return digest
   }
-}
-
-function sameFile(k: Known, st: Stats): boolean {
-  return k.ino === st.ino && k.dev === st.dev && k.size === st.size && k.mtimeMs === st.mtimeMs && k.ctimeMs === st.ctimeMs
 }

@@ -7,18 +7,14 @@
  * constant-time hash comparison, against a dummy hash when there is none), so response times do
  * not tell which binding names exist.
  */
-import { statSync, type Stats } from 'node:fs'
+import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import { isOtherKindOfBinding } from '../binding/binding-file.js'
 import { bindingEntries, checkTrustedStats, parseNamedBinding, readBindingText, type Binding } from '../binding/store.js'
 import { fail } from '../errors.js'
+import { fileIdentity, sameFile, type FileIdentity } from '../fs/file-identity.js'
 
-interface Known {
-  readonly dev: number
-  readonly ino: number
-  readonly size: number
-  readonly mtimeMs: number
-  readonly ctimeMs: number
+interface Known extends FileIdentity {
   readonly binding: Binding
   readonly entries: readonly Binding[]
 }
@@ -84,11 +80,7 @@ export class BindingLookup {
     if (isOtherKindOfBinding(text)) return { found: false, reason: `binding "${name}" is not a token binding (a Kubernetes binding, served by the node agent)` }
     const binding = parseNamedBinding(text, path, name)
     const entries = bindingEntries(binding)
-    this.#known.set(name, { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, binding, entries })
+    this.#known.set(name, { ...fileIdentity(st), binding, entries })
     return { found: true, binding, entries }
   }
-}
-
-function sameFile(k: Known, st: Stats): boolean {
-  return k.ino === st.ino && k.dev === st.dev && k.size === st.size && k.mtimeMs === st.mtimeMs && k.ctimeMs === st.ctimeMs
 }
