@@ -366,3 +366,44 @@ t.test("the server's lookup: one look per name per event-loop turn; a bind or un
   unlinkSync(join(dir, 'bindings/app.json'))
   t.equal(everyCall.lookup('app').found, false, 'without afterTurn, every call looks')
 })
+
+t.test("the server's lookup re-reads a binding file changed in the last 2 s; once settled, its identity stands for it", async (t) => {
+  const { mkdtempSync, mkdirSync, rmSync, statSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { BindingLookup } = await import('../src/server/binding-lookup.js')
+  const { serialiseBinding } = await import('../src/binding/store.js')
+  const dir = mkdtempSync(join(tmpdir(), 'iamra-settle-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  mkdirSync(join(dir, 'bindings'), { mode: 0o700 })
+  const issued = issueToken('app', realRandom.randomBytes)
+  const file = join(dir, 'bindings/app.json')
+  writeFileSync(
+    file,
+    serialiseBinding({
+      name: 'app',
+      secretHash: issued.secretHash,
+      certificateFiles: ['/c'],
+      intermediatesFiles: [],
+      privateKeyFile: '/k',
+      mode: 'ecs-full',
+      createdAt: '',
+      request: { durationSeconds: 900, trustAnchorArn: 't', profileArn: 'p', roleArn: 'role/app' },
+    }),
+    { mode: 0o600 },
+  )
+  const binding = (lookup: InstanceType<typeof BindingLookup>) => {
+    const found = lookup.lookup('app')
+    return found.found ? found.binding : undefined
+  }
+  // A new object means the file was read and parsed again; the same one, that its identity was trusted.
+  const fresh = new BindingLookup(dir, { now: Date.now })
+  const a = binding(fresh)
+  t.ok(a !== undefined && a !== binding(fresh), 'changed just now: read again at the next look (a same-size rewrite in the same tick would keep its times)')
+  const changed = Math.max(statSync(file).mtimeMs, statSync(file).ctimeMs)
+  const settled = new BindingLookup(dir, { now: () => changed + 2000 })
+  const b = binding(settled)
+  t.ok(b !== undefined && b === binding(settled), 'settled: known by its identity, not read again')
+  const noClock = new BindingLookup(dir)
+  const c = binding(noClock)
+  t.ok(c !== undefined && c === binding(noClock), 'without a clock, the identity is trusted at once')
+})

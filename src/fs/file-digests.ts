@@ -15,10 +15,7 @@
  */
 import { createHash } from 'node:crypto'
 import { statSync, type Stats } from 'node:fs'
-import { fileIdentity, sameFile, type FileIdentity } from './file-identity.js'
-
-/** Longer than the coarsest timestamp granularity of the filesystems a key lives on (ext3, NFS: 1 s). */
-export const SETTLE_MS = 2000
+import { fileIdentity, isSettled, SETTLE_MS, sameFile, type FileIdentity } from './file-identity.js'
 
 /** Far more files than one server serves; the bound keeps a churn of renamed paths from growing the map. */
 const MAX_FILES = 4096
@@ -74,7 +71,7 @@ export class FileDigests {
     this.#known.delete(path)
     const digest = createHash('sha256').update(read(path)).digest('hex')
     // Only the identity seen before the read is recorded: a write during the read changes it again.
-    if (st?.isFile() === true && this.#now() - Math.max(st.mtimeMs, st.ctimeMs) >= this.#settleMs) {
+    if (st?.isFile() === true && isSettled(st, this.#now(), this.#settleMs)) {
       // Paths of bindings long unbound are dropped oldest first; a path still served is simply read again.
       if (this.#known.size >= MAX_FILES) this.#known.delete(this.#known.keys().next().value as string)
       this.#known.set(path, { ...fileIdentity(st), digest })

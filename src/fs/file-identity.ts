@@ -1,7 +1,8 @@
 /**
  * What says a file is the one read before: device, inode, size, modification and change times. A
- * rename over it changes the inode; a write changes the times (see file-digests.ts for writes within
- * one tick of the file clock).
+ * rename over it changes the inode; a write changes the times, except a second same-size write
+ * within one tick of the kernel's coarse file clock: so a file is known by its identity only once
+ * it has settled (its last change is older than SETTLE_MS); a later write then stamps a later time.
  */
 import type { Stats } from 'node:fs'
 
@@ -11,6 +12,14 @@ export interface FileIdentity {
   readonly size: number
   readonly mtimeMs: number
   readonly ctimeMs: number
+}
+
+/** Longer than the coarsest timestamp granularity of the filesystems a key lives on (ext3, NFS: 1 s). */
+export const SETTLE_MS = 2000
+
+/** The file's last change is old enough that any later write will stamp a different time. */
+export function isSettled(st: Stats, now: number, settleMs: number = SETTLE_MS): boolean {
+  return now - Math.max(st.mtimeMs, st.ctimeMs) >= settleMs
 }
 
 export function fileIdentity(st: Stats): FileIdentity {

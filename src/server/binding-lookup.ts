@@ -1,7 +1,8 @@
 /**
  * The server's per-request binding lookup: every request stats the bindings directory and the
  * binding file (so bind, rebind and unbind take effect at once), and re-reads and re-parses the
- * file only when its identity (device, inode, size, times) changed. Files are read bounded.
+ * file only when its identity (device, inode, size, times) changed, or, given a clock, while it
+ * changed too recently for its times to tell (fs/file-identity.ts). Files are read bounded.
  *
  * Timing: a name with no binding file costs what a name with one costs (two stats and one
  * constant-time hash comparison, against a dummy hash when there is none), so response times do
@@ -12,7 +13,7 @@ import { join } from 'node:path'
 import { isOtherKindOfBinding } from '../binding/binding-file.js'
 import { bindingEntries, checkTrustedStats, parseNamedBinding, readBindingText, type Binding } from '../binding/store.js'
 import { fail } from '../errors.js'
-import { fileIdentity, sameFile, type FileIdentity } from '../fs/file-identity.js'
+import { fileIdentity, isSettled, sameFile, type FileIdentity } from '../fs/file-identity.js'
 
 interface Known extends FileIdentity {
   readonly binding: Binding
@@ -31,6 +32,12 @@ export interface BindingLookupOptions {
    * (fs/file-digests.ts says why that is as good as a look each); without it, every call looks.
    */
   readonly afterTurn?: (forget: () => void) => void
+  /**
+   * Wall-clock milliseconds. With it, a binding file changed in the last SETTLE_MS is read again at
+   * every look (two same-size writes in place within one tick of the file clock leave equal times);
+   * without it, an unchanged identity is trusted at once (bind always replaces the file by rename).
+   */
+  readonly now?: () => number
 }
 
 export class BindingLookup {
@@ -38,6 +45,7 @@ export class BindingLookup {
   readonly #known = new Map<string, Known>()
   readonly #thisTurn = new Map<string, Lookup>()
   readonly #afterTurn: ((forget: () => void) => void) | undefined
+  readonly #now: (() => number) | undefined
 
   constructor(
     readonly directory: string,
@@ -45,6 +53,7 @@ export class BindingLookup {
   ) {
     this.#bindings = join(directory, 'bindings')
     this.#afterTurn = opts.afterTurn
+    this.#now = opts.now
   }
 
   /** The binding stored as NAME (a valid name), or why there is none; throws BINDING_INVALID for a file not to be used. */
@@ -80,7 +89,7 @@ export class BindingLookup {
     if (isOtherKindOfBinding(text)) return { found: false, reason: `binding "${name}" is not a token binding (a Kubernetes binding, served by the node agent)` }
     const binding = parseNamedBinding(text, path, name)
     const entries = bindingEntries(binding)
-    this.#known.set(name, { ...fileIdentity(st), binding, entries })
+    if (this.#now === undefined || isSettled(st, this.#now())) this.#known.set(name, { ...fileIdentity(st), binding, entries })
     return { found: true, binding, entries }
   }
 }

@@ -86,7 +86,7 @@ async function serve(a: ParsedFlags<typeof SERVE_FLAGS>, ctx: CliContext): Promi
   })
   // One event loop, one notion of a turn: the lookup and the file digests forget what they saw when it ends.
   const afterTurn = (forget: () => void): void => void setImmediate(forget)
-  const lookup = new BindingLookup(dir, { afterTurn })
+  const lookup = new BindingLookup(dir, { afterTurn, now: () => ctx.now().getTime() })
   const app = await buildApp({
     configurationDirectory: dir,
     lookup,
