@@ -286,12 +286,15 @@ async function startReceiver(t: Test): Promise<Receiver> {
   }
 }
 
-const addonBuilt = ((): boolean => {
+/** Why the sd-notify addon cannot be loaded here, or undefined when it can. */
+const addonMissing = ((): string | undefined => {
   try {
     createRequire(import.meta.url)('sd-notify')
-    return true
-  } catch {
-    return false
+    return undefined
+  } catch (e) {
+    // npm builds the addon for the Node that ran the install; under the other runtime it will not load.
+    if (/NODE_MODULE_VERSION/.test((e as Error).message)) return `the sd-notify addon was built for another Node ABI than ${process.version}'s`
+    return 'the sd-notify addon is not built (libsystemd-dev missing at install time)'
   }
 })()
 
@@ -311,7 +314,7 @@ t.test('ServiceManager without NOTIFY_SOCKET is a no-op; watchdog interval from 
 if (!onPath('python3')) {
   t.skip('python3 not installed (needed for the sd_notify receiver)', async () => {})
 } else {
-  const addonSkip = addonBuilt ? false : 'the sd-notify addon is not built (libsystemd-dev missing at install time)'
+  const addonSkip = addonMissing ?? false
   t.test('ServiceManager via the sd-notify addon: READY=1, STATUS=, WATCHDOG=1, STOPPING=1', { skip: addonSkip }, async (t) => {
     const rx = await startReceiver(t)
     // libsystemd reads NOTIFY_SOCKET from the real process environment, not from `env`.
