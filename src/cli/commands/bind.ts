@@ -11,7 +11,7 @@ import { issueToken } from '../../binding/token.js'
 import { checkIdentityFile, identityPath, tpmOptions } from '../bind-inputs.js'
 import { isPkcs11Uri, parsePkcs11Uri } from '../../pkcs11/uri.js'
 import { fromCertificate } from '../../credentials/from-certificate.js'
-import { MAX_DURATION, MIN_DURATION } from '../../rolesanywhere/create-session.js'
+import { SESSION_FLAGS } from '../identity-flags.js'
 import { resolveSessionConfig, type SessionConfig } from '../../rolesanywhere/session-config.js'
 import { readSessionEnvironment } from '../../rolesanywhere/session-environment.js'
 import type { CliContext } from '../context.js'
@@ -29,20 +29,14 @@ const FLAGS = {
     description: 'private key file, TSS2 PRIVATE KEY file or handle:0x81... (TPM), or pkcs11: URI',
   },
   intermediates: { type: 'string', multiple: true, placeholder: 'FILE', description: 'intermediate CA certificate file(s)' },
-  'trust-anchor-arn': { type: 'string', required: true, placeholder: 'ARN', description: 'trust anchor ARN' },
-  'profile-arn': { type: 'string', required: true, placeholder: 'ARN', description: 'profile ARN' },
-  'role-arn': { type: 'string', required: true, placeholder: 'ARN', description: 'role to assume' },
-  region: { type: 'string', placeholder: 'REGION', defaultText: "the trust anchor ARN's region", description: 'signing and endpoint region' },
-  'session-duration': {
-    type: 'integer',
-    unit: 'seconds',
-    min: MIN_DURATION,
-    max: MAX_DURATION,
-    default: 3600,
-    placeholder: 'SECONDS',
-    description: 'seconds, 900 to 43200',
-  },
-  'role-session-name': { type: 'string', placeholder: 'NAME', description: 'role session name (the profile must allow it)' },
+  // The session flags are the official helper's (cli/identity-flags.ts): required here, and the
+  // duration's 3600 is applied (and stored in the binding) rather than left to the service.
+  'trust-anchor-arn': { ...SESSION_FLAGS['trust-anchor-arn'], required: true },
+  'profile-arn': { ...SESSION_FLAGS['profile-arn'], required: true },
+  'role-arn': { ...SESSION_FLAGS['role-arn'], required: true },
+  region: { ...SESSION_FLAGS.region, defaultText: "the trust anchor ARN's region" },
+  'session-duration': { ...SESSION_FLAGS['session-duration'], default: 3600 },
+  'role-session-name': SESSION_FLAGS['role-session-name'],
   endpoint: { type: 'string', placeholder: 'URL', description: 'Roles Anywhere endpoint URL' },
   url: {
     type: 'string',
