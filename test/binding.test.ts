@@ -16,6 +16,24 @@ import { runCli } from './helpers/cli.js'
 import { startScenario } from './helpers/scenario.js'
 import { KeyBackends } from '../src/keys/key-backends.js'
 
+/** A token binding named app, with a fresh token; only its role and mode vary. */
+function appEntry(roleArn: string, mode: (typeof MODES)[number] = 'ecs-full') {
+  const issued = issueToken('app', realRandom.randomBytes)
+  return {
+    issued,
+    binding: {
+      name: 'app',
+      secretHash: issued.secretHash,
+      certificateFiles: ['/c'],
+      intermediatesFiles: [],
+      privateKeyFile: '/k',
+      mode,
+      createdAt: '',
+      request: { durationSeconds: 900, trustAnchorArn: 't', profileArn: 'p', roleArn },
+    },
+  }
+}
+
 t.test('tokens', async (t) => {
   t.equal(hashSecret(Buffer.from('thisisatest.')), 'HMH2ZT39k34kFlafxZaIu2h8P5gfnx4k5jX6mkTib7-QWAwXBaKd7uC9B6Y59mcf', "needroleshere's hash vector")
   const a = issueToken('app', realRandom.randomBytes)
@@ -87,22 +105,7 @@ t.test('a binding during a rebind: previous entries open with their own settings
   const dir = mkdtempSync(join(tmpdir(), 'iamra-previous-'))
   mkdirSync(join(dir, 'bindings'), { mode: 0o700 })
   const lookup = new BindingLookup(dir)
-  const entry = (roleArn: string, mode: (typeof MODES)[number]) => {
-    const issued = issueToken('app', realRandom.randomBytes)
-    return {
-      issued,
-      binding: {
-        name: 'app',
-        secretHash: issued.secretHash,
-        certificateFiles: ['/c'],
-        intermediatesFiles: [],
-        privateKeyFile: '/k',
-        mode,
-        createdAt: '',
-        request: { durationSeconds: 900, trustAnchorArn: 't', profileArn: 'p', roleArn },
-      },
-    }
-  }
+  const entry = appEntry
   const oldHeader = entry('role/old', 'ecs-full')
   const oldQuery = entry('role/older', 'ecs-full-query')
   const next = entry('role/new', 'ecs-full-token-file')
@@ -339,17 +342,7 @@ t.test("the server's lookup: one look per name per event-loop turn; a bind or un
     forget = undefined
   }
   const lookup = new BindingLookup(dir, { afterTurn: (f) => (forget = f) })
-  const issued = issueToken('app', realRandom.randomBytes)
-  const binding = {
-    name: 'app',
-    secretHash: issued.secretHash,
-    certificateFiles: ['/c'],
-    intermediatesFiles: [],
-    privateKeyFile: '/k',
-    mode: 'ecs-full' as const,
-    createdAt: '',
-    request: { durationSeconds: 900, trustAnchorArn: 't', profileArn: 'p', roleArn: 'role/app' },
-  }
+  const { binding } = appEntry('role/app')
   t.equal(lookup.lookup('app').found, false, 'not bound yet')
   writeFileSync(join(dir, 'bindings/app.json'), serialiseBinding(binding), { mode: 0o600 })
   t.equal(lookup.lookup('app').found, false, 'the same turn: the look it already took')
@@ -375,22 +368,8 @@ t.test("the server's lookup re-reads a binding file changed in the last 2 s; onc
   const dir = mkdtempSync(join(tmpdir(), 'iamra-settle-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   mkdirSync(join(dir, 'bindings'), { mode: 0o700 })
-  const issued = issueToken('app', realRandom.randomBytes)
   const file = join(dir, 'bindings/app.json')
-  writeFileSync(
-    file,
-    serialiseBinding({
-      name: 'app',
-      secretHash: issued.secretHash,
-      certificateFiles: ['/c'],
-      intermediatesFiles: [],
-      privateKeyFile: '/k',
-      mode: 'ecs-full',
-      createdAt: '',
-      request: { durationSeconds: 900, trustAnchorArn: 't', profileArn: 'p', roleArn: 'role/app' },
-    }),
-    { mode: 0o600 },
-  )
+  writeFileSync(file, serialiseBinding(appEntry('role/app').binding), { mode: 0o600 })
   const binding = (lookup: InstanceType<typeof BindingLookup>) => {
     const found = lookup.lookup('app')
     return found.found ? found.binding : undefined
