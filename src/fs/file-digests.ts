@@ -9,12 +9,11 @@
  * trusted by its identity only once its last change is older than `settleMs` by the caller's clock;
  * until then it is read every time. A later write stamps a later time, so it is always seen.
  *
- * One look per event-loop turn: the requests a server handles in one turn were all waiting in its
- * sockets when the turn began, so one `stat` of a file answers for all of them (as if they had come
- * in a few microseconds apart, which they did). The next turn looks again.
+ * One look per event-loop turn (turn-memo.ts): the requests of one turn share one `stat` of a file.
  */
 import { createHash } from 'node:crypto'
 import { statSync, type Stats } from 'node:fs'
+import { type AfterTurn, TurnMemo } from './turn-memo.js'
 import { fileIdentity, isSettled, SETTLE_MS, sameFile, type FileIdentity } from './file-identity.js'
 
 /** Far more files than one server serves; the bound keeps a churn of renamed paths from growing the map. */
@@ -28,21 +27,20 @@ export interface FileDigestsOptions {
   /** Wall-clock milliseconds, the clock file times are stamped with. */
   readonly now: () => number
   /** Runs `forget` when the current event-loop turn is over (a server passes `setImmediate`). */
-  readonly afterTurn: (forget: () => void) => void
+  readonly afterTurn: AfterTurn
   readonly settleMs?: number
 }
 
 export class FileDigests {
   readonly #known = new Map<string, Known>()
   /** What this turn already looked at: path to digest. */
-  readonly #thisTurn = new Map<string, string>()
-  readonly #afterTurn: (forget: () => void) => void
+  readonly #thisTurn: TurnMemo<string>
   readonly #now: () => number
   readonly #settleMs: number
 
   constructor(opts: FileDigestsOptions) {
     this.#now = opts.now
-    this.#afterTurn = opts.afterTurn
+    this.#thisTurn = new TurnMemo(opts.afterTurn)
     this.#settleMs = opts.settleMs ?? SETTLE_MS
   }
 
@@ -51,12 +49,7 @@ export class FileDigests {
    * `read` returns now (`read` reports a missing or unreadable file in its own words).
    */
   digest(path: string, read: (path: string) => Buffer): string {
-    const seen = this.#thisTurn.get(path)
-    if (seen !== undefined) return seen
-    const digest = this.#look(path, read)
-    if (this.#thisTurn.size === 0) this.#afterTurn(() => this.#thisTurn.clear())
-    this.#thisTurn.set(path, digest)
-    return digest
+    return this.#thisTurn.get(path, () => this.#look(path, read))
   }
 
   #look(path: string, read: (path: string) => Buffer): string {

@@ -14,6 +14,7 @@ import { isOtherKindOfBinding } from '../binding/binding-file.js'
 import { bindingEntries, checkTrustedStats, parseNamedBinding, readBindingText, type Binding } from '../binding/store.js'
 import { fail } from '../errors.js'
 import { fileIdentity, isSettled, sameFile, type FileIdentity } from '../fs/file-identity.js'
+import { type AfterTurn, TurnMemo } from '../fs/turn-memo.js'
 
 interface Known extends FileIdentity {
   readonly binding: Binding
@@ -28,10 +29,10 @@ export type Lookup =
 export interface BindingLookupOptions {
   /**
    * Runs `forget` when the current event-loop turn is over (a server passes `setImmediate`). With it,
-   * the requests of one turn, which were all waiting when it began, share one look at each name
-   * (fs/file-digests.ts says why that is as good as a look each); without it, every call looks.
+   * the requests of one turn share one look at each name (fs/turn-memo.ts says why that is as good
+   * as a look each); without it, every call looks.
    */
-  readonly afterTurn?: (forget: () => void) => void
+  readonly afterTurn?: AfterTurn
   /**
    * Wall-clock milliseconds. With it, a binding file changed in the last SETTLE_MS is read again at
    * every look (two same-size writes in place within one tick of the file clock leave equal times);
@@ -43,8 +44,7 @@ export interface BindingLookupOptions {
 export class BindingLookup {
   readonly #bindings: string
   readonly #known = new Map<string, Known>()
-  readonly #thisTurn = new Map<string, Lookup>()
-  readonly #afterTurn: ((forget: () => void) => void) | undefined
+  readonly #thisTurn: TurnMemo<Lookup> | undefined
   readonly #now: (() => number) | undefined
 
   constructor(
@@ -52,19 +52,14 @@ export class BindingLookup {
     opts: BindingLookupOptions = {},
   ) {
     this.#bindings = join(directory, 'bindings')
-    this.#afterTurn = opts.afterTurn
+    this.#thisTurn = opts.afterTurn === undefined ? undefined : new TurnMemo(opts.afterTurn)
     this.#now = opts.now
   }
 
   /** The binding stored as NAME (a valid name), or why there is none; throws BINDING_INVALID for a file not to be used. */
   lookup(name: string): Lookup {
-    if (this.#afterTurn === undefined) return this.#look(name)
-    const seen = this.#thisTurn.get(name)
-    if (seen !== undefined) return seen
-    const found = this.#look(name) // a file not to be used throws, and is looked at again by the next request
-    if (this.#thisTurn.size === 0) this.#afterTurn(() => this.#thisTurn.clear())
-    this.#thisTurn.set(name, found)
-    return found
+    // A file not to be used throws, and is looked at again by the next request.
+    return this.#thisTurn === undefined ? this.#look(name) : this.#thisTurn.get(name, () => this.#look(name))
   }
 
   #look(name: string): Lookup {
